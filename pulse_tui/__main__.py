@@ -1,0 +1,3 @@
+from pulse_tui.cli import main
+
+raise SystemExit(main())

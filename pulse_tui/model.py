@@ -1,0 +1,257 @@
+"""Plain data shared by every layer: states, sessions, findings, snapshots. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class ConnState(str, Enum):
+    """WhatsApp connection state of one gateway session, as an operator reads it."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    QR = "qr"  # waiting for a scan
+    CONNECTED = "connected"
+    RESTORABLE = "restorable"  # auth on disk, no client: a start reconnects without QR
+    RESTORING = "restoring"  # queued in the gateway's boot-time restore
+    STUCK = "stuck"  # starting for too long with no QR
+    UNKNOWN = "unknown"  # source unreachable or out of budget
+
+
+class ValueClass(str, Enum):
+    """How a `session:*` value in Redis opens."""
+
+    OK = "ok"
+    DEFAULT_KEY = "default-key"
+    UNDECRYPTABLE = "undecryptable"
+    PLAIN = "plain"
+    CORRUPT = "corrupt"
+
+
+class IndexClass(str, Enum):
+    """State of the `whatsapp:*` index that points at a session."""
+
+    OK = "ok"
+    DANGLING = "dangling"  # index key whose session is gone
+    ORPHAN = "orphan"  # session with no index key pointing at it
+
+
+class HealthState(str, Enum):
+    """Health of a source (gateway or Redis) as shown in the header."""
+
+    OK = "ok"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate-limited"
+    DOWN = "down"
+    ERROR = "error"  # 5xx or a body we could not understand
+    BUDGET = "out-of-budget"  # our own request budget is spent; waiting, not failing
+    UNKNOWN = "unknown"  # not checked yet
+
+
+class Severity(str, Enum):
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"  # could not check
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.OK: 0,
+    Severity.INFO: 0,
+    Severity.WARNING: 1,
+    Severity.CRITICAL: 2,
+    Severity.UNKNOWN: 3,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosis: what is wrong, how bad, and how to fix it. Never carries a secret."""
+
+    severity: Severity
+    code: str  # stable, kebab-case, e.g. "redis-persistence-off"
+    message: str
+    hint: str = ""
+    subjects: tuple[str, ...] = ()  # example ids, never values
+
+
+# --- gateway -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """A QR as a gateway gives it: a raw payload (Pulse, WAHA) or a PNG data URL (Salesboy)."""
+
+    payload: str | None = None
+    png_data_url: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayFailure:
+    """A gateway call that did not succeed, as a value instead of an exception."""
+
+    state: HealthState
+    detail: str
+    status_code: int | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GatewayHealth:
+    state: HealthState
+    latency_ms: float | None = None
+    budget_left: int | None = None  # requests we may still spend in this window
+    budget_limit: int | None = None
+    retry_after_s: float | None = None  # when rate-limited: seconds until we may ask again
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """What a gateway says about one session at one moment."""
+
+    session_id: str
+    exists: bool
+    ready: bool
+    qr: QrCode | None = None
+    phone: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str
+    failure: GatewayFailure | None = None
+
+
+# --- redis -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """Redis persistence facts. `None` fields mean CONFIG/INFO could not tell."""
+
+    save: str | None
+    appendonly: str | None
+    config_available: bool
+    rdb_last_bgsave_status: str | None = None
+    aof_last_write_status: str | None = None
+    rdb_changes_since_last_save: int | None = None
+    rdb_last_save_time: int | None = None
+
+    @property
+    def enabled(self) -> bool | None:
+        """True when a restart keeps data, False when it loses it, None when unknown."""
+        if self.save is None and self.appendonly is None:
+            return None
+        return bool((self.save or "").strip()) or (self.appendonly or "").lower() == "yes"
+
+    @property
+    def last_save_failed(self) -> bool:
+        return self.rdb_last_bgsave_status == "err" or self.aof_last_write_status == "err"
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """One `session:<id>` key in Pulse's Redis, classified. `fields` never holds a secret."""
+
+    key: str
+    session_id: str
+    value_class: ValueClass
+    ttl: int | None  # seconds; None = no expiry
+    whatsapp_id: str | None = None
+    phone: str | None = None
+    linked: bool = False
+    expires_at: str | None = None
+    last_activity: str | None = None
+    key_label: str | None = None  # which key opened it: "configured", "default", "placeholder"…
+    index: IndexClass = IndexClass.OK
+    detail: str = ""
+    fields: tuple[tuple[str, str], ...] = ()  # redacted display fields
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    key: str
+    session_id: str
+    index_class: IndexClass
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class RedisReport:
+    available: bool
+    error: str = ""
+    sessions: tuple[UserSession, ...] = ()
+    index_keys: tuple[IndexKey, ...] = ()
+    persistence: Persistence | None = None
+    round_trips: int = 0
+    took_s: float = 0.0
+    other_encrypted: int = 0  # otp:, balance:… values seen (counted, not classified one by one)
+
+
+# --- monitor snapshot ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateChange:
+    at: float  # wall-clock epoch seconds
+    state: ConnState
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One WhatsApp connection as the monitor sees it, merged from every source."""
+
+    id: str
+    state: ConnState
+    since: float  # epoch seconds when it entered `state`
+    seconds_in_state: float
+    phone: str | None = None
+    name: str | None = None
+    has_auth_dir: bool = False
+    auth_dir: str | None = None
+    restorable: bool = False  # survives a gateway restart without a QR scan
+    last_fresh: float | None = None  # epoch seconds of the last first-hand data
+    stale_s: float | None = None  # age of the data when the source could not be asked
+    last_activity: float | None = None
+    qr: QrCode | None = None
+    flags: frozenset[str] = frozenset()
+    detail: str = ""
+    history: tuple[StateChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeysStatus:
+    """Header summary of the encryption keys: ok / mismatch / default key in use."""
+
+    state: str  # "ok" | "mismatch" | "default" | "unknown"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: float
+    gateway_kind: str
+    gateway_url: str
+    gateway: GatewayHealth
+    sessions: tuple[SessionView, ...]
+    redis: RedisReport | None
+    keys: KeysStatus
+    findings: tuple[Finding, ...] = ()
+    poll_s: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def session(self, session_id: str) -> SessionView | None:
+        for s in self.sessions:
+            if s.id == session_id:
+                return s
+        return None
