@@ -227,6 +227,7 @@ class SessionView:
     flags: frozenset[str] = frozenset()
     detail: str = ""
     history: tuple[StateChange, ...] = ()
+    last_known: ConnState | None = None  # when state is UNKNOWN: the state before the source went away
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,393 @@
+"""The monitor: merges gateway, auth dirs, log events and Redis into immutable snapshots.
+
+One poll at a time (a lock), a per-source backoff, and a request plan that spends the gateway's rate-limit
+budget where it tells the most: sessions in motion first, then the one the operator watches, then the
+oldest. The TUI, `status --json` and `doctor` all read these snapshots, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import Config
+from pulse_tui.model import (
+    ConnState,
+    Finding,
+    GatewayFailure,
+    GatewayHealth,
+    HealthState,
+    KeysStatus,
+    RedisReport,
+    SessionStatus,
+    SessionView,
+    Snapshot,
+    ValueClass,
+)
+from pulse_tui.monitor.state import Tracked, advance, view_of
+
+RESTORE_INTERVAL_S = 5.0  # Salesboy restores one auth dir every 5 s after boot
+HEALTH_EVERY_S = 30.0  # when status calls already tell us the gateway answers, ask /health rarely
+MAX_STATUS_PER_POLL = 4
+BACKOFF_MAX_S = 60.0
+REDIS_BACKOFF_MAX_S = 10.0
+MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
+UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
+OUT_OF_BUDGET = (HealthState.RATE_LIMITED, HealthState.BUDGET)
+
+
+class GatewaySource(Protocol):
+    kind: str
+    url: str
+
+    async def health(self) -> GatewayHealth: ...
+    async def list_sessions(self) -> list[str] | GatewayFailure: ...
+    async def status(self, session_id: str) -> SessionStatus | GatewayFailure: ...
+    def budget_snapshot(self) -> tuple[int | None, int | None]: ...
+
+
+class RedisSource(Protocol):
+    async def inspect(self) -> RedisReport: ...
+
+
+@dataclass(frozen=True)
+class AuthDirFact:
+    """One LocalAuth dir as discovered on disk."""
+
+    session_id: str
+    path: str
+    valid: bool  # False: the gateway never restores it (e.g. `session-current-user`)
+
+
+AuthDiscovery = Callable[[], Sequence[AuthDirFact]]
+FindingsFn = Callable[["Snapshot"], Sequence[Finding]]
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff for one source: how long to leave it alone after failures."""
+
+    base_s: float
+    max_s: float
+    failures: int = 0
+    next_at: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def success(self) -> None:
+        self.failures, self.next_at = 0, 0.0
+
+    def failure(self, now: float, at_least_s: float = 0.0) -> None:
+        self.failures += 1
+        delay = min(self.max_s, self.base_s * 2 ** (self.failures - 1))
+        self.next_at = now + max(delay, at_least_s)
+
+
+def keys_status(report: RedisReport | None) -> KeysStatus:
+    """Header summary: default key in use beats a mismatch, which beats ok."""
+    if report is None or not report.available:
+        return KeysStatus("unknown", "Redis not checked" if report is None else "Redis unavailable")
+    counts: dict[ValueClass, int] = {}
+    for s in report.sessions:
+        counts[s.value_class] = counts.get(s.value_class, 0) + 1
+    if counts.get(ValueClass.DEFAULT_KEY):
+        return KeysStatus("default", f"{counts[ValueClass.DEFAULT_KEY]} session(s) encrypted with a default key")
+    if counts.get(ValueClass.UNDECRYPTABLE):
+        return KeysStatus("mismatch", f"{counts[ValueClass.UNDECRYPTABLE]} session(s) open with no known key")
+    if not report.sessions:
+        return KeysStatus("unknown", "no sessions in Redis to check the keys against")
+    return KeysStatus("ok", f"{counts.get(ValueClass.OK, 0)} session(s) open with the configured keys")
+
+
+class Monitor:
+    """Polls the sources on request and keeps per-session state between polls."""
+
+    def __init__(
+        self,
+        config: Config,
+        gateway: GatewaySource,
+        redis: RedisSource | None = None,
+        *,
+        clock: Clock | None = None,
+        auth_discovery: AuthDiscovery | None = None,
+        findings: FindingsFn | None = None,
+        stuck_after_s: float = 90.0,
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.redis = redis
+        self.clock = clock or SystemClock()
+        self._discover = auth_discovery or (lambda: ())
+        self._findings = findings
+        self._stuck_after_s = stuck_after_s
+        self._lock = asyncio.Lock()
+        self._tracked: dict[str, Tracked] = {}
+        self._known_ids: set[str] = set(config.extra_sessions)
+        self._watched: set[str] = set()
+        self._health = GatewayHealth(HealthState.UNKNOWN, detail="not checked yet")
+        self._health_at: float | None = None
+        self._gw_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=BACKOFF_MAX_S)
+        self._redis_backoff = Backoff(base_s=1.0, max_s=REDIS_BACKOFF_MAX_S)
+        self._redis_report: RedisReport | None = None
+        self.latest: Snapshot | None = None
+
+    # --- hints from the UI and the log follower ---------------------------------
+
+    def watch(self, session_id: str | None) -> None:
+        """The session the operator is looking at gets its status asked first."""
+        self._watched = {session_id} if session_id else set()
+
+    def add_session(self, session_id: str) -> None:
+        self._known_ids.add(session_id)
+
+    def note_action(self, session_id: str, action: str, ok: bool) -> None:
+        """An action we performed tells us something without a request."""
+        if not ok:
+            return
+        now = self.clock.now()
+        t = self._track(session_id)
+        if action == "start":
+            if not t.facts.ready:
+                t.learn(now, "action", "start requested", exists=True)
+        elif action in ("stop", "delete"):
+            t.learn(now, "action", f"{action} requested", exists=False, ready=False, qr=None, qr_seen=False)
+            if self.gateway.kind == "salesboy" and action == "stop":
+                t.has_auth_dir = False  # the stop route deletes it; the next disk scan confirms
+        self._advance(t, now)
+
+    def apply_events(self, events: Iterable[Any]) -> int:
+        """Feed session events parsed from the gateway's logs; returns how many changed a state."""
+        changed = 0
+        for ev in events:
+            kind = getattr(ev.kind, "value", ev.kind)
+            sid = ev.session_id
+            at = ev.at or self.clock.now()
+            if kind == "restore_found":
+                self._schedule_restore(at)
+                continue
+            if not sid:
+                continue
+            t = self._track(sid)
+            if t.facts.at is not None and at < t.facts.at:
+                continue  # older than what we already know
+            detail = getattr(ev, "detail", "") or ""
+            if kind in ("restoring", "already_initializing"):
+                t.learn(at, "log", kind.replace("_", " "), exists=True, ready=False)
+            elif kind == "qr":
+                t.learn(at, "log", "QR issued", exists=True, ready=False, qr_seen=True)
+            elif kind in ("ready", "connected", "authenticated"):
+                t.learn(at, "log", kind, exists=True, ready=kind != "authenticated" or t.facts.ready)
+                if kind == "connected" and detail:
+                    t.facts.phone = detail.split()[-1]
+                t.auth_dead = False
+            elif kind in ("disconnected", "auth_failure", "init_failed", "stopped"):
+                t.learn(at, "log", f"{kind.replace('_', ' ')}: {detail}".rstrip(": "),
+                        exists=False, ready=False, qr=None, qr_seen=False)
+                if kind == "disconnected" and "LOGOUT" in detail.upper():
+                    t.auth_dead = True
+            elif kind == "auth_deleted":
+                t.has_auth_dir = False
+            else:
+                continue
+            t.last_activity = at
+            changed += self._advance(t, self.clock.now())
+        return changed
+
+    # --- polling -----------------------------------------------------------------
+
+    async def poll(self, *, full: bool = False) -> Snapshot:
+        """One merged snapshot. `full` asks every session's status once (for one-shot `status`)."""
+        async with self._lock:
+            started = self.clock.monotonic()
+            redis_task = asyncio.create_task(self._poll_redis())
+            await self._poll_gateway(full=full)
+            await redis_task
+            now = self.clock.now()
+            for t in self._tracked.values():
+                self._advance(t, now)
+            snap = self._snapshot(now, self.clock.monotonic() - started)
+            if self._findings is not None:
+                snap = replace(snap, findings=tuple(self._findings(snap)))
+            self.latest = snap
+            return snap
+
+    async def _poll_redis(self) -> None:
+        if self.redis is None:
+            return
+        now = self.clock.monotonic()
+        if not self._redis_backoff.ready(now):
+            return
+        report = await self.redis.inspect()
+        if report.available:
+            self._redis_backoff.success()
+        else:
+            self._redis_backoff.failure(now)
+        self._redis_report = report
+
+    async def _poll_gateway(self, *, full: bool) -> None:
+        now = self.clock.now()
+        self._refresh_auth_dirs()
+        mono = self.clock.monotonic()
+        if not self._gw_backoff.ready(mono):
+            self._health = replace(self._health, retry_after_s=max(0.0, self._gw_backoff.next_at - mono))
+            return
+        listed = await self.gateway.list_sessions()
+        if isinstance(listed, GatewayFailure):
+            self._fail(listed)
+            return
+        self._known_ids.update(listed)
+        for sid in self._known_ids:
+            self._track(sid)
+        asked = 0
+        limit = len(self._tracked) if full else MAX_STATUS_PER_POLL
+        for sid in self._plan(now)[:limit]:
+            result = await self.gateway.status(sid)
+            if isinstance(result, GatewayFailure):
+                if result.state != HealthState.BUDGET or asked == 0:
+                    self._fail(result)
+                break
+            asked += 1
+            self._tracked[sid].learn_status(result, self.clock.now())
+            self._ok()
+        if asked == 0 and (full or self._health_due()):
+            health = await self.gateway.health()
+            self._health_at = self.clock.monotonic()
+            if health.state == HealthState.OK:
+                self._ok(health)
+            else:
+                self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s))
+        self._health = replace(self._health, budget_left=self._budget()[0], budget_limit=self._budget()[1])
+
+    def _health_due(self) -> bool:
+        return (
+            self._health_at is None
+            or self._health.state != HealthState.OK
+            or self.clock.monotonic() - self._health_at >= HEALTH_EVERY_S
+        )
+
+    def _plan(self, now: float) -> list[str]:
+        """Which sessions to spend status requests on, most informative first."""
+
+        def priority(t: Tracked) -> tuple[int, float]:
+            if t.id in self._watched:
+                rank = 0
+            elif t.state in MOVING or t.facts.exists is None:
+                rank = 1
+            else:
+                rank = 2
+            return rank, t.polled_at or 0.0
+
+        return [t.id for t in sorted(self._tracked.values(), key=priority)]
+
+    def _budget(self) -> tuple[int | None, int | None]:
+        try:
+            return self.gateway.budget_snapshot()
+        except Exception:  # noqa: BLE001 - a budget readout must never break a poll
+            return None, None
+
+    def _ok(self, health: GatewayHealth | None = None) -> None:
+        was_down = self._health.state in UNREACHABLE
+        self._gw_backoff.success()
+        if health is not None:
+            self._health = health
+        elif self._health.state != HealthState.OK:
+            self._health = GatewayHealth(HealthState.OK, latency_ms=self._health.latency_ms)
+        if self._health_at is None:
+            self._health_at = self.clock.monotonic()
+        if was_down:
+            # The gateway came back: it now restores every auth dir, one every 5 s.
+            self._schedule_restore(self.clock.now())
+
+    def _fail(self, failure: GatewayFailure) -> None:
+        mono = self.clock.monotonic()
+        if failure.state == HealthState.BUDGET:
+            self._health = GatewayHealth(
+                HealthState.BUDGET if self._health.state == HealthState.OK else self._health.state,
+                latency_ms=self._health.latency_ms,
+                retry_after_s=failure.retry_after_s,
+                detail=failure.detail,
+            )
+            return
+        self._gw_backoff.failure(mono, at_least_s=failure.retry_after_s or 0.0)
+        self._health = GatewayHealth(
+            failure.state,
+            latency_ms=None,
+            retry_after_s=failure.retry_after_s,
+            detail=failure.detail,
+        )
+        self._health_at = mono
+
+    def _refresh_auth_dirs(self) -> None:
+        found = {d.session_id: d for d in self._discover()}
+        for sid in found:
+            self._known_ids.add(sid)
+        for sid in set(found) | set(self._tracked):
+            t = self._track(sid)
+            d = found.get(sid)
+            t.has_auth_dir = d is not None
+            t.auth_dir = d.path if d else None
+            t.auth_valid = d.valid if d else True
+
+    def _schedule_restore(self, at: float) -> None:
+        queue = sorted(
+            (t for t in self._tracked.values() if t.has_auth_dir and t.auth_valid and not t.facts.ready),
+            key=lambda t: t.auth_dir or t.id,
+        )
+        for i, t in enumerate(queue):
+            t.restore_due = at + (i + 1) * RESTORE_INTERVAL_S + 20.0
+
+    # --- snapshot ------------------------------------------------------------------
+
+    def _track(self, session_id: str) -> Tracked:
+        t = self._tracked.get(session_id)
+        if t is None:
+            t = self._tracked[session_id] = Tracked(id=session_id, since=self.clock.now())
+        return t
+
+    def _advance(self, t: Tracked, now: float) -> int:
+        return int(advance(t, now, stuck_after_s=self._stuck_after_s))
+
+    def _fresh_within(self) -> float:
+        return max(3 * self.config.poll_seconds, 30.0)
+
+    def _snapshot(self, now: float, took: float) -> Snapshot:
+        sources_gone = self._health.state in UNREACHABLE + OUT_OF_BUDGET
+        views: list[SessionView] = []
+        for t in sorted(self._tracked.values(), key=lambda t: t.id):
+            v = view_of(t, now, self.gateway.kind, self._fresh_within())
+            if sources_gone and v.stale_s is not None and v.state != ConnState.UNKNOWN:
+                v = replace(v, state=ConnState.UNKNOWN, last_known=v.state,
+                            detail=f"last known: {v.state.value}, {int(v.stale_s)} s ago ({self._health.state.value})")
+            views.append(v)
+        return Snapshot(
+            taken_at=now,
+            gateway_kind=self.gateway.kind,
+            gateway_url=self.gateway.url,
+            gateway=self._health,
+            sessions=tuple(views),
+            redis=self._redis_report,
+            keys=keys_status(self._redis_report),
+            poll_s=took,
+        )
+
+    def tracked_ids(self) -> list[str]:
+        return sorted(self._tracked)
+
+    @staticmethod
+    def auth_facts(dirs: Iterable[Any]) -> list[AuthDirFact]:
+        """Adapt auth-dir discovery results (anything with id/path/valid) to monitor facts."""
+        out = []
+        for d in dirs:
+            sid = getattr(d, "session_id", None) or getattr(d, "id", None)
+            if sid:
+                out.append(AuthDirFact(str(sid), str(getattr(d, "path", "")), bool(getattr(d, "valid", True))))
+        return out
+
+
+def default_auth_roots(config: Config) -> tuple[Path, ...]:
+    return config.auth_dirs

@@ -1,0 +1,170 @@
+"""The WhatsApp connection state machine: facts about one session in, a ConnState and its history out.
+
+Facts arrive from three places with different costs: a gateway status call (spends rate-limit budget), a
+gateway log line (free, but says less) and the auth dir on disk (free). The tracker keeps the latest of
+each, so a state can be derived every poll even when no request was spent on that session.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from pulse_tui.model import ConnState, QrCode, SessionStatus, SessionView, StateChange
+
+HISTORY_LIMIT = 50
+STUCK_AFTER_S = 90.0  # whatsapp-web.js normally shows a QR or restores well within this
+RESTORE_SLACK_S = 20.0
+
+
+@dataclass
+class ClientFacts:
+    """The last known facts about a session's client, and when/where they were learned."""
+
+    exists: bool | None = None  # None: never learned
+    ready: bool = False
+    qr: QrCode | None = None
+    qr_seen: bool = False  # a log line said a QR was issued (the code itself needs a status call)
+    phone: str | None = None
+    name: str | None = None
+    at: float | None = None  # epoch seconds of the fact
+    source: str = ""  # "gateway" | "log" | "action"
+    reason: str = ""
+
+
+@dataclass
+class Tracked:
+    """Everything the monitor remembers about one session between polls."""
+
+    id: str
+    facts: ClientFacts = field(default_factory=ClientFacts)
+    has_auth_dir: bool = False
+    auth_dir: str | None = None
+    auth_valid: bool = True  # False for dirs the gateway never restores (non-UUID names)
+    auth_dead: bool = False  # unlinked from the phone (LOGOUT): the dir exists but needs a new QR
+    restore_due: float | None = None  # epoch by which the boot-time restore queue should reach it
+    starting_since: float | None = None
+    state: ConnState = ConnState.UNKNOWN
+    since: float = 0.0
+    history: deque[StateChange] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    last_activity: float | None = None
+    polled_at: float | None = None  # last time a status request was spent on it
+
+    def learn_status(self, status: SessionStatus, at: float) -> None:
+        self.facts = ClientFacts(
+            exists=status.exists,
+            ready=status.ready,
+            qr=None if status.ready else status.qr,  # ready wins over a stale QR
+            phone=status.phone or self.facts.phone,
+            name=status.name or self.facts.name,
+            at=at,
+            source="gateway",
+        )
+        self.polled_at = at
+
+    def learn(self, at: float, source: str, reason: str = "", **changes: object) -> None:
+        """Update some facts (from a log event or an action) without forgetting the others."""
+        f = self.facts
+        for name, value in changes.items():
+            setattr(f, name, value)
+        f.at, f.source, f.reason = at, source, reason
+        if f.ready:
+            f.qr, f.qr_seen = None, False
+
+
+def derive(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> tuple[ConnState, str]:
+    """The state a session is in, from its facts, with a short reason."""
+    f = t.facts
+    if f.exists is None:
+        if t.has_auth_dir and t.restore_due is not None and now <= t.restore_due:
+            return ConnState.RESTORING, "queued in the gateway's boot-time restore"
+        if t.has_auth_dir:
+            return ConnState.UNKNOWN, "auth on disk; gateway not asked yet"
+        return ConnState.UNKNOWN, "not asked yet"
+    if f.exists and f.ready:
+        return ConnState.CONNECTED, ""
+    if f.exists and (f.qr is not None or f.qr_seen):
+        return ConnState.QR, "waiting for a scan"
+    if f.exists:
+        started = t.starting_since if t.starting_since is not None else (f.at or now)
+        if now - started > stuck_after_s:
+            return ConnState.STUCK, f"no QR and not ready after {int(now - started)} s"
+        return ConnState.STARTING, f.reason
+    # No client.
+    if t.has_auth_dir and t.restore_due is not None and now <= t.restore_due:
+        return ConnState.RESTORING, "queued in the gateway's boot-time restore"
+    if t.has_auth_dir and t.auth_valid and not t.auth_dead:
+        return ConnState.RESTORABLE, "auth on disk: a start reconnects without a QR"
+    return ConnState.STOPPED, f.reason
+
+
+def advance(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> bool:
+    """Re-derive the state; record a history entry when it changed. Returns True on a change."""
+    f = t.facts
+    if f.exists and not f.ready and not (f.qr or f.qr_seen):
+        if t.starting_since is None:
+            t.starting_since = f.at or now
+    else:
+        t.starting_since = None
+    state, reason = derive(t, now, stuck_after_s=stuck_after_s)
+    if state == t.state and t.history:
+        return False
+    t.state, t.since = state, now
+    t.history.append(StateChange(at=now, state=state, reason=reason))
+    return True
+
+
+def flags_for(t: Tracked, gateway_kind: str) -> frozenset[str]:
+    """Short flags the table shows; each is explained in words in the details pane."""
+    flags: set[str] = set()
+    if t.state == ConnState.CONNECTED and not t.has_auth_dir:
+        flags.add("no-auth-dir")
+    if t.has_auth_dir and not t.auth_valid:
+        flags.add("never-restored")
+    if t.auth_dead:
+        flags.add("auth-dead")
+    if t.state == ConnState.STUCK:
+        flags.add("stuck")
+    if gateway_kind == "pulse" and t.state == ConnState.CONNECTED:
+        flags.add("logout-on-shutdown")
+    if t.state == ConnState.CONNECTED and (not t.has_auth_dir or gateway_kind == "pulse"):
+        flags.add("will-not-survive-restart")
+    return frozenset(flags)
+
+
+FLAG_EXPLANATIONS = {
+    "no-auth-dir": "Connected but no LocalAuth dir on disk: a gateway restart will need a new QR scan.",
+    "never-restored": "The auth dir's name is not a UUID: the gateway never restores it at boot.",
+    "auth-dead": "WhatsApp logged this device out (LOGOUT): the auth dir is dead, the next start needs a QR.",
+    "stuck": "Starting for too long with no QR: often a browser that cannot start (stale SingletonLock).",
+    "logout-on-shutdown": "Pulse logs out on shutdown, so a restart forces a re-scan.",
+    "will-not-survive-restart": "This session will not come back by itself after a gateway restart.",
+    "stale": "The gateway could not be asked recently: this state is as old as shown.",
+}
+
+
+def view_of(t: Tracked, now: float, gateway_kind: str, fresh_within_s: float) -> SessionView:
+    """An immutable view of one tracked session for a snapshot."""
+    age = None if t.facts.at is None else max(0.0, now - t.facts.at)
+    stale = age if age is not None and age > fresh_within_s else None
+    flags = flags_for(t, gateway_kind)
+    if stale is not None:
+        flags = flags | {"stale"}
+    return SessionView(
+        id=t.id,
+        state=t.state,
+        since=t.since,
+        seconds_in_state=max(0.0, now - t.since),
+        phone=t.facts.phone,
+        name=t.facts.name,
+        has_auth_dir=t.has_auth_dir,
+        auth_dir=t.auth_dir,
+        restorable=t.has_auth_dir and t.auth_valid and not t.auth_dead,
+        last_fresh=t.facts.at,
+        stale_s=stale,
+        last_activity=t.last_activity,
+        qr=t.facts.qr,
+        flags=flags,
+        detail=t.history[-1].reason if t.history else "",
+        history=tuple(t.history),
+    )

@@ -1,0 +1,114 @@
+"""The stable JSON shape of a snapshot (`status --json`) and the health rule behind its exit code.
+
+Schema version 1 (documented in the README). Built only from model types, which never hold secrets.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pulse_tui.model import ConnState, HealthState, Severity, Snapshot, ValueClass
+
+SCHEMA_VERSION = 1
+UNHEALTHY_STATES = (ConnState.STUCK, ConnState.UNKNOWN)
+UNHEALTHY_VALUES = (ValueClass.UNDECRYPTABLE, ValueClass.CORRUPT, ValueClass.DEFAULT_KEY)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
+    """The documented JSON object for one snapshot."""
+    gw = snap.gateway
+    redis = snap.redis
+    persistence = redis.persistence if redis else None
+    return {
+        "schema": SCHEMA_VERSION,
+        "taken_at": iso(snap.taken_at),
+        "gateway": {
+            "kind": snap.gateway_kind,
+            "url": snap.gateway_url,
+            "health": gw.state.value,
+            "latency_ms": None if gw.latency_ms is None else round(gw.latency_ms, 1),
+            "budget_left": gw.budget_left,
+            "budget_limit": gw.budget_limit,
+            "retry_after_s": gw.retry_after_s,
+            "detail": gw.detail,
+        },
+        "sessions": [
+            {
+                "id": s.id,
+                "state": s.state.value,
+                "last_known": s.last_known.value if s.last_known else None,
+                "seconds_in_state": round(s.seconds_in_state, 1),
+                "phone": s.phone,
+                "restorable": s.restorable,
+                "has_auth_dir": s.has_auth_dir,
+                "stale_seconds": None if s.stale_s is None else round(s.stale_s, 1),
+                "flags": sorted(s.flags),
+                "detail": s.detail,
+            }
+            for s in snap.sessions
+        ],
+        "redis": None
+        if redis is None
+        else {
+            "available": redis.available,
+            "error": redis.error,
+            "round_trips": redis.round_trips,
+            "persistence": None
+            if persistence is None
+            else {
+                "save": persistence.save,
+                "appendonly": persistence.appendonly,
+                "enabled": persistence.enabled,
+                "config_available": persistence.config_available,
+                "last_save_failed": persistence.last_save_failed,
+            },
+        },
+        "keys": {"state": snap.keys.state, "detail": snap.keys.detail},
+        "user_sessions": []
+        if redis is None
+        else [
+            {
+                "session_id": u.session_id,
+                "whatsapp_id": u.whatsapp_id,
+                "phone": u.phone,
+                "class": u.value_class.value,
+                "key": u.key_label,
+                "ttl": u.ttl,
+                "expires_at": u.expires_at,
+                "linked": u.linked,
+                "index": u.index.value,
+            }
+            for u in redis.sessions
+        ],
+        "findings": [
+            {
+                "severity": f.severity.value,
+                "code": f.code,
+                "message": f.message,
+                "hint": f.hint,
+                "subjects": list(f.subjects),
+            }
+            for f in snap.findings
+        ],
+        "healthy": is_healthy(snap),
+    }
+
+
+def is_healthy(snap: Snapshot) -> bool:
+    """Healthy: the gateway answers, Redis (if configured) answers, nothing stuck, unknown or unreadable."""
+    if snap.gateway.state not in (HealthState.OK, HealthState.BUDGET):
+        return False
+    if snap.redis is not None and not snap.redis.available:
+        return False
+    if any(s.state in UNHEALTHY_STATES for s in snap.sessions):
+        return False
+    if snap.redis is not None and any(u.value_class in UNHEALTHY_VALUES for u in snap.redis.sessions):
+        return False
+    return not any(f.severity in (Severity.WARNING, Severity.CRITICAL) for f in snap.findings)
