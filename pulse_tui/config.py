@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class GatewayKind(str, Enum):
+class GatewayKind(StrEnum):
     SALESBOY = "salesboy"
     PULSE = "pulse"
 

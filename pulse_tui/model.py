@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class ConnState(str, Enum):
+class ConnState(StrEnum):
     """WhatsApp connection state of one gateway session, as an operator reads it."""
 
     STOPPED = "stopped"
@@ -19,7 +19,7 @@ class ConnState(str, Enum):
     UNKNOWN = "unknown"  # source unreachable or out of budget
 
 
-class ValueClass(str, Enum):
+class ValueClass(StrEnum):
     """How a `session:*` value in Redis opens."""
 
     OK = "ok"
@@ -29,7 +29,7 @@ class ValueClass(str, Enum):
     CORRUPT = "corrupt"
 
 
-class IndexClass(str, Enum):
+class IndexClass(StrEnum):
     """State of the `whatsapp:*` index that points at a session."""
 
     OK = "ok"
@@ -37,7 +37,7 @@ class IndexClass(str, Enum):
     ORPHAN = "orphan"  # session with no index key pointing at it
 
 
-class HealthState(str, Enum):
+class HealthState(StrEnum):
     """Health of a source (gateway or Redis) as shown in the header."""
 
     OK = "ok"
@@ -49,7 +49,7 @@ class HealthState(str, Enum):
     UNKNOWN = "unknown"  # not checked yet
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     OK = "ok"
     INFO = "info"
     WARNING = "warning"

@@ -1,0 +1,336 @@
+"""Stand-in "browsers" for the demo, the tests and the benchmark: small real process trees whose argv carries
+`--user-data-dir=<profile dir>` like the Chromium whatsapp-web.js starts, plus stale/foreign profile locks.
+
+Layout of one `StandInGateway`:
+
+    reaper (python, a child subreaper: reaps everything below, so nothing is left as a zombie)
+      └─ gateway (bash, stands for `node` running the gateway)
+           └─ browser root per session (bash: `chrome --user-data-dir=… --headless`; writes SingletonLock)
+                └─ children: `sleep` renamed `chrome --type=renderer --user-data-dir=…` (like Chromium's
+                   setproctitle'd renderers) or plain `sleep` (like a zygote's helpers), and an optional busy loop
+
+Killing the gateway with SIGKILL leaves its browsers running under the reaper: orphaned trees. SIGKILL on a
+browser leaves its SingletonLock behind, pointing at a dead pid: a stale lock. SIGTERM is a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from pulse_tui.sources.locks import LOCK_FILES
+from pulse_tui.sources.procs import user_data_dir_of
+
+__all__ = [
+    "LOCK_FILES", "BrowserSpec", "StandInGateway", "dead_pid", "make_foreign_lock", "make_orphan",
+    "make_stale_lock", "this_host", "write_lock",
+]
+
+# The scripts never spell the flag out: a command line that contained "<space>--user-data-dir=" would itself
+# look like a browser to the process map. The flag comes in through $STANDIN_FLAG / $1 instead.
+_REAPER = r"""
+import ctypes, json, os, signal, subprocess
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except Exception:
+    pass
+signal.signal(signal.SIGTERM, lambda *a: None)  # stay to reap; a handler (not SIG_IGN) resets on exec
+subprocess.Popen(json.loads(os.environ["STANDIN_GATEWAY_ARGV"]))
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+    except InterruptedError:
+        continue
+"""
+
+_GATEWAY = r"""
+trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
+while IFS=$'\t' read -r d n f busy lock; do
+  [ -n "$d" ] || continue
+  N="$n" F="$f" BUSY="$busy" LOCK="$lock" bash -c "$STANDIN_ROOT" chrome "$STANDIN_FLAG=$d" --headless=new --no-sandbox &
+done <<< "$STANDIN_SPECS"
+while [ -n "$(jobs -p)" ]; do wait; done
+"""
+
+_ROOT = r"""
+d="${1#*=}"
+files=("$d/SingletonLock" "$d/SingletonSocket" "$d/SingletonCookie")
+trap 'kill $(jobs -p) 2>/dev/null; wait; [ "$LOCK" = 1 ] && rm -f "${files[@]}"; exit 0' TERM INT
+if [ "$LOCK" = 1 ]; then
+  ln -sfn "$STANDIN_HOST-$$" "$d/SingletonLock"
+  ln -sfn "/tmp/.org.chromium.Chromium.standin/SingletonSocket" "$d/SingletonSocket"
+  ln -sfn "$RANDOM$RANDOM" "$d/SingletonCookie"
+fi
+r="chrome --type=renderer $1"
+for ((i = 0; i < N; i++)); do
+  if [ "$i" -lt "$F" ]; then (exec -a "$r" sleep 86400) & else sleep 86400 & fi
+done
+if [ "$BUSY" = 1 ]; then { while :; do :; done; } & fi
+while :; do wait; done
+"""
+
+
+def this_host() -> str:
+    """The hostname Chromium writes into SingletonLock (gethostname)."""
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class BrowserSpec:
+    """One stand-in browser: its profile dir and the shape of its tree."""
+
+    user_data_dir: Path
+    children: int = 3
+    flagged_children: int | None = None  # children carrying the flag; None = all but one (a zygote-like helper)
+    busy: bool = False  # one more child spinning the CPU, for cpu_percent
+    lock: bool = True  # write SingletonLock/Socket/Cookie like Chromium (removed on a clean SIGTERM)
+
+    @property
+    def process_count(self) -> int:
+        return 1 + self.children + (1 if self.busy else 0)
+
+    def _line(self) -> str:
+        flagged = self.children - 1 if self.flagged_children is None else self.flagged_children
+        path = str(Path(self.user_data_dir).resolve())
+        if "\t" in path or "\n" in path:
+            raise ValueError("profile dir must not contain tabs or newlines")
+        return "\t".join([path, str(self.children), str(max(0, flagged)), str(int(self.busy)), str(int(self.lock))])
+
+
+class StandInGateway:
+    """A stand-in gateway process whose children are stand-in browsers, all under a reaper we own."""
+
+    def __init__(self, specs: Sequence[BrowserSpec], *, hostname: str | None = None) -> None:
+        self.specs = list(specs)
+        self.hostname = hostname or this_host()
+        self._reaper: subprocess.Popen[bytes] | None = None
+        self.gateway_pid: int | None = None
+
+    # --- lifecycle ---
+
+    def start(self, timeout_s: float = 15.0) -> StandInGateway:
+        """Spawn everything and wait until every process (and every lock) is in place."""
+        for spec in self.specs:
+            Path(spec.user_data_dir).mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update({
+            "STANDIN_GATEWAY_ARGV": _json_argv(["bash", "-c", _GATEWAY, "node-standin-gateway"]),
+            "STANDIN_ROOT": _ROOT,
+            "STANDIN_FLAG": "--user-data-dir",
+            "STANDIN_HOST": self.hostname,
+            "STANDIN_SPECS": "\n".join(s._line() for s in self.specs) + "\n",
+        })
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER, "pulse-tui-standin-reaper"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # one process group: close() can always reach every stand-in
+        )
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        want = 1 + sum(s.process_count for s in self.specs)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            procs = self.processes()
+            gateway = [p for p in procs if p.ppid == self.reaper_pid]
+            locks_ok = all((Path(s.user_data_dir) / "SingletonLock").is_symlink() for s in self.specs if s.lock)
+            if len(procs) >= want and gateway and locks_ok:
+                self.gateway_pid = gateway[0].pid
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"stand-in browsers not up after {timeout_s} s")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop every stand-in (SIGTERM: clean shutdown), then SIGKILL what is left; the reaper reaps all."""
+        if self._reaper is None:
+            return
+        pgid = self._reaper.pid
+        _killpg(pgid, signal.SIGTERM)
+        try:
+            self._reaper.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _killpg(pgid, signal.SIGKILL)
+            self._reaper.wait(timeout=timeout_s)
+        self._reaper = None
+
+    def __enter__(self) -> StandInGateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- queries ---
+
+    @property
+    def reaper_pid(self) -> int:
+        if self._reaper is None:
+            raise RuntimeError("not started")
+        return self._reaper.pid
+
+    def processes(self) -> list[SimpleProc]:
+        """Every live process below the reaper."""
+        if self._reaper is None:
+            return []
+        try:
+            children = psutil.Process(self._reaper.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        out = []
+        for child in children:
+            try:
+                with child.oneshot():
+                    if child.status() == psutil.STATUS_ZOMBIE:
+                        continue
+                    out.append(SimpleProc(child.pid, child.ppid(), tuple(child.cmdline())))
+            except psutil.Error:
+                continue
+        return out
+
+    def tree_pids(self, user_data_dir: Path | str) -> list[int]:
+        """The root pid of that browser first, then its descendants."""
+        root = self.root_pid(user_data_dir)
+        if root is None:
+            return []
+        try:
+            kids = psutil.Process(root).children(recursive=True)
+        except psutil.Error:
+            return [root]
+        return [root] + sorted(k.pid for k in kids)
+
+    def root_pid(self, user_data_dir: Path | str) -> int | None:
+        """The browser process of that profile dir (not its forked busy loop, which shares its argv)."""
+        want = str(Path(user_data_dir).resolve())
+        procs = self.processes()
+        by_pid = {p.pid: p for p in procs}
+        for p in procs:
+            if user_data_dir_of(p.cmdline) != want or p.cmdline[:1] != ("bash",):
+                continue
+            parent = by_pid.get(p.ppid)
+            if parent is None or parent.cmdline != p.cmdline:
+                return p.pid
+        return None
+
+    # --- faults ---
+
+    def orphan(self) -> int:
+        """SIGKILL the gateway: its browsers keep running, now orphaned. Returns the dead gateway pid."""
+        pid = self.gateway_pid
+        if pid is None:
+            raise RuntimeError("not started")
+        os.kill(pid, signal.SIGKILL)
+        _wait_dead([pid])
+        return pid
+
+    def crash(self, user_data_dir: Path | str) -> int:
+        """SIGKILL one browser tree like a crash or `kill -9`: its SingletonLock stays (stale). Returns its pid."""
+        pids = self.tree_pids(user_data_dir)
+        if not pids:
+            raise LookupError(f"no stand-in browser for {user_data_dir}")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _wait_dead(pids)
+        return pids[0]
+
+    def stop(self, user_data_dir: Path | str) -> None:
+        """SIGTERM one browser: a clean shutdown that removes its lock."""
+        pids = self.tree_pids(user_data_dir)
+        if pids:
+            os.kill(pids[0], signal.SIGTERM)
+            _wait_dead(pids)
+
+
+@dataclass(frozen=True)
+class SimpleProc:
+    pid: int
+    ppid: int
+    cmdline: tuple[str, ...]
+
+
+def _json_argv(argv: list[str]) -> str:
+    return json.dumps(argv)
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_dead(pids: Iterable[int], timeout_s: float = 10.0) -> None:
+    """Until every pid is gone or a zombie (the reaper reaps them right after)."""
+    deadline = time.monotonic() + timeout_s
+    left = list(pids)
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if _running(p)]
+        if left:
+            time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# --- profile locks ----------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """A pid that certainly belonged to a process and is dead now (spawned and reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def write_lock(profile_dir: Path, host: str, pid: int) -> None:
+    """Write Chromium's three Singleton symlinks into `profile_dir`, replacing any there."""
+    profile_dir = Path(profile_dir)
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    targets = {
+        "SingletonLock": f"{host}-{pid}",
+        "SingletonSocket": "/tmp/.org.chromium.Chromium.standin/SingletonSocket",
+        "SingletonCookie": "1234567890123456789",
+    }
+    for name, target in targets.items():
+        path = profile_dir / name
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        os.symlink(target, path)
+
+
+def make_stale_lock(profile_dir: Path, *, hostname: str | None = None) -> int:
+    """A lock left by a browser that died on this host (a real, reaped pid). Returns that pid."""
+    pid = dead_pid()
+    write_lock(profile_dir, hostname or this_host(), pid)
+    return pid
+
+
+def make_foreign_lock(profile_dir: Path, *, host: str = "another-vps", pid: int = 4242) -> None:
+    """A lock written on another machine (a copied profile, or a container whose hostname changed)."""
+    write_lock(profile_dir, host, pid)
+
+
+def make_orphan(spec: BrowserSpec, *, hostname: str | None = None) -> StandInGateway:
+    """A running browser tree whose gateway is gone. Close the returned object to clean it up."""
+    gw = StandInGateway([spec], hostname=hostname).start()
+    gw.orphan()
+    return gw

@@ -1,0 +1,198 @@
+"""Pulse adapter: its `/whatsapp-web/...` routes (specs/pulse.md). Lists instances; raw QR payloads.
+
+Pulse answers its actions with HTTP 200 and `{"status": "success"|"error", "message"}`: read `status`.
+Its `qrImageUrl` points at a public QR-image web service with the linking payload in the query string:
+never fetched, never shown; only `qrCode` is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
+from pulse_tui.sources.authdirs import PHONE_RE
+from pulse_tui.sources.gateway.base import (
+    DEFAULT_TIMEOUTS,
+    HttpCaller,
+    Timeouts,
+    failure,
+    json_of,
+    not_ok,
+    shape_failure,
+)
+from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+
+BASE = "/whatsapp-web"
+
+
+def _phone_failure(phone: str) -> GatewayFailure:
+    return failure(HealthState.ERROR, f"{phone!r} is not a Pulse instance phone number (digits only)", 400)
+
+
+class PulseGateway:
+    """Pulse's multi-instance WhatsApp Web service; instance ids are phone numbers."""
+
+    kind = "pulse"
+    supports_restart = True
+    supports_delete = True
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        budget: RequestBudget | None = None,
+        clock: Clock | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        qr_poll_s: float = 2.0,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        # Pulse has no rate limit: unlimited, but a 429 or Retry-After from a proxy is still honoured.
+        self.budget = budget or RequestBudget(None, clock=self.clock)
+        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
+                                transport=transport)
+        self.url = self._http.url
+        self.qr_poll_s = qr_poll_s
+        self._listed: set[str] = set()
+
+    async def _get(self, path: str, what: str) -> tuple[int, Any] | GatewayFailure:
+        resp = await self._http.request("GET", path)
+        if isinstance(resp, GatewayFailure):
+            return resp
+        body = json_of(resp, what)
+        return body if isinstance(body, GatewayFailure) else (resp.status_code, body)
+
+    @staticmethod
+    def _path(phone: str, op: str) -> str:
+        return f"{BASE}/instances/{quote(phone, safe='')}/{op}"
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def health(self) -> GatewayHealth:
+        return await self._http.health("/health")
+
+    async def list_sessions(self) -> list[str] | GatewayFailure:
+        """The instances `GET /whatsapp-web/status` lists."""
+        what = f"GET {BASE}/status"
+        got = await self._get(f"{BASE}/status", what)
+        if isinstance(got, GatewayFailure):
+            return got
+        _, body = got
+        inst = body.get("instances") if isinstance(body, dict) else None
+        if not isinstance(inst, list):
+            return shape_failure(what)
+        phones = [i.get("phoneNumber") for i in inst if isinstance(i, dict)]
+        if not all(isinstance(p, str) for p in phones):
+            return shape_failure(what)
+        self._listed = {str(p) for p in phones}
+        return sorted(self._listed)
+
+    async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
+        """Instance status, plus its QR when it is not connected (two requests; Pulse has no rate limit)."""
+        if not PHONE_RE.match(session_id):
+            return _phone_failure(session_id)
+        what = "GET …/status"
+        got = await self._get(self._path(session_id, "status"), what)
+        if isinstance(got, GatewayFailure):
+            return got
+        _, body = got
+        connected = body.get("connected") if isinstance(body, dict) else None
+        if not isinstance(connected, bool):
+            return shape_failure(what)
+        number, name = body.get("number"), body.get("name")
+        phone = str(number) if isinstance(number, str | int) else session_id
+        name = name if isinstance(name, str) else None
+        if connected:
+            return SessionStatus(session_id, True, True, phone=phone, name=name)
+        code = await self.qr(session_id)
+        if isinstance(code, GatewayFailure):
+            return code
+        exists = code is not None or session_id in self._listed
+        return SessionStatus(session_id, exists, False, qr=code, phone=phone, name=name)
+
+    async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
+        """`qrCode` from `…/qr` (None when Pulse has none: it then says "already_authenticated")."""
+        if not PHONE_RE.match(session_id):
+            return _phone_failure(session_id)
+        what = "GET …/qr"
+        got = await self._get(self._path(session_id, "qr"), what)
+        if isinstance(got, GatewayFailure):
+            return got
+        _, body = got
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            return shape_failure(what)
+        if body["status"] != "pending_authentication":
+            return None
+        payload = body.get("qrCode")
+        if not isinstance(payload, str) or not payload:
+            return shape_failure(what)
+        return QrCode(payload=payload)
+
+    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        """Polls `…/qr` every `qr_poll_s`; yields each new code, and a failure when one starts."""
+        last: str | None = None
+        last_failure: GatewayFailure | None = None
+        while True:
+            got = await self.qr(session_id)
+            if isinstance(got, GatewayFailure):
+                if got != last_failure:
+                    yield got
+                last_failure = got
+                if got.status_code == 400:
+                    return  # a bad id will not get better
+                await asyncio.sleep(max(self.qr_poll_s, got.retry_after_s or 0.0))
+                continue
+            last_failure = None
+            if got is not None and got.payload != last:
+                last = got.payload
+                yield got
+            await asyncio.sleep(self.qr_poll_s)
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def _action(self, method: str, session_id: str, op: str) -> ActionResult:
+        if not PHONE_RE.match(session_id):
+            return not_ok(_phone_failure(session_id))
+        what = f"{method} …/{op}"
+        resp = await self._http.request(method, self._path(session_id, op), spend=Spend.ACTION,
+                                        timeout_s=self._http.timeouts.action_s)
+        if isinstance(resp, GatewayFailure):
+            return not_ok(resp)
+        body = json_of(resp, what)
+        if isinstance(body, GatewayFailure):
+            return not_ok(body)
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in ("success", "error"):
+            return not_ok(shape_failure(what, resp.status_code))
+        message = body.get("message")
+        return ActionResult(status == "success", message if isinstance(message, str) else str(status))
+
+    async def start(self, session_id: str) -> ActionResult:
+        """Pulse has no start route: a restart (re)initializes the instance."""
+        return await self._action("POST", session_id, "restart")
+
+    async def stop(self, session_id: str) -> ActionResult:
+        """Logout: unlinks the number, so the next start needs a QR scan."""
+        return await self._action("POST", session_id, "logout")
+
+    async def restart(self, session_id: str) -> ActionResult:
+        return await self._action("POST", session_id, "restart")
+
+    async def delete(self, session_id: str) -> ActionResult:
+        """DELETE …/session: clears the instance's stored WhatsApp session."""
+        return await self._action("DELETE", session_id, "session")
+
+    # --- misc ----------------------------------------------------------------------------
+
+    def budget_snapshot(self) -> tuple[int | None, int | None]:
+        return self.budget.snapshot()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

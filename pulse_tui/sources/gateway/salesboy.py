@@ -1,0 +1,240 @@
+"""Salesboy gateway adapter (specs/salesboy.md): API key, 100 requests / 15 min, QR as PNG over SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
+from pulse_tui.sources.authdirs import Layout, delete_auth_dir, discover, salesboy_id_error
+from pulse_tui.sources.gateway.base import (
+    DEFAULT_TIMEOUTS,
+    HttpCaller,
+    Timeouts,
+    error_text,
+    failure,
+    json_of,
+    not_ok,
+    shape_failure,
+)
+from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+
+PNG_PREFIX = "data:image/png;base64,"
+WINDOW_S = 900.0  # express-rate-limit window Salesboy configures
+
+
+def _id_failure(session_id: str, err: str) -> GatewayFailure:
+    # No request is sent for an id the gateway would refuse: it would only spend budget on a 400.
+    return failure(HealthState.ERROR, f"{session_id!r} is not a valid Salesboy user id ({err})", 400)
+
+
+async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The `data` of each Server-Sent Event (multi-line data joined with newlines)."""
+    data: list[str] = []
+    async for line in lines:
+        if line == "":
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield "\n".join(data)
+
+
+def qr_from_event(data: str) -> QrCode | GatewayFailure:
+    """`{"qr": "data:image/png;base64,…"}` -> QrCode, anything else -> a typed failure."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return failure(HealthState.ERROR, "unexpected QR event: not JSON")
+    qr = obj.get("qr") if isinstance(obj, dict) else None
+    if not isinstance(qr, str) or not qr.startswith(PNG_PREFIX):
+        return shape_failure("the QR stream")
+    return QrCode(png_data_url=qr)
+
+
+class SalesboyGateway:
+    """Salesboy: no listing route, so sessions come from auth dirs, configuration and what we started."""
+
+    kind = "salesboy"
+    supports_restart = False
+    supports_delete = True  # local: removes the auth dir under a configured root
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        auth_roots: Iterable[Path] = (),
+        extra_sessions: Iterable[str] = (),
+        budget: RequestBudget | None = None,
+        clock: Clock | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sse_silence_s: float = 90.0,
+        sse_retry_s: float = 3.0,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.budget = budget or RequestBudget(100, WINDOW_S, self.clock)
+        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
+                                transport=transport)
+        self.url = self._http.url
+        self.auth_roots = tuple(Path(p) for p in auth_roots)
+        self.extra_sessions = tuple(extra_sessions)
+        self.started: set[str] = set()
+        self.sse_silence_s = sse_silence_s
+        self.sse_retry_s = sse_retry_s
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def health(self) -> GatewayHealth:
+        return await self._http.health("/health")
+
+    async def list_sessions(self) -> list[str] | GatewayFailure:
+        """Valid auth dirs + configured ids + ids started here. Costs no request."""
+        dirs = await asyncio.to_thread(discover, self.auth_roots, Layout.SALESBOY) if self.auth_roots else []
+        ids = {d.session_id for d in dirs if d.valid}
+        ids.update(self.extra_sessions)
+        ids.update(self.started)
+        return sorted(ids)
+
+    async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
+        if err := salesboy_id_error(session_id):
+            return _id_failure(session_id, err)
+        what = "GET /session/status"
+        resp = await self._http.request("GET", f"/session/status/{quote(session_id, safe='')}")
+        if isinstance(resp, GatewayFailure):
+            return resp
+        body = json_of(resp, what)
+        if isinstance(body, GatewayFailure):
+            return body
+        if resp.status_code == 400:
+            return failure(HealthState.ERROR, f"gateway refused {session_id}: {error_text(body) or 'HTTP 400'}", 400)
+        return self._parse_status(session_id, body, what)
+
+    @staticmethod
+    def _parse_status(session_id: str, body: Any, what: str) -> SessionStatus | GatewayFailure:
+        if not isinstance(body, dict):
+            return shape_failure(what)
+        exists, ready, qr = body.get("exists"), body.get("ready"), body.get("qr")
+        if not isinstance(exists, bool) or not isinstance(ready, bool) or not (qr is None or isinstance(qr, str)):
+            return shape_failure(what)
+        if qr is not None and not qr.startswith(PNG_PREFIX):
+            return shape_failure(what)
+        # Older gateways kept a stale QR after `ready`: ready wins.
+        code = QrCode(png_data_url=qr) if qr and not ready else None
+        return SessionStatus(session_id, exists, ready, qr=code)
+
+    async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
+        """The current code from a status call (None when the session shows none)."""
+        st = await self.status(session_id)
+        return st if isinstance(st, GatewayFailure) else st.qr
+
+    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        """Codes from `GET /session/qr/<id>` (one request for many codes); reconnects after a drop or a long
+        silence (the real stream stays silent forever when it was opened before the client existed)."""
+        if err := salesboy_id_error(session_id):
+            yield _id_failure(session_id, err)
+            return
+        path = f"/session/qr/{quote(session_id, safe='')}"
+        retry = self.sse_retry_s
+        last: str | None = None
+        while True:
+            if not self.budget.try_spend(Spend.ACTION):
+                refusal = self.budget.refusal(Spend.ACTION)
+                yield refusal
+                await asyncio.sleep(max(1.0, refusal.retry_after_s or retry))
+                continue
+            async for item in self._one_stream(path):
+                if isinstance(item, QrCode):
+                    retry = self.sse_retry_s
+                    if item.png_data_url == last:
+                        continue  # the same code again after a reconnect
+                    last = item.png_data_url
+                yield item
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, 60.0)
+
+    async def _one_stream(self, path: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        http = self._http
+        timeout = http.timeout(http.timeouts.status_s, read_s=self.sse_silence_s)
+        try:
+            async with http.client.stream("GET", path, timeout=timeout) as resp:
+                http.observe(resp)
+                bad = http.status_failure(resp)
+                if bad is None and resp.status_code != 200:
+                    bad = failure(HealthState.ERROR, f"gateway refused the QR stream (HTTP {resp.status_code})",
+                                  resp.status_code)
+                if bad is None and not resp.headers.get("content-type", "").startswith("text/event-stream"):
+                    bad = failure(HealthState.ERROR, "unexpected answer to the QR stream: not an event stream",
+                                  resp.status_code)
+                if bad is not None:
+                    yield bad
+                    return
+                async for data in sse_events(resp.aiter_lines()):
+                    yield qr_from_event(data)
+        except httpx.ReadTimeout:
+            return  # silence: reconnect quietly
+        except httpx.HTTPError as exc:
+            yield http.transport_failure(exc, http.timeouts.status_s)
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def _action(self, route: str, session_id: str) -> ActionResult:
+        if err := salesboy_id_error(session_id):
+            return not_ok(_id_failure(session_id, err))
+        what = f"POST {route}"
+        resp = await self._http.request("POST", route, spend=Spend.ACTION, json_body={"userId": session_id},
+                                        timeout_s=self._http.timeouts.action_s)
+        if isinstance(resp, GatewayFailure):
+            return not_ok(resp)
+        body = json_of(resp, what)
+        if isinstance(body, GatewayFailure):
+            return not_ok(body)
+        if resp.status_code == 400:
+            msg = error_text(body) or "HTTP 400"
+            return ActionResult(False, msg, failure(HealthState.ERROR, msg, 400))
+        if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
+            return not_ok(shape_failure(what, resp.status_code))
+        message = body.get("message")
+        return ActionResult(body["success"], message if isinstance(message, str) else "")
+
+    async def start(self, session_id: str) -> ActionResult:
+        """POST /session/start: answers once the browser is up (a long timeout)."""
+        result = await self._action("/session/start", session_id)
+        if result.ok:
+            self.started.add(session_id)
+        return result
+
+    async def stop(self, session_id: str) -> ActionResult:
+        """POST /session/stop: destroys the client AND deletes its auth dir ("Session not found" keeps it)."""
+        return await self._action("/session/stop", session_id)
+
+    async def restart(self, session_id: str) -> ActionResult:
+        return ActionResult(False, "restart is not supported by the Salesboy gateway")
+
+    async def delete(self, session_id: str) -> ActionResult:
+        """Remove `session-<id>` under a configured auth root (no gateway route; costs no request).
+
+        Does not stop a running client: the caller confirms first and stops it if needed.
+        """
+        if not self.auth_roots:
+            return ActionResult(False, "no auth dir root configured (PULSE_TUI_AUTH_DIR)")
+        ok, message = await asyncio.to_thread(delete_auth_dir, self.auth_roots, session_id, Layout.SALESBOY)
+        return ActionResult(ok, message)
+
+    # --- misc ----------------------------------------------------------------------------
+
+    def budget_snapshot(self) -> tuple[int | None, int | None]:
+        return self.budget.snapshot()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,279 @@
+"""Chromium profile locks in LocalAuth dirs: `SingletonLock` (symlink → `<hostname>-<pid>`), with
+`SingletonSocket` and `SingletonCookie` beside it. A crash or `kill -9` leaves them behind and every later start
+of that session fails ("The browser is already running for …" / "Failed to create a ProcessSingleton").
+
+Only `os.readlink`/`lstat`: a lock is never followed. The only write is `clear_stale_lock`, which re-checks at
+the moment of acting and removes the three files only when the owning pid is provably dead on this host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+import psutil
+
+from pulse_tui.model import Finding, Severity
+from pulse_tui.sources.procs import HostReport, Orphan, user_data_dir_of
+
+LOCK = "SingletonLock"
+LOCK_FILES = (LOCK, "SingletonSocket", "SingletonCookie")
+
+
+class LockState(StrEnum):
+    NONE = "none"
+    STALE = "stale"  # this host, pid dead: the next start fails until it is removed
+    LIVE = "live"  # this host, pid alive and it is this profile's browser
+    CONFLICT = "conflict"  # this host, pid alive but some other process (pid reused, or another profile)
+    FOREIGN = "foreign"  # written on another host: reported, never touched
+    UNKNOWN = "unknown"  # unreadable or malformed: never touched
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """The lock state of one profile dir, with what it was decided from."""
+
+    profile_dir: str
+    state: LockState
+    session_id: str = ""
+    host: str | None = None
+    pid: int | None = None
+    files: tuple[str, ...] = ()  # which Singleton* entries exist
+    holder: str = ""  # for a live pid: its process name
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready facts (paths, host, pid: nothing secret)."""
+        return {
+            "session_id": self.session_id,
+            "profile_dir": self.profile_dir,
+            "state": self.state.value,
+            "host": self.host,
+            "pid": self.pid,
+            "files": list(self.files),
+            "holder": self.holder,
+            "detail": self.detail,
+        }
+
+
+def parse_target(target: str) -> tuple[str, int] | None:
+    """`<hostname>-<pid>` → (hostname, pid); hostnames may contain dashes, so split at the last one."""
+    host, sep, pid = target.rpartition("-")
+    if not sep or not host or not pid.isdigit():
+        return None
+    return host, int(pid)
+
+
+def check_lock(
+    profile_dir: Path | str,
+    *,
+    session_id: str = "",
+    hostname: str | None = None,
+    browser_pids: Collection[int] = (),
+) -> LockInfo:
+    """Classify the lock in one profile dir. `browser_pids`: this session's browser pids from the process map."""
+    pdir = os.path.normpath(os.path.abspath(profile_dir))
+    files = _present(pdir)
+    found = LockInfo(profile_dir=pdir, state=LockState.NONE, session_id=session_id, files=files)
+    if LOCK not in files:
+        return found
+    try:
+        target = os.readlink(os.path.join(pdir, LOCK))
+    except OSError as exc:
+        reason = "not a symlink" if exc.errno == errno.EINVAL else (exc.strerror or "unreadable")
+        return replace(found, state=LockState.UNKNOWN, detail=f"{LOCK}: {reason}")
+    parsed = parse_target(target)
+    if parsed is None:
+        return replace(found, state=LockState.UNKNOWN, detail=f"{LOCK} target is not <host>-<pid>")
+    host, pid = parsed
+    found = replace(found, host=host, pid=pid)
+    if host != (hostname or socket.gethostname()):
+        return replace(found, state=LockState.FOREIGN, detail=f"written on host {host}")
+    state, holder, detail = _holder_state(pid, pdir, browser_pids)
+    return replace(found, state=state, holder=holder, detail=detail)
+
+
+def _present(pdir: str) -> tuple[str, ...]:
+    out = []
+    for name in LOCK_FILES:
+        try:
+            os.lstat(os.path.join(pdir, name))
+            out.append(name)
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def _holder_state(pid: int, pdir: str, browser_pids: Collection[int]) -> tuple[LockState, str, str]:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return LockState.STALE, "", f"pid {pid} has exited (zombie, not yet reaped)"
+            name = proc.name()
+            if pid in browser_pids:
+                return LockState.LIVE, name, ""
+            cmd = proc.cmdline()
+    except psutil.NoSuchProcess:
+        return LockState.STALE, "", f"pid {pid} is not running"
+    except psutil.AccessDenied:
+        return LockState.UNKNOWN, "", f"pid {pid} is alive but cannot be inspected"
+    udd = user_data_dir_of(cmd)
+    if udd and _same_dir(udd, pdir):
+        return LockState.LIVE, name, ""
+    return LockState.CONFLICT, name, f"pid {pid} is alive but is not this profile's browser ({name or '?'})"
+
+
+def _same_dir(a: str, b: str) -> bool:
+    return os.path.normpath(a) == os.path.normpath(b) or os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_locks(
+    dirs: Iterable[tuple[str, Path | str]],
+    report: HostReport | None = None,
+    *,
+    hostname: str | None = None,
+) -> tuple[LockInfo, ...]:
+    """Check every (session id, profile dir); the host report supplies each session's browser pids."""
+    out = []
+    for session_id, pdir in dirs:
+        sp = report.for_dir(pdir) if report is not None else None
+        out.append(check_lock(pdir, session_id=session_id, hostname=hostname,
+                              browser_pids=sp.pids if sp is not None else ()))
+    return tuple(out)
+
+
+# --- action ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClearLockResult:
+    ok: bool
+    refused: bool
+    message: str
+    lock: LockInfo | None = None  # the state found at the moment of acting
+    removed: tuple[str, ...] = ()
+
+
+def clear_stale_lock(
+    profile_dir: Path | str,
+    *,
+    read_only: bool,
+    hostname: str | None = None,
+    browser_pids: Collection[int] = (),
+) -> ClearLockResult:
+    """Remove SingletonLock/Socket/Cookie, only if the lock is stale NOW (this host, owning pid dead).
+
+    Refuses, touching nothing, in read-only mode and for any other state. Never raises for expected failures.
+    """
+    if read_only:
+        return ClearLockResult(False, True, "read-only mode: nothing removed")
+    pdir = os.path.normpath(os.path.abspath(profile_dir))
+    if os.path.islink(pdir) or not os.path.isdir(pdir):
+        return ClearLockResult(False, True, f"{pdir} is not a plain directory: nothing removed")
+    info = check_lock(pdir, hostname=hostname, browser_pids=browser_pids)
+    if info.state != LockState.STALE:
+        return ClearLockResult(False, True, _refusal(info), info)
+    expected = f"{info.host}-{info.pid}"
+    removed: list[str] = []
+    for name in LOCK_FILES:
+        path = os.path.join(pdir, name)
+        try:
+            # a browser starting right now would write a NEW lock: leave any lock that is not the one checked
+            if name == LOCK and os.readlink(path) != expected:
+                return ClearLockResult(False, True, "the lock changed while clearing it: nothing more removed",
+                                       info, tuple(removed))
+            os.unlink(path)
+            removed.append(name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return ClearLockResult(False, False, f"could not remove {name}: {exc.strerror or type(exc).__name__}",
+                                   info, tuple(removed))
+    return ClearLockResult(True, False, f"removed the stale lock of pid {info.pid} in {pdir}", info, tuple(removed))
+
+
+def _refusal(info: LockInfo) -> str:
+    return {
+        LockState.NONE: "no lock to clear",
+        LockState.LIVE: f"the lock belongs to a running browser (pid {info.pid}): nothing removed",
+        LockState.CONFLICT: f"pid {info.pid} is alive ({info.holder or 'unknown process'}): nothing removed",
+        LockState.FOREIGN: f"the lock was written on another host ({info.host}): nothing removed",
+        LockState.UNKNOWN: f"cannot tell whether the lock is stale ({info.detail}): nothing removed",
+    }.get(info.state, "not a stale lock: nothing removed")
+
+
+# --- findings / status facts --------------------------------------------------------
+
+
+def lock_findings(locks: Iterable[LockInfo]) -> tuple[Finding, ...]:
+    """Findings for stale, conflicting, foreign and unreadable locks, with fix hints."""
+    out = []
+    for lk in locks:
+        who = lk.session_id or lk.profile_dir
+        subjects = (lk.session_id,) if lk.session_id else ()
+        if lk.state == LockState.STALE:
+            out.append(Finding(
+                Severity.WARNING, "browser-stale-lock",
+                f"Stale Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid}, which is dead; "
+                "the next start of this session will fail.",
+                "Clear the stale lock from pulse-tui (removes SingletonLock/SingletonSocket/SingletonCookie), "
+                "then start the session.", subjects))
+        elif lk.state == LockState.CONFLICT:
+            out.append(Finding(
+                Severity.WARNING, "browser-lock-conflict",
+                f"Chromium lock for session {who} names pid {lk.pid}, alive but not this profile's browser "
+                f"({lk.holder or '?'}).",
+                "The pid was probably reused after a crash: make sure no browser uses this profile, stop the session, "
+                f"then remove {LOCK} by hand.", subjects))
+        elif lk.state == LockState.FOREIGN:
+            out.append(Finding(
+                Severity.WARNING, "browser-lock-foreign",
+                f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): Chromium here "
+                "refuses this profile while it exists.",
+                "If this profile was copied from another machine or the container's hostname changed, check that no "
+                f"other host uses it, then remove {LOCK}, SingletonSocket and SingletonCookie by hand.", subjects))
+        elif lk.state == LockState.UNKNOWN:
+            out.append(Finding(
+                Severity.UNKNOWN, "browser-lock-unreadable",
+                f"Cannot read the Chromium lock for session {who}: {lk.detail}.",
+                f"Inspect {lk.profile_dir}/{LOCK} by hand.", subjects))
+    return tuple(out)
+
+
+def host_facts(
+    report: HostReport,
+    locks: Iterable[LockInfo] = (),
+    orphans: Iterable[Orphan] = (),
+) -> dict[str, dict[str, object]]:
+    """Per-session host facts for `status --json`: rss_bytes, cpu_percent, browser_pids, lock, orphaned."""
+
+    rss: dict[str, int] = {}
+    cpu: dict[str, float | None] = {}
+    pids: dict[str, list[int]] = {}
+    for s in report.sessions:  # one id may have two profile dirs (two roots): add them up
+        rss[s.session_id] = rss.get(s.session_id, 0) + s.rss_bytes
+        pids.setdefault(s.session_id, []).extend(s.pids)
+        if s.cpu_percent is not None:
+            cpu[s.session_id] = (cpu.get(s.session_id) or 0.0) + s.cpu_percent
+    lock: dict[str, str] = {}
+    for lk in locks:
+        if lk.session_id and (lk.state != LockState.NONE or lk.session_id not in lock):
+            lock[lk.session_id] = lk.state.value
+    orphaned = {o.session_id for o in orphans}
+    out: dict[str, dict[str, object]] = {}
+    for sid in sorted({*rss, *lock, *orphaned}):
+        c = cpu.get(sid)
+        out[sid] = {
+            "rss_bytes": rss.get(sid, 0),
+            "cpu_percent": None if c is None else round(c, 1),
+            "browser_pids": pids.get(sid, []),
+            "lock": lock.get(sid, LockState.NONE.value),
+            "orphaned": sid in orphaned,
+        }
+    return out

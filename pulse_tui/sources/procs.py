@@ -1,0 +1,563 @@
+"""The Chromium process tree behind each WhatsApp session, from ONE process scan per poll (psutil).
+
+whatsapp-web.js starts a headless Chromium per session with `--user-data-dir=<LocalAuth root>/session-<id>`
+(Salesboy) or `<root>/<phone>/session-pulse-bot-<phone>` (Pulse). A process carrying that flag under a known
+root belongs to that session; its descendants (zygotes, renderers) join it even when they do not carry the
+flag. RSS and CPU are summed per session; CPU% comes from the delta of cpu_times between two scans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import psutil
+
+from pulse_tui.clock import Clock
+from pulse_tui.model import Finding, Severity
+from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SALESBOY_PREFIX, Layout
+
+FLAG = "--user-data-dir"
+SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
+_MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
+
+
+# --- data ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """One process of a browser tree. `create_time` guards against pid reuse when acting on it later."""
+
+    pid: int
+    ppid: int
+    create_time: float
+    rss_bytes: int
+    flagged: bool  # carries --user-data-dir itself (else it joined through its parent)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class BrowserTree:
+    """One Chromium process tree: a flagged root plus every descendant."""
+
+    session_id: str
+    layout: Layout
+    user_data_dir: str
+    root_pid: int
+    parent_pid: int  # the root's parent: the gateway (node) while it lives, init or a subreaper after
+    ancestors: tuple[int, ...]  # parent, grandparent… of the root, nearest first
+    procs: tuple[ProcInfo, ...]
+    rss_bytes: int
+    cpu_percent: float | None  # None on the first scan (needs two samples)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(p.pid for p in self.procs)
+
+
+@dataclass(frozen=True)
+class SessionProcs:
+    """Every browser process of one session (usually one tree; two means an old one was left behind)."""
+
+    session_id: str
+    layout: Layout
+    user_data_dir: str
+    trees: tuple[BrowserTree, ...]
+    rss_bytes: int
+    cpu_percent: float | None
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(pid for t in self.trees for pid in t.pids)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready facts for `status --json`."""
+        return {
+            "session_id": self.session_id,
+            "layout": self.layout.value,
+            "user_data_dir": self.user_data_dir,
+            "rss_bytes": self.rss_bytes,
+            "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 1),
+            "browser_pids": list(self.pids),
+            "trees": len(self.trees),
+        }
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """One scan of the host: browser trees per session and the memory left."""
+
+    taken_at: float
+    sessions: tuple[SessionProcs, ...] = ()
+    total_browser_rss: int = 0
+    mem_available: int | None = None
+    mem_total: int | None = None
+    processes_scanned: int = 0
+    took_s: float = 0.0
+    error: str = ""
+
+    def session(self, session_id: str) -> SessionProcs | None:
+        for s in self.sessions:
+            if s.session_id == session_id:
+                return s
+        return None
+
+    def for_dir(self, user_data_dir: str | os.PathLike[str]) -> SessionProcs | None:
+        """The session whose browser uses this profile dir, if one runs."""
+        want = os.path.normpath(os.path.abspath(user_data_dir))
+        for s in self.sessions:
+            if s.user_data_dir == want:
+                return s
+        return None
+
+    @property
+    def trees(self) -> tuple[BrowserTree, ...]:
+        return tuple(t for s in self.sessions for t in s.trees)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready host facts (no secrets: paths, pids and sizes only)."""
+        return {
+            "total_browser_rss": self.total_browser_rss,
+            "mem_available": self.mem_available,
+            "mem_total": self.mem_total,
+            "processes_scanned": self.processes_scanned,
+            "error": self.error,
+            "sessions": [s.as_dict() for s in self.sessions],
+        }
+
+
+# --- argv parsing ------------------------------------------------------------------
+
+
+def user_data_dir_of(cmdline: Iterable[str] | None) -> str | None:
+    """The `--user-data-dir` value in an argv, or None.
+
+    Handles `--flag=value`, `--flag value`, and Chromium's setproctitle'd children whose whole command line
+    is one space-joined string.
+    """
+    if not cmdline:
+        return None
+    args = list(cmdline)
+    embedded: str | None = None
+    for i, arg in enumerate(args):
+        if arg.startswith(FLAG + "="):
+            return arg[len(FLAG) + 1:] or None
+        if arg == FLAG:
+            return args[i + 1] if i + 1 < len(args) else None
+        if embedded is None and " " + FLAG + "=" in arg:
+            tail = arg.split(" " + FLAG + "=", 1)[1]
+            embedded = tail.split(" --", 1)[0].strip() or None
+    return embedded
+
+
+def _root_prefixes(roots: Iterable[Path]) -> tuple[str, ...]:
+    """Every spelling of every root (as given and resolved; plus the gateway-cwd children), longest first."""
+    out: set[str] = set()
+    for root in roots:
+        for base in (Path(root), *(Path(root) / c for c in ROOT_CHILDREN)):
+            out.add(os.path.normpath(os.path.abspath(base)))
+            out.add(os.path.realpath(base))
+    return tuple(sorted((p.rstrip(os.sep) + os.sep for p in out), key=len, reverse=True))
+
+
+def classify_dir(user_data_dir: str, prefixes: tuple[str, ...]) -> tuple[str, Layout] | None:
+    """(session id, layout) when the profile dir is a LocalAuth session dir under one of the roots."""
+    path = os.path.normpath(user_data_dir)
+    for prefix in prefixes:
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix):].split(os.sep)
+        if len(parts) == 1 and parts[0].startswith(PULSE_PREFIX) and PHONE_RE.match(parts[0][len(PULSE_PREFIX):]):
+            return parts[0][len(PULSE_PREFIX):], Layout.PULSE
+        if len(parts) == 1 and parts[0].startswith(SALESBOY_PREFIX) and len(parts[0]) > len(SALESBOY_PREFIX):
+            return parts[0][len(SALESBOY_PREFIX):], Layout.SALESBOY
+        if len(parts) == 2 and PHONE_RE.match(parts[0]) and parts[1] == PULSE_PREFIX + parts[0]:
+            return parts[0], Layout.PULSE
+    return None
+
+
+# --- the mapper --------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    pid: int
+    ppid: int
+    create_time: float
+    rss: int
+    cpu: float | None
+    name: str
+    udd: str | None
+
+
+@dataclass
+class _Group:
+    session_id: str
+    layout: Layout
+    udd: str
+    trees: dict[int, list[_Row]] = field(default_factory=dict)
+
+
+class ProcessMapper:
+    """Maps browser processes to sessions. Keep one per monitor: it remembers cpu_times between scans."""
+
+    def __init__(self, auth_roots: Iterable[Path], clock: Clock) -> None:
+        self._prefixes = _root_prefixes(auth_roots)
+        self._clock = clock
+        self._prev_cpu: dict[tuple[int, float], float] = {}
+        self._prev_mono: float | None = None
+
+    def scan(self) -> HostReport:
+        """One pass over the process table → browser trees per session, RSS, CPU%, free memory."""
+        started = time.perf_counter()
+        now = self._clock.now()
+        try:
+            rows = self._read_table()
+            vm = psutil.virtual_memory()
+        except (OSError, psutil.Error) as exc:
+            return HostReport(taken_at=now, error=f"process scan failed: {type(exc).__name__}")
+        mono = self._clock.monotonic()
+        elapsed = None if self._prev_mono is None else mono - self._prev_mono
+        groups = self._group(rows)
+        sessions = tuple(self._session(g, rows, elapsed) for g in groups.values())
+        self._prev_cpu = {(r.pid, r.create_time): r.cpu for g in groups.values()
+                          for tree in g.trees.values() for r in tree if r.cpu is not None}
+        self._prev_mono = mono
+        sessions = tuple(sorted(sessions, key=lambda s: (s.layout.value, s.session_id, s.user_data_dir)))
+        return HostReport(
+            taken_at=now,
+            sessions=sessions,
+            total_browser_rss=sum(s.rss_bytes for s in sessions),
+            mem_available=int(vm.available),
+            mem_total=int(vm.total),
+            processes_scanned=len(rows),
+            took_s=time.perf_counter() - started,
+        )
+
+    def _read_table(self) -> dict[int, _Row]:
+        rows: dict[int, _Row] = {}
+        for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
+            info = proc.info
+            if info.get("status") == psutil.STATUS_ZOMBIE:
+                continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
+            mem, cpu = info.get("memory_info"), info.get("cpu_times")
+            cmd = info.get("cmdline") or []
+            rows[info["pid"]] = _Row(
+                pid=info["pid"],
+                ppid=info.get("ppid") or 0,
+                create_time=info.get("create_time") or 0.0,
+                rss=int(mem.rss) if mem is not None else 0,
+                cpu=(cpu.user + cpu.system) if cpu is not None else None,
+                name=os.path.basename(cmd[0].split(" ", 1)[0]) if cmd else "",
+                udd=user_data_dir_of(cmd) if cmd else None,
+            )
+        return rows
+
+    def _group(self, rows: dict[int, _Row]) -> dict[str, _Group]:
+        own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
+        groups: dict[str, _Group] = {}
+        for row in rows.values():
+            key = None
+            if row.udd:
+                hit = classify_dir(row.udd, self._prefixes)
+                if hit:
+                    key = os.path.normpath(row.udd)
+                    groups.setdefault(key, _Group(hit[0], hit[1], key))
+            own[row.pid] = key
+        if not groups:
+            return groups
+        member: dict[int, str | None] = {}
+        for pid in rows:
+            _resolve(pid, rows, own, member)
+        for pid, key in member.items():
+            if key is None:
+                continue
+            root = _tree_root(pid, key, rows, member)
+            groups[key].trees.setdefault(root, []).append(rows[pid])
+        return groups
+
+    def _session(self, g: _Group, rows: dict[int, _Row], elapsed: float | None) -> SessionProcs:
+        trees = []
+        for root_pid, members in sorted(g.trees.items()):
+            members.sort(key=lambda r: (r.pid != root_pid, r.pid))
+            parent = rows[root_pid].ppid
+            trees.append(BrowserTree(
+                session_id=g.session_id,
+                layout=g.layout,
+                user_data_dir=g.udd,
+                root_pid=root_pid,
+                parent_pid=parent,
+                ancestors=_ancestors(root_pid, rows),
+                procs=tuple(ProcInfo(r.pid, r.ppid, r.create_time, r.rss, r.udd is not None, r.name)
+                            for r in members),
+                rss_bytes=sum(r.rss for r in members),
+                cpu_percent=self._cpu(members, elapsed),
+            ))
+        cpus = [t.cpu_percent for t in trees if t.cpu_percent is not None]
+        return SessionProcs(
+            session_id=g.session_id,
+            layout=g.layout,
+            user_data_dir=g.udd,
+            trees=tuple(trees),
+            rss_bytes=sum(t.rss_bytes for t in trees),
+            cpu_percent=sum(cpus) if cpus else None,
+        )
+
+    def _cpu(self, members: list[_Row], elapsed: float | None) -> float | None:
+        """CPU% (100 = one core) from the processes seen in both scans; new processes count from next scan."""
+        if not elapsed or elapsed <= 0:
+            return None
+        used, seen = 0.0, False
+        for r in members:
+            before = self._prev_cpu.get((r.pid, r.create_time))
+            if before is None or r.cpu is None:
+                continue
+            seen = True
+            used += max(0.0, r.cpu - before)
+        return used / elapsed * 100.0 if seen else None
+
+
+def _resolve(pid: int, rows: dict[int, _Row], own: dict[int, str | None], member: dict[int, str | None]) -> None:
+    """Fill `member[pid]`: its own group, else its nearest flagged ancestor's (memoised along the walk)."""
+    path: list[int] = []
+    cur: int | None = pid
+    key: str | None = None
+    while cur is not None and cur not in member and len(path) < _MAX_DEPTH:
+        path.append(cur)
+        if own.get(cur):
+            key = own[cur]
+            break
+        row = rows.get(cur)
+        nxt = row.ppid if row else 0
+        cur = nxt if nxt in rows and nxt != cur else None
+    else:
+        if cur is not None and cur in member:
+            key = member[cur]
+    for p in path:
+        member[p] = key
+
+
+def _tree_root(pid: int, key: str, rows: dict[int, _Row], member: dict[int, str | None]) -> int:
+    cur = pid
+    for _ in range(_MAX_DEPTH):
+        parent = rows[cur].ppid
+        if parent == cur or member.get(parent) != key:
+            return cur
+        cur = parent
+    return cur
+
+
+def _ancestors(pid: int, rows: dict[int, _Row]) -> tuple[int, ...]:
+    out: list[int] = []
+    cur = rows[pid].ppid
+    while cur and len(out) < _MAX_DEPTH and cur not in out:
+        out.append(cur)
+        row = rows.get(cur)
+        if row is None:
+            break
+        cur = row.ppid
+    return tuple(out)
+
+
+# --- orphans -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A browser tree nobody owns any more: the gateway forgot the session or its gateway process is gone."""
+
+    tree: BrowserTree
+    reason: str
+
+    @property
+    def session_id(self) -> str:
+        return self.tree.session_id
+
+
+def find_orphans(
+    report: HostReport,
+    *,
+    gateway_sessions: Mapping[str, bool] | Collection[str] | None = None,
+    gateway_pids: Collection[int] | None = None,
+) -> tuple[Orphan, ...]:
+    """Which browser trees are orphaned.
+
+    `gateway_sessions`: a collection is the COMPLETE list of sessions the gateway says exist (Pulse lists
+    them); a mapping id → exists is partial knowledge (Salesboy, one status call per id): only ids mapped to
+    False count, unknown ids are never marked. `gateway_pids`: the gateway's live pids (pm2 tells them); a
+    tree none of whose ancestors is one of them is orphaned; an empty collection means the gateway is not
+    running. None for either means "cannot tell": nothing is marked on that ground.
+    """
+    out: list[Orphan] = []
+    for tree in report.trees:
+        reason = _orphan_reason(tree, gateway_sessions, gateway_pids)
+        if reason:
+            out.append(Orphan(tree, reason))
+    return tuple(out)
+
+
+def _orphan_reason(
+    tree: BrowserTree,
+    gateway_sessions: Mapping[str, bool] | Collection[str] | None,
+    gateway_pids: Collection[int] | None,
+) -> str:
+    if isinstance(gateway_sessions, Mapping):
+        if gateway_sessions.get(tree.session_id) is False:
+            return "the gateway says this session does not exist"
+    elif gateway_sessions is not None and tree.session_id not in gateway_sessions:
+        return "the gateway does not list this session"
+    if gateway_pids is not None:
+        pids = set(gateway_pids)
+        if not pids:
+            return "the gateway process is not running"
+        if not pids.intersection(tree.ancestors):
+            return f"not started by the running gateway (parent pid {tree.parent_pid})"
+    return ""
+
+
+def orphan_findings(orphans: Iterable[Orphan]) -> tuple[Finding, ...]:
+    """One finding per orphaned tree, with the pids and a fix hint."""
+    out = []
+    for o in orphans:
+        mib = o.tree.rss_bytes // (1024 * 1024)
+        out.append(Finding(
+            severity=Severity.WARNING,
+            code="browser-orphaned",
+            message=(f"Orphaned browser for session {o.session_id}: {len(o.tree.procs)} processes, {mib} MiB RSS "
+                     f"(root pid {o.tree.root_pid}, {o.tree.user_data_dir}); {o.reason}."),
+            hint=("Kill the orphaned browser from pulse-tui (SIGTERM, then SIGKILL after a grace period), "
+                  f"or by hand: kill {o.tree.root_pid}. It holds the profile, so the session cannot start until then."),
+            subjects=(o.session_id,),
+        ))
+    return tuple(out)
+
+
+# --- kill action -----------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    GONE = "gone"  # nothing left to act on: the goal is already met
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class KillResult:
+    ok: bool
+    outcome: Outcome
+    message: str
+    terminated: tuple[int, ...] = ()  # exited after SIGTERM
+    killed: tuple[int, ...] = ()  # needed SIGKILL
+    survivors: tuple[int, ...] = ()  # still alive at the end (permission, D state…)
+
+
+OrphanCheck = Callable[[BrowserTree], bool | Awaitable[bool]]
+
+
+async def kill_orphan(
+    tree: BrowserTree,
+    is_still_orphan: OrphanCheck,
+    *,
+    grace_s: float = 5.0,
+    read_only: bool,
+    poll_s: float = 0.05,
+) -> KillResult:
+    """SIGTERM the tree, SIGKILL what is left after `grace_s`, only if `is_still_orphan(tree)` says so NOW.
+
+    Processes are matched by pid AND create_time, so a recycled pid is never signalled. Never raises for
+    expected failures: the result says what happened.
+    """
+    if read_only:
+        return KillResult(False, Outcome.REFUSED, "read-only mode: nothing killed")
+    procs = _live_members(tree)
+    if not procs:
+        return KillResult(True, Outcome.GONE, f"the browser of session {tree.session_id} is already gone")
+    try:
+        verdict = is_still_orphan(tree)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+    except Exception as exc:  # the re-check is the caller's code: any failure means "do not act"
+        return KillResult(False, Outcome.REFUSED, f"could not re-check the tree ({type(exc).__name__}): nothing killed")
+    if not verdict:
+        return KillResult(False, Outcome.REFUSED,
+                          f"the browser of session {tree.session_id} is no longer orphaned: nothing killed")
+    procs = _live_members(tree)  # the re-check may have taken a while
+    sent, failed = _signal_all(procs, signal.SIGTERM)
+    if not sent:
+        return KillResult(False, Outcome.FAILED, f"could not signal any process: {failed}")
+    survivors = await _wait_gone(sent, grace_s, poll_s)
+    terminated = tuple(p.pid for p in sent if p not in survivors)
+    killed: tuple[int, ...] = ()
+    if survivors:
+        hard, _ = _signal_all(survivors, signal.SIGKILL)
+        left = await _wait_gone(hard, 2.0, poll_s)
+        killed = tuple(p.pid for p in hard if p not in left)
+        survivors = left + [p for p in survivors if p not in hard]
+    alive = tuple(p.pid for p in survivors)
+    if alive:
+        return KillResult(False, Outcome.FAILED, f"processes still alive after SIGKILL: {list(alive)}",
+                          terminated, killed, alive)
+    return KillResult(True, Outcome.DONE,
+                      f"killed the orphaned browser of session {tree.session_id} ({len(terminated) + len(killed)} "
+                      f"processes; {len(killed)} needed SIGKILL)", terminated, killed)
+
+
+def _live_members(tree: BrowserTree) -> list[psutil.Process]:
+    """The tree's processes still alive (same create_time), plus children the root spawned since the scan."""
+    found: dict[int, psutil.Process] = {}
+    for info in tree.procs:
+        try:
+            proc = psutil.Process(info.pid)
+            if abs(proc.create_time() - info.create_time) < 0.01 and _alive(proc):
+                found[info.pid] = proc
+        except psutil.Error:
+            continue
+    root = found.get(tree.root_pid)
+    if root is not None:
+        try:
+            for child in root.children(recursive=True):
+                if child.pid not in found and _alive(child):
+                    found[child.pid] = child
+        except psutil.Error:
+            pass
+    # root first: a Chromium browser process tears its own children down on SIGTERM
+    return sorted(found.values(), key=lambda p: (p.pid != tree.root_pid, p.pid))
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _signal_all(procs: list[psutil.Process], sig: signal.Signals) -> tuple[list[psutil.Process], str]:
+    sent, failed = [], ""
+    for proc in procs:
+        try:
+            proc.send_signal(sig)  # psutil checks the pid was not reused since `proc` was created
+            sent.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.Error as exc:
+            failed = f"{type(exc).__name__} on pid {proc.pid}"
+    return sent, failed
+
+
+async def _wait_gone(procs: list[psutil.Process], timeout_s: float, poll_s: float) -> list[psutil.Process]:
+    """Wait without blocking the event loop; return the processes still alive."""
+    deadline = time.monotonic() + timeout_s
+    left = [p for p in procs if _alive(p)]
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(poll_s)
+        left = [p for p in left if _alive(p)]
+    return left

@@ -1,0 +1,639 @@
+"""Read-only inspector of Pulse's Redis: user sessions, `whatsapp:` index keys and persistence facts.
+
+It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
+the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET plus a read-only TTL script, or
+per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
+about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.crypto.pulse import (
+    DEFAULT_HASH_SALTS,
+    PLACEHOLDER_HASH_SALTS,
+    DecryptError,
+    KeyPair,
+    KeyRing,
+    effective_hash_salt,
+    hash_whatsapp_id,
+    split_value,
+)
+from pulse_tui.model import IndexClass, IndexKey, Persistence, RedisReport, UserSession, ValueClass
+
+SESSION_PREFIX = "session:"
+INDEX_PREFIX = "whatsapp:"
+OTHER_ENCRYPTED_PREFIXES = ("otp:", "group_link_code:", "pending_request:", "balance:", "admin:session:")
+# Every prefix above starts with one of these letters: narrowing SCAN's reply to them keeps unrelated keys
+# (queues, caches of other apps) off the wire without a second pass over the keyspace.
+SCAN_MATCH = "[abgopsw]*"
+_SESSION_B, _INDEX_B = SESSION_PREFIX.encode(), INDEX_PREFIX.encode()
+_OTHER_B = tuple(p.encode() for p in OTHER_ENCRYPTED_PREFIXES)
+
+_TTL_SCRIPT = "local r = {} for i, k in ipairs(KEYS) do r[i] = redis.call('TTL', k) end return r"
+
+REDACTED = "«redacted»"
+HASH_SALT_MISMATCH = "hash-salt-mismatch"  # stable marker at the start of UserSession.detail parts
+
+_SECRET_FIELDS = frozenset({"flashAuthToken"})
+_SAFE_FIELDS = frozenset(
+    {
+        "sessionId", "whatsappId", "phoneNumber", "isVerified", "createdAt", "expiresAt", "lastActivity",
+        "mfaVerified", "consentGiven", "flashUserId", "mfaExpiresAt", "consentTimestamp", "profileName",
+    }
+)
+# Unknown fields whose name looks like a credential are redacted outright, not just summarised.
+_SECRETISH_NAME = re.compile(r"token|secret|pass|key|auth|otp|pin|cookie|jwt|sig", re.IGNORECASE)
+_MAX_SHOWN = 64
+_PLAIN_NOTE = "plain JSON (cache warmer): Pulse deletes it"
+_JSON_WORDS = {True: "true", False: "false", None: "null"}
+
+
+# --- value classification (pure, no I/O) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueReading:
+    """Everything one session value tells, independent of its key, TTL and index keys."""
+
+    value_class: ValueClass
+    key_label: str | None = None
+    details: tuple[str, ...] = ()
+    whatsapp_id: str | None = None
+    phone: str | None = None
+    linked: bool = False
+    expires_at: str | None = None
+    last_activity: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    data_session_id: str | None = None  # the JSON's own sessionId
+    expires_ts: float | None = None
+
+
+def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str) -> ValueReading:
+    if data is None:
+        return ValueReading(cls, key_label=label, details=details)
+    expires_at = _str_or_none(data.get("expiresAt"))
+    return ValueReading(
+        cls,
+        key_label=label,
+        details=details,
+        whatsapp_id=_str_or_none(data.get("whatsappId")),
+        phone=_str_or_none(data.get("phoneNumber")),
+        linked=data.get("isVerified") is True and bool(data.get("flashUserId")),
+        expires_at=expires_at,
+        last_activity=_str_or_none(data.get("lastActivity")),
+        fields=display_fields(data),
+        data_session_id=_str_or_none(data.get("sessionId")),
+        expires_ts=_parse_iso(expires_at),
+    )
+
+
+class ValueOpener:
+    """Classifies `session:*` values with a KeyRing, remembering the previous poll's readings.
+
+    Same decryption as crypto.pulse.decrypt, but each value is base64-decoded once and each key's AES-GCM
+    context is built once. Values rarely change between polls, so a value seen in the previous poll is not
+    decrypted again; the memory is bounded to one poll's values.
+    """
+
+    def __init__(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+        self._ciphers: dict[bytes, AESGCM] = {}
+        self._previous: dict[bytes, ValueReading] = {}
+        self._current: dict[bytes, ValueReading] = {}
+
+    def read(self, raw: bytes) -> ValueReading:
+        """The reading of one value, from the previous poll when the bytes are unchanged."""
+        found = self._previous.get(raw) or self._current.get(raw)
+        if found is None:
+            found = self.classify(raw)
+        self._current[raw] = found
+        return found
+
+    def end_poll(self) -> None:
+        """Forget readings of values not seen in the poll that just ended."""
+        self._previous, self._current = self._current, {}
+
+    def _cipher(self, key: bytes) -> AESGCM:
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            cipher = self._ciphers[key] = AESGCM(key)
+        return cipher
+
+    def classify(self, raw: bytes | str) -> ValueReading:
+        """plain / ok / default-key / undecryptable / corrupt, with the opening pair's label."""
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            return _reading(ValueClass.CORRUPT, None, None, "not UTF-8 text")
+        if text.lstrip().startswith("{"):
+            data = _json_object(text)
+            if data is None:
+                return _reading(ValueClass.CORRUPT, None, None, "starts with '{' but is not a JSON object")
+            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE)
+        try:
+            iv, tag, ciphertext = split_value(text)
+        except DecryptError as exc:
+            return _reading(ValueClass.CORRUPT, None, None, str(exc))
+        sealed = ciphertext + tag
+        for pair, key in self.keyring.candidates():
+            try:
+                plain = self._cipher(key).decrypt(iv, sealed, None)
+            except InvalidTag:
+                continue
+            return _opened(plain, pair)
+        return _reading(ValueClass.UNDECRYPTABLE, None, None, "no known key opens it")
+
+
+def _opened(plain: bytes, pair: KeyPair) -> ValueReading:
+    try:
+        data = _json_object(plain.decode("utf-8"))
+    except UnicodeDecodeError:
+        data = None
+    if data is None:
+        return _reading(ValueClass.CORRUPT, None, pair.label, "not JSON after decrypt")
+    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label)
+
+
+def classify_value(raw: bytes | str, keyring: KeyRing) -> ValueReading:
+    """Classify one `session:*` value: plain / ok / default-key / undecryptable / corrupt."""
+    return ValueOpener(keyring).classify(raw)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def display_fields(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(name, value) pairs safe to show: secrets redacted, unknown fields reduced to their shape."""
+    return tuple(
+        # Fast path first: a known field holding a short string (most of them) is shown as is.
+        (name, value)
+        if name in _SAFE_FIELDS and type(value) is str and len(value) <= _MAX_SHOWN
+        else (name[:_MAX_SHOWN], _field_text(name, value))
+        for name, value in data.items()
+    )
+
+
+def _field_text(name: str, value: Any) -> str:
+    if name in _SAFE_FIELDS:
+        return _scalar_text(value)
+    if name in _SECRET_FIELDS or _SECRETISH_NAME.search(name):
+        return REDACTED
+    return _opaque_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 1] + "…"
+    if kind is bool or value is None:
+        return _JSON_WORDS[value]
+    if kind is int or kind is float:
+        return str(value)
+    return _opaque_text(value)
+
+
+def _opaque_text(value: Any) -> str:
+    # Unknown strings may hold anything (tokens under innocent names), so only their length is shown.
+    if isinstance(value, str):
+        return f"«{len(value)} chars»"
+    if isinstance(value, list):
+        return f"«list of {len(value)}»"
+    if isinstance(value, dict):
+        return "«object»"
+    return _scalar_text(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parse_iso(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+# --- raw data of one poll -----------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    """Everything one poll fetched, before classification."""
+
+    sessions: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)  # key -> (value, ttl)
+    index: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)
+    other_encrypted: int = 0
+    persistence: Persistence | None = None
+    round_trips: int = 0
+
+
+def _ttl(value: int) -> int | None:
+    """Redis TTL reply → seconds, None for no expiry (-1)."""
+    return None if value < 0 else int(value)
+
+
+# --- persistence ----------------------------------------------------------------------------------
+
+
+def _queue_persistence(pipe: Pipeline) -> None:
+    pipe.config_get("save")
+    pipe.config_get("appendonly")
+    pipe.info("persistence")
+
+
+def _config_value(reply: Any, name: str) -> str | None:
+    if not isinstance(reply, dict):
+        return None
+    for k, v in reply.items():
+        key = k.decode() if isinstance(k, bytes) else str(k)
+        if key == name:
+            return v.decode() if isinstance(v, bytes) else str(v)
+    return None
+
+
+def _info_str(info: dict[str, Any], name: str) -> str | None:
+    value = info.get(name)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _info_int(info: dict[str, Any], name: str) -> int | None:
+    value = info.get(name)
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_persistence(save_r: Any, aof_r: Any, info_r: Any) -> Persistence:
+    """Build Persistence from CONFIG GET save / appendonly and INFO persistence replies (or their errors)."""
+    for reply in (save_r, aof_r, info_r):
+        if isinstance(reply, Exception) and _is_auth_error(reply):
+            raise reply
+    config_available = not isinstance(save_r, Exception) and not isinstance(aof_r, Exception)
+    info: dict[str, Any] = info_r if isinstance(info_r, dict) else {}
+    save = _config_value(save_r, "save") if config_available else None
+    appendonly = _config_value(aof_r, "appendonly") if config_available else None
+    if appendonly is None and "aof_enabled" in info:
+        # Managed Redis often disables CONFIG; INFO still says whether the AOF is on.
+        appendonly = "yes" if _info_int(info, "aof_enabled") == 1 else "no"
+    return Persistence(
+        save=save,
+        appendonly=appendonly,
+        config_available=config_available,
+        rdb_last_bgsave_status=_info_str(info, "rdb_last_bgsave_status"),
+        aof_last_write_status=_info_str(info, "aof_last_write_status"),
+        rdb_changes_since_last_save=_info_int(info, "rdb_changes_since_last_save"),
+        rdb_last_save_time=_info_int(info, "rdb_last_save_time"),
+    )
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    if isinstance(exc, AuthenticationError):
+        return True
+    text = str(exc).upper()
+    return isinstance(exc, ResponseError) and text.startswith(("NOAUTH", "WRONGPASS"))
+
+
+def _url_secrets(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    return [s for s in (parts.password, unquote(parts.password or "")) if s]
+
+
+def _short_reason(exc: BaseException, url: str, timeout: float) -> str:
+    """A one-line reason for the header; never carries the password."""
+    if _is_auth_error(exc):
+        reason = "authentication failed (check REDIS_PASSWORD)"
+    elif isinstance(exc, NoPermissionError):
+        reason = "permission denied: the Redis user may not read these keys"
+    elif isinstance(exc, RedisTimeoutError | TimeoutError):
+        reason = f"timed out after {timeout:g} s"
+    elif isinstance(exc, RedisConnectionError | OSError):
+        reason = "cannot connect: " + (str(exc).strip() or type(exc).__name__)
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    for secret in _url_secrets(url):
+        reason = reason.replace(secret, "***")
+    return reason[:200]
+
+
+# --- the inspector ----------------------------------------------------------------------------------
+
+
+class RedisInspector:
+    """Polls Pulse's Redis without writing to it; one instance per Redis, reconnects by itself."""
+
+    def __init__(
+        self,
+        url: str,
+        keyring: KeyRing,
+        hash_salt: str | None,
+        *,
+        clock: Clock | None = None,
+        scan_count: int = 1000,
+        chunk: int = 1000,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self._url = url
+        self._opener = ValueOpener(keyring)
+        self._hash_salt = hash_salt
+        self._clock: Clock = clock or SystemClock()
+        self._scan_count = scan_count
+        self._chunk = chunk
+        self._timeout = socket_timeout
+        self._client: aioredis.Redis | None = None
+        self._ttl_script = True  # cleared for good once the server refuses EVAL
+        self._lock = asyncio.Lock()  # polls never overlap: the opener's caches are not shared safely
+
+    def __repr__(self) -> str:
+        return f"RedisInspector(host={urlsplit(self._url).hostname!r})"
+
+    def _ensure_client(self) -> aioredis.Redis:
+        if self._client is None:
+            # No library retries: a down Redis must answer "unavailable" at once, not after backoffs.
+            self._client = aioredis.Redis.from_url(
+                self._url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=False,
+            )
+        return self._client
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool; a later inspect() opens a new one."""
+        await self._drop_client()
+
+    async def persistence(self) -> Persistence:
+        """Persistence facts alone (one round trip); raises nothing: unknowns become None."""
+        async with self._lock:
+            try:
+                pipe = self._ensure_client().pipeline(transaction=False)
+                _queue_persistence(pipe)
+                save_r, aof_r, info_r = await pipe.execute(raise_on_error=False)
+                return _parse_persistence(save_r, aof_r, info_r)
+            except (RedisError, OSError):
+                await self._drop_client()
+                return Persistence(save=None, appendonly=None, config_available=False)
+
+    async def inspect(self) -> RedisReport:
+        """One full read-only poll; an unreachable Redis gives RedisReport(available=False, error=...)."""
+        async with self._lock:
+            started = self._clock.monotonic()
+            raw: _Raw | None = None
+            for attempt in (0, 1):
+                reused = self._client is not None
+                try:
+                    raw = await self._collect(self._ensure_client())
+                    break
+                except (RedisError, OSError) as exc:
+                    await self._drop_client()
+                    # A pooled connection dies when Redis restarts between polls: retry once on a fresh one.
+                    stale = reused and isinstance(exc, RedisConnectionError) and not _is_auth_error(exc)
+                    if attempt == 0 and stale and not isinstance(exc, RedisTimeoutError):
+                        continue
+                    return RedisReport(
+                        available=False,
+                        error=_short_reason(exc, self._url, self._timeout),
+                        took_s=self._clock.monotonic() - started,
+                    )
+            assert raw is not None
+            sessions, index_keys = await asyncio.to_thread(
+                build_sessions, raw.sessions, raw.index, self._opener, self._hash_salt, self._clock.now()
+            )
+            return RedisReport(
+                available=True,
+                sessions=sessions,
+                index_keys=index_keys,
+                persistence=raw.persistence,
+                round_trips=raw.round_trips,
+                took_s=self._clock.monotonic() - started,
+                other_encrypted=raw.other_encrypted,
+            )
+
+    async def _collect(self, client: aioredis.Redis) -> _Raw:
+        """SCAN the keyspace once; each pipeline fetches up to `chunk` found keys AND asks for the next page."""
+        raw = _Raw()
+        pending: list[bytes] = []
+        cursor: int | None = 0  # None once SCAN has wrapped around
+        first = True
+        while cursor is not None or pending:
+            pipe = client.pipeline(transaction=False)
+            if first:
+                _queue_persistence(pipe)
+            batch, pending = pending[: self._chunk], pending[self._chunk :]
+            if batch:
+                self._queue_fetch(pipe, batch)
+            if cursor is not None:
+                pipe.scan(cursor, match=SCAN_MATCH, count=self._scan_count)
+            results = list(await pipe.execute(raise_on_error=False))
+            raw.round_trips += 1
+            if first:
+                raw.persistence = _parse_persistence(*results[:3])
+                results = results[3:]
+                first = False
+            if cursor is not None:
+                scan_reply = results.pop()
+                if isinstance(scan_reply, Exception):
+                    raise scan_reply
+                cursor = int(scan_reply[0]) or None
+                pending.extend(self._route(raw, scan_reply[1]))
+            if batch:
+                values, ttls = await self._fetched(client, raw, batch, results)
+                self._store(raw, batch, values, ttls)
+        return raw
+
+    def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
+        pipe.mget(batch)
+        if self._ttl_script:
+            # One script reply instead of one TTL reply per key: per-reply overhead in redis.asyncio is
+            # what dominates a 10k-key poll. The script only reads.
+            pipe.eval(_TTL_SCRIPT, len(batch), *batch)
+        else:
+            for key in batch:
+                pipe.ttl(key)
+
+    async def _fetched(
+        self, client: aioredis.Redis, raw: _Raw, batch: list[bytes], results: list[Any]
+    ) -> tuple[Sequence[Any], Sequence[Any]]:
+        """(values, ttls) from a fetch's replies; falls back to per-key TTL where scripts are not allowed."""
+        values = results[0]
+        if isinstance(values, Exception):
+            raise values
+        if not self._ttl_script:
+            for reply in results[1:]:
+                if isinstance(reply, Exception):
+                    raise reply
+            return values, results[1:]
+        ttls = results[1]
+        if not isinstance(ttls, Exception):
+            return values, ttls
+        if _is_auth_error(ttls):
+            raise ttls
+        # EVAL renamed, denied by an ACL or unsupported by a proxy: plain TTLs from now on.
+        self._ttl_script = False
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.ttl(key)
+        plain = await pipe.execute()
+        raw.round_trips += 1
+        return values, plain
+
+    @staticmethod
+    def _route(raw: _Raw, keys: Iterable[bytes]) -> list[bytes]:
+        """Keys worth fetching (sessions, index keys); other encrypted prefixes are only counted."""
+        wanted: list[bytes] = []
+        for key in keys:
+            # Keys stay bytes until stored: re-encoding 20,000 str keys per poll is measurable.
+            if key.startswith((_SESSION_B, _INDEX_B)):
+                wanted.append(key)
+            elif key.startswith(_OTHER_B):
+                raw.other_encrypted += 1
+        return wanted
+
+    @staticmethod
+    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any]) -> None:
+        for key, value, ttl in zip(batch, values, ttls, strict=True):
+            if value is None and int(ttl) == -2:
+                continue  # expired or deleted between SCAN and MGET
+            target = raw.sessions if key.startswith(_SESSION_B) else raw.index
+            target[key.decode("utf-8", "replace")] = (value, int(ttl))
+
+
+# --- merging sessions and index keys -------------------------------------------------------------------
+
+
+def _hash_salt_candidates(configured: str | None) -> list[tuple[str, str]]:
+    """(label, salt) for every HASH_SALT Pulse may have used, the effective one first."""
+    effective = effective_hash_salt(configured)
+    out = [("configured" if effective == configured else "default", effective)]
+    for label, salts in (("default", DEFAULT_HASH_SALTS), ("placeholder", PLACEHOLDER_HASH_SALTS)):
+        out += [(label, s) for s in salts if s != effective]
+    return out
+
+
+def build_sessions(
+    sessions: dict[str, tuple[bytes | None, int]],
+    index: dict[str, tuple[bytes | None, int]],
+    opener: ValueOpener | KeyRing,
+    hash_salt: str | None,
+    now: float,
+) -> tuple[tuple[UserSession, ...], tuple[IndexKey, ...]]:
+    """Classify fetched values and cross-check sessions against index keys (CPU only: run in a thread)."""
+    if isinstance(opener, KeyRing):
+        opener = ValueOpener(opener)
+    cut = len(SESSION_PREFIX)
+    session_ids = {key[cut:] for key in sessions}
+    pointers: dict[str, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
+    index_keys: list[IndexKey] = []
+    for key in sorted(index):
+        value, ttl = index[key]
+        target = value.decode("utf-8", "replace").strip() if isinstance(value, bytes) else ""
+        ok = target in session_ids
+        if ok:
+            pointers[target].append(key)
+        cls = IndexClass.OK if ok else IndexClass.DANGLING
+        index_keys.append(IndexKey(key=key, session_id=target[:_MAX_SHOWN], index_class=cls, ttl=_ttl(ttl)))
+    salts = _hash_salt_candidates(hash_salt)
+    users = []
+    for key in sorted(sessions):
+        value, ttl = sessions[key]
+        reading = _NOT_A_STRING if value is None else opener.read(value)
+        users.append(_user_session(key, key[cut:], reading, ttl, pointers.get(key[cut:]), salts, now))
+    opener.end_poll()
+    return tuple(users), tuple(index_keys)
+
+
+_NOT_A_STRING = ValueReading(ValueClass.CORRUPT, details=("not a string value",))
+
+
+def _user_session(
+    key: str,
+    session_id: str,
+    r: ValueReading,
+    ttl: int,
+    pointed_by: list[str] | None,
+    salts: list[tuple[str, str]],
+    now: float,
+) -> UserSession:
+    details = list(r.details)
+    if r.data_session_id is not None and r.data_session_id != session_id:
+        details.append("sessionId field differs from the key")
+    if r.expires_ts is not None and r.expires_ts < now:
+        details.append("expiresAt is in the past")
+    if r.whatsapp_id and pointed_by:
+        note = _hash_salt_note(r.whatsapp_id, pointed_by, salts)
+        if note:
+            details.append(note)
+    return UserSession(
+        key=key,
+        session_id=session_id,
+        value_class=r.value_class,
+        ttl=_ttl(ttl),
+        whatsapp_id=r.whatsapp_id,
+        phone=r.phone,
+        linked=r.linked,
+        expires_at=r.expires_at,
+        last_activity=r.last_activity,
+        key_label=r.key_label,
+        index=IndexClass.OK if pointed_by else IndexClass.ORPHAN,
+        detail="; ".join(details),
+        fields=r.fields,
+    )
+
+
+def _hash_salt_note(whatsapp_id: str, pointed_by: list[str], salts: list[tuple[str, str]]) -> str:
+    """Empty when an index key is sha256(wid + effective HASH_SALT); else which salt the index was made with."""
+    pointing = set(pointed_by)
+    for i, (label, salt) in enumerate(salts):
+        if INDEX_PREFIX + hash_whatsapp_id(whatsapp_id, salt) in pointing:
+            return "" if i == 0 else f"{HASH_SALT_MISMATCH}: index hashed with the {label} HASH_SALT"
+    return f"{HASH_SALT_MISMATCH}: index key is not sha256(whatsappId + HASH_SALT) for any known salt"
+
+
+def has_hash_salt_mismatch(session: UserSession) -> bool:
+    """True when the session's index key was made with another HASH_SALT than the effective one."""
+    return HASH_SALT_MISMATCH in session.detail

@@ -1,0 +1,140 @@
+"""LocalAuth dir discovery (Salesboy and Pulse layouts) and safe deletion."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pulse_tui.sources.authdirs import (
+    AuthDir,
+    Layout,
+    auth_dir_path,
+    delete_auth_dir,
+    discover,
+    is_placeholder,
+    is_uuid,
+    salesboy_id_error,
+)
+
+UID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+UID2 = "0B9E8F1C-1111-4222-8333-444455556666"
+
+
+def mk(path: Path, files: int = 0) -> Path:
+    path.mkdir(parents=True)
+    for i in range(files):
+        (path / f"f{i}").write_bytes(b"x" * 10)
+    return path
+
+
+def test_salesboy_layout_flags_orphans(tmp_path: Path) -> None:
+    root = tmp_path / ".wwebjs_auth"
+    mk(root / f"session-{UID}", files=2)
+    mk(root / f"session-{UID2}")
+    mk(root / "session-current-user")
+    mk(root / "session-test-user-3")
+    mk(root / "session-abc")
+    mk(root / "logs")
+    (root / "session-file-not-dir").write_text("x")
+    found = {d.session_id: d for d in discover([root])}
+    assert set(found) == {UID, UID2, "current-user", "test-user-3", "abc"}
+    assert found[UID].valid and found[UID2].valid and found[UID].layout == Layout.SALESBOY
+    assert found[UID].path == root / f"session-{UID}" and found[UID].id == UID
+    assert found[UID].entries == 2 and found[UID2].entries == 0
+    assert found[UID].mtime == pytest.approx(os.stat(root / f"session-{UID}").st_mtime)
+    assert found[UID].size_bytes is None  # not asked for
+    for orphan in ("current-user", "test-user-3"):
+        assert not found[orphan].valid and "placeholder" in found[orphan].reason
+    assert not found["abc"].valid and "UUID" in found["abc"].reason
+
+
+def test_pulse_layout(tmp_path: Path) -> None:
+    root = tmp_path / "whatsapp-sessions"
+    mk(root / "18765551234" / "session-pulse-bot-18765551234", files=1)
+    mk(root / "447700900123")  # dataPath without a session dir yet: nothing to report
+    mk(root / "notaphone" / "session-pulse-bot-notaphone")
+    found = discover([root])
+    assert [(d.session_id, d.layout, d.valid) for d in found] == [("18765551234", Layout.PULSE, True)]
+    assert found[0].path == auth_dir_path(root, "18765551234", Layout.PULSE)
+
+
+def test_layout_filter_and_app_dir_roots(tmp_path: Path) -> None:
+    app = tmp_path / "salesboy-gateway"
+    mk(app / ".wwebjs_auth" / f"session-{UID}")
+    pulse_app = tmp_path / "pulse"
+    mk(pulse_app / "whatsapp-sessions" / "18765551234" / "session-pulse-bot-18765551234")
+    both = discover([app, pulse_app])
+    assert [(d.layout, d.session_id) for d in both] == [(Layout.PULSE, "18765551234"), (Layout.SALESBOY, UID)]
+    assert [d.session_id for d in discover([app, pulse_app], Layout.SALESBOY)] == [UID]
+    assert [d.session_id for d in discover([app, pulse_app], Layout.PULSE)] == ["18765551234"]
+    # the same root given twice reports each dir once
+    assert len(discover([app, app / ".wwebjs_auth"])) == 1
+
+
+def test_missing_or_unreadable_roots_give_nothing(tmp_path: Path) -> None:
+    assert discover([tmp_path / "nope"]) == []
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert discover([f]) == []
+
+
+def test_size_only_when_asked_and_bounded(tmp_path: Path) -> None:
+    root = tmp_path / "auth"
+    d = mk(root / f"session-{UID}", files=3)
+    mk(d / "Default", files=2)
+    [sized] = discover([root], with_size=True)
+    assert sized.size_bytes == 50
+    [capped] = discover([root], with_size=True, max_files=2)
+    assert capped.size_bytes is None
+
+
+def test_id_rules() -> None:
+    assert is_uuid(UID) and is_uuid(UID2) and not is_uuid(UID + "0") and not is_uuid("current-user")
+    assert is_placeholder("current-user") and is_placeholder("test-user-1") and not is_placeholder(UID)
+    assert salesboy_id_error(None) == "userId is required"
+    assert salesboy_id_error("") == "userId is required"
+    assert salesboy_id_error("test-user") == "invalid userId"
+    assert salesboy_id_error("x") == "invalid userId format"
+    assert salesboy_id_error(UID) is None
+
+
+def test_delete_only_under_configured_roots(tmp_path: Path) -> None:
+    root = tmp_path / "auth"
+    target = mk(root / f"session-{UID}", files=2)
+    orphan = mk(root / "session-current-user")
+    outside = mk(tmp_path / "elsewhere" / f"session-{UID2}")
+    ok, msg = delete_auth_dir([root], UID)
+    assert ok and str(target) in msg and not target.exists()
+    ok, msg = delete_auth_dir([root], UID)
+    assert not ok and "no auth dir" in msg
+    assert delete_auth_dir([root], "current-user")[0] and not orphan.exists()  # orphans can be cleaned up
+    assert not delete_auth_dir([root], UID2)[0] and outside.exists()
+    for evil in ("../elsewhere", "..", "a/b", ""):
+        ok, _ = delete_auth_dir([root], evil)
+        assert not ok
+    assert outside.exists()
+
+
+def test_delete_refuses_symlinked_dir(tmp_path: Path) -> None:
+    root = tmp_path / "auth"
+    root.mkdir()
+    real = mk(tmp_path / "precious", files=1)
+    (root / f"session-{UID}").symlink_to(real, target_is_directory=True)
+    # a symlink is not followed by discovery, so it is not even a candidate
+    assert discover([root]) == []
+    ok, _ = delete_auth_dir([root], UID)
+    assert not ok and real.exists() and (real / "f0").exists()
+
+
+def test_pulse_delete(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    d = mk(root / "18765551234" / "session-pulse-bot-18765551234")
+    ok, _ = delete_auth_dir([root], "18765551234", Layout.PULSE)
+    assert ok and not d.exists()
+
+
+def test_authdir_is_what_the_monitor_adapts() -> None:
+    d = AuthDir("x", Path("/a/session-x"), Layout.SALESBOY, False, "r")
+    assert (d.session_id, d.id, str(d.path), d.valid) == ("x", "x", "/a/session-x", False)

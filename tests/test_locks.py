@@ -1,0 +1,213 @@
+"""Chromium profile locks with REAL symlinks, a REAL dead pid and REAL live stand-in browsers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pulse_tui.clock import SystemClock
+from pulse_tui.sim.browsers import (
+    LOCK_FILES,
+    BrowserSpec,
+    StandInGateway,
+    make_foreign_lock,
+    make_stale_lock,
+    this_host,
+    write_lock,
+)
+from pulse_tui.sources.locks import (
+    LockState,
+    check_lock,
+    check_locks,
+    clear_stale_lock,
+    host_facts,
+    lock_findings,
+    parse_target,
+)
+from pulse_tui.sources.procs import ProcessMapper, find_orphans
+
+UUID_A = "11111111-2222-3333-4444-555555555555"
+UUID_B = "66666666-7777-8888-9999-000000000000"
+
+
+@pytest.fixture
+def auth_root(tmp_path: Path) -> Path:
+    root = tmp_path / ".wwebjs_auth"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def profile(auth_root: Path) -> Path:
+    """A profile dir with some Chromium content that must survive every action."""
+    p = auth_root / f"session-{UUID_A}"
+    (p / "Default").mkdir(parents=True)
+    (p / "Default" / "Cookies").write_bytes(b"keep me")
+    return p
+
+
+@pytest.fixture
+def browser(auth_root: Path) -> Iterator[StandInGateway]:
+    gw = StandInGateway([BrowserSpec(auth_root / f"session-{UUID_B}", children=2)]).start()
+    yield gw
+    gw.close()
+
+
+def _lock_files(p: Path) -> set[str]:
+    return {n for n in LOCK_FILES if (p / n).is_symlink()}
+
+
+def test_parse_target_splits_at_the_last_dash() -> None:
+    assert parse_target("my-vps-01-4242") == ("my-vps-01", 4242)
+    assert parse_target("host-") is None
+    assert parse_target("4242") is None
+    assert parse_target("host-abc") is None
+
+
+def test_no_lock(profile: Path) -> None:
+    info = check_lock(profile)
+    assert info.state == LockState.NONE and info.files == ()
+
+
+def test_stale_lock_from_a_real_dead_pid(profile: Path) -> None:
+    pid = make_stale_lock(profile)
+    assert not psutil.pid_exists(pid)
+    info = check_lock(profile, session_id=UUID_A)
+    assert info.state == LockState.STALE
+    assert (info.host, info.pid) == (this_host(), pid)
+    assert set(info.files) == set(LOCK_FILES)
+    assert os.readlink(profile / "SingletonLock") == f"{this_host()}-{pid}"  # checking changed nothing
+
+
+def test_a_zombie_owner_counts_as_dead(profile: Path) -> None:
+    proc = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
+        write_lock(profile, this_host(), proc.pid)
+        assert check_lock(profile).state == LockState.STALE
+    finally:
+        proc.wait()
+
+
+def test_live_lock_of_the_sessions_own_browser(auth_root: Path, browser: StandInGateway) -> None:
+    p = auth_root / f"session-{UUID_B}"
+    root = browser.root_pid(p)
+    report = ProcessMapper([auth_root], SystemClock()).scan()
+    with_map = check_lock(p, browser_pids=report.session(UUID_B).pids)  # type: ignore[union-attr]
+    assert with_map.state == LockState.LIVE and with_map.pid == root
+    assert check_lock(p).state == LockState.LIVE  # without the map: the holder's argv names this profile
+
+
+def test_conflict_when_the_pid_is_alive_but_not_this_browser(profile: Path, auth_root: Path,
+                                                             browser: StandInGateway) -> None:
+    write_lock(profile, this_host(), os.getpid())  # alive, but it is pytest
+    assert check_lock(profile).state == LockState.CONFLICT
+    other = browser.root_pid(auth_root / f"session-{UUID_B}")  # a browser, but of ANOTHER profile
+    write_lock(profile, this_host(), other)  # type: ignore[arg-type]
+    info = check_lock(profile)
+    assert info.state == LockState.CONFLICT and info.holder
+
+
+def test_foreign_and_malformed_locks(profile: Path) -> None:
+    make_foreign_lock(profile, host="another-vps", pid=os.getpid())
+    info = check_lock(profile)
+    assert info.state == LockState.FOREIGN and info.host == "another-vps"
+    for name in LOCK_FILES:
+        (profile / name).unlink()
+    (profile / "SingletonLock").write_text("not a symlink")
+    assert check_lock(profile).state == LockState.UNKNOWN
+    (profile / "SingletonLock").unlink()
+    os.symlink("garbage", profile / "SingletonLock")
+    assert check_lock(profile).state == LockState.UNKNOWN
+
+
+# --- clear-stale-lock -------------------------------------------------------------------
+
+
+def test_clear_stale_lock_removes_exactly_the_three_files(profile: Path) -> None:
+    make_stale_lock(profile)
+    result = clear_stale_lock(profile, read_only=False)
+    assert result.ok and not result.refused, result.message
+    assert set(result.removed) == set(LOCK_FILES)
+    assert _lock_files(profile) == set()
+    assert (profile / "Default" / "Cookies").read_bytes() == b"keep me"
+    assert check_lock(profile).state == LockState.NONE
+
+
+def test_clear_refuses_in_read_only_mode(profile: Path) -> None:
+    make_stale_lock(profile)
+    result = clear_stale_lock(profile, read_only=True)
+    assert result.refused and not result.ok
+    assert _lock_files(profile) == set(LOCK_FILES)
+
+
+def test_clear_refuses_when_the_pid_is_alive(profile: Path, auth_root: Path, browser: StandInGateway) -> None:
+    write_lock(profile, this_host(), os.getpid())
+    result = clear_stale_lock(profile, read_only=False)
+    assert result.refused and result.lock is not None and result.lock.state == LockState.CONFLICT
+    assert _lock_files(profile) == set(LOCK_FILES)
+
+    live = auth_root / f"session-{UUID_B}"
+    result = clear_stale_lock(live, read_only=False)
+    assert result.refused and "running browser" in result.message
+    assert _lock_files(live) == set(LOCK_FILES)
+
+
+def test_clear_refuses_when_the_host_differs(profile: Path) -> None:
+    pid = make_stale_lock(profile, hostname="another-vps")  # dead pid, but on another machine
+    result = clear_stale_lock(profile, read_only=False)
+    assert result.refused and "another host" in result.message
+    assert os.readlink(profile / "SingletonLock") == f"another-vps-{pid}"
+
+
+def test_clear_refuses_a_symlinked_profile_dir(profile: Path, tmp_path: Path) -> None:
+    make_stale_lock(profile)
+    link = tmp_path / "link"
+    link.symlink_to(profile)
+    assert clear_stale_lock(link, read_only=False).refused
+    assert _lock_files(profile) == set(LOCK_FILES)
+
+
+def test_a_crashed_browser_leaves_a_stale_lock_that_can_be_cleared(auth_root: Path,
+                                                                   browser: StandInGateway) -> None:
+    p = auth_root / f"session-{UUID_B}"
+    assert check_lock(p).state == LockState.LIVE
+    dead = browser.crash(p)  # kill -9: Chromium gets no chance to remove its lock
+    info = check_lock(p)
+    assert info.state == LockState.STALE and info.pid == dead
+    assert clear_stale_lock(p, read_only=False).ok
+    assert check_lock(p).state == LockState.NONE
+
+
+# --- many dirs, findings, status facts -----------------------------------------------------
+
+
+def test_check_locks_findings_and_host_facts(auth_root: Path, profile: Path, browser: StandInGateway) -> None:
+    foreign = auth_root / "session-33333333-3333-3333-3333-333333333333"
+    make_foreign_lock(foreign)
+    make_stale_lock(profile)
+    live = auth_root / f"session-{UUID_B}"
+    report = ProcessMapper([auth_root], SystemClock()).scan()
+    dirs = [(UUID_A, profile), (UUID_B, live), ("33333333-3333-3333-3333-333333333333", foreign)]
+    locks = check_locks(dirs, report)
+    assert [lk.state for lk in locks] == [LockState.STALE, LockState.LIVE, LockState.FOREIGN]
+
+    findings = lock_findings(locks)
+    assert [f.code for f in findings] == ["browser-stale-lock", "browser-lock-foreign"]
+    assert findings[0].subjects == (UUID_A,) and "start" in findings[0].hint
+
+    orphans = find_orphans(report, gateway_sessions=set())
+    facts = host_facts(report, locks, orphans)
+    assert facts[UUID_A] == {"rss_bytes": 0, "cpu_percent": None, "browser_pids": [], "lock": "stale",
+                             "orphaned": False}
+    assert facts[UUID_B]["lock"] == "live" and facts[UUID_B]["orphaned"] is True
+    assert set(facts[UUID_B]["browser_pids"]) == set(browser.tree_pids(live))  # type: ignore[arg-type]
+    assert facts[UUID_B]["rss_bytes"] > 0  # type: ignore[operator]
