@@ -1,8 +1,169 @@
-"""Command line entry point (filled in as features land)."""
+"""Command line: `pulse-tui [options] [demo | status | qr ID | doctor | keys …]`.
+
+Textual is imported only by the commands that open the app, so `status` and `doctor` start fast.
+Bad configuration is one sentence on stderr naming the variable, and exit code 2 — never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-def main(argv: list[str] | None = None) -> int:
-    print("pulse-tui: not yet")
-    return 0
+from pulse_tui.config import Config, ConfigError, load_config
+
+EXIT_BAD_CONFIG = 2
+
+# Flag dest → the variable it sets, so flags and the environment share one precedence rule.
+FLAG_VARS = {
+    "gateway": "PULSE_TUI_GATEWAY",
+    "url": "PULSE_TUI_GATEWAY_URL",
+    "auth_dir": "PULSE_TUI_AUTH_DIR",
+    "session": "PULSE_TUI_SESSIONS",
+    "redis_url": "REDIS_URL",
+    "logs": "PULSE_TUI_LOGS",
+    "poll": "PULSE_TUI_POLL_SECONDS",
+    "budget": "PULSE_TUI_REQUEST_BUDGET",
+    "read_only": "PULSE_TUI_READ_ONLY",
+    "ascii": "PULSE_TUI_ASCII",
+    "pm2_app": "PULSE_TUI_PM2_APP",
+}
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the command (defaults suppressed so a later one never erases them)."""
+    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = p.add_argument_group("targets (each also settable in the environment or an env file)")
+    g.add_argument("--env-file", action="append", type=Path, metavar="FILE",
+                   help="read variables from FILE (repeatable; Pulse's own .env works as is)")
+    g.add_argument("--gateway", choices=("salesboy", "pulse"), help="PULSE_TUI_GATEWAY")
+    g.add_argument("--url", help="PULSE_TUI_GATEWAY_URL, e.g. http://127.0.0.1:3001")
+    g.add_argument("--auth-dir", action="append", metavar="DIR", help="PULSE_TUI_AUTH_DIR (repeatable)")
+    g.add_argument("--session", action="append", metavar="ID", help="PULSE_TUI_SESSIONS (repeatable)")
+    g.add_argument("--redis-url", help="REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)")
+    g.add_argument("--logs", action="append", metavar="GLOB", help="PULSE_TUI_LOGS (repeatable)")
+    g.add_argument("--poll", metavar="SECONDS", help="PULSE_TUI_POLL_SECONDS (default 3)")
+    g.add_argument("--budget", metavar="N", help="PULSE_TUI_REQUEST_BUDGET: gateway requests per 15 min")
+    g.add_argument("--pm2-app", metavar="NAME", help="PULSE_TUI_PM2_APP")
+    g.add_argument("--read-only", action="store_const", const="true", help="disable every action")
+    g.add_argument("--ascii", action="store_const", const="true", help="draw QR codes with ASCII only")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    p = argparse.ArgumentParser(
+        prog="pulse-tui",
+        description="Terminal console for WhatsApp bot gateways (Salesboy, Pulse) and Pulse's Redis.",
+        parents=[common],
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("demo", parents=[common], help="the app against an embedded Redis and gateway simulator")
+    st = sub.add_parser("status", parents=[common], help="one snapshot, then exit (0 healthy, 1 not)")
+    how = st.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="machine-readable JSON (schema in the README)")
+    how.add_argument("--once", action="store_true", help="a human-readable table (the default)")
+    qr = sub.add_parser("qr", parents=[common], help="open straight on one session's QR; exit 0 once linked")
+    qr.add_argument("session_id", metavar="ID")
+    doc = sub.add_parser("doctor", parents=[common], help="diagnose keys, Redis, gateway, sessions, logs")
+    _register("pulse_tui.doctor.command", doc)
+    keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
+    _register("pulse_tui.keys.command", keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True))
+    return p
+
+
+def _register(module: str, target: Any) -> None:
+    import contextlib
+    import importlib
+
+    with contextlib.suppress(ModuleNotFoundError):  # TODO(remove when doctor/keys land)
+        importlib.import_module(module).add_arguments(target)
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    """The Config these arguments select, layered over the environment and env files."""
+    flags: dict[str, str | None] = {}
+    for dest, var in FLAG_VARS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, list):
+            value = ",".join(value)
+        flags[var] = value
+    return load_config(flags, os.environ if environ is None else environ, getattr(args, "env_file", None) or ())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pulse-tui` console script and `python -m pulse_tui`."""
+    args = build_parser().parse_args(argv)
+    command = args.command
+    try:
+        if command == "demo":
+            from pulse_tui.demo import run_demo
+
+            return run_demo(args)
+        if command == "keys":
+            from pulse_tui.keys import command as keys_command
+
+            config = config_from_args(args)
+            return _maybe_async(keys_command.run(args, config))
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"pulse-tui: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if command == "status":
+        return asyncio.run(status(config, as_json=args.json))
+    if command == "doctor":
+        return asyncio.run(doctor(config, args))
+    from pulse_tui.tui.run import run_app  # Textual only from here on
+
+    return run_app(config, qr_session=getattr(args, "session_id", None))
+
+
+def _maybe_async(result: Any) -> int:
+    if asyncio.iscoroutine(result):
+        return int(asyncio.run(result))
+    return int(result)
+
+
+async def status(config: Config, *, as_json: bool) -> int:
+    """Poll every source once through the monitor; print JSON or a table; 0 when healthy."""
+    from pulse_tui.monitor.build import build_targets
+    from pulse_tui.status_json import is_healthy, snapshot_to_json
+
+    targets = build_targets(config, findings=_findings(config))
+    try:
+        snap = await targets.monitor.poll(full=True)
+    finally:
+        await targets.aclose()
+    if as_json:
+        print(json.dumps(snapshot_to_json(snap), indent=2))
+    else:
+        from pulse_tui.status_text import render_status
+
+        print(render_status(snap))
+    return 0 if is_healthy(snap) else 1
+
+
+async def doctor(config: Config, args: argparse.Namespace) -> int:
+    """`pulse-tui doctor`: the doctor's own report over one full poll."""
+    from pulse_tui.doctor import command as doctor_command
+    from pulse_tui.doctor.checks import findings_for
+    from pulse_tui.monitor.build import build_targets
+
+    targets = build_targets(config, findings=findings_for(config))
+    try:
+        return int(await doctor_command.run(config, targets.monitor, args))
+    finally:
+        await targets.aclose()
+
+
+def _findings(config: Config) -> Any:
+    try:  # TODO(remove when doctor lands)
+        from pulse_tui.doctor.checks import findings_for
+    except ModuleNotFoundError:
+        return None
+    return findings_for(config)

@@ -1,0 +1,49 @@
+"""Build the monitor and its sources from a Config: the one place that wires gateway, Redis and disk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import Config
+from pulse_tui.crypto.pulse import KeyRing
+from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
+from pulse_tui.sources.authdirs import discover
+from pulse_tui.sources.gateway import Gateway, make_gateway
+from pulse_tui.sources.redis_store import RedisInspector
+
+
+@dataclass
+class Targets:
+    """What one configuration watches: the monitor and the sources it owns (closed together)."""
+
+    config: Config
+    monitor: Monitor
+    gateway: Gateway
+    redis: RedisInspector | None
+
+    async def aclose(self) -> None:
+        """Close HTTP and Redis connections."""
+        await self.gateway.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def auth_discovery(config: Config) -> Sequence[AuthDirFact]:
+    """Every LocalAuth dir under the configured roots, as monitor facts (cheap: a directory listing)."""
+    return Monitor.auth_facts(discover(config.auth_dirs)) if config.auth_dirs else ()
+
+
+def build_targets(config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None) -> Targets:
+    """Gateway adapter, Redis inspector (when Redis is configured) and the monitor over them."""
+    clock = clock or SystemClock()
+    gateway = make_gateway(config, clock)
+    redis = None
+    if config.redis_url:
+        keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
+        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
+    monitor = Monitor(
+        config, gateway, redis, clock=clock, auth_discovery=lambda: auth_discovery(config), findings=findings
+    )
+    return Targets(config, monitor, gateway, redis)
