@@ -228,6 +228,71 @@ class SessionView:
     detail: str = ""
     history: tuple[StateChange, ...] = ()
     last_known: ConnState | None = None  # when state is UNKNOWN: the state before the source went away
+    # host facts (None/empty when no host source is configured or the scan failed)
+    rss_bytes: int | None = None  # summed over the session's browser processes; 0 = scanned, none running
+    cpu_percent: float | None = None  # 100 = one core; None until two scans have been compared
+    browser_pids: tuple[int, ...] = ()
+    lock: str = "none"  # "none" | "stale" | "conflict" | "foreign" | "unknown" (a live own lock is "none")
+    lock_info: LockView | None = None  # the lock's pid, host and paths, for the details pane
+    orphans: tuple[OrphanView, ...] = ()  # browser trees of this session nobody owns any more
+
+
+@dataclass(frozen=True)
+class LockView:
+    """Chromium's SingletonLock in one session's profile dir, as the details pane shows it."""
+
+    state: str  # LockState value: none / stale / live / conflict / foreign / unknown
+    profile_dir: str
+    host: str | None = None
+    pid: int | None = None
+    files: tuple[str, ...] = ()  # which of SingletonLock/SingletonSocket/SingletonCookie exist
+    holder: str = ""  # for a live pid: its process name
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OrphanView:
+    """One orphaned browser tree: what it holds and why nobody owns it."""
+
+    root_pid: int
+    pids: tuple[int, ...]
+    rss_bytes: int
+    user_data_dir: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pm2Summary:
+    """The gateway's pm2 app, for the header."""
+
+    app: str
+    status: str  # online / stopped / errored / launching…
+    restarts: int  # pm2's own count
+    restarts_since_start: int  # since pulse-tui started
+    memory_restarts: int  # by max_memory_restart since pulse-tui started
+    uptime_s: float | None
+    memory_bytes: int | None
+    pid: int | None = None
+    cpu_percent: float | None = None
+    max_memory_restart: int | None = None
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """Host facts of one poll: browser memory, free memory, pm2. `error` says why a part is missing."""
+
+    browser_rss_bytes: int = 0
+    mem_available_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    browsers: int = 0  # browser process trees seen
+    browser_processes: int = 0
+    orphans: int = 0
+    stale_locks: int = 0
+    pm2: Pm2Summary | None = None  # None: no pm2, no daemon, app not found or unreadable (see pm2_state)
+    pm2_state: str = "off"  # "ok" | "not-available" | "not-running" | "error" | "app-missing" | "off"
+    pm2_detail: str = ""
+    scan_s: float = 0.0
+    error: str = ""  # the host probe failed (the rest of the snapshot is still good)
 
 
 @dataclass(frozen=True)
@@ -250,6 +315,7 @@ class Snapshot:
     findings: tuple[Finding, ...] = ()
     poll_s: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    host: HostSummary | None = None  # None when the monitor has no host source
 
     def session(self, session_id: str) -> SessionView | None:
         for s in self.sessions:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse_tui.model import ConnState, HealthState, Severity, Snapshot, ValueClass
+from pulse_tui.model import ConnState, HealthState, HostSummary, Severity, Snapshot, ValueClass
 
 SCHEMA_VERSION = 1
 UNHEALTHY_STATES = (ConnState.STUCK, ConnState.UNKNOWN)
@@ -51,6 +51,10 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
                 "stale_seconds": None if s.stale_s is None else round(s.stale_s, 1),
                 "flags": sorted(s.flags),
                 "detail": s.detail,
+                "rss_bytes": s.rss_bytes,
+                "cpu_percent": None if s.cpu_percent is None else round(s.cpu_percent, 1),
+                "browser_pids": list(s.browser_pids),
+                "lock": s.lock,
             }
             for s in snap.sessions
         ],
@@ -71,6 +75,7 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
             },
         },
         "keys": {"state": snap.keys.state, "detail": snap.keys.detail},
+        "host": host_to_json(snap.host),
         "user_sessions": []
         if redis is None
         else [
@@ -98,6 +103,34 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
             for f in snap.findings
         ],
         "healthy": is_healthy(snap),
+    }
+
+
+def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:
+    """The `host` object: browser memory, free memory and the gateway's pm2 app (null without a host source)."""
+    if host is None:
+        return None
+    pm2 = host.pm2
+    return {
+        "browser_rss_bytes": host.browser_rss_bytes,
+        "mem_available_bytes": host.mem_available_bytes,
+        "mem_total_bytes": host.mem_total_bytes,
+        "browsers": host.browsers,
+        "orphans": host.orphans,
+        "stale_locks": host.stale_locks,
+        "pm2_state": host.pm2_state,
+        "pm2": None
+        if pm2 is None
+        else {
+            "app": pm2.app,
+            "status": pm2.status,
+            "restarts": pm2.restarts,
+            "restarts_since_start": pm2.restarts_since_start,
+            "memory_restarts": pm2.memory_restarts,
+            "uptime_s": None if pm2.uptime_s is None else round(pm2.uptime_s, 1),
+            "memory_bytes": pm2.memory_bytes,
+        },
+        "error": host.error,
     }
 
 

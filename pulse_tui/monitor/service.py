@@ -28,13 +28,28 @@ from pulse_tui.model import (
     Snapshot,
     ValueClass,
 )
+from pulse_tui.monitor.host import (
+    GatewayKnowledge,
+    HostObservation,
+    HostSource,
+    host_findings,
+    lock_dirs,
+    merge_host,
+    orphans_of,
+    summarize,
+    tree_keys,
+)
 from pulse_tui.monitor.state import Tracked, advance, view_of
+from pulse_tui.sources.authdirs import PHONE_RE, is_uuid
+from pulse_tui.sources.pm2 import Pm2Report
+from pulse_tui.sources.procs import HostReport
 
 RESTORE_INTERVAL_S = 5.0  # Salesboy restores one auth dir every 5 s after boot
 HEALTH_EVERY_S = 30.0  # when status calls already tell us the gateway answers, ask /health rarely
 MAX_STATUS_PER_POLL = 4
 BACKOFF_MAX_S = 60.0
 REDIS_BACKOFF_MAX_S = 10.0
+HOST_BACKOFF_MAX_S = 60.0
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
 OUT_OF_BUDGET = (HealthState.RATE_LIMITED, HealthState.BUDGET)
@@ -117,6 +132,7 @@ class Monitor:
         auth_discovery: AuthDiscovery | None = None,
         findings: FindingsFn | None = None,
         stuck_after_s: float = 90.0,
+        host: HostSource | None = None,
     ) -> None:
         self.config = config
         self.gateway = gateway
@@ -134,6 +150,13 @@ class Monitor:
         self._gw_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=BACKOFF_MAX_S)
         self._redis_backoff = Backoff(base_s=1.0, max_s=REDIS_BACKOFF_MAX_S)
         self._redis_report: RedisReport | None = None
+        self.host = host
+        self._host_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=HOST_BACKOFF_MAX_S)
+        self._host_error = ""
+        self._tree_seen: dict[tuple[int, float], float] = {}  # browser tree → when a scan first saw it
+        self._listed: frozenset[str] | None = None  # the gateway's last complete session list (Pulse)
+        self._listed_at: float | None = None
+        self.host_observation: HostObservation | None = None  # the last probe, for actions (kill, clear lock)
         self.latest: Snapshot | None = None
 
     # --- hints from the UI and the log follower ---------------------------------
@@ -205,16 +228,79 @@ class Monitor:
         async with self._lock:
             started = self.clock.monotonic()
             redis_task = asyncio.create_task(self._poll_redis())
+            host_task = asyncio.create_task(self._scan_host()) if self.host is not None else None
             await self._poll_gateway(full=full)
             await redis_task
+            obs = await self._finish_host(*(await host_task)) if host_task is not None else None
             now = self.clock.now()
             for t in self._tracked.values():
                 self._advance(t, now)
-            snap = self._snapshot(now, self.clock.monotonic() - started)
+            snap = self._snapshot(now, 0.0)
+            if obs is not None:
+                snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs),
+                               findings=host_findings(obs))
+            snap = replace(snap, poll_s=self.clock.monotonic() - started)
             if self._findings is not None:
-                snap = replace(snap, findings=tuple(self._findings(snap)))
+                snap = replace(snap, findings=merge_findings(snap.findings, self._findings(snap)))
             self.latest = snap
             return snap
+
+    # --- host ----------------------------------------------------------------------
+
+    async def _scan_host(self) -> tuple[HostReport | None, Pm2Report | None, float]:
+        """Process scan and pm2 read, beside the gateway poll. Never raises: a failure becomes `_host_error`."""
+        assert self.host is not None
+        seen_at = self.clock.now()  # before the scan: a fact learned later is newer than every tree it finds
+        mono = self.clock.monotonic()
+        if not self._host_backoff.ready(mono):
+            return None, None, seen_at
+        report: HostReport | None = None
+        pm2: Pm2Report | None = None
+        errors = []
+        try:
+            report = await self.host.scan()
+        except Exception as exc:  # noqa: BLE001 - the host probe must never break a poll
+            errors.append(f"process scan failed: {type(exc).__name__}: {exc}")
+        try:
+            pm2 = await self.host.read_pm2()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"pm2 read failed: {type(exc).__name__}: {exc}")
+        self._host_error = "; ".join(errors)
+        if errors:
+            self._host_backoff.failure(mono)
+        else:
+            self._host_backoff.success()
+        return report, pm2, seen_at
+
+    async def _finish_host(self, report: HostReport | None, pm2: Pm2Report | None, seen_at: float) -> HostObservation:
+        """Locks and orphans, once the gateway has been asked (orphans need its word)."""
+        assert self.host is not None
+        error = self._host_error
+        if report is None and not error:
+            error = f"host probe backing off after a failure ({self._host_backoff.failures}x)"
+        obs = HostObservation(report=report, pm2=pm2, pm2_app=self.host.pm2_app,
+                              watch_missing_app=self.host.watch_missing_app, error=error)
+        if report is None or report.error:
+            self.host_observation = obs
+            return obs
+        try:
+            keys = tree_keys(report)
+            self._tree_seen = {k: self._tree_seen.get(k, seen_at) for k in keys}
+            for s in report.sessions:
+                if self._askable(s.session_id):
+                    self._track(s.session_id)  # a browser of a session we did not know of still gets a row
+            dirs = lock_dirs(((t.id, t.auth_dir) for t in self._tracked.values()), report)
+            locks = await self.host.check_locks(dirs, report)
+            knowledge = GatewayKnowledge(
+                exists={t.id: (t.facts.exists, t.facts.at) for t in self._tracked.values()},
+                listed=self._listed, listed_at=self._listed_at,
+            )
+            orphans = orphans_of(report, knowledge, self._tree_seen, self.host.gateway_pids(pm2))
+            obs = replace(obs, locks=locks, orphans=orphans)
+        except Exception as exc:  # noqa: BLE001 - the host probe must never break a poll
+            obs = replace(obs, error=f"host checks failed: {type(exc).__name__}: {exc}")
+        self.host_observation = obs
+        return obs
 
     async def _poll_redis(self) -> None:
         if self.redis is None:
@@ -241,6 +327,8 @@ class Monitor:
             self._fail(listed)
             return
         self._known_ids.update(listed)
+        if self.gateway.kind == "pulse":  # Pulse lists every instance it runs; Salesboy's list is our own guess
+            self._listed, self._listed_at = frozenset(listed), self.clock.now()
         for sid in self._known_ids:
             self._track(sid)
         asked = 0
@@ -341,6 +429,12 @@ class Monitor:
         for i, t in enumerate(queue):
             t.restore_due = at + (i + 1) * RESTORE_INTERVAL_S + 20.0
 
+    def _askable(self, session_id: str) -> bool:
+        """An id the gateway accepts (an invalid one would only earn a 400 for a status call)."""
+        if self.gateway.kind == "pulse":
+            return bool(PHONE_RE.match(session_id))
+        return is_uuid(session_id)
+
     # --- snapshot ------------------------------------------------------------------
 
     def _track(self, session_id: str) -> Tracked:
@@ -387,6 +481,19 @@ class Monitor:
             if sid:
                 out.append(AuthDirFact(str(sid), str(getattr(d, "path", "")), bool(getattr(d, "valid", True))))
         return out
+
+
+def merge_findings(*groups: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Findings from several producers, each once (the doctor hook may repeat the host's own)."""
+    seen: set[tuple[str, tuple[str, ...], str]] = set()
+    out = []
+    for group in groups:
+        for f in group:
+            key = (f.code, f.subjects, f.message)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return tuple(out)
 
 
 def default_auth_roots(config: Config) -> tuple[Path, ...]:

@@ -1,0 +1,256 @@
+"""The host source: the Chromium behind each session, its profile lock, orphans, and the gateway's pm2 app.
+
+Per poll: ONE process scan (in a thread, so the event loop never waits on /proc), one lock check per known
+profile dir (also in a thread), and one `pm2 jlist` when pm2 runs. The monitor merges the result into its
+snapshot with `merge_host`; everything here but the I/O methods of `HostSource` is pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import Config, GatewayKind
+from pulse_tui.model import Finding, HostSummary, LockView, OrphanView, Pm2Summary, SessionView
+from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
+from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
+from pulse_tui.sources.procs import (
+    BrowserTree,
+    HostReport,
+    Orphan,
+    ProcessMapper,
+    find_orphans,
+    orphan_findings,
+)
+
+DEFAULT_PM2_APPS = {GatewayKind.SALESBOY: "salesboy-gateway", GatewayKind.PULSE: "pulse"}
+# A LIVE lock is the session's own running browser: nothing to report, so the table says "none".
+LOCK_WORD = {LockState.LIVE: "none"}
+LOCK_FLAGS = {LockState.STALE: "stale-lock", LockState.CONFLICT: "lock-conflict", LockState.FOREIGN: "foreign-lock"}
+
+GatewayPids = Callable[[], Collection[int] | None]
+
+
+def pm2_app_for(config: Config) -> str:
+    """The pm2 app to watch: `config.pm2_app`, else the usual name for the gateway kind."""
+    return config.pm2_app or DEFAULT_PM2_APPS.get(config.gateway_kind, "salesboy-gateway")
+
+
+@dataclass(frozen=True)
+class GatewayKnowledge:
+    """What the gateway has said about sessions, as the monitor tracks it (for orphan detection)."""
+
+    exists: Mapping[str, tuple[bool | None, float | None]] = field(default_factory=dict)  # id → (exists, at)
+    listed: frozenset[str] | None = None  # the COMPLETE list (Pulse lists its instances); None: no such list
+    listed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class HostObservation:
+    """Everything one host probe found. Parts that failed are None/empty and named in `error`."""
+
+    report: HostReport | None = None
+    locks: tuple[LockInfo, ...] = ()
+    orphans: tuple[Orphan, ...] = ()
+    pm2: Pm2Report | None = None
+    pm2_app: str = ""
+    watch_missing_app: bool = False  # the app name was configured: its absence is a finding
+    error: str = ""
+
+
+class HostSource:
+    """Reads the host for the monitor. Keep one per monitor: CPU% and pm2 restarts compare against earlier reads."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock | None = None,
+        *,
+        auth_roots: Iterable[Path] | None = None,
+        pm2: Pm2Reader | None = None,
+        use_pm2: bool = True,
+        pm2_app: str | None = None,
+        hostname: str | None = None,
+        gateway_pids: GatewayPids | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.roots = tuple(Path(p) for p in (config.auth_dirs if auth_roots is None else auth_roots))
+        self.mapper = ProcessMapper(self.roots, self.clock)
+        self.pm2_app = pm2_app or pm2_app_for(config)
+        self.watch_missing_app = bool(pm2_app or config.pm2_app)
+        self.pm2 = (pm2 or Pm2Reader(self.clock, (self.pm2_app,))) if use_pm2 else None
+        self.hostname = hostname
+        self._gateway_pids = gateway_pids
+
+    async def scan(self) -> HostReport:
+        """One process-table scan, off the event loop."""
+        return await asyncio.to_thread(self.mapper.scan)
+
+    async def read_pm2(self) -> Pm2Report | None:
+        """`pm2 jlist` for the watched app; None when pm2 is switched off."""
+        return None if self.pm2 is None else await self.pm2.read()
+
+    async def check_locks(self, dirs: Sequence[tuple[str, str]], report: HostReport | None) -> tuple[LockInfo, ...]:
+        """The SingletonLock of every (session id, profile dir), off the event loop."""
+        if not dirs:
+            return ()
+        return await asyncio.to_thread(check_locks, dirs, report, hostname=self.hostname)
+
+    def gateway_pids(self, pm2: Pm2Report | None) -> Collection[int] | None:
+        """The gateway's live pids: from the hook when given, else pm2's app; None when nothing can tell."""
+        if self._gateway_pids is not None:
+            return self._gateway_pids()
+        if pm2 is None or pm2.state != Pm2State.OK:
+            return None
+        app = pm2.app(self.pm2_app)
+        if app is None:
+            return None
+        return (app.pid,) if app.pid and app.status == "online" else ()
+
+
+# --- pure merging ---------------------------------------------------------------------------
+
+
+def lock_dirs(auth_dirs: Iterable[tuple[str, str | None]], report: HostReport | None) -> list[tuple[str, str]]:
+    """(session id, profile dir) to check: every known auth dir plus every profile a running browser uses."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    pairs = list(auth_dirs) + ([(s.session_id, s.user_data_dir) for s in report.sessions] if report else [])
+    for sid, path in pairs:
+        if not path:
+            continue
+        key = os.path.normpath(os.path.abspath(path))
+        if key not in seen:
+            seen.add(key)
+            out.append((sid, key))
+    return out
+
+
+def orphans_of(
+    report: HostReport,
+    knowledge: GatewayKnowledge,
+    first_seen: Mapping[tuple[int, float], float],
+    gateway_pids: Collection[int] | None,
+) -> tuple[Orphan, ...]:
+    """Orphaned trees: the gateway said the session is gone AFTER we first saw the browser, or its gateway died.
+
+    Comparing against when this monitor first saw the tree (same clock as the gateway facts) means a browser
+    started after the gateway's last "does not exist" is never called an orphan before the gateway is asked again.
+    """
+    gone: dict[str, bool] = {}
+    for s in report.sessions:
+        seen = max((first_seen.get(_tree_key(t), float("inf")) for t in s.trees), default=float("inf"))
+        exists, at = knowledge.exists.get(s.session_id, (None, None))
+        said_gone = exists is False and at is not None and at >= seen
+        unlisted = (knowledge.listed is not None and knowledge.listed_at is not None
+                    and knowledge.listed_at >= seen and s.session_id not in knowledge.listed)
+        if said_gone or unlisted:
+            gone[s.session_id] = False
+    return find_orphans(report, gateway_sessions=gone, gateway_pids=gateway_pids)
+
+
+def _tree_key(tree: BrowserTree) -> tuple[int, float]:
+    root = next((p for p in tree.procs if p.pid == tree.root_pid), None)
+    return tree.root_pid, root.create_time if root else 0.0
+
+
+def tree_keys(report: HostReport) -> list[tuple[int, float]]:
+    """Stable identities (root pid, create time) of the trees in a report."""
+    return [_tree_key(t) for t in report.trees]
+
+
+def host_findings(obs: HostObservation) -> tuple[Finding, ...]:
+    """Lock, orphan and pm2 findings, with fix hints."""
+    out = list(lock_findings(obs.locks)) + list(orphan_findings(obs.orphans))
+    if obs.pm2 is not None:
+        out += pm2_findings(obs.pm2, [obs.pm2_app] if obs.watch_missing_app else None)
+    return tuple(out)
+
+
+def _lock_view(lk: LockInfo) -> LockView:
+    return LockView(state=lk.state.value, profile_dir=lk.profile_dir, host=lk.host, pid=lk.pid, files=lk.files,
+                    holder=lk.holder, detail=lk.detail)
+
+
+def _worst_lock(locks: Iterable[LockInfo]) -> LockInfo | None:
+    """One session may have two profile dirs (two roots): show the one that needs attention."""
+    order = [LockState.STALE, LockState.CONFLICT, LockState.FOREIGN, LockState.UNKNOWN, LockState.LIVE,
+             LockState.NONE]
+    ranked = sorted(locks, key=lambda lk: order.index(lk.state) if lk.state in order else len(order))
+    return ranked[0] if ranked else None
+
+
+def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[SessionView, ...]:
+    """Views with rss/cpu/pids, the lock and orphans filled in, and the host flags added."""
+    report = obs.report
+    locks: dict[str, list[LockInfo]] = {}
+    for lk in obs.locks:
+        locks.setdefault(lk.session_id, []).append(lk)
+    orphans: dict[str, list[OrphanView]] = {}
+    for o in obs.orphans:
+        orphans.setdefault(o.session_id, []).append(OrphanView(
+            root_pid=o.tree.root_pid, pids=o.tree.pids, rss_bytes=o.tree.rss_bytes,
+            user_data_dir=o.tree.user_data_dir, reason=o.reason))
+    scanned = report is not None and not report.error
+    out = []
+    for v in views:
+        rss, cpu, pids = v.rss_bytes, v.cpu_percent, v.browser_pids
+        if report is not None and scanned:
+            procs = [s for s in report.sessions if s.session_id == v.id]
+            cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
+            rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
+            pids = tuple(pid for s in procs for pid in s.pids)
+        flags = set(v.flags)
+        lock, lock_info = v.lock, v.lock_info
+        worst = _worst_lock(locks.get(v.id, ()))
+        if worst is not None:
+            lock, lock_info = LOCK_WORD.get(worst.state, worst.state.value), _lock_view(worst)
+            if worst.state in LOCK_FLAGS:
+                flags.add(LOCK_FLAGS[worst.state])
+        mine = tuple(orphans.get(v.id, ()))
+        if mine:
+            flags.add("orphaned-browser")
+        out.append(replace(v, rss_bytes=rss, cpu_percent=cpu, browser_pids=pids, lock=lock, lock_info=lock_info,
+                           orphans=mine, flags=frozenset(flags)))
+    return tuple(out)
+
+
+def pm2_summary(report: Pm2Report | None, app: str) -> tuple[Pm2Summary | None, str, str]:
+    """(the app's facts or None, pm2 state word, detail)."""
+    if report is None:
+        return None, "off", ""
+    if report.state != Pm2State.OK:
+        return None, report.state.value, report.detail
+    a = report.app(app)
+    if a is None:
+        return None, "app-missing", f"pm2 runs no app named {app}"
+    return Pm2Summary(
+        app=a.name, status=a.status, restarts=a.restart_time, restarts_since_start=a.restarts_since_start,
+        memory_restarts=a.memory_restarts_since_start, uptime_s=a.uptime_s, memory_bytes=a.memory_bytes,
+        pid=a.pid, cpu_percent=a.cpu_percent, max_memory_restart=a.max_memory_restart,
+    ), "ok", ""
+
+
+def summarize(obs: HostObservation) -> HostSummary:
+    """The host line of the header."""
+    pm2, pm2_state, pm2_detail = pm2_summary(obs.pm2, obs.pm2_app)
+    report = obs.report
+    error = obs.error or (report.error if report is not None else "")
+    base = HostSummary(pm2=pm2, pm2_state=pm2_state, pm2_detail=pm2_detail, error=error,
+                       orphans=len(obs.orphans),
+                       stale_locks=sum(1 for lk in obs.locks if lk.state == LockState.STALE))
+    if report is None or report.error:
+        return base
+    return replace(
+        base,
+        browser_rss_bytes=report.total_browser_rss,
+        mem_available_bytes=report.mem_available,
+        mem_total_bytes=report.mem_total,
+        browsers=len(report.trees),
+        browser_processes=sum(len(t.procs) for t in report.trees),
+        scan_s=report.took_s,
+    )
