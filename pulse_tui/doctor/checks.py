@@ -1,0 +1,264 @@
+"""The doctor's checks: every troubleshooting step of the seeds as a function returning `Finding`s.
+
+`findings_for(config, log_lines=...)` is the Monitor's hook (run after each poll); `run_checks` is the same for
+one snapshot. Codes are stable and kebab-case; `CODES` documents each, `GROUP_OF` files it under a report group.
+No finding ever holds a secret: they name variables and example ids, and a last pass redacts configured values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from pulse_tui.config import Config, GatewayKind
+from pulse_tui.doctor.checks_keys import check_config, pulse_in_play
+from pulse_tui.doctor.checks_redis import _count_text, check_redis, examples
+from pulse_tui.model import ConnState, Finding, HealthState, Severity, Snapshot
+
+GROUPS = ("keys", "redis", "gateway", "sessions", "host", "logs")
+
+# code -> (group, one-line description)
+_CODE_TABLE: dict[str, tuple[str, str]] = {
+    # keys
+    "secret-unset": ("keys", "A Pulse secret (ENCRYPTION_KEY, ENCRYPTION_SALT, HASH_SALT, JWT/SESSION/WEBHOOK_SECRET) is unset."),
+    "secret-known-value": ("keys", "A secret holds a public default or placeholder value."),
+    "encryption-key-too-short": ("keys", "ENCRYPTION_KEY is under 32 characters, so Pulse silently uses its default key."),
+    "secret-too-short": ("keys", "A secret is shorter than its minimum length."),
+    "secret-duplicated": ("keys", "Two secret variables hold the same value."),
+    "sessions-undecryptable": ("keys", "Sessions in Redis open with no configured or known key (Pulse deletes them)."),
+    "sessions-default-key": ("keys", "Sessions in Redis were written with a public default or placeholder key."),
+    "index-hash-salt-mismatch": ("keys", "Index keys were hashed with another HASH_SALT than the configured one."),
+    # redis
+    "redis-unreachable": ("redis", "Redis does not answer."),
+    "redis-auth-failed": ("redis", "Redis refused the password."),
+    "redis-persistence-off": ("redis", "Redis saves nothing to disk: a restart loses every session."),
+    "redis-persistence-unknown": ("redis", "Could not tell whether Redis persists data."),
+    "redis-last-save-failed": ("redis", "Redis's last RDB/AOF write failed."),
+    "redis-password-placeholder": ("redis", "REDIS_PASSWORD is the public `.env.example` value."),
+    "sessions-plain-json": ("redis", "Plain-JSON session values (cache warmer) that Pulse deletes on read."),
+    "sessions-corrupt": ("redis", "Session values that are not Pulse's format."),
+    "sessions-orphan": ("redis", "Sessions with no `whatsapp:` index key pointing at them."),
+    "index-dangling": ("redis", "`whatsapp:` index keys whose session is gone (normal after logouts)."),
+    # gateway
+    "gateway-down": ("gateway", "The gateway does not answer."),
+    "gateway-unauthorized": ("gateway", "The gateway answers 401: wrong or missing API_SECRET_KEY."),
+    "gateway-rate-limited": ("gateway", "The gateway answers 429: its rate limit is spent."),
+    "gateway-error": ("gateway", "The gateway answers 5xx or bodies we cannot read."),
+    "gateway-budget-spent": ("gateway", "pulse-tui's own request budget is spent for this window."),
+    "gateway-unchecked": ("gateway", "The gateway could not be asked in this poll."),
+    "gateway-api-key-placeholder": ("gateway", "Salesboy's API_SECRET_KEY is still `your-secret-key`."),
+    # sessions
+    "sessions-will-not-survive-restart": ("sessions", "Connected sessions that a gateway restart will lose."),
+    "sessions-no-auth-dir": ("sessions", "Connected sessions with no LocalAuth dir on disk."),
+    "pulse-logout-on-shutdown": ("sessions", "Pulse logs every instance out on shutdown (re-scan after restart)."),
+    "auth-dir-never-restored": ("sessions", "Auth dirs whose name the gateway never restores (not a UUID)."),
+    "auth-dir-without-session": ("sessions", "Auth dirs on disk with no running client."),
+    "sessions-auth-dead": ("sessions", "Sessions logged out from the phone: their auth dir needs a new QR."),
+    "sessions-stuck": ("sessions", "Sessions starting for too long with no QR."),
+    # host
+    "env-file-permissions": ("host", "An env file is readable or writable by other users."),
+    # logs
+    "elevenlabs-unauthorized": ("logs", "ElevenLabs answers 401 while ELEVENLABS_API_KEY is set."),
+    "log-decryption-failed": ("logs", "Pulse logged 'Decryption failed': it is deleting sessions it cannot read."),
+}
+CODES: dict[str, str] = {code: desc for code, (_, desc) in _CODE_TABLE.items()}
+GROUP_OF: dict[str, str] = {code: group for code, (group, _) in _CODE_TABLE.items()}
+# Findings from other modules (locks, pm2) are filed by their prefix.
+_PREFIX_GROUPS = (("browser-", "host"), ("pm2-", "host"), ("redis-", "redis"), ("gateway-", "gateway"),
+                  ("session", "sessions"), ("log-", "logs"), ("secret-", "keys"))
+
+LogLines = Callable[[], Iterable[str]]
+ExtraChecks = Callable[[Snapshot], Iterable[Finding]]
+
+
+def group_of(code: str) -> str:
+    """The report group of a finding code (codes from other modules by prefix, else 'host')."""
+    if code in GROUP_OF:
+        return GROUP_OF[code]
+    for prefix, group in _PREFIX_GROUPS:
+        if code.startswith(prefix):
+            return group
+    return "host"
+
+
+# --- gateway and sessions -------------------------------------------------------------------------
+
+
+def check_gateway(snapshot: Snapshot, config: Config) -> list[Finding]:
+    """Gateway health: down, 401 (wrong API_SECRET_KEY), 429, errors."""
+    gw = snapshot.gateway
+    where = f"{snapshot.gateway_kind} gateway at {snapshot.gateway_url}"
+    detail = f" ({gw.detail})" if gw.detail else ""
+    if gw.state == HealthState.DOWN:
+        restart = "pulse restart" if snapshot.gateway_kind == GatewayKind.PULSE else "pm2 restart salesboy-gateway"
+        return [Finding(Severity.CRITICAL, "gateway-down", f"The {where} does not answer{detail}.",
+                        f"Check `pm2 status` and the pm2 error log; start it with `{restart}`.")]
+    if gw.state == HealthState.UNAUTHORIZED:
+        sent = "an API key" if config.api_key else "no API key"
+        return [Finding(Severity.CRITICAL, "gateway-unauthorized",
+                        f"The {where} answers 401: pulse-tui sent {sent} and the gateway refused it.",
+                        "Give pulse-tui the gateway's API_SECRET_KEY (`--env-file /root/salesboy-gateway/.env` or "
+                        "the API_SECRET_KEY variable); under pm2 NODE_ENV=production turns the check on.")]
+    if gw.state == HealthState.RATE_LIMITED:
+        wait = f" for {gw.retry_after_s:.0f} s" if gw.retry_after_s else ""
+        return [Finding(Severity.WARNING, "gateway-rate-limited",
+                        f"The {where} answers 429 (rate limit spent){wait}.",
+                        "Salesboy allows 100 requests per 15 minutes per IP, /health included: close other "
+                        "dashboards polling it, or lower pulse-tui's REQUEST_BUDGET.")]
+    if gw.state == HealthState.ERROR:
+        return [Finding(Severity.CRITICAL, "gateway-error", f"The {where} answers with errors{detail}.",
+                        "Read the gateway's pm2 error log (`pm2 logs --err`).")]
+    if gw.state == HealthState.BUDGET:
+        return [Finding(Severity.INFO, "gateway-budget-spent",
+                        f"pulse-tui's request budget for the {where} is spent for this window: states may be stale.",
+                        "Nothing to fix; raise REQUEST_BUDGET if the gateway's limit allows.")]
+    if gw.state == HealthState.UNKNOWN:
+        return [Finding(Severity.INFO, "gateway-unchecked", f"The {where} was not asked in this poll.",
+                        "Run the doctor again.")]
+    return []
+
+
+_FLAG_FINDINGS: tuple[tuple[str, str, Severity, str, str], ...] = (
+    # flag, code, severity, message (count + examples follow), hint
+    ("will-not-survive-restart", "sessions-will-not-survive-restart", Severity.WARNING,
+     "connected session(s) will not come back by themselves after a gateway restart",
+     "Keep their LocalAuth dirs on disk (and not under a tmpfs); for Pulse, restart with `pulse reload` rather than "
+     "a full stop, and plan a re-scan after restarts."),
+    ("no-auth-dir", "sessions-no-auth-dir", Severity.WARNING,
+     "connected session(s) have no LocalAuth dir on disk: a restart needs a new QR scan",
+     "Point pulse-tui at the gateway's auth root (AUTH_DIRS) or check the gateway's working directory under pm2."),
+    ("logout-on-shutdown", "pulse-logout-on-shutdown", Severity.INFO,
+     "Pulse instance(s) are logged out when Pulse shuts down, so each restart forces a re-scan",
+     "Known Pulse behaviour: schedule restarts when someone can scan the QR."),
+    ("never-restored", "auth-dir-never-restored", Severity.WARNING,
+     "auth dir(s) have a name the gateway never restores (not a UUID, e.g. session-current-user)",
+     "Orphans from the dashboard's placeholder ids: remove them once you have checked nothing uses them."),
+    ("auth-dead", "sessions-auth-dead", Severity.WARNING,
+     "session(s) were logged out from the phone (LOGOUT): their auth dir is dead",
+     "Start the session and scan the new QR, or delete the dead auth dir."),
+    ("stuck", "sessions-stuck", Severity.WARNING,
+     "session(s) have been starting for a long time with no QR",
+     "Often a browser that cannot start: look for a stale Chromium SingletonLock in the profile dir."),
+)
+
+
+def check_sessions(snapshot: Snapshot) -> list[Finding]:
+    """Session flags from the monitor (will-not-survive-restart, no-auth-dir…) and auth dirs with no client."""
+    out: list[Finding] = []
+    for flag, code, sev, text, hint in _FLAG_FINDINGS:
+        ids = [s.id for s in snapshot.sessions if flag in s.flags]
+        if ids:
+            out.append(Finding(sev, code, f"{_count_text(ids)} {text}.", hint, examples(ids)))
+    idle = [s.id for s in snapshot.sessions
+            if s.has_auth_dir and s.state in (ConnState.RESTORABLE, ConnState.STOPPED) and "never-restored" not in s.flags
+            and "auth-dead" not in s.flags]
+    if idle:
+        out.append(Finding(Severity.INFO, "auth-dir-without-session",
+                           f"{_count_text(idle)} auth dir(s) on disk have no running client.",
+                           "Start them from pulse-tui (`s`): they reconnect without a QR scan.", examples(idle)))
+    return out
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+_ELEVENLABS_401 = re.compile(r"elevenlabs.*\b401\b|\b401\b.*elevenlabs", re.IGNORECASE)
+_DECRYPT_FAILED = re.compile(r"Decryption failed|Failed to get encrypted value")
+_FAILED_KEY = re.compile(r"Failed to get encrypted value for key session:([0-9A-Za-z]+)")
+
+
+def check_logs(lines: Iterable[str], config: Config) -> list[Finding]:
+    """ElevenLabs 401s while ELEVENLABS_API_KEY is set; Pulse's 'Decryption failed' lines."""
+    eleven = 0
+    decrypt = 0
+    failed_ids: list[str] = []
+    for line in lines:
+        if _ELEVENLABS_401.search(line):
+            eleven += 1
+        if _DECRYPT_FAILED.search(line):
+            decrypt += 1
+            m = _FAILED_KEY.search(line)
+            if m and m.group(1) not in failed_ids:
+                failed_ids.append(m.group(1))
+    out: list[Finding] = []
+    if eleven and config.other_secrets.get("ELEVENLABS_API_KEY"):
+        out.append(Finding(
+            Severity.WARNING, "elevenlabs-unauthorized",
+            f"{eleven} log line(s) show ElevenLabs answering 401 while ELEVENLABS_API_KEY is set: the key is wrong.",
+            "Set a valid key from your ElevenLabs profile, or leave ELEVENLABS_API_KEY empty (`ELEVENLABS_API_KEY=`) "
+            "so Pulse falls back to Google Cloud TTS or the free TTS API; then `pulse restart`.",
+            ("ELEVENLABS_API_KEY",)))
+    if decrypt:
+        out.append(Finding(
+            Severity.CRITICAL, "log-decryption-failed",
+            f"{decrypt} log line(s) show Pulse failing to decrypt values: it deletes each such session.",
+            "Pulse is running with other keys than the ones the sessions were written with. Stop it, then run "
+            "`pulse-tui doctor` to see which keys open them and `pulse-tui keys migrate` to fix them.",
+            examples(failed_ids)))
+    return out
+
+
+# --- aggregation -----------------------------------------------------------------------------------
+
+_REDACTED = "«redacted»"
+
+
+def redact(findings: Iterable[Finding], secrets: Sequence[str]) -> list[Finding]:
+    """Replace any configured secret that slipped into a finding (belt and braces: checks never put one there)."""
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not ordered:
+        return list(findings)
+
+    def clean(text: str) -> str:
+        for s in ordered:
+            text = text.replace(s, _REDACTED)
+        return text
+
+    return [Finding(f.severity, f.code, clean(f.message), clean(f.hint), tuple(clean(x) for x in f.subjects))
+            for f in findings]
+
+
+def _sorted(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (GROUPS.index(group_of(f.code)) if group_of(f.code) in GROUPS else 99,
+                                           -f.severity.rank, f.code))
+
+
+def run_checks(
+    config: Config,
+    snapshot: Snapshot,
+    log_lines: Iterable[str] = (),
+    *,
+    extra: Sequence[ExtraChecks] = (),
+) -> list[Finding]:
+    """Every config-, snapshot- and log-based check for one snapshot, sorted by group then severity."""
+    found = check_config(config) + check_gateway(snapshot, config) + check_redis(snapshot.redis, config) \
+        + check_sessions(snapshot) + check_logs(log_lines, config)
+    for fn in extra:
+        found += list(fn(snapshot))
+    return _sorted(redact(found, config.secret_values()))
+
+
+def findings_for(
+    config: Config,
+    *,
+    log_lines: LogLines = lambda: (),
+    extra: Sequence[ExtraChecks] = (),
+) -> Callable[[Snapshot], list[Finding]]:
+    """The Monitor's `findings` hook: runs every check on each new snapshot. `extra`: e.g. lock/pm2 findings."""
+
+    def hook(snapshot: Snapshot) -> list[Finding]:
+        return run_checks(config, snapshot, log_lines(), extra=extra)
+
+    return hook
+
+
+def checked_groups(config: Config, snapshot: Snapshot) -> tuple[str, ...]:
+    """Groups whose checks ran for this snapshot, so a report can say `ok` for them (and not for the others)."""
+    groups = []
+    if pulse_in_play(config):
+        groups.append("keys")
+    if snapshot.redis is not None:
+        groups.append("redis")
+    groups += ["gateway", "sessions"]
+    if config.env_files:
+        groups.append("host")
+    return tuple(groups)

@@ -1,0 +1,194 @@
+"""Configuration checks: Pulse's secrets (set, long enough, not public, not reused), env-file modes, API keys.
+
+Every finding names variables, never their values: a doctor report is meant to be pasted into a ticket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pulse_tui.config import Config, GatewayKind
+from pulse_tui.crypto.pulse import (
+    DEFAULT_HASH_SALTS,
+    DEFAULT_KEY,
+    DEFAULT_SALTS,
+    MIN_KEY_LEN,
+    PLACEHOLDER_HASH_SALTS,
+    PLACEHOLDER_KEYS,
+    PLACEHOLDER_SALTS,
+)
+from pulse_tui.model import Finding, Severity
+
+OTHER_SECRET_NAMES = ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET")
+SECRET_NAMES = ("ENCRYPTION_KEY", "ENCRYPTION_SALT", "HASH_SALT", *OTHER_SECRET_NAMES)
+# Minimum lengths: Pulse's own rule for the key; the `.env.example` text ("min_16_chars") for salts; the
+# generator's 64 hex chars for the rest, with 32 as the floor below which we call it weak.
+MIN_LEN = {"ENCRYPTION_KEY": MIN_KEY_LEN, "ENCRYPTION_SALT": 16, "HASH_SALT": 16,
+           "JWT_SECRET": 32, "SESSION_SECRET": 32, "WEBHOOK_SECRET": 32}
+
+# Publicly known values: Pulse's built-in defaults, its `.env.example`, the seed guide's template.
+SEED_PLACEHOLDERS = (
+    "<your-generated-key>", "<your-generated-salt>", "<your-generated-hash-salt>",
+    "<your-generated-jwt-secret>", "<your-generated-session-secret>", "<your-generated-webhook-secret>",
+)
+KNOWN_DEFAULTS = frozenset({DEFAULT_KEY, *DEFAULT_SALTS, *DEFAULT_HASH_SALTS})
+KNOWN_PLACEHOLDERS = frozenset({*PLACEHOLDER_KEYS, *PLACEHOLDER_SALTS, *PLACEHOLDER_HASH_SALTS, *SEED_PLACEHOLDERS})
+# Shapes of values nobody generated: `<...>`, `your_..._here`, `change-me`.
+_PLACEHOLDER_SHAPE = re.compile(r"^<.*>$|^your[-_]|[-_]here([-_]|$)|change[-_]?me", re.IGNORECASE)
+SALESBOY_PLACEHOLDER_API_KEY = "your-secret-key"
+PULSE_EXAMPLE_REDIS_PASSWORD = "flash_redis_secure_pass"
+ENV_FILE_MAX_MODE = 0o600
+
+
+def pulse_in_play(config: Config) -> bool:
+    """Pulse's secrets matter when its gateway, its Redis or any of its secrets is configured."""
+    return (
+        config.gateway_kind == GatewayKind.PULSE
+        or bool(config.redis_url)
+        or any((config.encryption_key, config.encryption_salt, config.hash_salt))
+        or any(config.other_secrets.get(n) for n in OTHER_SECRET_NAMES)
+    )
+
+
+def secret_values_by_name(config: Config) -> dict[str, str | None]:
+    """The six Pulse secrets by variable name (None when unset or empty)."""
+    out: dict[str, str | None] = {
+        "ENCRYPTION_KEY": config.encryption_key or None,
+        "ENCRYPTION_SALT": config.encryption_salt or None,
+        "HASH_SALT": config.hash_salt or None,
+    }
+    for name in OTHER_SECRET_NAMES:
+        out[name] = config.other_secrets.get(name) or None
+    return out
+
+
+def is_known_value(value: str) -> str | None:
+    """'default' or 'placeholder' when the value is publicly known, else None."""
+    if value in KNOWN_DEFAULTS:
+        return "default"
+    if value in KNOWN_PLACEHOLDERS or _PLACEHOLDER_SHAPE.search(value):
+        return "placeholder"
+    return None
+
+
+_UNSET_EFFECT = {
+    "ENCRYPTION_KEY": (Severity.CRITICAL, "Pulse encrypts every session with its public built-in default key."),
+    "ENCRYPTION_SALT": (Severity.WARNING, "Pulse uses its public default salt."),
+    "HASH_SALT": (Severity.WARNING, "Pulse hashes WhatsApp ids with its public default salt."),
+}
+_GENERATE_HINT = "Generate values with `pulse-tui keys generate --write <your .env>` (it never changes a set variable)."
+_MIGRATE_HINT = (
+    "Sessions already written with the old key stay readable only if you migrate them: "
+    "`pulse-tui keys migrate --from-env OLD.env --to-env NEW.env` (dry run first), then restart Pulse."
+)
+
+
+def check_secrets(config: Config) -> list[Finding]:
+    """Each Pulse secret: set, long enough, not a known default/placeholder, not shared with another variable."""
+    if not pulse_in_play(config):
+        return []
+    values = secret_values_by_name(config)
+    out: list[Finding] = []
+    for name, value in values.items():
+        if value is None:
+            sev, effect = _UNSET_EFFECT.get(name, (Severity.WARNING, "Pulse runs without it."))
+            out.append(Finding(sev, "secret-unset", f"{name} is not set: {effect}", _GENERATE_HINT
+                               + (" " + _MIGRATE_HINT if name in _UNSET_EFFECT else ""), (name,)))
+            continue
+        known = is_known_value(value)
+        if known is not None:
+            sev = Severity.CRITICAL if name in ("ENCRYPTION_KEY", "JWT_SECRET", "SESSION_SECRET",
+                                                "WEBHOOK_SECRET") else Severity.WARNING
+            also = ""
+            if name == "ENCRYPTION_KEY" and len(value) < MIN_KEY_LEN:
+                also = " Being shorter than 32 characters, Pulse ignores it and uses its default key."
+            out.append(Finding(sev, "secret-known-value",
+                               f"{name} holds a publicly known {known} value: anyone can use it.{also}",
+                               _GENERATE_HINT + (" " + _MIGRATE_HINT if name in _UNSET_EFFECT else ""), (name,)))
+            continue
+        if len(value) < MIN_LEN[name]:
+            if name == "ENCRYPTION_KEY":
+                out.append(Finding(
+                    Severity.CRITICAL, "encryption-key-too-short",
+                    f"ENCRYPTION_KEY has {len(value)} characters (< {MIN_KEY_LEN}): Pulse silently ignores it "
+                    "and uses its public default key.",
+                    "Set a 64-hex-character key (`pulse-tui keys generate`), then migrate the sessions written with "
+                    "the default key: `pulse-tui keys migrate --from-default --to-env NEW.env`.", (name,)))
+            else:
+                out.append(Finding(Severity.WARNING, "secret-too-short",
+                                   f"{name} has {len(value)} characters (< {MIN_LEN[name]}): easy to guess.",
+                                   _GENERATE_HINT, (name,)))
+    out += _duplicates(values)
+    return out
+
+
+def _duplicates(values: dict[str, str | None]) -> list[Finding]:
+    by_value: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if value:
+            by_value.setdefault(value, []).append(name)
+    return [
+        Finding(Severity.WARNING, "secret-duplicated", f"{' and '.join(names)} hold the same value: "
+                "one leak exposes both.", "Give each variable its own random value (`pulse-tui keys generate`).",
+                tuple(names))
+        for names in by_value.values()
+        if len(names) > 1
+    ]
+
+
+def check_api_key(config: Config) -> list[Finding]:
+    """A Salesboy gateway key left at its `.env.example` placeholder leaves the gateway effectively open."""
+    if config.api_key and config.api_key == SALESBOY_PLACEHOLDER_API_KEY:
+        return [Finding(
+            Severity.CRITICAL, "gateway-api-key-placeholder",
+            "API_SECRET_KEY is the `.env.example` placeholder: anyone who can reach the gateway can drive it.",
+            "Set a random API_SECRET_KEY in the gateway's .env (e.g. `openssl rand -hex 32`), restart it with "
+            "`pm2 restart salesboy-gateway --update-env`, and give pulse-tui the same value.",
+            ("API_SECRET_KEY",))]
+    return []
+
+
+def check_redis_password(config: Config) -> list[Finding]:
+    """Pulse's `.env.example` Redis password is public: a Redis using it is open to anyone who reaches it."""
+    if not config.redis_url:
+        return []
+    try:
+        password = urlsplit(config.redis_url).password
+    except ValueError:
+        return []
+    if password and unquote(password) == PULSE_EXAMPLE_REDIS_PASSWORD:
+        return [Finding(Severity.WARNING, "redis-password-placeholder",
+                        "REDIS_PASSWORD is the `.env.example` value: it is public.",
+                        "Set a random `requirepass` in redis.conf and the same REDIS_PASSWORD in Pulse's .env.",
+                        ("REDIS_PASSWORD",))]
+    return []
+
+
+def check_env_files(paths: Iterable[Path]) -> list[Finding]:
+    """Env files readable or writable by other users (mode wider than 600) leak every secret on the host."""
+    wide: list[tuple[str, int]] = []
+    for path in paths:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            continue  # the loader already said if a file could not be read
+        if mode & ~ENV_FILE_MAX_MODE & 0o777:
+            wide.append((str(path), mode))
+    if not wide:
+        return []
+    shown = ", ".join(f"{p} ({m:03o})" for p, m in wide[:3])
+    return [Finding(Severity.WARNING, "env-file-permissions",
+                    f"{len(wide)} env file(s) readable or writable by other users: {shown}.",
+                    "chmod 600 " + " ".join(p for p, _ in wide[:3]) + " (and chown them to the app's user).",
+                    tuple(p for p, _ in wide[:3]))]
+
+
+def check_config(config: Config) -> list[Finding]:
+    """Every check that needs only the configuration."""
+    return check_secrets(config) + check_api_key(config) + check_redis_password(config) \
+        + check_env_files(config.env_files)

@@ -1,0 +1,157 @@
+"""Redis checks on the inspector's report: reachability, persistence, session values, index keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pulse_tui.config import Config
+from pulse_tui.crypto.pulse import effective_key
+from pulse_tui.model import Finding, IndexClass, RedisReport, Severity, UserSession, ValueClass
+from pulse_tui.sources.redis_store import has_hash_salt_mismatch
+
+MAX_EXAMPLES = 3
+_STOP_PULSE = "Stop Pulse before changing keys: it deletes every session it cannot decrypt as it reads it."
+
+
+def examples(ids: Sequence[str]) -> tuple[str, ...]:
+    """Up to three example ids for a finding's subjects."""
+    return tuple(ids[:MAX_EXAMPLES])
+
+
+def _count_text(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:MAX_EXAMPLES])
+    more = f" and {len(ids) - MAX_EXAMPLES} more" if len(ids) > MAX_EXAMPLES else ""
+    return f"{len(ids)} ({shown}{more})"
+
+
+def check_redis_available(report: RedisReport | None) -> list[Finding]:
+    """Redis down or refusing our credentials."""
+    if report is None or report.available:
+        return []
+    if "authentication failed" in report.error or "NOAUTH" in report.error.upper():
+        return [Finding(Severity.CRITICAL, "redis-auth-failed", f"Redis refused the credentials: {report.error}.",
+                        "Use Pulse's REDIS_PASSWORD (pulse-tui reads it from `--env-file /opt/pulse/.env`).")]
+    return [Finding(Severity.CRITICAL, "redis-unreachable", f"Redis is unreachable: {report.error}.",
+                    "Is redis-server running (`systemctl status redis-server`)? Check REDIS_HOST/REDIS_PORT; Pulse "
+                    "logs ECONNREFUSED while Redis is down and every user looks logged out.")]
+
+
+def check_persistence(report: RedisReport | None) -> list[Finding]:
+    """Persistence off (a Redis restart loses every session) or the last save failed."""
+    if report is None or not report.available:
+        return []
+    p = report.persistence
+    if p is None or p.enabled is None:
+        return [Finding(Severity.INFO, "redis-persistence-unknown",
+                        "Could not tell whether Redis persists data (CONFIG and INFO did not say).",
+                        "Run `redis-cli CONFIG GET save` and `CONFIG GET appendonly` on the server.")]
+    out: list[Finding] = []
+    if p.enabled is False:
+        out.append(Finding(
+            Severity.WARNING, "redis-persistence-off",
+            "Redis persistence is off (`save` is empty and `appendonly no`): a Redis restart loses every session.",
+            "redis-cli CONFIG SET appendonly yes && redis-cli CONFIG REWRITE (Pulse's setup script enables "
+            "appendonly); or set `save 900 1 300 10` in redis.conf."))
+    if p.last_save_failed:
+        out.append(Finding(
+            Severity.CRITICAL, "redis-last-save-failed",
+            "Redis's last save failed (rdb_last_bgsave_status or aof_last_write_status is err): "
+            "data is not reaching disk, and Redis may refuse writes.",
+            "Check the Redis log, free disk space and the `dir` permissions; then `redis-cli BGSAVE`."))
+    return out
+
+
+def _ids(sessions: Sequence[UserSession]) -> list[str]:
+    return [s.session_id for s in sessions]
+
+
+def check_session_values(report: RedisReport | None, config: Config) -> list[Finding]:
+    """Sessions that do not open with the configured keys, were written with a default key, or are plain JSON."""
+    if report is None or not report.available:
+        return []
+    by_class: dict[ValueClass, list[UserSession]] = {}
+    for s in report.sessions:
+        by_class.setdefault(s.value_class, []).append(s)
+    out: list[Finding] = []
+    if bad := by_class.get(ValueClass.UNDECRYPTABLE):
+        out.append(Finding(
+            Severity.CRITICAL, "sessions-undecryptable",
+            f"{_count_text(_ids(bad))} session(s) open with neither the configured keys nor any known default: "
+            "Pulse will delete each one the next time it reads it.",
+            _STOP_PULSE + " Put back the ENCRYPTION_KEY/ENCRYPTION_SALT they were written with, or re-encrypt them "
+            "with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env`; otherwise those users re-link once.",
+            examples(_ids(bad))))
+    if dk := by_class.get(ValueClass.DEFAULT_KEY):
+        labels = sorted({s.key_label or "default" for s in dk})
+        configured_in_use = effective_key(config.encryption_key) == config.encryption_key
+        if configured_in_use:
+            out.append(Finding(
+                Severity.CRITICAL, "sessions-default-key",
+                f"{_count_text(_ids(dk))} session(s) were written with a publicly known key "
+                f"({'; '.join(labels)}), not the configured one: Pulse cannot read them and will delete them.",
+                _STOP_PULSE + " Migrate them to the configured keys: "
+                "`pulse-tui keys migrate --from-default --apply`.",
+                examples(_ids(dk))))
+        else:
+            out.append(Finding(
+                Severity.WARNING, "sessions-default-key",
+                f"{_count_text(_ids(dk))} session(s) are encrypted with Pulse's public default key "
+                f"({'; '.join(labels)}): anyone with a copy of Redis can read them.",
+                "Setting ENCRYPTION_KEY now would orphan them: generate keys (`pulse-tui keys generate`), migrate "
+                "(`pulse-tui keys migrate --from-default --to-env NEW.env --apply`), then put the keys in Pulse's "
+                ".env and restart it.",
+                examples(_ids(dk))))
+    if plain := by_class.get(ValueClass.PLAIN):
+        out.append(Finding(
+            Severity.WARNING, "sessions-plain-json",
+            f"{_count_text(_ids(plain))} session value(s) are plain JSON (Pulse's cache warmer): Pulse fails to "
+            "decrypt them and deletes them, logging 'Decryption failed'.",
+            "Harmless copies with a 30-minute TTL, but they explain 'Decryption failed' lines; they are left as is.",
+            examples(_ids(plain))))
+    if corrupt := by_class.get(ValueClass.CORRUPT):
+        out.append(Finding(
+            Severity.WARNING, "sessions-corrupt",
+            f"{_count_text(_ids(corrupt))} session value(s) are not Pulse's format (not base64, too short, or "
+            "not JSON once decrypted).",
+            "Pulse deletes them on read; those users re-link. Look for another program writing `session:` keys.",
+            examples(_ids(corrupt))))
+    return out
+
+
+def check_index(report: RedisReport | None) -> list[Finding]:
+    """Orphan sessions (no `whatsapp:` key), dangling index keys, and index keys hashed with another HASH_SALT."""
+    if report is None or not report.available:
+        return []
+    out: list[Finding] = []
+    readable = (ValueClass.OK, ValueClass.DEFAULT_KEY)
+    orphans = [s.session_id for s in report.sessions if s.index == IndexClass.ORPHAN and s.value_class in readable]
+    if orphans:
+        out.append(Finding(
+            Severity.WARNING, "sessions-orphan",
+            f"{_count_text(orphans)} session(s) have no `whatsapp:` index key: Pulse cannot find them from the "
+            "user's number, so those users must link again.",
+            "Usually left by an interrupted link or a HASH_SALT change; they expire with their TTL.",
+            examples(orphans)))
+    dangling = [k.key for k in report.index_keys if k.index_class == IndexClass.DANGLING]
+    if dangling:
+        out.append(Finding(
+            Severity.INFO, "index-dangling",
+            f"{_count_text(dangling)} `whatsapp:` index key(s) point at a session that no longer exists.",
+            "Normal after logouts (Pulse deletes the raw-id key, not the hashed one); they expire with their TTL.",
+            examples(dangling)))
+    mismatch = [s.session_id for s in report.sessions if has_hash_salt_mismatch(s)]
+    if mismatch:
+        out.append(Finding(
+            Severity.WARNING, "index-hash-salt-mismatch",
+            f"{_count_text(mismatch)} session(s) are indexed with a different HASH_SALT than the configured one: "
+            "Pulse looks them up under another key and finds nothing.",
+            "Rewrite the index keys with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env --apply` "
+            "(or --from-default when HASH_SALT used to be unset).",
+            examples(mismatch)))
+    return out
+
+
+def check_redis(report: RedisReport | None, config: Config) -> list[Finding]:
+    """Every Redis check on one report."""
+    return (check_redis_available(report) + check_persistence(report) + check_session_values(report, config)
+            + check_index(report))
