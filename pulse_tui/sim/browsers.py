@@ -29,12 +29,12 @@ from pathlib import Path
 
 import psutil
 
-from pulse_tui.sources.locks import LOCK_FILES
+from pulse_tui.sources.locks import LOCK_FILES, LockState, check_lock
 from pulse_tui.sources.procs import user_data_dir_of
 
 __all__ = [
-    "LOCK_FILES", "BrowserSpec", "StandInGateway", "dead_pid", "make_foreign_lock", "make_orphan",
-    "make_stale_lock", "this_host", "write_lock",
+    "LOCK_FILES", "BrowserSpec", "SessionBrowsers", "StandInGateway", "dead_pid", "make_foreign_lock",
+    "make_orphan", "make_stale_lock", "this_host", "write_lock",
 ]
 
 # The scripts never spell the flag out: a command line that contained "<space>--user-data-dir=" would itself
@@ -334,3 +334,142 @@ def make_orphan(spec: BrowserSpec, *, hostname: str | None = None) -> StandInGat
     gw = StandInGateway([spec], hostname=hostname).start()
     gw.orphan()
     return gw
+
+
+# --- one stand-in browser per simulated session -------------------------------------------
+
+
+@dataclass
+class _Launched:
+    session_id: str
+    profile_dir: Path
+    proc: subprocess.Popen[bytes]
+
+
+class SessionBrowsers:
+    """Stand-in browsers the gateway simulator starts and stops with its sessions, as children of this process
+    (like Chromium under the gateway's node). Each runs in its own process group so one signal reaches its tree.
+
+    `detach` forgets a browser without stopping it (an orphan); `crash` SIGKILLs one (its lock stays: stale).
+    `close_all` stops everything, orphans included. Thread-safe enough for the simulator: it calls under its lock.
+    """
+
+    def __init__(self, *, children: int = 3, hostname: str | None = None, lock: bool = True,
+                 ready_timeout_s: float = 5.0) -> None:
+        self.children = children
+        self.hostname = hostname or this_host()
+        self.lock = lock
+        self.ready_timeout_s = ready_timeout_s
+        self._running: dict[str, _Launched] = {}
+        self._detached: list[_Launched] = []
+
+    def blocking_lock(self, profile_dir: Path) -> str | None:
+        """The launch error Chromium gives when another (or a dead) browser's lock holds this profile."""
+        info = check_lock(profile_dir, hostname=self.hostname)
+        if info.state in (LockState.NONE, LockState.UNKNOWN):
+            return None
+        return (f"Failed to launch the browser process! The browser is already running for {info.profile_dir}. "
+                "Use a different `userDataDir` or stop the running browser first.")
+
+    def launch(self, session_id: str, profile_dir: Path) -> int:
+        """Start the session's browser (stopping a previous one of the same session); returns its pid."""
+        self.close(session_id)
+        profile_dir = Path(profile_dir)
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        flagged = max(0, self.children - 1)
+        env = dict(os.environ)
+        env.update({"N": str(self.children), "F": str(flagged), "BUSY": "0", "LOCK": str(int(self.lock)),
+                    "STANDIN_HOST": self.hostname})
+        proc = subprocess.Popen(
+            ["bash", "-c", _ROOT, "chrome", f"--user-data-dir={profile_dir.resolve()}", "--headless=new",
+             "--no-sandbox"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._running[session_id] = _Launched(session_id, profile_dir, proc)
+        self._wait_ready(proc, profile_dir)
+        return proc.pid
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], profile_dir: Path) -> None:
+        # Until the lock is written and the children exist: a scan right after the start sees the whole tree.
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                kids = len(psutil.Process(proc.pid).children())
+            except psutil.Error:
+                return
+            locked = not self.lock or (profile_dir / "SingletonLock").is_symlink()
+            if locked and kids >= self.children:
+                return
+            time.sleep(0.01)
+
+    def pid(self, session_id: str) -> int | None:
+        """The browser root pid of a session's running (attached) browser."""
+        b = self._running.get(session_id)
+        return b.proc.pid if b is not None and b.proc.poll() is None else None
+
+    def pids(self) -> dict[str, int]:
+        """Session id → browser root pid, for every attached browser still running."""
+        return {sid: b.proc.pid for sid, b in self._running.items() if b.proc.poll() is None}
+
+    @property
+    def orphan_pids(self) -> list[int]:
+        return [b.proc.pid for b in self._detached if b.proc.poll() is None]
+
+    def close(self, session_id: str, timeout_s: float = 5.0) -> bool:
+        """Clean shutdown (SIGTERM: the browser removes its lock); SIGKILL after `timeout_s`. False when none ran."""
+        b = self._running.pop(session_id, None)
+        if b is None:
+            return False
+        _stop_group(b.proc, timeout_s)
+        return True
+
+    def crash(self, session_id: str) -> int | None:
+        """SIGKILL the session's whole browser like a crash or `kill -9`: its SingletonLock stays, now stale."""
+        b = self._running.pop(session_id, None)
+        if b is None:
+            return None
+        if b.proc.poll() is None:
+            # Children first, while the root still lives to reap them (nothing is left as a zombie under init),
+            # then the root: SIGKILL, so its trap never runs and the lock stays.
+            try:
+                kids = psutil.Process(b.proc.pid).children(recursive=True)
+            except psutil.Error:
+                kids = []
+            for kid in kids:
+                with contextlib.suppress(psutil.Error):
+                    kid.kill()
+            psutil.wait_procs(kids, timeout=5)
+            _wait_dead([k.pid for k in kids], timeout_s=5)
+            _killpg(b.proc.pid, signal.SIGKILL)  # the root, and anything it forked meanwhile; still unreaped
+            b.proc.wait(timeout=10)
+        return b.proc.pid
+
+    def detach(self, session_id: str) -> int | None:
+        """Forget the session's browser without stopping it: from now on it is an orphan. Returns its pid."""
+        b = self._running.pop(session_id, None)
+        if b is None:
+            return None
+        self._detached.append(b)
+        return b.proc.pid
+
+    def close_all(self, timeout_s: float = 5.0) -> None:
+        """Stop every browser this object started, orphans included."""
+        for sid in list(self._running):
+            self.close(sid, timeout_s)
+        detached, self._detached = self._detached, []
+        for b in detached:
+            _stop_group(b.proc, timeout_s)
+
+
+def _stop_group(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    if proc.poll() is not None:
+        return  # already reaped: its pid (and group id) may belong to someone else now, so no signal
+    # SIGTERM to the root only: its trap stops its children and removes the lock, like a clean browser exit
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _killpg(proc.pid, signal.SIGKILL)  # the unreaped root still pins the group id: safe to signal
+        proc.wait(timeout=timeout_s)

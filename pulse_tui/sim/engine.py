@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from pulse_tui.sim.browsers import SessionBrowsers, make_stale_lock
 from pulse_tui.sim.qrpayload import PayloadMaker, png_data_url
 from pulse_tui.sim.simlog import WinstonLog
 from pulse_tui.sources.authdirs import Layout, auth_dir_path, discover
@@ -102,6 +103,7 @@ class Engine:
         phones: tuple[str, ...] = (),
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        browsers: SessionBrowsers | None = None,
     ) -> None:
         self.auth_root = Path(auth_root)
         self.flavor = flavor
@@ -118,6 +120,7 @@ class Engine:
         self._fail_next: str | None = None
         self._stopping = False
         self._ticker: threading.Thread | None = None
+        self.browsers = browsers  # None: no processes (the default); else one stand-in browser per client
 
     # --- process lifecycle -------------------------------------------------------
 
@@ -127,6 +130,8 @@ class Engine:
             for c in self.clients.values():
                 c.alive = False
             self.clients.clear()
+            if self.browsers is not None:
+                self.browsers.close_all()
             dirs = [d.session_id for d in discover([self.auth_root], self.layout) if d.valid]
             if self.flavor == Flavor.PULSE:
                 self.known.update(dirs)
@@ -245,15 +250,23 @@ class Engine:
         self.log.info(f"User {c.id} connected with number: {phone_for(c.id)}")
         self._set(c, Phase.READY, now, None)
 
-    def _drop(self, c: SimClient) -> None:
+    def _drop(self, c: SimClient, *, keep_browser: bool = False) -> None:
         c.alive = False
         c.due = None
         if self.clients.get(c.id) is c:
             del self.clients[c.id]
+            if self.browsers is not None and not keep_browser:
+                self.browsers.close(c.id)  # client.destroy() closes its browser
         self.cond.notify_all()
 
+    def _has_auth(self, sid: str) -> bool:
+        if self.browsers is None:
+            return self.dir_for(sid).is_dir()
+        # A browser creates its profile dir at launch: only what `_ready` writes means a linked session.
+        return (self.dir_for(sid) / "Default" / "Local Storage" / "leveldb" / "CURRENT").is_file()
+
     def _new_client(self, sid: str, now: float) -> SimClient:
-        live_dir = self.dir_for(sid).is_dir() and sid not in self.dead
+        live_dir = self._has_auth(sid) and sid not in self.dead
         c = SimClient(
             id=sid,
             phase=Phase.STARTING,
@@ -265,6 +278,12 @@ class Engine:
         )
         self._fail_next = None
         self.clients[sid] = c
+        if self.browsers is not None and c.start_error is None:
+            blocked = self.browsers.blocking_lock(self.dir_for(sid))
+            if blocked is not None:
+                c.start_error = blocked  # Chromium refuses a profile another (or a dead) browser locked
+            else:
+                self.browsers.launch(sid, self.dir_for(sid))
         self.cond.notify_all()
         return c
 
@@ -376,6 +395,42 @@ class Engine:
             if c.version != seen and c.qr_png is not None and c.phase == Phase.QR:
                 return c.version, c.qr_png
             return None
+
+    # --- host faults (need browsers) ----------------------------------------------------
+
+    def crash_browser(self, sid: str) -> int:
+        """The session's browser dies by SIGKILL: the client drops and a stale SingletonLock stays behind.
+
+        With no running browser, a lock naming a real dead pid is written instead. Returns that pid.
+        """
+        with self.cond:
+            c = self.clients.get(sid)
+            pid = self.browsers.crash(sid) if self.browsers is not None else None
+            if c is not None:
+                self.log.warn(f"User {sid} disconnected: Protocol error: Target closed")
+                self._drop(c)
+            if pid is None:
+                pid = make_stale_lock(self.dir_for(sid))
+            return pid
+
+    def orphan_browser(self, sid: str) -> int | None:
+        """The gateway loses the client but not its browser (a restart path that skipped destroy()).
+
+        The status route then says the session does not exist while its browser keeps the profile. None when the
+        session had no running browser.
+        """
+        with self.cond:
+            c = self.clients.get(sid)
+            pid = self.browsers.detach(sid) if self.browsers is not None else None
+            if c is not None:
+                self._drop(c, keep_browser=True)
+            return pid
+
+    def close_browsers(self) -> None:
+        """Stop every stand-in browser, orphans included (the simulator is stopping)."""
+        with self.cond:
+            if self.browsers is not None:
+                self.browsers.close_all()
 
     # --- Pulse instances ---------------------------------------------------------------
 

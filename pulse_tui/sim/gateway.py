@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pulse_tui.sim.browsers import SessionBrowsers
 from pulse_tui.sim.engine import Engine, Flavor, Phase, Timing, phone_for
 from pulse_tui.sim.ratelimit import TOO_MANY, RateLimiter
 from pulse_tui.sim.simlog import WinstonLog, iso_now
@@ -69,6 +70,8 @@ class GatewaySim:
         restore_on_boot: bool = True,
         phones: tuple[str, ...] = (),
         seed: int | None = None,
+        browsers: bool = False,
+        browser_children: int = 3,
     ) -> None:
         self.flavor = Flavor(flavor)
         self.auth_root = Path(auth_root)
@@ -78,7 +81,11 @@ class GatewaySim:
         self.restore_on_boot = restore_on_boot
         self.log = WinstonLog(log_dir)
         timing = Timing(start_delay_s, qr_interval_s, qr_max, auto_scan_s, ready_delay_s, restore_interval_s)
-        self.engine = Engine(self.auth_root, self.flavor, self.log, timing, phones=tuple(phones), seed=seed)
+        # browsers=True: each started session runs a stand-in Chromium (a real process tree with
+        # --user-data-dir=<its auth dir>) so the host probe has something real to map.
+        self.browsers = SessionBrowsers(children=browser_children) if browsers else None
+        self.engine = Engine(self.auth_root, self.flavor, self.log, timing, phones=tuple(phones), seed=seed,
+                             browsers=self.browsers)
         self.limiter = RateLimiter(rate_limit, rate_window_s)
         self.fault = Fault.NONE
         self.slow_s = 10.0
@@ -127,6 +134,7 @@ class GatewaySim:
             return
         self._stop_event.set()
         self.engine.stop_ticker()
+        self.engine.close_browsers()
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -173,6 +181,27 @@ class GatewaySim:
 
     def fail_next_start(self, message: str = "Failed to launch the browser process!") -> None:
         self.engine.fail_next_start(message)
+
+    def leave_stale_lock(self, session_id: str) -> int:
+        """Crash the session's browser (SIGKILL) so its SingletonLock stays, naming a dead pid; the client drops.
+
+        Without a running browser, writes such a lock into the auth dir. Returns the dead pid. For the demo.
+        """
+        return self.engine.crash_browser(session_id)
+
+    def leave_orphan(self, session_id: str) -> int | None:
+        """The gateway forgets the session but its browser keeps running: an orphan. Needs `browsers=True`.
+
+        Returns the browser's pid (None when the session had none). `stop()` still cleans it up.
+        """
+        return self.engine.orphan_browser(session_id)
+
+    def browser_pids(self) -> dict[str, int]:
+        """Session id → root pid of its running stand-in browser (empty with `browsers=False`)."""
+        if self.browsers is None:
+            return {}
+        with self.engine.cond:
+            return self.browsers.pids()
 
     def reset_rate_limit(self) -> None:
         self.limiter.reset()
