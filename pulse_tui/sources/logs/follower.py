@@ -519,6 +519,12 @@ class LogFollower:
         data = self._pread(src, want, start)
         if not data:
             return
+        if not unbounded and data.count(b"\n") > budget[1]:
+            # more lines than this batch may take: stop after the last one allowed, the rest comes next poll
+            cut = -1
+            for _ in range(budget[1]):
+                cut = data.find(b"\n", cut + 1)
+            data, self._more = data[: cut + 1], True
         budget[0] -= len(data)
         f.offset = start + len(data)
         f.last_data = self.clock.monotonic()
