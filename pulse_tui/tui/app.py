@@ -1,0 +1,235 @@
+"""The Textual app: owns the poll loop, the actions, the QR view and the log feed; screens only render.
+
+Built by `PulseApp(config, source, gateway, …)` with every dependency passed in (clock, audit log, log
+feed), so tests build it against the simulator and a real Redis, or with canned snapshots for screenshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Protocol
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Log
+
+from pulse_tui.audit import AuditLog, default_audit_path
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import Config
+from pulse_tui.model import ActionResult, ConnState, Snapshot
+from pulse_tui.sources.gateway.base import Gateway
+from pulse_tui.tui.main_screen import MainScreen
+from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
+
+ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth"}
+
+
+class SnapshotSource(Protocol):
+    """What the app reads: the Monitor, or canned snapshots in appearance tests."""
+
+    async def poll(self, *, full: bool = False) -> Snapshot: ...
+    def watch(self, session_id: str | None) -> None: ...
+    def note_action(self, session_id: str, action: str, ok: bool) -> None: ...
+    def add_session(self, session_id: str) -> None: ...
+    def apply_events(self, events: Iterable[Any]) -> int: ...
+
+
+class LogFeed(Protocol):
+    """A source of log line batches (the rotation-aware follower)."""
+
+    async def poll(self) -> Sequence[Any]: ...
+
+
+class PulseApp(App[int]):
+    CSS_PATH = "pulse.tcss"
+    TITLE = "pulse-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(
+        self,
+        config: Config,
+        source: SnapshotSource,
+        gateway: Gateway,
+        *,
+        clock: Clock | None = None,
+        audit: AuditLog | None = None,
+        logs: LogFeed | None = None,
+        qr_session: str | None = None,
+        autopoll: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.source = source
+        self.gateway = gateway
+        self.clock = clock or SystemClock()
+        self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
+        self.logs = logs
+        self.qr_session = qr_session
+        self.autopoll = autopoll
+        self.polling = False
+        self.snapshot: Snapshot | None = None
+        self.main = MainScreen()
+        self.qr_screen: QrScreen | None = None
+        self._poll_timer: Timer | None = None
+        self._qr_mode_started = False
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        return self.main
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+        if self.qr_session:
+            self.source.add_session(self.qr_session)
+        self.poll_now()
+        if self.logs is not None:
+            self._follow_logs()
+
+    def _tick(self) -> None:
+        self.main.tick()
+
+    def make_log_widget(self) -> Widget:
+        log = Log(max_lines=10_000, id="log")
+        log.border_title = "log"
+        return log
+
+    def focus_log(self) -> None:
+        self.main.query_one("#log").focus()
+
+    def log_action(self, name: str) -> None:
+        widget = self.main.query_one("#log")
+        method = getattr(widget, f"action_{name}", None)
+        if method is None:
+            self.notify("The log pane has no such toggle yet.", severity="warning")
+        else:
+            method()
+
+    # --- the log feed ---------------------------------------------------------------------------------------
+
+    @work(group="logs", exit_on_error=False)
+    async def _follow_logs(self) -> None:
+        """Each batch goes to the log pane; the gateway's state messages go to the monitor (no request spent)."""
+        from pulse_tui.sources.logs.events import events_from_lines
+
+        assert self.logs is not None
+        async for batch in self.logs:  # type: ignore[attr-defined]
+            widget = self.main.query_one("#log")
+            add = getattr(widget, "add_lines", None)
+            if add is not None:
+                add(batch)
+            else:
+                widget.write_lines([line.text for line in batch])  # type: ignore[attr-defined]
+            events = events_from_lines(batch)
+            if events and self.source.apply_events(events):
+                current = getattr(self.source, "current", None)
+                if current is not None:
+                    self.apply(current())
+
+    # --- polling (never two at once: the next poll is armed when this one ends) -------------------------------
+
+    def poll_now(self) -> None:
+        """Poll at once (ctrl+r, after an action); a running poll is replaced, not stacked."""
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        self._poll()
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def _poll(self) -> None:
+        self.polling = True
+        self.main.refresh_header()
+        try:
+            snap = await self.source.poll()
+        except Exception as exc:  # noqa: BLE001 - a source bug must not kill the UI; show it and go on
+            self.notify(f"Poll failed ({type(exc).__name__}); retrying.", severity="error")
+            snap = None
+        finally:
+            self.polling = False
+            if self.autopoll:
+                self._poll_timer = self.set_timer(self.config.poll_seconds, self._poll)
+        if snap is not None:
+            self.apply(snap)
+
+    def apply(self, snap: Snapshot) -> None:
+        """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
+        self.snapshot = snap
+        self.main.show(snap)
+        if self.qr_screen is not None:
+            s = snap.session(self.qr_screen.session_id)
+            if s is not None and s.state == ConnState.CONNECTED:
+                self.qr_screen.mark_connected()
+        if self.qr_session and not self._qr_mode_started:
+            self._qr_mode(snap)
+
+    # --- `pulse-tui qr ID` ----------------------------------------------------------------------------------
+
+    def _qr_mode(self, snap: Snapshot) -> None:
+        sid = self.qr_session
+        assert sid is not None
+        s = snap.session(sid)
+        if s is None or s.state == ConnState.UNKNOWN:
+            return  # not asked yet, or the gateway is away: wait for a poll that knows
+        self._qr_mode_started = True
+        if s.state == ConnState.CONNECTED:
+            self.exit(0, message=f"{sid} is already connected.")
+            return
+        if s.state in (ConnState.STOPPED, ConnState.RESTORABLE) and not self.config.read_only:
+            self.run_worker(self.perform("start", sid), group="actions")
+            return
+        self.open_qr(sid)
+
+    # --- the QR view ----------------------------------------------------------------------------------------
+
+    def open_qr(self, sid: str) -> None:
+        if self.qr_screen is not None:
+            return
+        self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock)
+        self.push_screen(self.qr_screen, callback=self._qr_closed)
+
+    def _qr_closed(self, result: str | None) -> None:
+        sid = self.qr_screen.session_id if self.qr_screen else None
+        self.qr_screen = None
+        if self.qr_session and sid == self.qr_session:
+            self.exit(0 if result == RESULT_CONNECTED else 1)
+        else:
+            self.poll_now()
+
+    # --- actions --------------------------------------------------------------------------------------------
+
+    async def perform(self, action: str, sid: str) -> ActionResult:
+        """Run one confirmed action: gateway call, audit line, notification, state hint, fresh poll."""
+        if self.config.read_only:
+            return ActionResult(False, "read-only mode")
+        verb = ACTION_VERBS.get(action, action)
+        self.notify(f"{verb} {sid}…", timeout=2)
+        call = {"start": self.gateway.start, "stop": self.gateway.stop, "restart": self.gateway.restart,
+                "delete": self.gateway.delete}[action]
+        try:
+            result = await call(sid)
+        except Exception as exc:  # noqa: BLE001 - adapters return values; this is a last guard
+            result = ActionResult(False, f"failed ({type(exc).__name__})")
+        audit_error = await asyncio.to_thread(self.audit.record, action, sid, result.ok, result.message,
+                                              gateway=self.gateway.kind)
+        if result.ok:
+            self.notify(f"{verb} {sid}: {result.message or 'done'}", title="Done")
+        else:
+            self.notify(f"{verb} {sid} failed: {result.message}", title="Failed", severity="error", timeout=8)
+        if audit_error:
+            self.notify(audit_error, severity="warning")
+        self.source.note_action(sid, action, result.ok)
+        if action == "start" and result.ok:
+            self.source.add_session(sid)
+            self.open_qr_when_needed(sid)
+        self.poll_now()
+        return result
+
+    def open_qr_when_needed(self, sid: str) -> None:
+        """After a start: show the QR view; it closes by itself at once if the session reconnects."""
+        s = self.snapshot.session(sid) if self.snapshot else None
+        if s is None or not s.restorable or (self.qr_session == sid):
+            self.open_qr(sid)

@@ -1,0 +1,106 @@
+"""The details pane's text for the selected session (secrets never reach a view: models hold none)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from pulse_tui.model import SessionView, Snapshot, UserSession
+from pulse_tui.monitor.state import FLAG_EXPLANATIONS
+from pulse_tui.tui.rows import state_cell
+from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
+
+
+def clock_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+def _field(t: Text, name: str, value: object) -> None:
+    t.append(f"{name:<13}", style="bold")
+    t.append(f"{value}\n")
+
+
+def session_details(s: SessionView, snap: Snapshot) -> Text:
+    """Fields, flags explained, state history with timestamps."""
+    now = snap.taken_at
+    t = Text()
+    t.append(f"{s.id}\n", style="bold")
+    t.append_text(state_cell(s.state, s.stale_s))
+    t.append(f" for {duration(now - s.since)}")
+    if s.last_known is not None:
+        t.append(f" (last known: {s.last_known.value})", style="magenta")
+    t.append("\n")
+    if s.detail:
+        t.append(f"{s.detail}\n", style="italic")
+    t.append("\n")
+    _field(t, "phone", s.phone or "-")
+    if s.name:
+        _field(t, "name", s.name)
+    _field(t, "auth dir", s.auth_dir or "none on disk")
+    _field(t, "restorable", "yes: a gateway restart reconnects it without a QR" if s.restorable else "no")
+    if s.last_fresh is not None:
+        _field(t, "data age", f"{duration(now - s.last_fresh)} (last first-hand fact)")
+    if s.last_activity is not None:
+        _field(t, "last seen", f"{duration(now - s.last_activity)} ago in the log")
+    rss = getattr(s, "rss_bytes", None)
+    if rss:
+        pids = getattr(s, "browser_pids", ())
+        _field(t, "browser", f"{rss / 2**20:.0f} MiB, {len(pids)} process(es): {', '.join(map(str, pids[:6]))}")
+    lock = getattr(s, "lock", "none")
+    if lock and lock != "none":
+        _field(t, "profile lock", f"{lock} {getattr(s, 'lock_detail', '')}")
+    if s.flags:
+        t.append("\nFlags\n", style="bold")
+        for f in sorted(s.flags):
+            t.append(f"  ▲ {f}", style="yellow")
+            t.append(f": {FLAG_EXPLANATIONS.get(f, '')}\n")
+    if s.history:
+        t.append("\nHistory\n", style="bold")
+        for h in reversed(s.history[-12:]):
+            t.append(f"  {clock_time(h.at)}  ")
+            t.append_text(state_cell(h.state))
+            if h.reason:
+                t.append(f"  {h.reason}", style="dim")
+            t.append("\n")
+    return t
+
+
+def user_details(u: UserSession) -> Text:
+    """A Redis `session:` key: how it opens, its index, its TTL and its (redacted) fields."""
+    t = Text()
+    t.append(f"{u.key}\n", style="bold")
+    _field(t, "value", u.value_class.value)
+    _field(t, "opened by", u.key_label or "no known key")
+    _field(t, "index", u.index.value)
+    _field(t, "ttl", "none" if u.ttl is None else f"{u.ttl} s ({duration(u.ttl)})")
+    _field(t, "whatsapp id", u.whatsapp_id or "-")
+    _field(t, "phone", u.phone or "-")
+    _field(t, "linked", "yes" if u.linked else "no")
+    if u.expires_at:
+        _field(t, "expires at", u.expires_at)
+    if u.detail:
+        t.append(f"\n{u.detail}\n", style="italic")
+    if u.fields:
+        t.append("\nFields (secrets redacted)\n", style="bold")
+        for name, value in u.fields:
+            t.append(f"  {name:<18}", style="dim")
+            t.append(f"{value}\n")
+    return t
+
+
+def findings_text(snap: Snapshot) -> Text:
+    """The doctor pane: every finding, worst first, glyph and word, with its fix."""
+    t = Text()
+    if not snap.findings:
+        t.append("✔ ok: no findings in the last poll\n", style="green")
+        return t
+    styles = {"critical": "bold red", "warning": "yellow", "info": "cyan", "unknown": "magenta"}
+    for f in sorted(snap.findings, key=lambda f: -f.severity.rank):
+        t.append(f"{SEVERITY_GLYPHS.get(f.severity, '?')} {f.severity.value:<8} ", style=styles.get(f.severity.value, ""))
+        t.append(f"{f.message}\n")
+        if f.hint:
+            t.append(f"           fix: {f.hint}\n", style="dim")
+        if f.subjects:
+            t.append(f"           e.g. {', '.join(f.subjects[:3])}\n", style="dim")
+    return t

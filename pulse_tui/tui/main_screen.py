@@ -1,0 +1,395 @@
+"""The operator's screen: header, sessions table (two tabs), details, log, footer; and every key on it.
+
+Widgets only render snapshots. Polls, actions and the QR stream run in workers, so no key waits on I/O.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from pulse_tui.model import ConnState, Snapshot
+from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
+from pulse_tui.tui.details import findings_text, session_details, user_details
+from pulse_tui.tui.help import HelpScreen, help_text
+from pulse_tui.tui.rows import (
+    CONN_COLUMNS,
+    USER_COLUMNS,
+    conn_cells,
+    fit_columns,
+    gateway_line,
+    in_state_text,
+    keys_line,
+    redis_line,
+    user_cells,
+)
+from pulse_tui.tui.synced_table import SyncedTable
+
+if TYPE_CHECKING:
+    from pulse_tui.tui.app import PulseApp
+
+NARROW = 110  # below this width the details pane folds away (enter shows it full screen)
+DETAILS_WIDTH = 48  # as in pulse.tcss
+RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
+
+
+class TextScreen(ModalScreen[None]):
+    """A scrollable page of text (details on a narrow terminal, the doctor's findings)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss(None)", "Close")]
+
+    def __init__(self, title: str, body: Text) -> None:
+        super().__init__(classes="text-page")
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="page-box"):
+            yield Static(self.title_text, id="page-title", markup=False)
+            yield Static(self.body, id="page-body")
+
+
+class MainScreen(Screen[None]):
+    """Sessions, details, log; actions behind confirmations bound to the id captured when they opened."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("s", "start", "Start"),
+        Binding("d", "disconnect", "Disconnect"),
+        Binding("r", "restart", "Restart", show=False),
+        Binding("x", "delete", "Delete", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("1", "tab('conns')", "Connections", show=False),
+        Binding("2", "tab('users')", "Users", show=False),
+        Binding("l", "focus_log", "Log"),
+        Binding("f", "log_follow", "Follow", show=False),
+        Binding("w", "log_wrap", "Wrap", show=False),
+        Binding("D", "doctor", "Doctor"),
+        Binding("ctrl+r", "poll_now", "Poll", show=False),
+        Binding("c", "copy_id", "Copy id", show=False),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.snap: Snapshot | None = None
+        self.filter_text = ""
+        self._width = 0
+        self._conn_layout = fit_columns(CONN_COLUMNS, 200)
+        self._user_layout = fit_columns(USER_COLUMNS, 200)
+
+    @property
+    def papp(self) -> PulseApp:
+        return self.app  # type: ignore[return-value]
+
+    # --- layout --------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="header"):
+            yield Static(Text("Gateway  waiting for the first poll…"), id="hdr-gateway")
+            yield Static(Text("Redis"), id="hdr-redis")
+            yield Static(Text("Keys"), id="hdr-keys")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Input(placeholder="filter: id, phone, state or flag (Esc clears)", id="filter")
+                with TabbedContent(id="tabs", initial="conns"):
+                    with TabPane("1 Connections", id="conns"):
+                        yield SyncedTable(id="conn-table")
+                    with TabPane("2 Linked users (Redis)", id="users"):
+                        yield SyncedTable(id="user-table")
+            with VerticalScroll(id="details"):
+                yield Static(Text("Select a session."), id="details-body")
+        yield self.papp.make_log_widget()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self._layout(self.size.width)
+        self.query_one("#conn-table", SyncedTable).focus()
+
+    def on_resize(self) -> None:
+        self._layout(self.size.width)
+
+    def _layout(self, width: int) -> None:
+        if width <= 0 or width == self._width:
+            return
+        self._width = width
+        self.set_class(width < NARROW, "-narrow")
+        table_width = width - (0 if width < NARROW else DETAILS_WIDTH + 1) - 2  # details border, scrollbar
+        self._conn_layout = fit_columns(CONN_COLUMNS, table_width)
+        self._user_layout = fit_columns(USER_COLUMNS, table_width)
+        self.conn_table.set_columns(self._conn_layout.columns)
+        self.user_table.set_columns(self._user_layout.columns)
+        if self.snap is not None:
+            self.show(self.snap)
+
+    @property
+    def conn_table(self) -> SyncedTable:
+        return self.query_one("#conn-table", SyncedTable)
+
+    @property
+    def user_table(self) -> SyncedTable:
+        return self.query_one("#user-table", SyncedTable)
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active or "conns"
+
+    # --- rendering snapshots ---------------------------------------------------------------------------------
+
+    def show(self, snap: Snapshot) -> None:
+        """Render one snapshot: header, both tables (in place, by row key), details."""
+        self.snap = snap
+        self.refresh_header()
+        now = snap.taken_at
+        short = self._conn_layout.short_ids
+        conns = {s.id: conn_cells(s, now, short) for s in snap.sessions if self._matches(s.id, s.phone,
+                                                                                           s.state.value, s.flags)}
+        self.conn_table.sync(conns)
+        users = {}
+        if snap.redis is not None:
+            for u in snap.redis.sessions:
+                if self._matches(u.session_id, u.phone, u.value_class.value, (u.index.value,)):
+                    users[u.session_id] = user_cells(u, self._user_layout.short_ids)
+        self.user_table.sync(users)
+        self.query_one("#conns", TabPane).query_one(SyncedTable).border_subtitle = self._empty_hint(snap)
+        self.refresh_details()
+
+    def refresh_header(self) -> None:
+        snap = self.snap
+        if snap is None:
+            return
+        self.query_one("#hdr-gateway", Static).update(
+            gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.papp.polling))
+        self.query_one("#hdr-redis", Static).update(redis_line(snap.redis))
+        self.query_one("#hdr-keys", Static).update(keys_line(snap, self.papp.config.read_only))
+
+    def _empty_hint(self, snap: Snapshot) -> str:
+        if snap.sessions:
+            return f"{len(snap.sessions)} session(s)"
+        return "no sessions: set PULSE_TUI_AUTH_DIR or PULSE_TUI_SESSIONS"
+
+    def _matches(self, *fields: object) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        for f in fields:
+            if f is None:
+                continue
+            if isinstance(f, (set, frozenset, tuple)):
+                if any(needle in str(x).lower() for x in f):
+                    return True
+            elif needle in str(f).lower():
+                return True
+        return False
+
+    def tick(self) -> None:
+        """Once a second: time-in-state of the rows on screen only (cheap even with 10,000 rows)."""
+        if self.snap is None:
+            return
+        now = self.papp.clock.now()
+        table = self.conn_table
+        values = {}
+        for key in table.visible_keys():
+            s = self.snap.session(key)
+            if s is not None:
+                values[key] = in_state_text(s, now)
+        table.update_column("in_state", values)
+        self.refresh_header()
+
+    def refresh_details(self) -> None:
+        body = self.query_one("#details-body", Static)
+        body.update(self.details_for_selection())
+
+    def details_for_selection(self) -> Text:
+        snap = self.snap
+        if snap is None:
+            return Text("Waiting for the first poll…")
+        if self.active_tab == "users":
+            key = self.user_table.selected_key
+            if snap.redis is not None:
+                for u in snap.redis.sessions:
+                    if u.session_id == key:
+                        return user_details(u)
+            return Text("Select a linked user.")
+        sid = self.conn_table.selected_key
+        s = snap.session(sid) if sid else None
+        if s is None:
+            return Text("Select a session.")
+        return session_details(s, snap)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "conn-table":
+            self.papp.source.watch(self.conn_table.selected_key)
+        self.refresh_details()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_details()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: the QR view for a session waiting for a scan, else its details (full screen when narrow)."""
+        event.stop()
+        sid = self.conn_table.selected_key if event.data_table.id == "conn-table" else None
+        s = self.snap.session(sid) if (self.snap and sid) else None
+        if s is not None and s.state == ConnState.QR:
+            self.papp.open_qr(s.id)
+        elif self.has_class("-narrow"):
+            self.app.push_screen(TextScreen("Details", self.details_for_selection()))
+
+    # --- keys ------------------------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(help_text(str(self.papp.audit.path), self.papp.config.read_only)))
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        (self.conn_table if tab == "conns" else self.user_table).focus()
+
+    def action_cursor(self, direction: str) -> None:
+        table = self.user_table if self.active_tab == "users" else self.conn_table
+        if direction == "down":
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        if self.snap is not None:
+            self.show(self.snap)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        (self.user_table if self.active_tab == "users" else self.conn_table).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display or self.filter_text:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            if self.snap is not None:
+                self.show(self.snap)
+            self.conn_table.focus()
+
+    def action_focus_log(self) -> None:
+        self.papp.focus_log()
+
+    def action_log_follow(self) -> None:
+        self.papp.log_action("toggle_follow")
+
+    def action_log_wrap(self) -> None:
+        self.papp.log_action("toggle_wrap")
+
+    def action_doctor(self) -> None:
+        if self.snap is not None:
+            self.app.push_screen(TextScreen("Doctor", findings_text(self.snap)))
+
+    def action_poll_now(self) -> None:
+        self.papp.poll_now()
+
+    def action_copy_id(self) -> None:
+        key = (self.user_table if self.active_tab == "users" else self.conn_table).selected_key
+        if key:
+            self.app.copy_to_clipboard(key)
+            self.notify(f"Copied {key}")
+
+    # --- actions (each confirmed, bound to the id captured now) ------------------------------------------------
+
+    def _target(self, verb: str) -> str | None:
+        """The session under the cursor on the connections tab, or None with a notice why."""
+        if self.papp.config.read_only:
+            self.notify(f"Read-only mode: {verb} is disabled.", severity="warning")
+            return None
+        if self.active_tab != "conns":
+            self.notify("Actions work on WhatsApp connections (tab 1); Redis is only read here.",
+                        severity="warning")
+            return None
+        sid = self.conn_table.selected_key
+        if not sid:
+            self.notify("No session selected.", severity="warning")
+        return sid
+
+    def action_start(self) -> None:
+        sid = self._target("start")
+        if sid is None:
+            return
+        s = self.snap.session(sid) if self.snap else None
+        if s is not None and s.state == ConnState.QR:
+            self.papp.open_qr(sid)
+            return
+        if s is not None and s.state == ConnState.CONNECTED:
+            self.notify(f"{sid} is already connected.")
+            return
+        restore = s is not None and s.restorable
+        what = ("Its auth is on disk: it should reconnect without a QR." if restore
+                else "It has no usable auth: a QR code will be shown to scan.")
+        self._confirm("start", sid, ConfirmScreen(sid, f"Start {sid}?", f"Starts a WhatsApp client for {sid}. {what}",
+                                                  "Start"))
+
+    def action_disconnect(self) -> None:
+        sid = self._target("disconnect")
+        if sid is None:
+            return
+        if self.papp.gateway.kind == "salesboy":
+            consequence = (f"Disconnect {sid}? The gateway destroys its client and DELETES its auth files; "
+                           "the next start needs a new QR scan on the phone.")
+        else:
+            consequence = f"Log out {sid}? WhatsApp unlinks this device; the next start needs a new QR scan."
+        self._confirm("stop", sid, ConfirmScreen(sid, f"Disconnect {sid}?", consequence, "Disconnect"))
+
+    def action_restart(self) -> None:
+        sid = self._target("restart")
+        if sid is None:
+            return
+        if not self.papp.gateway.supports_restart:
+            self.notify(f"The {self.papp.gateway.kind} gateway has no restart route.", severity="warning")
+            return
+        self._confirm("restart", sid, ConfirmScreen(
+            sid, f"Restart {sid}?", f"Restarts the WhatsApp client of {sid}; it is offline for a moment.", "Restart"))
+
+    def action_delete(self) -> None:
+        sid = self._target("delete")
+        if sid is None:
+            return
+        s = self.snap.session(sid) if self.snap else None
+        if s is not None and s.state in RUNNING:
+            self.notify(f"{sid} has a running client: disconnect it first (d).", severity="warning")
+            return
+        self._confirm("delete", sid, TypeToConfirm(
+            sid, f"Delete the auth of {sid}?",
+            f"Removes {s.auth_dir if s and s.auth_dir else 'its auth dir'}. It cannot be restored: "
+            "the next start needs a new QR scan."))
+
+    def _confirm(self, action: str, sid: str, modal: ModalScreen[bool]) -> None:
+        # The callback carries `sid` as captured now, never the row under the cursor later.
+        self.app.push_screen(modal, callback=partial(self._answered, action, sid))
+
+    def _answered(self, action: str, sid: str, yes: bool | None) -> None:
+        if yes:
+            self.run_action(action, sid)
+        else:
+            self.notify(f"Cancelled: nothing was done to {sid}.")
+
+    @work(group="actions")
+    async def run_action(self, action: str, sid: str) -> None:
+        await self.papp.perform(action, sid)

@@ -1,0 +1,259 @@
+"""Snapshot → table rows and header lines: pure functions, so what the screen shows is testable without a screen.
+
+Every state is shown as a glyph AND a word; colour (via Rich styles) only repeats what the text says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from pulse_tui.model import (
+    ConnState,
+    GatewayHealth,
+    HealthState,
+    IndexClass,
+    RedisReport,
+    SessionView,
+    Snapshot,
+    UserSession,
+    ValueClass,
+)
+from pulse_tui.ui_words import STATE_GLYPHS, STATE_WORDS, VALUE_GLYPHS, duration
+
+STATE_STYLES = {
+    ConnState.CONNECTED: "green",
+    ConnState.QR: "bold yellow",
+    ConnState.STARTING: "cyan",
+    ConnState.RESTORING: "cyan",
+    ConnState.RESTORABLE: "blue",
+    ConnState.STOPPED: "dim",
+    ConnState.STUCK: "bold red",
+    ConnState.UNKNOWN: "magenta",
+}
+VALUE_STYLES = {
+    ValueClass.OK: "green",
+    ValueClass.DEFAULT_KEY: "bold yellow",
+    ValueClass.UNDECRYPTABLE: "bold red",
+    ValueClass.PLAIN: "cyan",
+    ValueClass.CORRUPT: "bold red",
+}
+HEALTH_STYLES = {
+    HealthState.OK: "green",
+    HealthState.BUDGET: "yellow",
+    HealthState.RATE_LIMITED: "bold yellow",
+    HealthState.UNAUTHORIZED: "bold red",
+    HealthState.DOWN: "bold red",
+    HealthState.ERROR: "bold red",
+    HealthState.UNKNOWN: "magenta",
+}
+HEALTH_GLYPHS = {
+    HealthState.OK: "●",
+    HealthState.BUDGET: "◔",
+    HealthState.RATE_LIMITED: "◔",
+    HealthState.UNAUTHORIZED: "✖",
+    HealthState.DOWN: "✖",
+    HealthState.ERROR: "✖",
+    HealthState.UNKNOWN: "?",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: key, title, width (None: as wide as its content) and priority (0 kept longest)."""
+
+    key: str
+    title: str
+    priority: int
+    width: int | None = None
+
+
+ID_FULL, ID_SHORT, FLAGS_MIN = 36, 13, 14
+CELL_PAD = 2  # DataTable pads each cell by one column on each side
+
+CONN_COLUMNS = (
+    Column("state", "STATE", 0, 12),
+    Column("id", "SESSION", 0, None),
+    Column("phone", "PHONE", 3, 14),
+    Column("in_state", "IN STATE", 1, 8),
+    Column("activity", "LAST SEEN", 4, 9),
+    Column("mem", "MEM", 5, 9),
+    Column("flags", "FLAGS", 2, None),
+)
+USER_COLUMNS = (
+    Column("class", "VALUE", 0, 15),
+    Column("id", "SESSION", 0, None),
+    Column("phone", "PHONE", 2, 14),
+    Column("linked", "LINKED", 1, 6),
+    Column("ttl", "TTL", 1, 7),
+    Column("activity", "LAST ACTIVITY", 4, 16),
+    Column("index", "INDEX", 3, 8),
+    Column("key", "OPENED BY", 5, 26),
+)
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    columns: tuple[Column, ...]
+    short_ids: bool
+
+
+def fit_columns(columns: tuple[Column, ...], table_width: int) -> TableLayout:
+    """The columns that fit `table_width`, dropped by priority; ids shortened before anything else drops."""
+
+    def width_of(c: Column, short: bool) -> int:
+        if c.key == "id":
+            return (ID_SHORT if short else ID_FULL) + CELL_PAD
+        if c.width is None:
+            return FLAGS_MIN + CELL_PAD
+        return c.width + CELL_PAD
+
+    for short in (False, True):
+        core = [c for c in columns if c.priority <= 1]
+        used = sum(width_of(c, short) for c in core)
+        if used > table_width and not short:
+            continue
+        keep = set(core)
+        for c in sorted((c for c in columns if c.priority > 1), key=lambda c: c.priority):
+            if used + width_of(c, short) <= table_width:
+                keep.add(c)
+                used += width_of(c, short)
+        return TableLayout(tuple(c for c in columns if c in keep), short)
+    raise AssertionError("unreachable")
+
+
+def short_id(session_id: str, short: bool) -> str:
+    """The id, shortened with an ellipsis when space is short (the details pane shows it whole)."""
+    return session_id[:12] + "…" if short and len(session_id) > ID_SHORT else session_id
+
+
+def state_cell(state: ConnState, stale_s: float | None = None) -> Text:
+    text = Text(f"{STATE_GLYPHS[state]} {STATE_WORDS[state]}", style=STATE_STYLES[state])
+    if stale_s is not None and state != ConnState.UNKNOWN:
+        text.append("*", style="magenta")  # marked stale; the legend and details say how old
+    return text
+
+
+def conn_cells(s: SessionView, now: float, short: bool) -> dict[str, Text | str]:
+    """Every connection column's cell for one session (the table picks the visible ones)."""
+    flags = sorted(s.flags - {"stale"})
+    flag_text = Text(", ".join(flags), style="yellow" if flags else "")
+    if s.stale_s is not None:
+        flag_text.append((", " if flags else "") + f"data {duration(s.stale_s)} old", style="magenta")
+    rss = getattr(s, "rss_bytes", None)
+    return {
+        "state": state_cell(s.state, s.stale_s),
+        "id": short_id(s.id, short),
+        "phone": s.phone or "-",
+        "in_state": in_state_text(s, now),
+        "activity": duration(now - s.last_activity) if s.last_activity else "-",
+        "mem": _bytes(rss) if rss else "-",
+        "flags": flag_text,
+    }
+
+
+def in_state_text(s: SessionView, now: float) -> str:
+    return duration(now - s.since)
+
+
+def user_cells(u: UserSession, short: bool) -> dict[str, Text | str]:
+    """Every linked-user column's cell for one Redis session."""
+    cls = Text(f"{VALUE_GLYPHS[u.value_class]} {u.value_class.value}", style=VALUE_STYLES[u.value_class])
+    index = Text(u.index.value, style="" if u.index == IndexClass.OK else "yellow")
+    return {
+        "class": cls,
+        "id": short_id(u.session_id, short),
+        "phone": u.phone or "-",
+        "linked": "yes" if u.linked else "no",
+        "ttl": "none" if u.ttl is None else duration(u.ttl),
+        "activity": (u.last_activity or "-")[:16].replace("T", " "),
+        "index": index,
+        "key": u.key_label or "-",
+    }
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KiB") else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+# --- header --------------------------------------------------------------------------------------------
+
+
+def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
+    """`Gateway salesboy http://… ● ok 12 ms · budget 84/90`, with the failure and its countdown."""
+    t = Text("Gateway ", style="bold")
+    t.append(f"{kind} {url}  ")
+    t.append(f"{HEALTH_GLYPHS[gw.state]} {gw.state.value}", style=HEALTH_STYLES[gw.state])
+    if gw.state == HealthState.OK and gw.latency_ms is not None:
+        t.append(f" {gw.latency_ms:.0f} ms")
+    if gw.retry_after_s is not None and gw.state in (HealthState.RATE_LIMITED, HealthState.BUDGET):
+        t.append(f" {gw.retry_after_s:.0f} s", style=HEALTH_STYLES[gw.state])
+    if gw.detail and gw.state != HealthState.OK:
+        t.append(f" ({gw.detail})", style="dim" if gw.state == HealthState.UNKNOWN else "")
+    if gw.budget_left is not None and gw.budget_limit is not None:
+        low = gw.budget_left < max(5, gw.budget_limit // 10)
+        t.append(" · budget ")
+        t.append(f"{gw.budget_left}/{gw.budget_limit}", style="bold yellow" if low else "")
+    if polling:
+        t.append(" ⟳", style="dim")
+    return t
+
+
+def redis_line(report: RedisReport | None) -> Text:
+    t = Text("Redis   ", style="bold")
+    if report is None:
+        t.append("not configured", style="dim")
+        return t
+    if not report.available:
+        t.append("✖ down", style="bold red")
+        t.append(f" ({report.error}) · reconnecting each poll")
+        return t
+    t.append("● ok", style="green")
+    p = report.persistence
+    t.append(" · persistence ")
+    if p is None or p.enabled is None:
+        t.append("unknown (CONFIG unavailable)", style="magenta")
+    elif p.enabled:
+        t.append("on", style="green")
+        t.append(f" (save '{p.save or ''}', appendonly {p.appendonly or '?'})", style="dim")
+    else:
+        t.append("✖ OFF: a Redis restart loses every session", style="bold red")
+    if p is not None and p.last_save_failed:
+        t.append(" · ✖ last save FAILED", style="bold red")
+    t.append(f" · {len(report.sessions)} session key(s)")
+    return t
+
+
+KEY_WORDS = {
+    "ok": ("● ok", "green"),
+    "mismatch": ("✖ mismatch", "bold red"),
+    "default": ("▲ default key in use", "bold yellow"),
+    "unknown": ("? unknown", "magenta"),
+}
+
+
+def keys_line(snap: Snapshot, read_only: bool) -> Text:
+    t = Text("Keys    ", style="bold")
+    word, style = KEY_WORDS.get(snap.keys.state, ("? " + snap.keys.state, "magenta"))
+    t.append(word, style=style)
+    if snap.keys.detail:
+        t.append(f" ({snap.keys.detail})", style="dim")
+    host = getattr(snap, "host", None)
+    if host is not None:
+        rss = getattr(host, "browser_rss_bytes", None)
+        free = getattr(host, "mem_available_bytes", None)
+        t.append(" · Host browsers ")
+        t.append(_bytes(rss) if rss is not None else "-")
+        if free is not None:
+            t.append(f", {_bytes(free)} free")
+    if read_only:
+        t.append("  READ-ONLY", style="bold reverse")
+    return t

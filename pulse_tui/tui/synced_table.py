@@ -1,0 +1,121 @@
+"""A DataTable kept in step with a dict of rows by row key: cells change in place, the cursor stays put.
+
+A poll never rebuilds the table: changed cells are updated with `update_cell`, vanished rows removed and new
+rows appended. Only a change of columns (terminal resized past a breakpoint) or a mass change rebuilds it,
+and then the cursor is put back on the same row key (htop's trap: the list re-sorts under the cursor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from pulse_tui.tui.rows import Column
+
+Cell = Text | str
+Rows = Mapping[str, Mapping[str, Cell]]
+
+
+class SyncedTable(DataTable[Cell]):
+    """DataTable with `sync(rows)`; `selected_key` is the row key under the cursor."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self._columns: tuple[Column, ...] = ()
+        self._cells: dict[str, dict[str, Cell]] = {}
+        self.rebuilds = 0  # counted so tests and benchmarks can prove polls don't rebuild
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except CellDoesNotExist:
+            return None
+
+    def select_key(self, key: str) -> bool:
+        """Move the cursor to the row with this key; False when there is no such row."""
+        try:
+            index = self.get_row_index(key)
+        except RowDoesNotExist:
+            return False
+        if index != self.cursor_row:
+            self.move_cursor(row=index, scroll=True)
+        return True
+
+    def set_columns(self, columns: tuple[Column, ...]) -> bool:
+        """Use these columns; when they differ from the current ones, the table is rebuilt (True)."""
+        if tuple(c.key for c in columns) == tuple(c.key for c in self._columns):
+            return False
+        keep = self.selected_key
+        rows = {k: dict(v) for k, v in self._cells.items()}
+        self.clear(columns=True)
+        self._columns = columns
+        for c in columns:
+            self.add_column(c.title, key=c.key, width=c.width)
+        self._cells = {}
+        self._add(rows)
+        self.rebuilds += 1
+        if keep:
+            self.select_key(keep)
+        return True
+
+    def sync(self, rows: Rows) -> None:
+        """Make the table show `rows` (in this order for new rows), touching only what changed."""
+        keep = self.selected_key
+        keep_index = self.cursor_row
+        gone = [k for k in self._cells if k not in rows]
+        if gone and len(gone) > max(50, len(self._cells) // 2):
+            # remove_row is O(rows): for a mass change one clear and re-add is cheaper.
+            self.clear()
+            self._cells = {}
+            self.rebuilds += 1
+        else:
+            for key in gone:
+                self.remove_row(key)
+                del self._cells[key]
+        new = {}
+        for key, cells in rows.items():
+            old = self._cells.get(key)
+            if old is None:
+                new[key] = cells
+                continue
+            for col in self._columns:
+                value = cells.get(col.key, "")
+                if old.get(col.key) != value:
+                    self.update_cell(key, col.key, value)
+                    old[col.key] = value
+        if new:
+            self._add(new)
+        if keep and not self.select_key(keep) and self.row_count:
+            # The selected session is gone: stay at the same height rather than jump to the top.
+            self.move_cursor(row=min(keep_index, self.row_count - 1))
+
+    def _add(self, rows: Rows) -> None:
+        batch = []
+        for key, cells in rows.items():
+            self._cells[key] = {c.key: cells.get(c.key, "") for c in self._columns}
+            batch.append((key, [self._cells[key][c.key] for c in self._columns]))
+        for key, values in batch:
+            self.add_row(*values, key=key)
+
+    def update_column(self, column: str, values: Mapping[str, Cell]) -> None:
+        """Update one column for some rows (the ticking time-in-state), skipping unchanged cells."""
+        if column not in {c.key for c in self._columns}:
+            return
+        for key, value in values.items():
+            cells = self._cells.get(key)
+            if cells is not None and cells.get(column) != value:
+                self.update_cell(key, column, value)
+                cells[column] = value
+
+    def visible_keys(self) -> list[str]:
+        """Row keys currently on screen (the only ones worth a per-second refresh)."""
+        first = int(self.scroll_offset.y)
+        last = first + max(1, self.size.height)
+        ordered = self.ordered_rows
+        return [str(r.key.value) for r in ordered[first:last]]
