@@ -29,6 +29,7 @@ from pulse_tui.model import (
     ValueClass,
 )
 from pulse_tui.monitor.host import (
+    LOCK_FLAGS,
     GatewayKnowledge,
     HostObservation,
     HostSource,
@@ -53,6 +54,10 @@ HOST_BACKOFF_MAX_S = 60.0
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
 OUT_OF_BUDGET = (HealthState.RATE_LIMITED, HealthState.BUDGET)
+CONNECTION_EVENTS = frozenset({
+    "restoring", "already_initializing", "qr", "ready", "connected", "authenticated",
+    "disconnected", "auth_failure", "init_failed", "stopped", "auth_deleted",
+})
 
 
 class GatewaySource(Protocol):
@@ -193,8 +198,8 @@ class Monitor:
             if kind == "restore_found":
                 self._schedule_restore(at)
                 continue
-            if not sid:
-                continue
+            if not sid or kind not in CONNECTION_EVENTS:
+                continue  # e.g. Pulse's Redis events: about user sessions, not WhatsApp connections
             t = self._track(sid)
             if t.facts.at is not None and at < t.facts.at:
                 continue  # older than what we already know
@@ -370,7 +375,9 @@ class Monitor:
                 rank = 2
             return rank, t.polled_at or 0.0
 
-        return [t.id for t in sorted(self._tracked.values(), key=priority)]
+        # A dir the gateway never restores (not a UUID) cannot be asked about: the route refuses its id.
+        askable = (t for t in self._tracked.values() if t.auth_valid)
+        return [t.id for t in sorted(askable, key=priority)]
 
     def _budget(self) -> tuple[int | None, int | None]:
         try:
@@ -468,6 +475,28 @@ class Monitor:
             keys=keys_status(self._redis_report),
             poll_s=took,
         )
+
+    def current(self) -> Snapshot:
+        """A snapshot of what is known now, without asking any source (after log events changed a state)."""
+        now = self.clock.now()
+        for t in self._tracked.values():
+            self._advance(t, now)
+        snap = self._snapshot(now, 0.0)
+        prev = self.latest
+        if prev is not None:
+            # Host facts come from the last scan: carry them over rather than scan again.
+            host_flags = {*LOCK_FLAGS.values(), "orphaned-browser"}
+            old = {v.id: v for v in prev.sessions}
+            views = tuple(
+                replace(v, rss_bytes=p.rss_bytes, cpu_percent=p.cpu_percent, browser_pids=p.browser_pids,
+                        lock=p.lock, lock_info=p.lock_info, orphans=p.orphans,
+                        flags=v.flags | (p.flags & host_flags))
+                if (p := old.get(v.id)) is not None else v
+                for v in snap.sessions
+            )
+            snap = replace(snap, sessions=views, host=prev.host, findings=prev.findings)
+        self.latest = snap
+        return snap
 
     def tracked_ids(self) -> list[str]:
         return sorted(self._tracked)

@@ -76,6 +76,8 @@ def derive(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> t
     """The state a session is in, from its facts, with a short reason."""
     f = t.facts
     if f.exists is None:
+        if t.has_auth_dir and not t.auth_valid:
+            return ConnState.STOPPED, "the gateway never restores this dir: its name is not a valid user id"
         if t.has_auth_dir and t.restore_due is not None and now <= t.restore_due:
             return ConnState.RESTORING, "queued in the gateway's boot-time restore"
         if t.has_auth_dir:
