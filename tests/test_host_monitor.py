@@ -15,9 +15,10 @@ from pulse_tui.model import Finding, Severity, Snapshot
 from pulse_tui.monitor.host import GatewayKnowledge, HostSource, orphans_of, pm2_app_for, tree_keys
 from pulse_tui.monitor.service import Monitor
 from pulse_tui.monitor.state import FLAG_EXPLANATIONS
-from pulse_tui.sim.gateway import GatewaySim
+from pulse_tui.sim.gateway import GatewaySim, PulseSim
 from pulse_tui.sources.authdirs import discover
 from pulse_tui.sources.gateway import SalesboyGateway, Timeouts
+from pulse_tui.sources.gateway.pulse import PulseGateway
 from pulse_tui.sources.locks import clear_stale_lock
 from pulse_tui.sources.pm2 import Pm2Reader
 from pulse_tui.sources.procs import HostReport, ProcessMapper
@@ -326,3 +327,30 @@ async def test_stop_cleans_up_every_stand_in(auth_root: Path) -> None:
     s.stop()
     assert not any(_alive(p) for p in pids if p is not None)
     assert ProcessMapper([auth_root], SystemClock()).scan().sessions == ()
+
+
+async def test_pulse_layout_is_mapped_and_an_unlisted_instance_is_an_orphan(tmp_path: Path) -> None:
+    root = tmp_path / "whatsapp-sessions"
+    phones = ("18765550001", "18765550002")
+    sim = PulseSim(root, browsers=True, phones=phones, **FAST)  # type: ignore[arg-type]
+    sim.start()
+    gw = PulseGateway(sim.url)
+    config = Config(gateway_kind=GatewayKind.PULSE, gateway_url=sim.url, auth_dirs=(root,))
+    try:
+        for p in phones:
+            sim.engine.add_instance(p)  # started now (not after the boot-time restore delay)
+        monitor = Monitor(config, gw, clock=SystemClock(), host=HostSource(config, pm2=no_pm2(tmp_path)),
+                          auth_discovery=lambda: Monitor.auth_facts(discover([root])))
+        snap = await monitor.poll(full=True)
+        for p in phones:
+            v = snap.session(p)
+            assert v is not None and v.rss_bytes and v.rss_bytes > 0 and v.lock == "none"
+        sim.leave_orphan(phones[1])
+        snap = await monitor.poll(full=True)
+        gone, kept = snap.session(phones[1]), snap.session(phones[0])
+        assert gone is not None and "orphaned-browser" in gone.flags
+        assert gone.orphans and gone.orphans[0].reason
+        assert kept is not None and "orphaned-browser" not in kept.flags
+    finally:
+        await gw.aclose()
+        sim.stop()

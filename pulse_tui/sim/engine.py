@@ -424,6 +424,8 @@ class Engine:
             pid = self.browsers.detach(sid) if self.browsers is not None else None
             if c is not None:
                 self._drop(c, keep_browser=True)
+            if self.flavor == Flavor.PULSE:
+                self.known.discard(sid)  # Pulse lists every instance it runs: a forgotten one is no longer listed
             return pid
 
     def close_browsers(self) -> None:

@@ -192,6 +192,8 @@ class GatewaySim:
     def leave_orphan(self, session_id: str) -> int | None:
         """The gateway forgets the session but its browser keeps running: an orphan. Needs `browsers=True`.
 
+        Pulse flavour: the instance also leaves Pulse's list (as when it is removed from the configuration).
+
         Returns the browser's pid (None when the session had none). `stop()` still cleans it up.
         """
         return self.engine.orphan_browser(session_id)
