@@ -12,7 +12,14 @@ import pytest
 from pulse_tui.clock import SystemClock
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.model import Finding, Severity, Snapshot
-from pulse_tui.monitor.host import GatewayKnowledge, HostSource, orphans_of, pm2_app_for, tree_keys
+from pulse_tui.monitor.host import (
+    GatewayKnowledge,
+    HostSource,
+    orphans_of,
+    pm2_app_for,
+    still_orphaned,
+    tree_keys,
+)
 from pulse_tui.monitor.service import Monitor
 from pulse_tui.monitor.state import FLAG_EXPLANATIONS
 from pulse_tui.sim.gateway import GatewaySim, PulseSim
@@ -21,7 +28,7 @@ from pulse_tui.sources.gateway import SalesboyGateway, Timeouts
 from pulse_tui.sources.gateway.pulse import PulseGateway
 from pulse_tui.sources.locks import clear_stale_lock
 from pulse_tui.sources.pm2 import Pm2Reader
-from pulse_tui.sources.procs import HostReport, ProcessMapper
+from pulse_tui.sources.procs import HostReport, Outcome, ProcessMapper, kill_orphan
 from pulse_tui.status_json import snapshot_to_json
 
 UID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -354,3 +361,29 @@ async def test_pulse_layout_is_mapped_and_an_unlisted_instance_is_an_orphan(tmp_
     finally:
         await gw.aclose()
         sim.stop()
+
+
+async def test_kill_orphan_with_the_monitors_recheck(sim: GatewaySim, gw: SalesboyGateway, config: Config,
+                                                     host: HostSource) -> None:
+    assert (await gw.start(UID)).ok and (await gw.start(UID2)).ok
+    monitor = make_monitor(config, gw, host)
+    await monitor.poll(full=True)
+    sim.leave_orphan(UID)
+    await monitor.poll(full=True)
+    obs = monitor.host_observation
+    assert obs is not None and obs.report is not None
+    orphan = next(o for o in obs.orphans if o.session_id == UID)
+    live = next(t for t in obs.report.trees if t.session_id == UID2)
+    assert await still_orphaned(host, gw, live) is False  # its session runs: never killed
+    assert (await kill_orphan(live, lambda t: still_orphaned(host, gw, t), read_only=False)).outcome \
+        == Outcome.REFUSED
+    assert all(_alive(p) for p in live.pids)
+    assert (await kill_orphan(orphan.tree, lambda t: still_orphaned(host, gw, t), read_only=True)).outcome \
+        == Outcome.REFUSED
+    result = await kill_orphan(orphan.tree, lambda t: still_orphaned(host, gw, t), read_only=False, grace_s=5.0)
+    assert result.ok and result.outcome == Outcome.DONE
+    assert not any(_alive(p) for p in orphan.tree.pids)
+    snap = await monitor.poll(full=True)
+    v = snap.session(UID)
+    assert v is not None and "orphaned-browser" not in v.flags and v.browser_pids == ()
+    assert (await gw.start(UID)).ok  # SIGTERM let the browser remove its own lock: the session starts again

@@ -12,10 +12,20 @@ import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config, GatewayKind
-from pulse_tui.model import Finding, HostSummary, LockView, OrphanView, Pm2Summary, SessionView
+from pulse_tui.model import (
+    Finding,
+    GatewayFailure,
+    HostSummary,
+    LockView,
+    OrphanView,
+    Pm2Summary,
+    SessionStatus,
+    SessionView,
+)
 from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
 from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
 from pulse_tui.sources.procs import (
@@ -110,6 +120,27 @@ class HostSource:
         if app is None:
             return None
         return (app.pid,) if app.pid and app.status == "online" else ()
+
+
+class _StatusSource(Protocol):
+    async def status(self, session_id: str) -> SessionStatus | GatewayFailure: ...
+
+
+async def still_orphaned(host: HostSource, gateway: _StatusSource, tree: BrowserTree) -> bool:
+    """The re-check `kill_orphan` needs, at the moment of acting: a fresh scan, pm2, and one status call.
+
+    True only when the same tree (root pid and start time) still runs AND the gateway says now that its session
+    does not exist, or its gateway process is gone. Anything that cannot be told means False: do not kill.
+    """
+    report = await host.scan()
+    key = _tree_key(tree)
+    if report.error or key not in tree_keys(report):
+        return False
+    pm2 = await host.read_pm2()
+    status = await gateway.status(tree.session_id)
+    gone = {tree.session_id: False} if isinstance(status, SessionStatus) and not status.exists else {}
+    found = find_orphans(report, gateway_sessions=gone, gateway_pids=host.gateway_pids(pm2))
+    return any(_tree_key(o.tree) == key for o in found)
 
 
 # --- pure merging ---------------------------------------------------------------------------
