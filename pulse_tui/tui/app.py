@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Log
+from textual.worker import Worker
 
 from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
@@ -132,12 +133,12 @@ class PulseApp(App[int]):
 
     # --- polling (never two at once: the next poll is armed when this one ends) -------------------------------
 
-    def poll_now(self) -> None:
+    def poll_now(self) -> Worker[None]:
         """Poll at once (ctrl+r, after an action); a running poll is replaced, not stacked."""
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        self._poll()
+        return self._poll()
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self) -> None:

@@ -1,0 +1,267 @@
+"""Pilot tests of the app against the real gateway simulator over HTTP (and a real Redis where it matters)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pulse_tui.model import ConnState, HealthState
+from pulse_tui.sim.gateway import GatewaySim
+from pulse_tui.sim.redis_server import RedisServer
+from pulse_tui.tui.app import PulseApp
+from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
+from pulse_tui.tui.help import HelpScreen
+from pulse_tui.tui.qr_view import QrScreen
+from tests.tui_helpers import UID_A, UID_B, UID_C, make_app, make_sim, poll, wait_for
+
+SIZE = (140, 40)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[GatewaySim]:
+    s = make_sim(tmp_path)
+    yield s
+    s.stop()
+
+
+def header(app: PulseApp, which: str = "gateway") -> str:
+    return str(app.main.query_one(f"#hdr-{which}").content)
+
+
+def state_of(app: PulseApp, sid: str) -> ConnState | None:
+    s = app.snapshot.session(sid) if app.snapshot else None
+    return s.state if s else None
+
+
+def audit_lines(tmp_path: Path) -> list[dict[str, object]]:
+    path = tmp_path / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def posts(sim: GatewaySim) -> list[str]:
+    return [path for method, path, _ in sim.seen if method == "POST"]
+
+
+async def test_rows_update_in_place_and_cursor_stays(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        table = app.main.conn_table
+        assert table.row_count == 2
+        assert table.select_key(UID_B) and table.selected_key == UID_B
+        rebuilds = table.rebuilds
+        # A new session appears (a new auth dir) and another one starts: rows added and changed.
+        (sim.auth_root / f"session-{UID_C}").mkdir()
+        sim.engine.start(UID_A)
+        await wait_for(pilot, lambda: state_of(app, UID_A) == ConnState.CONNECTED, app=app)
+        assert table.row_count == 3
+        assert table.selected_key == UID_B
+        assert table.rebuilds == rebuilds, "a poll must update cells, not rebuild the table"
+        # Filtering removes rows; the cursor stays on its session while it is shown.
+        await pilot.press("slash")
+        await pilot.press(*"2222")
+        await pilot.pause()
+        assert table.row_count == 1 and table.selected_key == UID_B
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 3 and table.selected_key == UID_B
+    await targets.aclose()
+
+
+async def test_start_shows_qr_then_scan_connects_and_closes_it(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    app.source.add_session(UID_C)  # no auth dir: a start needs a QR scan
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        assert app.main.conn_table.select_key(UID_C)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.target == UID_C
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, QrScreen) and app.screen.attempt >= 1, app=app)
+        qr = app.screen
+        assert isinstance(qr, QrScreen) and qr.session_id == UID_C
+        assert sim.scan(UID_C)
+        await wait_for(pilot, lambda: not isinstance(app.screen, QrScreen), app=app)
+        assert state_of(app, UID_C) == ConnState.CONNECTED
+        entries = audit_lines(tmp_path)
+        assert [(e["action"], e["target"], e["ok"]) for e in entries] == [("start", UID_C, True)]
+    await targets.aclose()
+
+
+async def test_disconnect_cancel_escape_then_confirm(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.engine.start(UID_B)  # has an auth dir: restores without a QR
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state_of(app, UID_B) == ConnState.CONNECTED, app=app)
+        app.main.conn_table.select_key(UID_B)
+        for cancel in ("escape", "n"):
+            await pilot.press("d")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            assert UID_B in app.screen.title_text and "DELETES its auth files" in app.screen.consequence
+            await pilot.press(cancel)
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("enter")  # the default button is No
+        await pilot.pause()
+        assert posts(sim) == [] and sim.engine.client(UID_B) is not None
+        assert audit_lines(tmp_path) == []
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(audit_lines(tmp_path)))
+        assert posts(sim) == ["/session/stop"]
+        assert sim.engine.client(UID_B) is None
+        assert not (sim.auth_root / f"session-{UID_B}").exists()
+        assert audit_lines(tmp_path)[0]["action"] == "stop" and audit_lines(tmp_path)[0]["ok"] is True
+    await targets.aclose()
+
+
+async def test_modal_keeps_its_target_when_rows_reorder(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.engine.start(UID_A)
+    sim.engine.start(UID_B)
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state_of(app, UID_B) == ConnState.CONNECTED
+                       and state_of(app, UID_A) == ConnState.CONNECTED, app=app)
+        table = app.main.conn_table
+        table.select_key(UID_B)
+        await pilot.press("d")
+        await pilot.pause()
+        # Under the modal, the rows change: UID_B is filtered away and UID_A is now under the cursor.
+        app.main.filter_text = "1111"
+        app.main.show(app.snapshot)
+        await poll(app, pilot)
+        assert table.selected_key == UID_A
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(audit_lines(tmp_path)))
+        assert audit_lines(tmp_path)[0]["target"] == UID_B
+        assert sim.engine.client(UID_B) is None
+        assert sim.engine.client(UID_A) is not None
+    await targets.aclose()
+
+
+async def test_delete_needs_the_typed_id(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        app.main.conn_table.select_key(UID_A)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, TypeToConfirm)
+        await pilot.press(*"11111111", "enter")  # only part of the id: refused
+        await pilot.pause()
+        assert isinstance(app.screen, TypeToConfirm)
+        assert (sim.auth_root / f"session-{UID_A}").exists()
+        app.screen.query_one("#confirm-input").value = UID_A  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(audit_lines(tmp_path)))
+        assert not (sim.auth_root / f"session-{UID_A}").exists()
+        assert (sim.auth_root / f"session-{UID_B}").exists()
+    await targets.aclose()
+
+
+async def test_read_only_refuses_every_action(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.engine.start(UID_B)
+    app, targets = make_app(sim, tmp_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state_of(app, UID_B) == ConnState.CONNECTED, app=app)
+        app.main.conn_table.select_key(UID_B)
+        for key in ("s", "d", "r", "x"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.main, f"{key} opened a dialog in read-only mode"
+        assert "READ-ONLY" in header(app, "keys")
+        assert any("Read-only" in n.message for n in app._notifications)
+        assert posts(sim) == [] and audit_lines(tmp_path) == []
+        assert (sim.auth_root / f"session-{UID_B}").exists()
+    await targets.aclose()
+
+
+@pytest.mark.parametrize(
+    ("fault", "word"),
+    [("401", "unauthorized"), ("429", "rate-limited"), ("500", "error"), ("garbage", "error"), ("down", "down")],
+)
+async def test_header_shows_gateway_fault_and_recovers(sim: GatewaySim, tmp_path: Path, fault: str,
+                                                       word: str) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        assert "● ok" in header(app)
+        sim.set_fault(fault, retry_after_s=1)
+        await wait_for(pilot, lambda: word in header(app), app=app)
+        assert app.snapshot is not None and app.snapshot.gateway.state != HealthState.OK
+        await pilot.press("question_mark")  # the UI still answers keys
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        sim.set_fault("none")
+        await wait_for(pilot, lambda: "● ok" in header(app), timeout=15, app=app)
+    await targets.aclose()
+
+
+async def test_slow_gateway_never_blocks_keys(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        sim.set_fault("slow", slow_s=10)
+        worker = app.poll_now()
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and not worker.is_finished
+        await pilot.press("escape")
+        await worker.wait()
+        assert "down" in header(app) and "no answer" in header(app)
+        sim.set_fault("none")
+        await wait_for(pilot, lambda: "● ok" in header(app), timeout=15, app=app)
+    await targets.aclose()
+
+
+async def test_redis_killed_and_restarted_reconnects(sim: GatewaySim, tmp_path: Path) -> None:
+    redis = RedisServer().start()
+    try:
+        app, targets = make_app(sim, tmp_path, redis_url=redis.url)
+        async with app.run_test(size=SIZE) as pilot:
+            await poll(app, pilot)
+            assert "● ok" in header(app, "redis")
+            redis.kill()
+            await wait_for(pilot, lambda: "down" in header(app, "redis"), app=app)
+            await pilot.press("2")
+            await pilot.pause()
+            assert app.main.active_tab == "users"
+            redis.start()
+            await wait_for(pilot, lambda: "● ok" in header(app, "redis"), timeout=20, app=app)
+        await targets.aclose()
+    finally:
+        redis.close()
+
+
+async def test_quit_leaves_nothing_running(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.is_running
+    assert all(w.is_finished for w in app.workers)
+    await targets.aclose()
+
+
+async def test_narrow_terminal_drops_columns_not_sessions(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(app, pilot)
+        table = app.main.conn_table
+        keys = [c.key.value for c in table.columns.values()]
+        assert keys[:2] == ["state", "id"] and "in_state" in keys and "mem" not in keys
+        assert table.row_count == 2
+        assert app.main.has_class("-narrow")
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
+    await targets.aclose()
