@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.doctor.checks_keys import check_config, pulse_in_play
-from pulse_tui.doctor.checks_redis import _count_text, check_redis, examples
+from pulse_tui.doctor.checks_redis import check_redis, count_text, examples
 from pulse_tui.model import ConnState, Finding, HealthState, Severity, Snapshot
 
 GROUPS = ("keys", "redis", "gateway", "sessions", "host", "logs")
@@ -148,13 +148,13 @@ def check_sessions(snapshot: Snapshot) -> list[Finding]:
     for flag, code, sev, text, hint in _FLAG_FINDINGS:
         ids = [s.id for s in snapshot.sessions if flag in s.flags]
         if ids:
-            out.append(Finding(sev, code, f"{_count_text(ids)} {text}.", hint, examples(ids)))
+            out.append(Finding(sev, code, f"{count_text(ids)} {text}.", hint, examples(ids)))
     idle = [s.id for s in snapshot.sessions
             if s.has_auth_dir and s.state in (ConnState.RESTORABLE, ConnState.STOPPED) and "never-restored" not in s.flags
             and "auth-dead" not in s.flags]
     if idle:
         out.append(Finding(Severity.INFO, "auth-dir-without-session",
-                           f"{_count_text(idle)} auth dir(s) on disk have no running client.",
+                           f"{count_text(idle)} auth dir(s) on disk have no running client.",
                            "Start them from pulse-tui (`s`): they reconnect without a QR scan.", examples(idle)))
     return out
 

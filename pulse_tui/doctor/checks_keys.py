@@ -94,11 +94,18 @@ def check_secrets(config: Config) -> list[Finding]:
         return []
     values = secret_values_by_name(config)
     out: list[Finding] = []
+    unset_others = [n for n in OTHER_SECRET_NAMES if values[n] is None]
+    if unset_others:
+        # One finding for the three non-crypto secrets: same cause, same fix.
+        out.append(Finding(Severity.WARNING, "secret-unset",
+                           f"{', '.join(unset_others)} {'is' if len(unset_others) == 1 else 'are'} not set.",
+                           _GENERATE_HINT, tuple(unset_others)))
     for name, value in values.items():
         if value is None:
-            sev, effect = _UNSET_EFFECT.get(name, (Severity.WARNING, "Pulse runs without it."))
-            out.append(Finding(sev, "secret-unset", f"{name} is not set: {effect}", _GENERATE_HINT
-                               + (" " + _MIGRATE_HINT if name in _UNSET_EFFECT else ""), (name,)))
+            if name in _UNSET_EFFECT:
+                sev, effect = _UNSET_EFFECT[name]
+                out.append(Finding(sev, "secret-unset", f"{name} is not set: {effect}",
+                                   _GENERATE_HINT + " " + _MIGRATE_HINT, (name,)))
             continue
         known = is_known_value(value)
         if known is not None:

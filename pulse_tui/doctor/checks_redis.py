@@ -18,10 +18,9 @@ def examples(ids: Sequence[str]) -> tuple[str, ...]:
     return tuple(ids[:MAX_EXAMPLES])
 
 
-def _count_text(ids: Sequence[str]) -> str:
-    shown = ", ".join(ids[:MAX_EXAMPLES])
-    more = f" and {len(ids) - MAX_EXAMPLES} more" if len(ids) > MAX_EXAMPLES else ""
-    return f"{len(ids)} ({shown}{more})"
+def count_text(ids: Sequence[str]) -> str:
+    """The count for a message; the examples go in the finding's subjects (shown once, as `e.g.`)."""
+    return str(len(ids))
 
 
 def check_redis_available(report: RedisReport | None) -> list[Finding]:
@@ -76,7 +75,7 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
     if bad := by_class.get(ValueClass.UNDECRYPTABLE):
         out.append(Finding(
             Severity.CRITICAL, "sessions-undecryptable",
-            f"{_count_text(_ids(bad))} session(s) open with neither the configured keys nor any known default: "
+            f"{count_text(_ids(bad))} session(s) open with neither the configured keys nor any known default: "
             "Pulse will delete each one the next time it reads it.",
             _STOP_PULSE + " Put back the ENCRYPTION_KEY/ENCRYPTION_SALT they were written with, or re-encrypt them "
             "with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env`; otherwise those users re-link once.",
@@ -87,7 +86,7 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
         if configured_in_use:
             out.append(Finding(
                 Severity.CRITICAL, "sessions-default-key",
-                f"{_count_text(_ids(dk))} session(s) were written with a publicly known key "
+                f"{count_text(_ids(dk))} session(s) were written with a publicly known key "
                 f"({'; '.join(labels)}), not the configured one: Pulse cannot read them and will delete them.",
                 _STOP_PULSE + " Migrate them to the configured keys: "
                 "`pulse-tui keys migrate --from-default --apply`.",
@@ -95,7 +94,7 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
         else:
             out.append(Finding(
                 Severity.WARNING, "sessions-default-key",
-                f"{_count_text(_ids(dk))} session(s) are encrypted with Pulse's public default key "
+                f"{count_text(_ids(dk))} session(s) are encrypted with Pulse's public default key "
                 f"({'; '.join(labels)}): anyone with a copy of Redis can read them.",
                 "Setting ENCRYPTION_KEY now would orphan them: generate keys (`pulse-tui keys generate`), migrate "
                 "(`pulse-tui keys migrate --from-default --to-env NEW.env --apply`), then put the keys in Pulse's "
@@ -104,14 +103,14 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
     if plain := by_class.get(ValueClass.PLAIN):
         out.append(Finding(
             Severity.WARNING, "sessions-plain-json",
-            f"{_count_text(_ids(plain))} session value(s) are plain JSON (Pulse's cache warmer): Pulse fails to "
+            f"{count_text(_ids(plain))} session value(s) are plain JSON (Pulse's cache warmer): Pulse fails to "
             "decrypt them and deletes them, logging 'Decryption failed'.",
             "Harmless copies with a 30-minute TTL, but they explain 'Decryption failed' lines; they are left as is.",
             examples(_ids(plain))))
     if corrupt := by_class.get(ValueClass.CORRUPT):
         out.append(Finding(
             Severity.WARNING, "sessions-corrupt",
-            f"{_count_text(_ids(corrupt))} session value(s) are not Pulse's format (not base64, too short, or "
+            f"{count_text(_ids(corrupt))} session value(s) are not Pulse's format (not base64, too short, or "
             "not JSON once decrypted).",
             "Pulse deletes them on read; those users re-link. Look for another program writing `session:` keys.",
             examples(_ids(corrupt))))
@@ -128,7 +127,7 @@ def check_index(report: RedisReport | None) -> list[Finding]:
     if orphans:
         out.append(Finding(
             Severity.WARNING, "sessions-orphan",
-            f"{_count_text(orphans)} session(s) have no `whatsapp:` index key: Pulse cannot find them from the "
+            f"{count_text(orphans)} session(s) have no `whatsapp:` index key: Pulse cannot find them from the "
             "user's number, so those users must link again.",
             "Usually left by an interrupted link or a HASH_SALT change; they expire with their TTL.",
             examples(orphans)))
@@ -136,14 +135,14 @@ def check_index(report: RedisReport | None) -> list[Finding]:
     if dangling:
         out.append(Finding(
             Severity.INFO, "index-dangling",
-            f"{_count_text(dangling)} `whatsapp:` index key(s) point at a session that no longer exists.",
+            f"{count_text(dangling)} `whatsapp:` index key(s) point at a session that no longer exists.",
             "Normal after logouts (Pulse deletes the raw-id key, not the hashed one); they expire with their TTL.",
             examples(dangling)))
     mismatch = [s.session_id for s in report.sessions if has_hash_salt_mismatch(s)]
     if mismatch:
         out.append(Finding(
             Severity.WARNING, "index-hash-salt-mismatch",
-            f"{_count_text(mismatch)} session(s) are indexed with a different HASH_SALT than the configured one: "
+            f"{count_text(mismatch)} session(s) are indexed with a different HASH_SALT than the configured one: "
             "Pulse looks them up under another key and finds nothing.",
             "Rewrite the index keys with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env --apply` "
             "(or --from-default when HASH_SALT used to be unset).",
