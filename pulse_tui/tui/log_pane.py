@@ -1,0 +1,412 @@
+"""The live log pane: a bounded, filterable tail of the gateways' logs on top of Textual's `Log` widget.
+
+The app feeds it with `add_lines(batch)` (batches from `LogFollower`). Keys (on this widget): `f` follow on/off,
+`end` back to the end and follow, `w` wrap, `/` filter (substring, or a regex written `/…/`), `e` level filter
+(all → warn+ → error), `escape` clears the filter. Scrolling up pauses following; a counter tells how many new
+lines arrived meanwhile.
+
+Why it looks like this: `Log` is fast (plain strings, virtual rendering) but cannot wrap nor colour single
+lines. So the pane keeps its own bounded buffer of LogLines (filters and re-wrapping rebuild the view from it),
+wraps lines itself to the view's width when wrap is on, and marks errors and highlighted lines with a visible
+`✖` (warnings `▲`) that a highlighter also colours: colour is never the only signal.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Input, Log, Static
+
+from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
+
+LEVEL_CYCLE = ("", WARN, ERROR)  # "" shows everything
+_LEVEL_NAMES = {"": "all", WARN: "warn+", ERROR: "errors"}
+TIME_WIDTH = 9  # "HH:MM:SS "
+MARKS = {"error": "✖ ", "warn": "▲ ", "debug": "· ", "": "  "}
+ASCII_MARKS = {"error": "E ", "warn": "W ", "debug": ". ", "": "  "}
+_WRAP_MARK = "↳ "
+_ASCII_WRAP_MARK = "> "
+
+
+class _MarkHighlighter(Highlighter):
+    """Colours whole rows by the marker in their marker column (rows are plain strings in `Log`)."""
+
+    def __init__(self, marks: dict[str, str]) -> None:
+        self._styles = {marks["error"][0]: "bold red", marks["warn"][0]: "yellow", marks["debug"][0]: "dim"}
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        if len(plain) > TIME_WIDTH:
+            style = self._styles.get(plain[TIME_WIDTH])
+            if style is not None:
+                text.stylize(style, TIME_WIDTH)
+        text.stylize("dim", 0, min(len(plain), TIME_WIDTH))
+
+
+class _LogView(Log):
+    """`Log`, where `end` also resumes following."""
+
+    def action_scroll_end(self) -> None:
+        pane = self.parent
+        if isinstance(pane, LogPane):
+            pane.action_resume_follow()
+        else:
+            super().action_scroll_end()
+
+
+class LogPane(Vertical):
+    """A live, bounded, filterable log tail. Feed it with `add_lines`."""
+
+    DEFAULT_CSS = """
+    LogPane { height: 1fr; }
+    LogPane > #log-status { height: 1; background: $boost; color: $text-muted; padding: 0 1; }
+    LogPane > #log-status.-paused { color: $warning; }
+    LogPane > #log-filter { display: none; }
+    LogPane > #log-filter.-open { display: block; }
+    LogPane > #log-view { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("end", "resume_follow", "End", show=False),
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("slash", "open_filter", "Filter"),
+        Binding("e", "cycle_level", "Level"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(
+        self,
+        max_lines: int = 10_000,
+        *,
+        ascii: bool = False,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.max_lines = max_lines
+        self._marks = ASCII_MARKS if ascii else MARKS
+        self._wrap_mark = _ASCII_WRAP_MARK if ascii else _WRAP_MARK
+        self._buffer: deque[LogLine] = deque(maxlen=max_lines)
+        self._received = 0
+        self._dropped = 0
+        self._following = True
+        self._wrap = False
+        self._new_while_paused = 0
+        self._filter_text = ""
+        self._filter: Callable[[str], bool] | None = None
+        self._filter_error = ""
+        self._session: str | None = None
+        self._level = ""
+        self._matches = 0
+        self._rebuilding = False
+        self._wrap_width = 0
+        self._time_cache: dict[int, str] = {}
+        self._log = _LogView(max_lines=max_lines, auto_scroll=True, id="log-view")
+        self._log.highlight = True
+        self._log.highlighter = _MarkHighlighter(self._marks)
+        self._status = Static("", id="log-status")
+        self._input = Input(placeholder="filter: text, or /regex/ — enter keeps it, escape clears", id="log-filter",
+                            compact=True)
+
+    def compose(self) -> ComposeResult:
+        yield self._status
+        yield self._input
+        yield self._log
+
+    def on_mount(self) -> None:
+        self.watch(self._log, "scroll_y", self._scrolled, init=False)
+        self._update_status()
+
+    # --- public API ----------------------------------------------------------------
+
+    @property
+    def following(self) -> bool:
+        """True while new lines scroll into view."""
+        return self._following
+
+    @property
+    def wrap(self) -> bool:
+        return self._wrap
+
+    @property
+    def level_floor(self) -> str:
+        """"" (all), "warn" (warn and errors) or "error"."""
+        return self._level
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter_text
+
+    @property
+    def session_filter(self) -> str | None:
+        return self._session
+
+    @property
+    def match_count(self) -> int:
+        """Lines in the buffer that pass the filters (all of them when no filter is set)."""
+        return self._matches
+
+    @property
+    def dropped(self) -> int:
+        """Lines pushed out of the bounded buffer so far."""
+        return self._dropped
+
+    @property
+    def new_while_paused(self) -> int:
+        """Matching lines that arrived since following was paused."""
+        return self._new_while_paused
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def view(self) -> Log:
+        """The inner `Log` (its `.lines` are the rows shown)."""
+        return self._log
+
+    def add_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append a batch from the follower: buffered, filtered, shown (or counted while paused)."""
+        if not lines:
+            return
+        if len(lines) > self.max_lines:
+            self._dropped += len(lines) - self.max_lines
+            self._received += len(lines) - self.max_lines
+            lines = lines[-self.max_lines:]
+        evict = len(self._buffer) + len(lines) - self.max_lines
+        if evict > 0:
+            self._dropped += evict
+            if self._filtering():
+                for i in range(evict):
+                    if self._match(self._buffer[i]):
+                        self._matches -= 1
+            else:
+                self._matches -= evict
+        self._buffer.extend(lines)
+        self._received += len(lines)
+        shown = [ln for ln in lines if self._match(ln)] if self._filtering() else list(lines)
+        self._matches += len(shown)
+        if shown:
+            if not self._following:
+                self._new_while_paused += len(shown)
+            self._log.write_lines(self._rows(shown), scroll_end=self._following)
+        self._update_status()
+
+    def show_session(self, session_id: str | None) -> None:
+        """Show only lines that mention this session id (None: every session again)."""
+        self._session = session_id or None
+        self._rebuild()
+
+    def set_filter(self, text: str) -> None:
+        """Filter by substring (case-insensitive), or by regex when written `/…/` (`/…/i` ignores case)."""
+        text = text.strip()
+        self._filter_error = ""
+        if not text:
+            self._filter_text, self._filter = "", None
+        elif len(text) >= 2 and text.startswith("/") and (text.endswith("/") or text.endswith("/i")):
+            body, flags = (text[1:-2], re.IGNORECASE) if text.endswith("/i") else (text[1:-1], 0)
+            try:
+                rx = re.compile(body, flags)
+            except re.error as exc:
+                self._filter_error = f"bad regex: {exc.msg}"
+                self._update_status()
+                return  # keep the filter that was there
+            self._filter_text, self._filter = text, lambda s: rx.search(s) is not None
+        else:
+            needle = text.lower()
+            self._filter_text, self._filter = text, lambda s: needle in s.lower()
+        self._rebuild()
+
+    def set_level(self, floor: str) -> None:
+        """"" shows everything, "warn" warnings and errors, "error" errors and highlighted lines."""
+        self._level = floor if floor in LEVEL_CYCLE else ""
+        self._rebuild()
+
+    def clear(self) -> None:
+        """Forget every line (the counters too)."""
+        self._buffer.clear()
+        self._received = self._dropped = self._matches = self._new_while_paused = 0
+        self._rebuild()
+
+    # --- actions -------------------------------------------------------------------
+
+    def action_toggle_follow(self) -> None:
+        if self._following:
+            self._following = False
+            self._update_status()
+        else:
+            self.action_resume_follow()
+
+    def action_resume_follow(self) -> None:
+        self._following = True
+        self._new_while_paused = 0
+        self._log.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._update_status()
+
+    def action_toggle_wrap(self) -> None:
+        self._wrap = not self._wrap
+        # wrapped rows outnumber lines: let the view hold more rows than the buffer holds lines
+        self._log.max_lines = self.max_lines * 8 if self._wrap else self.max_lines
+        self._rebuild()
+
+    def action_open_filter(self) -> None:
+        self._input.add_class("-open")
+        self._input.value = self._filter_text
+        self._input.focus()
+
+    def action_cycle_level(self) -> None:
+        i = LEVEL_CYCLE.index(self._level) if self._level in LEVEL_CYCLE else 0
+        self.set_level(LEVEL_CYCLE[(i + 1) % len(LEVEL_CYCLE)])
+
+    def action_clear_filter(self) -> None:
+        self._input.remove_class("-open")
+        self._input.value = ""
+        if self._filter_text or self._filter_error:
+            self.set_filter("")
+        self._log.focus()
+
+    @on(Input.Changed, "#log-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    @on(Input.Submitted, "#log-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.set_filter(event.value)
+        self._input.remove_class("-open")
+        self._log.focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._wrap and self._width() != self._wrap_width:
+            self._rebuild()
+
+    # --- internals -----------------------------------------------------------------
+
+    def _scrolled(self, old: float, new: float) -> None:
+        """Scrolling up pauses following; reaching the end again resumes it."""
+        if self._rebuilding:
+            return
+        at_end = self._log.is_vertical_scroll_end
+        if self._following and new < old and not at_end:
+            self._following = False
+            self._update_status()
+        elif not self._following and new > old and at_end:
+            self.action_resume_follow()
+
+    def _filtering(self) -> bool:
+        return self._filter is not None or self._session is not None or bool(self._level)
+
+    def _match(self, line: LogLine) -> bool:
+        if self._level == ERROR and not line.is_error:
+            return False
+        if self._level == WARN and not (line.level in (ERROR, WARN) or line.highlight is not None):
+            return False
+        if self._session is not None and self._session not in line.text:
+            return False
+        return self._filter is None or self._filter(line.text) or self._filter(line.source)
+
+    def _clock(self, at: float | None) -> str:
+        if at is None:
+            return "--:--:--"
+        sec = int(at)
+        s = self._time_cache.get(sec)
+        if s is None:
+            if len(self._time_cache) > 4096:
+                self._time_cache.clear()
+            s = self._time_cache[sec] = time.strftime("%H:%M:%S", time.localtime(sec))
+        return s
+
+    def _rows(self, lines: Iterable[LogLine]) -> list[str]:
+        """Display rows: `HH:MM:SS ✖ source │ text`; stack frames and wrapped parts keep the marker."""
+        marks = self._marks
+        rows: list[str] = []
+        width = self._width() if self._wrap else 0
+        for ln in lines:
+            if ln.is_error:
+                mark = marks["error"]
+            elif ln.level == WARN:
+                mark = marks["warn"]
+            elif ln.level == DEBUG:
+                mark = marks["debug"]
+            else:
+                mark = marks[""]
+            text = ln.text
+            if ln.highlight is not None:
+                text = f"{text}  ⟨{ln.highlight}⟩"
+            head = f"{self._clock(ln.at)} {mark}{ln.source} │ "
+            if "\n" not in text and (not width or len(head) + len(text) <= width):
+                rows.append(head + text)
+                continue
+            cont = " " * TIME_WIDTH + mark
+            first, *more = text.split("\n")
+            pieces = [(head, first)] + [(cont + "  ", frame) for frame in more]
+            for prefix, body in pieces:
+                if not width:
+                    rows.append(prefix + body)
+                    continue
+                room = max(10, width - len(prefix))
+                rows.append(prefix + body[:room])
+                body = body[room:]
+                wrap_prefix = cont + self._wrap_mark
+                room = max(10, width - len(wrap_prefix))
+                while body:
+                    rows.append(wrap_prefix + body[:room])
+                    body = body[room:]
+        return rows
+
+    def _width(self) -> int:
+        width = self._log.scrollable_content_region.width
+        return width if width > 20 else max(20, self.size.width - 2)
+
+    def _rebuild(self) -> None:
+        """Redraw the view from the buffer (after a filter, level, wrap or width change)."""
+        self._wrap_width = self._width() if self._wrap else 0
+        shown = [ln for ln in self._buffer if self._match(ln)] if self._filtering() else list(self._buffer)
+        self._matches = len(shown)
+        self._new_while_paused = 0
+        self._following = True
+        self._rebuilding = True
+        try:
+            self._log.clear()
+            self._log.write_lines(self._rows(shown), scroll_end=True)
+            self._log.scroll_end(animate=False, immediate=True, x_axis=False)
+        finally:
+            self._rebuilding = False
+        self._update_status()
+
+    def _update_status(self) -> None:
+        parts: list[str] = []
+        if self._following:
+            parts.append("▶ following")
+        else:
+            parts.append(f"⏸ paused — {self._new_while_paused:,} new line(s) — end to follow")
+        parts.append(f"{len(self._buffer):,}/{self.max_lines:,} lines")
+        if self._dropped:
+            parts.append(f"{self._dropped:,} dropped")
+        if self._level:
+            parts.append(f"level: {_LEVEL_NAMES[self._level]}")
+        if self._session:
+            parts.append(f"session: {self._session}")
+        if self._filter_text:
+            parts.append(f"filter: {self._filter_text}")
+        if self._filtering():
+            parts.append(f"{self._matches:,} match(es)")
+        if self._filter_error:
+            parts.append(self._filter_error)
+        if self._wrap:
+            parts.append("wrap")
+        self._status.update(Text(" · ".join(parts)))
+        self._status.set_class(not self._following, "-paused")

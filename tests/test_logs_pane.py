@@ -1,0 +1,199 @@
+"""LogPane in a tiny host app: lines shown, follow and pause, filters with counts, level filter, wrap."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from pulse_tui.sources.logs import LogLine
+from pulse_tui.tui.log_pane import LogPane
+
+SID = "6f1c2a4e-1b2c-4d3e-8f90-123456789abc"
+
+
+class Host(App[None]):
+    def __init__(self, max_lines: int = 10_000) -> None:
+        super().__init__()
+        self.max_lines = max_lines
+
+    def compose(self) -> ComposeResult:
+        yield LogPane(max_lines=self.max_lines, id="logs")
+
+    def on_mount(self) -> None:
+        self.query_one(LogPane).view.focus()
+
+
+def info(i: int, text: str = "line") -> LogLine:
+    return LogLine(at=1_795_593_662.0 + i, level="info", source="gateway.log", text=f"{text} {i}")
+
+
+def pane_of(app: App[None]) -> LogPane:
+    return app.query_one(LogPane)
+
+
+def status(app: App[None]) -> str:
+    return str(app.query_one("#log-status").render())
+
+
+async def test_lines_are_shown_and_errors_marked() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(1), LogLine(None, "error", "pm2-error.log", "boom"),
+                        LogLine(None, "warn", "g.log", "careful"),
+                        LogLine(None, "info", "g.log", "Redis ECONNREFUSED", highlight="connection refused")])
+        await pilot.pause()
+        rows = list(pane.view.lines)
+        assert len(rows) == 4
+        assert rows[0].endswith("gateway.log │ line 1")
+        assert "✖ pm2-error.log │ boom" in rows[1]
+        assert "▲ g.log │ careful" in rows[2]
+        assert "✖ g.log │ Redis ECONNREFUSED  ⟨connection refused⟩" in rows[3]  # highlighted: marked too
+        assert rows[1].startswith("--:--:-- ")
+
+
+async def test_scrolling_up_pauses_and_counts_new_lines_end_resumes() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(i) for i in range(200)])
+        await pilot.pause()
+        assert pane.following and pane.view.is_vertical_scroll_end
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert not pane.following
+        y = pane.view.scroll_y
+        pane.add_lines([info(i, "new") for i in range(200, 215)])
+        await pilot.pause()
+        assert pane.new_while_paused == 15
+        assert pane.view.scroll_y == y  # the view stayed where the operator put it
+        assert "15 new line(s)" in status(pilot.app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert pane.following and pane.new_while_paused == 0
+        assert pane.view.is_vertical_scroll_end
+        pane.add_lines([info(300)])
+        await pilot.pause()
+        assert pane.view.is_vertical_scroll_end and pane.view.lines[-1].endswith("line 300")
+
+
+async def test_f_toggles_follow() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(i) for i in range(100)])
+        await pilot.press("f")
+        assert not pane.following
+        pane.add_lines([info(i) for i in range(100, 150)])
+        await pilot.pause()
+        assert pane.new_while_paused == 50 and not pane.view.is_vertical_scroll_end
+        await pilot.press("f")
+        await pilot.pause()
+        assert pane.following and pane.view.is_vertical_scroll_end
+
+
+async def test_filter_substring_and_regex_with_counts() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(i, "apple" if i % 3 == 0 else "pear") for i in range(30)])
+        await pilot.press("slash")
+        await pilot.press(*"APPLE")  # substring: case-insensitive
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pane.filter_text == "APPLE" and pane.match_count == 10
+        assert len(pane.view.lines) == 10 and all("apple" in r for r in pane.view.lines)
+        assert "10 match(es)" in status(pilot.app)
+        pane.add_lines([info(100, "apple"), info(101, "pear")])  # new lines go through the filter too
+        await pilot.pause()
+        assert pane.match_count == 11 and len(pane.view.lines) == 11
+        pane.set_filter(r"/pear (1|2)\d$/")
+        await pilot.pause()
+        assert pane.match_count == 14  # pear 10..29 (20) minus the apples (12, 15, 18, 21, 24, 27)
+        pane.set_filter("/[unclosed/")  # a bad regex keeps the previous filter and says why
+        await pilot.pause()
+        assert pane.match_count == 14 and "bad regex" in status(pilot.app)
+        await pilot.press("slash")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pane.filter_text == "" and len(pane.view.lines) == 32
+
+
+async def test_level_filter_cycles_all_warn_error() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(1), LogLine(None, "warn", "g", "w"), LogLine(None, "error", "g", "e"),
+                        LogLine(None, "", "g", "User x disconnected", highlight="disconnected")])
+        await pilot.press("e")
+        await pilot.pause()
+        assert pane.level_floor == "warn" and pane.match_count == 3
+        await pilot.press("e")
+        await pilot.pause()
+        assert pane.level_floor == "error" and pane.match_count == 2
+        assert all("✖" in r for r in pane.view.lines)
+        await pilot.press("e")
+        await pilot.pause()
+        assert pane.level_floor == "" and len(pane.view.lines) == 4
+
+
+async def test_show_session_filters_to_its_lines() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(1, f"QR code generated for user {SID}"), info(2, "other"),
+                        info(3, f"User {SID} authenticated")])
+        pane.show_session(SID)
+        await pilot.pause()
+        assert pane.match_count == 2 and all(SID in r for r in pane.view.lines)
+        assert f"session: {SID}" in status(pilot.app)
+        pane.show_session(None)
+        await pilot.pause()
+        assert len(pane.view.lines) == 3
+
+
+async def test_buffer_is_bounded_and_drops_are_counted() -> None:
+    async with Host(max_lines=100).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        for start in range(0, 250, 50):
+            pane.add_lines([info(i) for i in range(start, start + 50)])
+        await pilot.pause()
+        assert pane.buffered == 100 and pane.dropped == 150
+        assert len(pane.view.lines) == 100 and pane.view.lines[0].endswith("line 150")
+        assert "150 dropped" in status(pilot.app)
+        pane.set_filter("line 24")  # counts follow the buffer, not what was ever seen
+        await pilot.pause()
+        assert pane.match_count == 10
+
+
+async def test_wrap_splits_long_lines_to_the_width_and_keeps_the_marker() -> None:
+    async with Host().run_test(size=(60, 20)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([LogLine(None, "error", "g.log", "x" * 150),
+                        LogLine(None, "error", "g.log", "Error: boom\n    at f (a.js:1:2)")])
+        await pilot.pause()
+        assert len(pane.view.lines) == 3  # no wrap: one row per line, one per stack frame
+        await pilot.press("w")
+        await pilot.pause()
+        rows = list(pane.view.lines)
+        assert pane.wrap and len(rows) > 3
+        width = pane.view.scrollable_content_region.width
+        assert all(len(r) <= width for r in rows)
+        assert all(r[9] == "✖" for r in rows)  # every wrapped part still says "error" without colour
+        assert "".join(r.split("│ ", 1)[1] if "│ " in r else r[13:] for r in rows[:-2]).count("x") == 150
+
+
+async def test_typing_in_the_filter_does_not_trigger_pane_keys() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(1, "wifey feed"), info(2, "other")])
+        await pilot.press("slash", *"wife", "space", *"feed", "enter")
+        await pilot.pause()
+        assert pane.filter_text == "wife feed"
+        assert pane.following and not pane.wrap and pane.level_floor == ""
+        assert pane.match_count == 0  # "wife feed" is not in "wifey feed": the filter is what was typed
+
+
+async def test_error_rows_are_coloured_as_well_as_marked() -> None:
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([LogLine(None, "error", "g.log", "boom"), info(1)])
+        await pilot.pause()
+        err = pane.view.render_line(0)
+        ok = pane.view.render_line(1)
+        err_colors = {s.style.color.name for s in err if s.style and s.style.color and s.text.strip()}
+        ok_colors = {s.style.color.name for s in ok if s.style and s.style.color and s.text.strip()}
+        assert "red" in err_colors and "red" not in ok_colors
