@@ -154,3 +154,12 @@ async def test_checks_that_cannot_run_exit_3(sim: GatewaySim, redis_url: str, tm
     assert doc["could_check"] is False and doc["exit_code"] == 3 and doc["status"] == "unknown"
     code, text = await _run(_config(sim, redis_url, tmp_path), "--timeout", "0.2")
     assert code == 3 and "could not run" in text
+
+
+def test_doctor_and_keys_do_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import pulse_tui.doctor.command, pulse_tui.keys.command; "
+            "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
