@@ -140,8 +140,11 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                             batch=max(1, int(getattr(args, "batch", 1000) or 1000)))
         report = migrator.run()
     except RedisError as exc:
-        if migrator is not None:
-            _print_report(migrator.report, out)
+        if migrator is None or migrator.report.round_trips == 0:
+            print(f"pulse-tui keys: cannot reach Redis ({type(exc).__name__}): nothing was read or changed",
+                  file=sys.stderr)
+            return EXIT_REDIS
+        _print_report(migrator.report, out)
         print(f"pulse-tui keys: Redis error: {type(exc).__name__}; every key holds its old or its new value — "
               "rerun to finish", file=sys.stderr)
         return EXIT_REDIS
