@@ -3,6 +3,7 @@ and why the line deserves a highlight."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -28,7 +29,7 @@ _LEVEL_WORDS = {
     "info": INFO, "log": INFO, "notice": INFO, "http": INFO,
     "debug": DEBUG, "verbose": DEBUG, "silly": DEBUG, "trace": DEBUG,
 }
-_JSON_KNOWN = ("level", "message", "msg", "timestamp", "time", "stack")
+_JSON_KNOWN = frozenset(("level", "message", "msg", "timestamp", "time", "stack"))
 
 # Why a line is worth highlighting (spec: Pulse "Operations", Salesboy "Logs"), checked in this order on the
 # lower-cased text: plain substring tests, far cheaper than regexes on every line.
@@ -69,6 +70,9 @@ def _epoch(date: str, time: str, tz: str | None) -> float | None:
 
 def parse_timestamp(value: object) -> float | None:
     """An ISO 8601 string (winston's `new Date().toISOString()`) or epoch number → epoch seconds."""
+    if type(value) is str:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value).timestamp()  # the usual case, fast
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value) / 1000.0 if value > 1e11 else float(value)  # JS milliseconds
     if not isinstance(value, str) or len(value) < 10:
@@ -83,6 +87,9 @@ def parse_timestamp(value: object) -> float | None:
 def _level_of(word: object) -> str:
     if not isinstance(word, str):
         return ""
+    level = _LEVEL_WORDS.get(word)
+    if level is not None:
+        return level
     if "\x1b" in word:
         word = _ANSI_RE.sub("", word)
     return _LEVEL_WORDS.get(word.strip().lower(), "")
@@ -98,12 +105,12 @@ def _from_json(body: str) -> tuple[float | None, str, str] | None:
         return None
     msg = obj.get("message", obj.get("msg", ""))
     text = msg if isinstance(msg, str) else json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
-    extras = [
-        f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(',', ':'))}"
-        for k, v in obj.items()
-        if k not in _JSON_KNOWN
-    ]
-    if extras:
+    if obj.keys() - _JSON_KNOWN:
+        extras = [
+            f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(',', ':'))}"
+            for k, v in obj.items()
+            if k not in _JSON_KNOWN
+        ]
         text = f"{text} {{{' '.join(extras)}}}"
     stack = obj.get("stack")
     if isinstance(stack, str) and stack.strip():

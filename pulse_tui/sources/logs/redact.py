@@ -21,7 +21,6 @@ _KV_RE = re.compile(
     r"(?![\"']?\s*(?:null|undefined|true|false)\b)[^\"'\s,;}&]+",
     re.IGNORECASE,
 )
-_KV_HINTS = ("api", "token", "passw", "secret", "_key")
 # user:password@ in connection URLs (redis://:pass@host)
 _URL_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.IGNORECASE)
 # ElevenLabs (sk_…) and OpenAI-style (sk-…) keys
@@ -57,7 +56,7 @@ class Redactor:
             text = _BEARER_RE.sub(_keep_key, text)
         if "flashauthtoken" in low:
             text = _FLASH_RE.sub(_keep_key, text)
-        if any(h in low for h in _KV_HINTS):
+        if "api" in low or "token" in low or "passw" in low or "secret" in low or "_key" in low:
             text = _KV_RE.sub(_keep_key, text)
         if "://" in text:
             text = _URL_RE.sub(_keep_key, text)
