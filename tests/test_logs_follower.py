@@ -372,3 +372,42 @@ def test_default_log_globs_finds_existing_defaults(tmp_path: Path) -> None:
     assert not any(str(pulse) in g for g in globs)  # nothing there: not listed
     every = default_log_globs([], home=home, pulse_dir=pulse, only_existing=False)
     assert str(pulse / "logs" / "pm2-*.log") in every and str(pulse / "logs" / "pulse-*.log") in every
+
+
+async def test_unreadable_file_is_reported_and_taken_up_once_readable(tmp_path: Path, make) -> None:
+    log = tmp_path / "pulse-error.log"
+    append(log, "a")
+    denied = {str(log)}
+
+    def opener(path: str) -> int:
+        if path in denied:
+            raise PermissionError(13, "Permission denied", path)
+        return os.open(path, os.O_RDONLY)
+
+    f = make("pulse-*.log", opener=opener)
+    assert await drain(f) == []
+    assert f.problems == {str(log): "Permission denied"}
+    denied.clear()
+    append(log, "b")
+    assert await drain(f) == ["a", "b"]  # not there at start as far as we could tell: read from its start
+    assert f.problems == {}
+
+
+async def test_old_files_of_a_glob_get_no_backlog(tmp_path: Path, make) -> None:
+    old = tmp_path / "gateway-2026-11-20.log"
+    new = tmp_path / "gateway-2026-11-25.log"
+    append(old, "old day")
+    append(new, "today")
+    five_days_ago = new.stat().st_mtime - 5 * 86400
+    os.utime(old, (five_days_ago, five_days_ago))
+    f = make("gateway-*.log")
+    assert await drain(f) == ["today"]
+    append(old, "late write to an old file")  # still followed from its end
+    assert await drain(f) == ["late write to an old file"]
+
+
+async def test_backlog_of_several_files_is_merged_by_time(tmp_path: Path, make) -> None:
+    append(tmp_path / "pm2-out.log", "2026-11-25 08:00:01 +00:00: out 1", "2026-11-25 08:00:03 +00:00: out 3")
+    append(tmp_path / "pm2-error.log", "2026-11-25 08:00:02 +00:00: err 2")
+    f = make("pm2-*.log")
+    assert await drain(f) == ["out 1", "err 2", "out 3"]

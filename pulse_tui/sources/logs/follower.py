@@ -148,6 +148,7 @@ class LogFollower:
         self.redactor = redactor or Redactor()
         self.clock = clock or SystemClock()
         self.stats = FollowerStats()
+        self.problems: dict[str, str] = {}  # path -> why it cannot be read (permission denied…), for the UI
         self._open = opener or _default_open
         self._max_batch_lines = max_batch_lines
         self._max_read = max_read_bytes
@@ -322,8 +323,10 @@ class LogFollower:
     def _open_file(self, path: str) -> _File | None:
         try:
             fd = self._open(path)
-        except OSError:
+        except OSError as exc:
+            self.problems[path] = exc.strerror or str(exc)  # e.g. pm2 logs of another user: say so
             return None
+        self.problems.pop(path, None)
         st = os.fstat(fd)
         if not statmod.S_ISREG(st.st_mode):
             os.close(fd)
@@ -338,57 +341,73 @@ class LogFollower:
             self._rr = (self._rr + 1) % len(paths)
             paths = paths[self._rr:] + paths[: self._rr]
         for path in paths:
-            f = self._files[path]
-            st = _stat(path)
-            if st is not None and (st.st_dev, st.st_ino) == f.dev_ino:
-                self._read_new(f, st.st_size, raws, budget)
-                continue
-            # The name now points elsewhere (or nowhere): finish the old file through our fd, keep it a while.
-            del self._files[path]
-            self.stats.rotations += 1
-            f.retired = True
-            self._drain(f, raws, budget)
-            self._retired.append(f)
-            if st is not None:
-                g = self._open_file(path)
-                if g is not None:
-                    self._files[path] = g
-                    self._read_new(g, os.fstat(g.fd).st_size, raws, budget)
+            try:
+                self._check_one(path, raws, budget)
+            except OSError as exc:  # an I/O error on one file must not stop the others
+                self.problems[path] = exc.strerror or str(exc)
+
+    def _check_one(self, path: str, raws: list[tuple[_File, list[bytes], list[bool]]], budget: list[int]) -> None:
+        """One followed path: new bytes, or its name now points at another file (or none)."""
+        f = self._files.get(path)
+        if f is None:
+            return
+        st = _stat(path)
+        if st is not None and (st.st_dev, st.st_ino) == f.dev_ino:
+            self._read_new(f, st.st_size, raws, budget)
+            return
+        # The name now points elsewhere (or nowhere): finish the old file through our fd, keep it a while.
+        del self._files[path]
+        self.stats.rotations += 1
+        f.retired = True
+        self._drain(f, raws, budget)
+        self._retired.append(f)
+        if st is not None:
+            g = self._open_file(path)
+            if g is not None:
+                self._files[path] = g
+                self._read_new(g, os.fstat(g.fd).st_size, raws, budget)
 
     def _check_new(self, raws: list[tuple[_File, list[bytes], list[bool]]], budget: list[int]) -> None:
         for path in self._matches():
             if path in self._files:
                 continue
-            st = _stat(path)
-            if st is None:
-                continue
-            dev_ino = (st.st_dev, st.st_ino)
-            if self._active_with(dev_ino) is not None:
-                continue
-            old = next((r for r in self._retired if r.dev_ino == dev_ino), None)
-            if old is not None:
-                # a rotated file renamed to a name our globs match: it is the one we hold open
-                self._retired.remove(old)
-                old.retired, old.path = False, path
-                self._files[path] = old
-                continue
-            f = self._open_file(path)
-            if f is None:
-                continue
-            size = os.fstat(f.fd).st_size
-            head = self._pread(f.fd, min(HEAD_BYTES, size), 0)
+            try:
+                self._take_up(path, raws, budget)
+            except OSError as exc:
+                self.problems[path] = exc.strerror or str(exc)
+
+    def _take_up(self, path: str, raws: list[tuple[_File, list[bytes], list[bool]]], budget: list[int]) -> None:
+        """A path our globs match that we do not follow yet: a new file, or one we met under another name."""
+        st = _stat(path)
+        if st is None:
+            return
+        dev_ino = (st.st_dev, st.st_ino)
+        if self._active_with(dev_ino) is not None:
+            return
+        old = next((r for r in self._retired if r.dev_ino == dev_ino), None)
+        if old is not None:
+            # a rotated file renamed to a name our globs match: it is the one we hold open
+            self._retired.remove(old)
+            old.retired, old.path = False, path
+            self._files[path] = old
+            return
+        f = self._open_file(path)
+        if f is None:
+            return
+        size = os.fstat(f.fd).st_size
+        head = self._pread(f.fd, min(HEAD_BYTES, size), 0)
+        f.head = head
+        resume = self._known_offset(f.dev_ino, head, size)
+        if resume == _NOT_YET:
+            os.close(f.fd)  # a copy still being written: take it up once it has caught up
+            return
+        if resume is not None:
+            f.offset = resume
             f.head = head
-            resume = self._known_offset(f.dev_ino, head, size)
-            if resume == _NOT_YET:
-                os.close(f.fd)  # a copy still being written: take it up once it has caught up
-                continue
-            if resume is not None:
-                f.offset = resume
-                f.head = head
-                if resume > 0:
-                    f.fingerprint = self._pread(f.fd, min(PRINT_BYTES, resume), resume - min(PRINT_BYTES, resume))
-            self._files[path] = f
-            self._read_new(f, size, raws, budget)
+            if resume > 0:
+                f.fingerprint = self._pread(f.fd, min(PRINT_BYTES, resume), resume - min(PRINT_BYTES, resume))
+        self._files[path] = f
+        self._read_new(f, size, raws, budget)
 
     def _known_offset(self, dev_ino: tuple[int, int], head: bytes, size: int) -> int | None:
         """Where to resume a file we met before (a renamed or copied one), or None for a new file."""
@@ -407,8 +426,12 @@ class LogFollower:
     def _check_retired(self, raws: list[tuple[_File, list[bytes], list[bool]]], budget: list[int]) -> None:
         now = self.clock.monotonic()
         for f in list(self._retired):
-            self._drain(f, raws, budget)
-            if now - f.last_data >= self._retire_after:
+            try:
+                self._drain(f, raws, budget)
+                drained = os.fstat(f.fd).st_size <= f.offset
+            except OSError:
+                drained = True
+            if drained and now - f.last_data >= self._retire_after:
                 self._retired.remove(f)
                 self._flush_partial(f, raws)
                 with contextlib.suppress(OSError):
