@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pulse_tui.config import Config, ConfigError, load_config
+from pulse_tui.doctor import command as doctor_command
+from pulse_tui.doctor.checks import findings_for
+from pulse_tui.keys import command as keys_command
 
 EXIT_BAD_CONFIG = 2
 
@@ -71,18 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     qr = sub.add_parser("qr", parents=[common], help="open straight on one session's QR; exit 0 once linked")
     qr.add_argument("session_id", metavar="ID")
     doc = sub.add_parser("doctor", parents=[common], help="diagnose keys, Redis, gateway, sessions, logs")
-    _register("pulse_tui.doctor.command", doc)
+    doctor_command.add_arguments(doc)
     keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
-    _register("pulse_tui.keys.command", keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True))
+    keys_command.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
+                               parents=[common])
     return p
-
-
-def _register(module: str, target: Any) -> None:
-    import contextlib
-    import importlib
-
-    with contextlib.suppress(ModuleNotFoundError):  # TODO(remove when doctor/keys land)
-        importlib.import_module(module).add_arguments(target)
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -106,8 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args)
         if command == "keys":
-            from pulse_tui.keys import command as keys_command
-
             config = config_from_args(args)
             return _maybe_async(keys_command.run(args, config))
         config = config_from_args(args)
@@ -134,7 +128,7 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
-    targets = build_targets(config, findings=_findings(config))
+    targets = build_targets(config, findings=findings_for(config))
     try:
         snap = await targets.monitor.poll(full=True)
     finally:
@@ -150,8 +144,6 @@ async def status(config: Config, *, as_json: bool) -> int:
 
 async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
-    from pulse_tui.doctor import command as doctor_command
-    from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
 
     targets = build_targets(config, findings=findings_for(config))
@@ -159,11 +151,3 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:
         await targets.aclose()
-
-
-def _findings(config: Config) -> Any:
-    try:  # TODO(remove when doctor lands)
-        from pulse_tui.doctor.checks import findings_for
-    except ModuleNotFoundError:
-        return None
-    return findings_for(config)

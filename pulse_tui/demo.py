@@ -61,6 +61,7 @@ def start_world(
     auto_scan_s: float | None = 8.0,
     drive: bool = True,
     restore_interval_s: float = 5.0,
+    browsers: bool = True,
 ) -> DemoWorld:
     """Start Redis, the simulator and the log writers; the Config that points pulse-tui at them."""
     root = Path(tempfile.mkdtemp(prefix="pulse-tui-demo-"))
@@ -75,7 +76,7 @@ def start_world(
     try:
         seed_demo(redis.url, DEMO_KEY, DEMO_SALT, DEMO_HASH_SALT, now=time.time())
         sim = GatewaySim(auth, api_key=DEMO_API_KEY, log_dir=logs, start_delay_s=2.0, qr_interval_s=20.0,
-                         auto_scan_s=auto_scan_s, restore_interval_s=restore_interval_s)
+                         auto_scan_s=auto_scan_s, restore_interval_s=restore_interval_s, browsers=browsers)
         sim.start()
     except BaseException:
         redis.close()

@@ -265,3 +265,49 @@ async def test_narrow_terminal_drops_columns_not_sessions(sim: GatewaySim, tmp_p
         assert app.main.has_class("-narrow")
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
     await targets.aclose()
+
+
+async def test_qr_command_starts_shows_code_and_exits_0_when_linked(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path, qr_session=UID_C)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, QrScreen) and app.screen.attempt >= 1, app=app)
+        assert app.screen.session_id == UID_C  # type: ignore[attr-defined]
+        assert posts(sim) == ["/session/start"]
+        assert sim.scan(UID_C)
+        await wait_for(pilot, lambda: not app.is_running, app=app)
+    assert app.return_code == 0
+    await targets.aclose()
+
+
+async def test_qr_command_on_a_connected_session_exits_at_once(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.engine.start(UID_A)
+    app, targets = make_app(sim, tmp_path, qr_session=UID_A)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await wait_for(pilot, lambda: not app.is_running, app=app)
+    assert app.return_code == 0 and posts(sim) == []
+    await targets.aclose()
+
+
+async def test_gateway_log_lines_move_the_table_without_requests(tmp_path: Path) -> None:
+    from pulse_tui.sources.logs.follower import LogFollower
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    sim = make_sim(tmp_path, log_dir=logs)
+    try:
+        app, targets = make_app(sim, tmp_path)
+        app.logs = LogFollower([str(logs / "*.log")], start_lines=0, min_interval_s=0.05, max_interval_s=0.2)
+        async with app.run_test(size=SIZE) as pilot:
+            await poll(app, pilot)
+            assert state_of(app, UID_B) == ConnState.RESTORABLE
+            asked = sim.requests_seen()
+            sim.engine.start(UID_B)  # restores from its auth dir; the gateway logs "ready for user …"
+            await wait_for(pilot, lambda: state_of(app, UID_B) == ConnState.CONNECTED)  # no polls here
+            assert sim.requests_seen() == asked, "log events must not spend gateway requests"
+            row = app.main.conn_table.get_row(UID_B)
+            assert "connected" in str(row[0])
+            assert app.log_pane.buffered > 0
+            assert app.log_pane.lines_mentioning(UID_B)
+    finally:
+        sim.stop()
+    await targets.aclose()

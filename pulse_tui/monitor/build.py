@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.crypto.pulse import KeyRing
+from pulse_tui.monitor.host import HostSource
 from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
 from pulse_tui.sources.authdirs import discover
 from pulse_tui.sources.gateway import Gateway, make_gateway
@@ -35,8 +36,10 @@ def auth_discovery(config: Config) -> Sequence[AuthDirFact]:
     return Monitor.auth_facts(discover(config.auth_dirs)) if config.auth_dirs else ()
 
 
-def build_targets(config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None) -> Targets:
-    """Gateway adapter, Redis inspector (when Redis is configured) and the monitor over them."""
+def build_targets(
+    config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True
+) -> Targets:
+    """Gateway adapter, Redis inspector (when Redis is configured), host probe, and the monitor over them."""
     clock = clock or SystemClock()
     gateway = make_gateway(config, clock)
     redis = None
@@ -44,6 +47,7 @@ def build_targets(config: Config, clock: Clock | None = None, *, findings: Findi
         keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
         redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
     monitor = Monitor(
-        config, gateway, redis, clock=clock, auth_discovery=lambda: auth_discovery(config), findings=findings
+        config, gateway, redis, clock=clock, auth_discovery=lambda: auth_discovery(config), findings=findings,
+        host=HostSource(config, clock) if host else None,
     )
     return Targets(config, monitor, gateway, redis)

@@ -14,8 +14,6 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
-from textual.widget import Widget
-from textual.widgets import Log
 from textual.worker import Worker
 
 from pulse_tui.audit import AuditLog, default_audit_path
@@ -23,6 +21,7 @@ from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, Snapshot
 from pulse_tui.sources.gateway.base import Gateway
+from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen
 from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
 
@@ -83,7 +82,8 @@ class PulseApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         return self.main
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
+        """Called by the main screen once it is mounted: first poll, the 1 s tick, the log feed."""
         self.set_interval(1.0, self._tick)
         if self.qr_session:
             self.source.add_session(self.qr_session)
@@ -94,21 +94,22 @@ class PulseApp(App[int]):
     def _tick(self) -> None:
         self.main.tick()
 
-    def make_log_widget(self) -> Widget:
-        log = Log(max_lines=10_000, id="log")
-        log.border_title = "log"
-        return log
+    def make_log_widget(self) -> LogPane:
+        return LogPane(id="log", ascii=self.config.ascii)
+
+    @property
+    def log_pane(self) -> LogPane:
+        return self.main.query_one("#log", LogPane)
 
     def focus_log(self) -> None:
-        self.main.query_one("#log").focus()
+        """`l`: focus the log; pressed again, the log takes the whole screen (and back)."""
+        pane = self.log_pane
+        if pane.has_focus_within:
+            self.main.toggle_class("-log-full")
+        pane.view.focus()
 
     def log_action(self, name: str) -> None:
-        widget = self.main.query_one("#log")
-        method = getattr(widget, f"action_{name}", None)
-        if method is None:
-            self.notify("The log pane has no such toggle yet.", severity="warning")
-        else:
-            method()
+        getattr(self.log_pane, f"action_{name}")()
 
     # --- the log feed ---------------------------------------------------------------------------------------
 
@@ -119,12 +120,7 @@ class PulseApp(App[int]):
 
         assert self.logs is not None
         async for batch in self.logs:  # type: ignore[attr-defined]
-            widget = self.main.query_one("#log")
-            add = getattr(widget, "add_lines", None)
-            if add is not None:
-                add(batch)
-            else:
-                widget.write_lines([line.text for line in batch])  # type: ignore[attr-defined]
+            self.log_pane.add_lines(batch)
             events = events_from_lines(batch)
             if events and self.source.apply_events(events):
                 current = getattr(self.source, "current", None)

@@ -27,9 +27,12 @@ KEYS = (
         ("x", "delete auth / session (type the id to confirm)"),
     )),
     ("Log", (
-        ("f", "follow on / off"),
+        ("f", "follow on / off (scrolling up pauses)"),
         ("w", "wrap on / off"),
         ("end", "resume following"),
+        ("g", "only the selected session's lines (again: all)"),
+        ("/ in the log", "filter: text, or /regex/ (Esc clears)"),
+        ("e in the log", "level: all → warnings+ → errors"),
     )),
     ("Other", (
         ("ctrl+r", "poll now"),

@@ -67,14 +67,8 @@ class _LogView(Log):
 class LogPane(Vertical):
     """A live, bounded, filterable log tail. Feed it with `add_lines`."""
 
-    DEFAULT_CSS = """
-    LogPane { height: 1fr; }
-    LogPane > #log-status { height: 1; background: $boost; color: $text-muted; padding: 0 1; }
-    LogPane > #log-status.-paused { color: $warning; }
-    LogPane > #log-filter { display: none; }
-    LogPane > #log-filter.-open { display: block; }
-    LogPane > #log-view { height: 1fr; }
-    """
+    # Styles live in pulse.tcss with the rest of the app.
+
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow"),
@@ -203,6 +197,16 @@ class LogPane(Vertical):
                 self._new_while_paused += len(shown)
             self._log.write_lines(self._rows(shown), scroll_end=self._following)
         self._update_status()
+
+    def lines_mentioning(self, needle: str, limit: int = 5) -> list[LogLine]:
+        """The newest `limit` buffered lines whose text contains `needle` (for the details pane)."""
+        found: list[LogLine] = []
+        for line in reversed(self._buffer):
+            if needle in line.text:
+                found.append(line)
+                if len(found) >= limit:
+                    break
+        return found[::-1]
 
     def show_session(self, session_id: str | None) -> None:
         """Show only lines that mention this session id (None: every session again)."""

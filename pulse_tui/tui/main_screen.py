@@ -71,6 +71,7 @@ class MainScreen(Screen[None]):
         Binding("1", "tab('conns')", "Connections", show=False),
         Binding("2", "tab('users')", "Users", show=False),
         Binding("l", "focus_log", "Log"),
+        Binding("g", "log_of_session", "Its log", show=False),
         Binding("f", "log_follow", "Follow", show=False),
         Binding("w", "log_wrap", "Wrap", show=False),
         Binding("D", "doctor", "Doctor"),
@@ -86,6 +87,9 @@ class MainScreen(Screen[None]):
         self.snap: Snapshot | None = None
         self.filter_text = ""
         self._width = 0
+        # Kept as attributes: TabbedContent mounts its panes late, so a query in on_mount may miss them.
+        self.conn_table = SyncedTable(id="conn-table")
+        self.user_table = SyncedTable(id="user-table")
         self._conn_layout = fit_columns(CONN_COLUMNS, 200)
         self._user_layout = fit_columns(USER_COLUMNS, 200)
 
@@ -105,9 +109,9 @@ class MainScreen(Screen[None]):
                 yield Input(placeholder="filter: id, phone, state or flag (Esc clears)", id="filter")
                 with TabbedContent(id="tabs", initial="conns"):
                     with TabPane("1 Connections", id="conns"):
-                        yield SyncedTable(id="conn-table")
+                        yield self.conn_table
                     with TabPane("2 Linked users (Redis)", id="users"):
-                        yield SyncedTable(id="user-table")
+                        yield self.user_table
             with VerticalScroll(id="details"):
                 yield Static(Text("Select a session."), id="details-body")
         yield self.papp.make_log_widget()
@@ -116,7 +120,8 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self._layout(self.size.width)
-        self.query_one("#conn-table", SyncedTable).focus()
+        self.conn_table.focus()
+        self.papp.start()
 
     def on_resize(self) -> None:
         self._layout(self.size.width)
@@ -133,14 +138,6 @@ class MainScreen(Screen[None]):
         self.user_table.set_columns(self._user_layout.columns)
         if self.snap is not None:
             self.show(self.snap)
-
-    @property
-    def conn_table(self) -> SyncedTable:
-        return self.query_one("#conn-table", SyncedTable)
-
-    @property
-    def user_table(self) -> SyncedTable:
-        return self.query_one("#user-table", SyncedTable)
 
     @property
     def active_tab(self) -> str:
@@ -163,7 +160,7 @@ class MainScreen(Screen[None]):
                 if self._matches(u.session_id, u.phone, u.value_class.value, (u.index.value,)):
                     users[u.session_id] = user_cells(u, self._user_layout.short_ids)
         self.user_table.sync(users)
-        self.query_one("#conns", TabPane).query_one(SyncedTable).border_subtitle = self._empty_hint(snap)
+        self.conn_table.border_subtitle = self._empty_hint(snap)
         self.refresh_details()
 
     def refresh_header(self) -> None:
@@ -227,7 +224,13 @@ class MainScreen(Screen[None]):
         s = snap.session(sid) if sid else None
         if s is None:
             return Text("Select a session.")
-        return session_details(s, snap)
+        text = session_details(s, snap)
+        lines = self.papp.log_pane.lines_mentioning(s.id)
+        if lines:
+            text.append("\nIn the log (g: only its lines)\n", style="bold")
+            for line in lines:
+                text.append(f"  {line.text[:200]}\n", style="red" if line.is_error else "dim")
+        return text
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -293,6 +296,12 @@ class MainScreen(Screen[None]):
 
     def action_focus_log(self) -> None:
         self.papp.focus_log()
+
+    def action_log_of_session(self) -> None:
+        """Show only the selected session's log lines (again: all lines)."""
+        key = (self.user_table if self.active_tab == "users" else self.conn_table).selected_key
+        pane = self.papp.log_pane
+        pane.show_session(None if pane.session_filter == key else key)
 
     def action_log_follow(self) -> None:
         self.papp.log_action("toggle_follow")

@@ -5,7 +5,7 @@ Every state is shown as a glyph AND a word; colour (via Rich styles) only repeat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
@@ -119,7 +119,9 @@ def fit_columns(columns: tuple[Column, ...], table_width: int) -> TableLayout:
             if used + width_of(c, short) <= table_width:
                 keep.add(c)
                 used += width_of(c, short)
-        return TableLayout(tuple(c for c in columns if c in keep), short)
+        id_width = ID_SHORT if short else ID_FULL
+        return TableLayout(tuple(replace(c, width=id_width) if c.key == "id" else c
+                                 for c in columns if c in keep), short)
     raise AssertionError("unreachable")
 
 

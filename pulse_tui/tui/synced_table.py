@@ -49,7 +49,7 @@ class SyncedTable(DataTable[Cell]):
 
     def set_columns(self, columns: tuple[Column, ...]) -> bool:
         """Use these columns; when they differ from the current ones, the table is rebuilt (True)."""
-        if tuple(c.key for c in columns) == tuple(c.key for c in self._columns):
+        if columns == self._columns:
             return False
         keep = self.selected_key
         rows = {k: dict(v) for k, v in self._cells.items()}
