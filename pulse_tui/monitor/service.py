@@ -48,6 +48,7 @@ from pulse_tui.sources.procs import HostReport
 RESTORE_INTERVAL_S = 5.0  # Salesboy restores one auth dir every 5 s after boot
 HEALTH_EVERY_S = 30.0  # when status calls already tell us the gateway answers, ask /health rarely
 MAX_STATUS_PER_POLL = 4
+PACE_WINDOW_S = 900.0  # Salesboy's rate-limit window, when the adapter does not say
 BACKOFF_MAX_S = 60.0
 REDIS_BACKOFF_MAX_S = 10.0
 HOST_BACKOFF_MAX_S = 60.0
@@ -152,6 +153,8 @@ class Monitor:
         self._watched: set[str] = set()
         self._health = GatewayHealth(HealthState.UNKNOWN, detail="not checked yet")
         self._health_at: float | None = None
+        self._credit = float(MAX_STATUS_PER_POLL)  # status requests we may spend now (see _pace)
+        self._credit_at: float | None = None
         self._gw_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=BACKOFF_MAX_S)
         self._redis_backoff = Backoff(base_s=1.0, max_s=REDIS_BACKOFF_MAX_S)
         self._redis_report: RedisReport | None = None
@@ -337,7 +340,7 @@ class Monitor:
         for sid in self._known_ids:
             self._track(sid)
         asked = 0
-        limit = len(self._tracked) if full else MAX_STATUS_PER_POLL
+        limit = len(self._tracked) if full else int(self._pace())
         for sid in self._plan(now)[:limit]:
             result = await self.gateway.status(sid)
             if isinstance(result, GatewayFailure):
@@ -347,7 +350,10 @@ class Monitor:
             asked += 1
             self._tracked[sid].learn_status(result, self.clock.now())
             self._ok()
+            self._health_at = self.clock.monotonic()  # an answered status proves health: no /health needed
+        self._credit -= asked
         if asked == 0 and (full or self._health_due()):
+            self._credit -= 1
             health = await self.gateway.health()
             self._health_at = self.clock.monotonic()
             if health.state == HealthState.OK:
@@ -355,6 +361,22 @@ class Monitor:
             else:
                 self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s))
         self._health = replace(self._health, budget_left=self._budget()[0], budget_limit=self._budget()[1])
+
+    def _pace(self) -> float:
+        """Status requests this poll may spend: the budget spread evenly over its window (a token bucket).
+
+        Spending 4 per poll would exhaust Salesboy's 100 per 15 min in under 4 minutes and leave the operator
+        blind for the rest of the window; log lines and auth dirs tell most changes for free meanwhile.
+        """
+        mono = self.clock.monotonic()
+        _, limit = self._budget()
+        if limit is None:
+            self._credit = float(MAX_STATUS_PER_POLL)
+        elif self._credit_at is not None:
+            window = getattr(getattr(self.gateway, "budget", None), "window_s", PACE_WINDOW_S)
+            self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + limit / window * (mono - self._credit_at))
+        self._credit_at = mono
+        return max(0.0, self._credit)
 
     def _health_due(self) -> bool:
         return (

@@ -7,12 +7,14 @@ feed), so tests build it against the simulator and a real Redis, or with canned 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.worker import Worker
 
@@ -92,7 +94,8 @@ class PulseApp(App[int]):
             self._follow_logs()
 
     def _tick(self) -> None:
-        self.main.tick()
+        with contextlib.suppress(NoMatches):  # a tick that lands while the app closes
+            self.main.tick()
 
     def make_log_widget(self) -> LogPane:
         return LogPane(id="log", ascii=self.config.ascii)
@@ -139,7 +142,8 @@ class PulseApp(App[int]):
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self) -> None:
         self.polling = True
-        self.main.refresh_header()
+        with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
+            self.main.refresh_header()
         try:
             snap = await self.source.poll()
         except Exception as exc:  # noqa: BLE001 - a source bug must not kill the UI; show it and go on
@@ -150,7 +154,8 @@ class PulseApp(App[int]):
             if self.autopoll:
                 self._poll_timer = self.set_timer(self.config.poll_seconds, self._poll)
         if snap is not None:
-            self.apply(snap)
+            with contextlib.suppress(NoMatches):
+                self.apply(snap)
 
     def apply(self, snap: Snapshot) -> None:
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
