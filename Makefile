@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/pulse-tui demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pulse_tui tests bench

@@ -17,11 +17,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pulse_tui.config import Config, GatewayKind
+from pulse_tui.sim.engine import write_linked_profile
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.sim.redis_server import RedisServer
 from pulse_tui.sim.seeder import seed_demo
+
+if TYPE_CHECKING:
+    from pulse_tui.sources.logs.follower import LogFollower
 
 # Demo-only secrets (a real deployment's never look like this); shown nowhere, like real ones.
 DEMO_KEY = "d3m0" * 16
@@ -70,7 +75,7 @@ def start_world(
     auth.mkdir(parents=True)
     logs.mkdir(parents=True)
     for sid in RESTORED_IDS:
-        (auth / f"session-{sid}").mkdir()
+        write_linked_profile(auth / f"session-{sid}")
     (auth / "session-current-user").mkdir()  # the seed's own example: never restored by the gateway
     redis = RedisServer().start()
     try:
@@ -82,7 +87,7 @@ def start_world(
         redis.close()
         shutil.rmtree(root, ignore_errors=True)
         raise
-    (auth / f"session-{IDLE_ID}").mkdir()  # after boot: not restored, so it shows as "restorable"
+    write_linked_profile(auth / f"session-{IDLE_ID}")  # after boot: not restored, so it shows as "restorable"
     config = Config(
         gateway_kind=GatewayKind.SALESBOY,
         gateway_url=sim.url,
@@ -173,7 +178,7 @@ def run_demo(args: argparse.Namespace) -> int:
         import asyncio
 
         targets = build_targets(world.config, findings=findings_for(world.config))
-        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=_follower(world.config))
+        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config))
         code = app.run()
         asyncio.run(targets.aclose())
     finally:
@@ -181,7 +186,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return int(code or 0)
 
 
-def _follower(config: Config) -> object:
+def follower(config: Config) -> LogFollower:
     from pulse_tui.sources.logs.follower import LogFollower
     from pulse_tui.sources.logs.redact import Redactor
 

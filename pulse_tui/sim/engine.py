@@ -90,6 +90,15 @@ class _Restore:
     next_at: float = 0.0
 
 
+def write_linked_profile(d: Path) -> None:
+    """A profile dir as a linked session leaves it: a few files like the Chromium profile LocalAuth points
+    --user-data-dir at (contents are irrelevant)."""
+    (d / "Default" / "Local Storage" / "leveldb").mkdir(parents=True, exist_ok=True)
+    (d / "Local State").write_text('{"browser":{"enabled_labs_experiments":[]}}\n')
+    (d / "Default" / "Preferences").write_text('{"profile":{"name":"Person 1"}}\n')
+    (d / "Default" / "Local Storage" / "leveldb" / "CURRENT").write_text("MANIFEST-000001\n")
+
+
 class Engine:
     """Sessions of one simulated gateway process."""
 
@@ -293,12 +302,7 @@ class Engine:
         return auth_dir_path(self.auth_root, sid, self.layout)
 
     def _write_auth_dir(self, sid: str) -> None:
-        # A few files like a Chromium profile LocalAuth points --user-data-dir at; contents are irrelevant.
-        d = self.dir_for(sid)
-        (d / "Default" / "Local Storage" / "leveldb").mkdir(parents=True, exist_ok=True)
-        (d / "Local State").write_text('{"browser":{"enabled_labs_experiments":[]}}\n')
-        (d / "Default" / "Preferences").write_text('{"profile":{"name":"Person 1"}}\n')
-        (d / "Default" / "Local Storage" / "leveldb" / "CURRENT").write_text("MANIFEST-000001\n")
+        write_linked_profile(self.dir_for(sid))
 
     def _delete_auth_dir(self, sid: str) -> bool:
         d = self.dir_for(sid)
