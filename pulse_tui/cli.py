@@ -19,6 +19,7 @@ from pulse_tui.config import Config, ConfigError, load_config
 from pulse_tui.doctor import command as doctor_command
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.keys import command as keys_command
+from pulse_tui.sources.logs.recent import RecentLines
 
 EXIT_BAD_CONFIG = 2
 
@@ -128,7 +129,7 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
-    targets = build_targets(config, findings=findings_for(config))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
     try:
         snap = await targets.monitor.poll(full=True)
     finally:
@@ -146,8 +147,22 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
     from pulse_tui.monitor.build import build_targets
 
-    targets = build_targets(config, findings=findings_for(config))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
     try:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:
         await targets.aclose()
+
+
+async def recent_logs(config: Config) -> RecentLines:
+    """The last lines of the configured (or default) logs, for the checks that read logs."""
+    from pulse_tui.monitor.build import build_log_follower
+
+    recent = RecentLines()
+    follower = build_log_follower(config)
+    if follower is not None:
+        try:
+            recent.add(await follower.poll())
+        finally:
+            await follower.aclose()
+    return recent

@@ -169,6 +169,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Start the world, run the app on it, tear everything down (no process or temp dir left behind)."""
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
+    from pulse_tui.sources.logs.recent import RecentLines
     from pulse_tui.tui.app import PulseApp
 
     print("Starting the demo: embedded Redis, gateway simulator, log writers (all on 127.0.0.1)…", flush=True)
@@ -177,8 +178,9 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         import asyncio
 
-        targets = build_targets(world.config, findings=findings_for(world.config))
-        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config))
+        recent = RecentLines()
+        targets = build_targets(world.config, findings=findings_for(world.config, log_lines=recent))
+        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config), recent=recent)
         code = app.run()
         asyncio.run(targets.aclose())
     finally:
@@ -187,7 +189,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def follower(config: Config) -> LogFollower:
-    from pulse_tui.sources.logs.follower import LogFollower
-    from pulse_tui.sources.logs.redact import Redactor
+    """The demo's log follower (its config always names the log files)."""
+    from pulse_tui.monitor.build import build_log_follower
 
-    return LogFollower(list(config.log_globs), redactor=Redactor(config.secret_values()))
+    found = build_log_follower(config)
+    assert found is not None
+    return found

@@ -311,3 +311,18 @@ async def test_gateway_log_lines_move_the_table_without_requests(tmp_path: Path)
     finally:
         sim.stop()
     await targets.aclose()
+
+
+async def test_doctor_pane_lists_findings_and_refreshes(sim: GatewaySim, tmp_path: Path) -> None:
+    from pulse_tui.tui.main_screen import TextScreen
+
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        await pilot.press("D")
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen) and app.screen.kind == "doctor"
+        sim.set_fault("401")
+        await wait_for(pilot, lambda: "unauthorized" in str(app.screen.body).lower()  # type: ignore[attr-defined]
+                       or "api key" in str(app.screen.body).lower(), app=app)  # type: ignore[attr-defined]
+    await targets.aclose()

@@ -12,6 +12,7 @@ from textual.worker import WorkerCancelled
 
 from pulse_tui.audit import AuditLog
 from pulse_tui.config import Config
+from pulse_tui.doctor.checks import findings_for
 from pulse_tui.monitor.build import Targets, build_targets
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.tui.app import PulseApp
@@ -40,7 +41,7 @@ def make_app(sim: GatewaySim, tmp_path: Path, *, redis_url: str | None = None, r
     config = Config(gateway_url=sim.url, api_key=API_KEY, auth_dirs=(sim.auth_root,), redis_url=redis_url,
                     read_only=read_only, poll_seconds=0.5, request_budget=budget,
                     audit_log=tmp_path / "audit.jsonl")
-    targets = build_targets(config)
+    targets = build_targets(config, findings=findings_for(config))
     app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
                    qr_session=qr_session, autopoll=False)
     return app, targets

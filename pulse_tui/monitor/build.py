@@ -12,6 +12,8 @@ from pulse_tui.monitor.host import HostSource
 from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
 from pulse_tui.sources.authdirs import discover
 from pulse_tui.sources.gateway import Gateway, make_gateway
+from pulse_tui.sources.logs.follower import LogFollower, default_log_globs
+from pulse_tui.sources.logs.redact import Redactor
 from pulse_tui.sources.redis_store import RedisInspector
 
 
@@ -51,3 +53,11 @@ def build_targets(
         host=HostSource(config, clock) if host else None,
     )
     return Targets(config, monitor, gateway, redis)
+
+
+def build_log_follower(config: Config) -> LogFollower | None:
+    """A follower of PULSE_TUI_LOGS, else of the Pulse/Salesboy default logs that exist; None when none do."""
+    globs = list(config.log_globs) or default_log_globs(config.auth_dirs)
+    if not globs:
+        return None
+    return LogFollower(globs, redactor=Redactor(config.secret_values()))

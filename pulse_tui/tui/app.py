@@ -23,8 +23,10 @@ from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, Snapshot
 from pulse_tui.sources.gateway.base import Gateway
+from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.log_pane import LogPane
-from pulse_tui.tui.main_screen import MainScreen
+from pulse_tui.tui.details import findings_text
+from pulse_tui.tui.main_screen import MainScreen, TextScreen
 from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
 
 ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth"}
@@ -60,6 +62,7 @@ class PulseApp(App[int]):
         clock: Clock | None = None,
         audit: AuditLog | None = None,
         logs: LogFeed | None = None,
+        recent: RecentLines | None = None,
         qr_session: str | None = None,
         autopoll: bool = True,
     ) -> None:
@@ -70,6 +73,7 @@ class PulseApp(App[int]):
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
+        self.recent = recent
         self.qr_session = qr_session
         self.autopoll = autopoll
         self.polling = False
@@ -124,6 +128,8 @@ class PulseApp(App[int]):
         assert self.logs is not None
         async for batch in self.logs:  # type: ignore[attr-defined]
             self.log_pane.add_lines(batch)
+            if self.recent is not None:
+                self.recent.add(batch)
             events = events_from_lines(batch)
             if events and self.source.apply_events(events):
                 current = getattr(self.source, "current", None)
@@ -161,6 +167,8 @@ class PulseApp(App[int]):
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
         self.snapshot = snap
         self.main.show(snap)
+        if isinstance(self.screen, TextScreen) and self.screen.kind == "doctor":
+            self.screen.update_body(findings_text(snap))
         if self.qr_screen is not None:
             s = snap.session(self.qr_screen.session_id)
             if s is not None and s.state == ConnState.CONNECTED:

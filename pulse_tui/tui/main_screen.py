@@ -46,15 +46,20 @@ class TextScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss(None)", "Close")]
 
-    def __init__(self, title: str, body: Text) -> None:
+    def __init__(self, title: str, body: Text, kind: str = "") -> None:
         super().__init__(classes="text-page")
         self.title_text = title
         self.body = body
+        self.kind = kind  # "doctor": refreshed with every poll
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="page-box"):
             yield Static(self.title_text, id="page-title", markup=False)
             yield Static(self.body, id="page-body")
+
+    def update_body(self, body: Text) -> None:
+        self.body = body
+        self.query_one("#page-body", Static).update(body)
 
 
 class MainScreen(Screen[None]):
@@ -311,7 +316,8 @@ class MainScreen(Screen[None]):
 
     def action_doctor(self) -> None:
         if self.snap is not None:
-            self.app.push_screen(TextScreen("Doctor", findings_text(self.snap)))
+            self.app.push_screen(TextScreen("Doctor (refreshed with each poll; Esc closes)",
+                                            findings_text(self.snap), kind="doctor"))
 
     def action_poll_now(self) -> None:
         self.papp.poll_now()

@@ -10,11 +10,14 @@ from pulse_tui.config import Config
 def run_app(config: Config, *, qr_session: str | None = None) -> int:
     """Build the monitor over the real sources, run the app, close connections; the app's exit code."""
     from pulse_tui.doctor.checks import findings_for
-    from pulse_tui.monitor.build import build_targets
+    from pulse_tui.monitor.build import build_log_follower, build_targets
+    from pulse_tui.sources.logs.recent import RecentLines
     from pulse_tui.tui.app import PulseApp
 
-    targets = build_targets(config, findings=findings_for(config))
-    app = PulseApp(config, targets.monitor, targets.gateway, qr_session=qr_session)
+    recent = RecentLines()
+    targets = build_targets(config, findings=findings_for(config, log_lines=recent))
+    app = PulseApp(config, targets.monitor, targets.gateway, qr_session=qr_session,
+                   logs=build_log_follower(config), recent=recent)
     try:
         code = app.run()
     finally:
