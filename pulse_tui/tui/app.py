@@ -24,8 +24,8 @@ from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, Snapshot
 from pulse_tui.sources.gateway.base import Gateway
 from pulse_tui.sources.logs.recent import RecentLines
-from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.details import findings_text
+from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
 from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
 
