@@ -14,6 +14,7 @@ from pulse_tui.audit import AuditLog
 from pulse_tui.config import Config
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.monitor.build import Targets, build_targets
+from pulse_tui.sim.engine import write_linked_profile
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.tui.app import PulseApp
 
@@ -27,7 +28,7 @@ def make_sim(tmp_path: Path, ids: tuple[str, ...] = (UID_A, UID_B), **opts: obje
     root = tmp_path / ".wwebjs_auth"
     root.mkdir(exist_ok=True)
     for sid in ids:
-        (root / f"session-{sid}").mkdir()
+        write_linked_profile(root / f"session-{sid}")
     opts.setdefault("start_delay_s", 0.1)
     opts.setdefault("restore_on_boot", False)
     opts.setdefault("rate_limit", 10_000)

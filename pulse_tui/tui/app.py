@@ -29,7 +29,10 @@ from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
 from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
 
-ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth"}
+ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth",
+                "clear-lock": "Clear stale lock", "kill-orphan": "Kill orphaned browser",
+                "restart-gateway": "Restart gateway"}
+HOST_ACTIONS = ("clear-lock", "kill-orphan", "restart-gateway")
 
 
 class SnapshotSource(Protocol):
@@ -217,11 +220,10 @@ class PulseApp(App[int]):
             return ActionResult(False, "read-only mode")
         verb = ACTION_VERBS.get(action, action)
         self.notify(f"{verb} {sid}…", timeout=2)
-        call = {"start": self.gateway.start, "stop": self.gateway.stop, "restart": self.gateway.restart,
-                "delete": self.gateway.delete}[action]
         try:
-            result = await call(sid)
-        except Exception as exc:  # noqa: BLE001 - adapters return values; this is a last guard
+            result = await (self._host_action(action, sid) if action in HOST_ACTIONS
+                            else self._gateway_action(action, sid))
+        except Exception as exc:  # noqa: BLE001 - sources return values; this is a last guard
             result = ActionResult(False, f"failed ({type(exc).__name__})")
         audit_error = await asyncio.to_thread(self.audit.record, action, sid, result.ok, result.message,
                                               gateway=self.gateway.kind)
@@ -235,8 +237,28 @@ class PulseApp(App[int]):
         if action == "start" and result.ok:
             self.source.add_session(sid)
             self.open_qr_when_needed(sid)
+        if action == "clear-lock" and result.ok:
+            self.main.offer_start(sid)
         self.poll_now()
         return result
+
+    async def _gateway_action(self, action: str, sid: str) -> ActionResult:
+        call = {"start": self.gateway.start, "stop": self.gateway.stop, "restart": self.gateway.restart,
+                "delete": self.gateway.delete}[action]
+        return await call(sid)
+
+    async def _host_action(self, action: str, sid: str) -> ActionResult:
+        from pulse_tui.monitor import host_actions
+        from pulse_tui.monitor.service import Monitor
+
+        read_only = self.config.read_only
+        if action == "restart-gateway":
+            return await host_actions.restart_gateway(sid, read_only=read_only)
+        if not isinstance(self.source, Monitor):
+            return ActionResult(False, "no host probe in this view")
+        if action == "clear-lock":
+            return await host_actions.clear_lock(self.source, sid, read_only=read_only)
+        return await host_actions.kill_orphans(self.source, sid, read_only=read_only)
 
     def open_qr_when_needed(self, sid: str) -> None:
         """After a start: show the QR view; it closes by itself at once if the session reconnects."""

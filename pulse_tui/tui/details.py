@@ -43,13 +43,17 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
         _field(t, "data age", f"{duration(now - s.last_fresh)} (last first-hand fact)")
     if s.last_activity is not None:
         _field(t, "last seen", f"{duration(now - s.last_activity)} ago in the log")
-    rss = getattr(s, "rss_bytes", None)
+    rss, pids = s.rss_bytes, s.browser_pids
     if rss:
-        pids = getattr(s, "browser_pids", ())
         _field(t, "browser", f"{rss / 2**20:.0f} MiB, {len(pids)} process(es): {', '.join(map(str, pids[:6]))}")
-    lock = getattr(s, "lock", "none")
-    if lock and lock != "none":
-        _field(t, "profile lock", f"{lock} {getattr(s, 'lock_detail', '')}")
+    if s.lock != "none":
+        info = s.lock_info
+        where = f" in {info.profile_dir}" if info else ""
+        who = f", pid {info.pid} on {info.host}" if info and info.pid else ""
+        _field(t, "profile lock", f"{s.lock}{who}{where}" + (" (L clears it)" if s.lock == "stale" else ""))
+    for o in s.orphans:
+        _field(t, "orphan", f"pids {', '.join(map(str, o.pids[:8]))}, {o.rss_bytes / 2**20:.0f} MiB: {o.reason} "
+               "(K kills it)")
     if s.flags:
         t.append("\nFlags\n", style="bold")
         for f in sorted(s.flags):

@@ -25,6 +25,9 @@ KEYS = (
         ("d", "disconnect (Salesboy also deletes its auth: the next start needs a QR)"),
         ("r", "restart (where the gateway has it)"),
         ("x", "delete auth / session (type the id to confirm)"),
+        ("L", "clear the session's stale Chromium lock (then offers to start it)"),
+        ("K", "kill the session's orphaned browser"),
+        ("R", "restart the gateway under pm2"),
     )),
     ("Log", (
         ("f", "follow on / off (scrolling up pauses)"),

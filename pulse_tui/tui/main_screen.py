@@ -72,6 +72,9 @@ class MainScreen(Screen[None]):
         Binding("d", "disconnect", "Disconnect"),
         Binding("r", "restart", "Restart", show=False),
         Binding("x", "delete", "Delete", show=False),
+        Binding("L", "clear_lock", "Clear lock", show=False),
+        Binding("K", "kill_orphan", "Kill orphan", show=False),
+        Binding("R", "restart_gateway", "Restart gateway", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("1", "tab('conns')", "Connections", show=False),
         Binding("2", "tab('users')", "Users", show=False),
@@ -394,6 +397,52 @@ class MainScreen(Screen[None]):
             sid, f"Delete the auth of {sid}?",
             f"Removes {s.auth_dir if s and s.auth_dir else 'its auth dir'}. It cannot be restored: "
             "the next start needs a new QR scan."))
+
+    def action_clear_lock(self) -> None:
+        sid = self._target("clear lock")
+        s = self.snap.session(sid) if (self.snap and sid) else None
+        if s is None:
+            return
+        if s.lock != "stale":
+            self.notify(f"{sid} has no stale profile lock (lock: {s.lock}).", severity="warning")
+            return
+        where = s.lock_info.profile_dir if s.lock_info else "its profile dir"
+        pid = s.lock_info.pid if s.lock_info else "?"
+        self._confirm("clear-lock", sid, ConfirmScreen(
+            sid, f"Clear the stale lock of {sid}?",
+            f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}) is dead; "
+            "this is checked again at the moment of removing. Without it, the next start fails.", "Clear lock"))
+
+    def offer_start(self, sid: str) -> None:
+        """After a cleared lock: the session can start again."""
+        self._confirm("start", sid, ConfirmScreen(sid, f"Start {sid} now?",
+                                                  "The stale lock is gone: its browser can start again.", "Start"))
+
+    def action_kill_orphan(self) -> None:
+        sid = self._target("kill orphan")
+        s = self.snap.session(sid) if (self.snap and sid) else None
+        if s is None:
+            return
+        if not s.orphans:
+            self.notify(f"{sid} has no orphaned browser.", severity="warning")
+            return
+        pids = [p for o in s.orphans for p in o.pids]
+        rss = sum(o.rss_bytes for o in s.orphans) / 2**20
+        self._confirm("kill-orphan", sid, ConfirmScreen(
+            sid, f"Kill the orphaned browser of {sid}?",
+            f"Sends SIGTERM (then SIGKILL after 5 s) to {len(pids)} process(es) ({rss:.0f} MiB): "
+            f"{', '.join(map(str, pids[:12]))}. Checked again at the moment of acting: if the gateway owns "
+            "the browser again, nothing is killed.", "Kill"))
+
+    def action_restart_gateway(self) -> None:
+        if self.papp.config.read_only:
+            self.notify("Read-only mode: restart gateway is disabled.", severity="warning")
+            return
+        app_name = self.papp.config.pm2_app or ""
+        self._confirm("restart-gateway", app_name, ConfirmScreen(
+            app_name, f"Restart the gateway (pm2 restart {app_name})?",
+            "Every WhatsApp client stops; the gateway then restores each auth dir, one every 5 s. "
+            "Sessions without a usable auth dir will need a QR scan.", "Restart gateway"))
 
     def _confirm(self, action: str, sid: str, modal: ModalScreen[bool]) -> None:
         # The callback carries `sid` as captured now, never the row under the cursor later.

@@ -143,7 +143,7 @@ def conn_cells(s: SessionView, now: float, short: bool) -> dict[str, Text | str]
     flag_text = Text(", ".join(flags), style="yellow" if flags else "")
     if s.stale_s is not None:
         flag_text.append((", " if flags else "") + f"data {duration(s.stale_s)} old", style="magenta")
-    rss = getattr(s, "rss_bytes", None)
+    rss = s.rss_bytes
     return {
         "state": state_cell(s.state, s.stale_s),
         "id": short_id(s.id, short),
@@ -248,14 +248,21 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
     t.append(word, style=style)
     if snap.keys.detail:
         t.append(f" ({snap.keys.detail})", style="dim")
-    host = getattr(snap, "host", None)
+    host = snap.host
     if host is not None:
-        rss = getattr(host, "browser_rss_bytes", None)
-        free = getattr(host, "mem_available_bytes", None)
         t.append(" · Host browsers ")
-        t.append(_bytes(rss) if rss is not None else "-")
-        if free is not None:
-            t.append(f", {_bytes(free)} free")
+        t.append(_bytes(host.browser_rss_bytes))
+        if host.mem_available_bytes is not None:
+            t.append(f", {_bytes(host.mem_available_bytes)} free")
+        if host.orphans:
+            t.append(f" · {host.orphans} orphaned browser(s)", style="bold yellow")
+        pm2 = host.pm2
+        if pm2 is not None:
+            t.append(f" · pm2 {pm2.app} ")
+            t.append(pm2.status, style="green" if pm2.status == "online" else "bold red")
+            t.append(f" ↻{pm2.restarts}")
+            if pm2.restarts_since_start:
+                t.append(f" (+{pm2.restarts_since_start} since pulse-tui started)", style="bold yellow")
     if read_only:
         t.append("  READ-ONLY", style="bold reverse")
     return t

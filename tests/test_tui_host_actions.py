@@ -1,0 +1,94 @@
+"""Host actions from the keyboard, with real stand-in browser processes and real lock symlinks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+
+from pulse_tui.model import ConnState
+from pulse_tui.tui.confirm import ConfirmScreen
+from tests.tui_helpers import UID_A, UID_B, make_app, make_sim, wait_for
+
+SIZE = (140, 40)
+
+
+def view(app, sid):  # type: ignore[no-untyped-def]
+    return app.snapshot.session(sid) if app.snapshot else None
+
+
+async def test_clear_stale_lock_then_start(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, browsers=True)
+    try:
+        sim.engine.start(UID_A)
+        app, targets = make_app(sim, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: view(app, UID_A) is not None
+                           and view(app, UID_A).state == ConnState.CONNECTED, app=app)
+            dead = sim.leave_stale_lock(UID_A)
+            lock = sim.auth_root / f"session-{UID_A}" / "SingletonLock"
+            assert os.path.islink(lock) and not psutil.pid_exists(dead)
+            await wait_for(pilot, lambda: view(app, UID_A).lock == "stale", app=app)
+            assert "stale-lock" in view(app, UID_A).flags
+            app.main.conn_table.select_key(UID_A)
+            await pilot.press("L")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and app.screen.target == UID_A
+            await pilot.press("escape")
+            await pilot.pause()
+            assert os.path.islink(lock), "cancel must leave the lock"
+            await pilot.press("L")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "now?" in app.screen.title_text)
+            assert not os.path.lexists(lock)
+            await pilot.press("y")  # the offered start
+            await wait_for(pilot, lambda: view(app, UID_A).state == ConnState.CONNECTED, app=app)
+        await targets.aclose()
+    finally:
+        sim.stop()
+
+
+async def test_kill_orphaned_browser(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, browsers=True)
+    try:
+        sim.engine.start(UID_B)
+        app, targets = make_app(sim, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: view(app, UID_B) is not None
+                           and view(app, UID_B).state == ConnState.CONNECTED, app=app)
+            pid = sim.leave_orphan(UID_B)
+            assert pid is not None and psutil.pid_exists(pid)
+            await wait_for(pilot, lambda: bool(view(app, UID_B).orphans), timeout=20, app=app)
+            app.main.conn_table.select_key(UID_B)
+            await pilot.press("K")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and str(pid) in app.screen.consequence
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+                           timeout=20)
+        await targets.aclose()
+    finally:
+        sim.stop()
+
+
+async def test_read_only_refuses_host_actions(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, browsers=True)
+    try:
+        sim.engine.start(UID_A)
+        app, targets = make_app(sim, tmp_path, read_only=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: view(app, UID_A) is not None
+                           and view(app, UID_A).state == ConnState.CONNECTED, app=app)
+            sim.leave_stale_lock(UID_A)
+            await wait_for(pilot, lambda: view(app, UID_A).lock == "stale", app=app)
+            app.main.conn_table.select_key(UID_A)
+            for key in ("L", "K", "R"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.screen is app.main
+            assert os.path.lexists(sim.auth_root / f"session-{UID_A}" / "SingletonLock")
+        await targets.aclose()
+    finally:
+        sim.stop()
