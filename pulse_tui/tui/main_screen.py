@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from pulse_tui.tui.app import PulseApp
 
 NARROW = 110  # below this width the details pane folds away (enter shows it full screen)
-DETAILS_WIDTH = 48  # as in pulse.tcss
+MEDIUM = 150  # below this width the details pane is narrower
+DETAILS_WIDTHS = {"wide": 48, "medium": 36}  # as in pulse.tcss
 RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
 
 
@@ -139,7 +140,9 @@ class MainScreen(Screen[None]):
             return
         self._width = width
         self.set_class(width < NARROW, "-narrow")
-        table_width = width - (0 if width < NARROW else DETAILS_WIDTH + 1) - 2  # details border, scrollbar
+        self.set_class(NARROW <= width < MEDIUM, "-medium")
+        details = 0 if width < NARROW else DETAILS_WIDTHS["medium" if width < MEDIUM else "wide"] + 1
+        table_width = width - details - 2  # the details pane and its border, the scrollbar
         self._conn_layout = fit_columns(CONN_COLUMNS, table_width)
         self._user_layout = fit_columns(USER_COLUMNS, table_width)
         self.conn_table.set_columns(self._conn_layout.columns)
@@ -369,10 +372,10 @@ class MainScreen(Screen[None]):
         if sid is None:
             return
         if self.papp.gateway.kind == "salesboy":
-            consequence = (f"Disconnect {sid}? The gateway destroys its client and DELETES its auth files; "
+            consequence = ("The gateway destroys its WhatsApp client and DELETES its auth files; "
                            "the next start needs a new QR scan on the phone.")
         else:
-            consequence = f"Log out {sid}? WhatsApp unlinks this device; the next start needs a new QR scan."
+            consequence = "Pulse logs it out: WhatsApp unlinks this device; the next start needs a new QR scan."
         self._confirm("stop", sid, ConfirmScreen(sid, f"Disconnect {sid}?", consequence, "Disconnect"))
 
     def action_restart(self) -> None:

@@ -79,7 +79,7 @@ CONN_COLUMNS = (
     Column("in_state", "IN STATE", 1, 8),
     Column("activity", "LAST SEEN", 4, 9),
     Column("mem", "MEM", 5, 9),
-    Column("flags", "FLAGS", 2, None),
+    Column("flags", "FLAGS", 1, None),
 )
 USER_COLUMNS = (
     Column("class", "VALUE", 0, 15),
