@@ -326,3 +326,46 @@ async def test_doctor_pane_lists_findings_and_refreshes(sim: GatewaySim, tmp_pat
         await wait_for(pilot, lambda: "unauthorized" in str(app.screen.body).lower()  # type: ignore[attr-defined]
                        or "api key" in str(app.screen.body).lower(), app=app)  # type: ignore[attr-defined]
     await targets.aclose()
+
+
+async def test_each_gateway_state_message_reaches_the_table(tmp_path: Path) -> None:
+    """QR generated, ready, disconnected, restoring, auth failure, stopped: each moves the row, with no poll."""
+    from pulse_tui.sources.logs.follower import LogFollower
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    sim = make_sim(tmp_path, log_dir=logs)
+    try:
+        app, targets = make_app(sim, tmp_path)
+        app.logs = LogFollower([str(logs / "*.log")], start_lines=0, min_interval_s=0.05, max_interval_s=0.2)
+        app.source.add_session(UID_C)
+        async with app.run_test(size=SIZE) as pilot:
+            await poll(app, pilot)
+            asked = sim.requests_seen()
+
+            async def reaches(state: ConnState) -> None:
+                await wait_for(pilot, lambda: state_of(app, UID_C) == state)
+                assert state.value.split()[0] in str(app.main.conn_table.get_row(UID_C)[0]).replace("scan QR", "qr")
+
+            sim.engine.start(UID_C)  # no auth dir: "QR code generated for user …"
+            await reaches(ConnState.QR)
+            sim.scan(UID_C)  # "authenticated", "✅ WhatsApp client ready", "connected with number"
+            await reaches(ConnState.CONNECTED)
+            sim.disconnect(UID_C, "NAVIGATION")  # "User … disconnected: NAVIGATION": auth kept
+            await reaches(ConnState.RESTORABLE)
+            sim.engine.start(UID_C)  # restores from its dir, then "ready"
+            await reaches(ConnState.CONNECTED)
+            sim.auth_failure(UID_C)  # "Auth failure for user …": the client is dropped, the dir kept
+            await reaches(ConnState.RESTORABLE)
+            sim.engine.start(UID_C)
+            await reaches(ConnState.CONNECTED)
+            sim.engine.stop(UID_C)  # "Session stopped for …", "Deleted auth for …"
+            await reaches(ConnState.STOPPED)
+            assert sim.requests_seen() == asked, "log events must not spend gateway requests"
+            history = iter(h.state for h in app.snapshot.session(UID_C).history)  # type: ignore[union-attr]
+            expected = [ConnState.QR, ConnState.CONNECTED, ConnState.RESTORABLE, ConnState.CONNECTED,
+                        ConnState.RESTORABLE, ConnState.CONNECTED, ConnState.STOPPED]
+            assert all(state in history for state in expected), "history must hold each step, in order"
+    finally:
+        sim.stop()
+    await targets.aclose()

@@ -499,7 +499,11 @@ class Monitor:
         )
 
     def current(self) -> Snapshot:
-        """A snapshot of what is known now, without asking any source (after log events changed a state)."""
+        """A snapshot of what is known now, without spending a request (after log events changed a state).
+
+        Re-reads the auth dirs (a directory listing): a log line often means a dir appeared or went away.
+        """
+        self._refresh_auth_dirs()
         now = self.clock.now()
         for t in self._tracked.values():
             self._advance(t, now)

@@ -79,6 +79,7 @@ CONN_COLUMNS = (
     Column("in_state", "IN STATE", 1, 8),
     Column("activity", "LAST SEEN", 4, 9),
     Column("mem", "MEM", 5, 9),
+    Column("cpu", "CPU", 6, 6),
     Column("flags", "FLAGS", 1, None),
 )
 USER_COLUMNS = (
@@ -151,6 +152,7 @@ def conn_cells(s: SessionView, now: float, short: bool) -> dict[str, Text | str]
         "in_state": in_state_text(s, now),
         "activity": duration(now - s.last_activity) if s.last_activity else "-",
         "mem": _bytes(rss) if rss else "-",
+        "cpu": "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f}%",
         "flags": flag_text,
     }
 
