@@ -176,13 +176,11 @@ def run_demo(args: argparse.Namespace) -> int:
     world = start_world(read_only=getattr(args, "read_only", None) == "true",
                         ascii=getattr(args, "ascii", None) == "true")
     try:
-        import asyncio
-
         recent = RecentLines()
         targets = build_targets(world.config, findings=findings_for(world.config, log_lines=recent))
-        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config), recent=recent)
+        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config), recent=recent,
+                       on_close=targets.aclose)
         code = app.run()
-        asyncio.run(targets.aclose())
     finally:
         world.close()
     return int(code or 0)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from textual import work
@@ -68,6 +69,7 @@ class PulseApp(App[int]):
         recent: RecentLines | None = None,
         qr_session: str | None = None,
         autopoll: bool = True,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -79,6 +81,7 @@ class PulseApp(App[int]):
         self.recent = recent
         self.qr_session = qr_session
         self.autopoll = autopoll
+        self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
         self.polling = False
         self.snapshot: Snapshot | None = None
         self.main = MainScreen()
@@ -93,12 +96,29 @@ class PulseApp(App[int]):
 
     def start(self) -> None:
         """Called by the main screen once it is mounted: first poll, the 1 s tick, the log feed."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # A closed ssh session or a kill ends the app cleanly, so the demo removes what it started.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
         self.set_interval(1.0, self._tick)
         if self.qr_session:
             self.source.add_session(self.qr_session)
         self.poll_now()
         if self.logs is not None:
             self._follow_logs()
+
+    async def on_unmount(self) -> None:
+        """Close connections and the log follower while our event loop still runs."""
+        closers: list[Callable[[], Awaitable[object]]] = []
+        if self._on_close is not None:
+            closers.append(self._on_close)
+        aclose = getattr(self.logs, "aclose", None)
+        if aclose is not None:
+            closers.append(aclose)
+        for close in closers:
+            with contextlib.suppress(Exception):  # quitting must never end in a traceback
+                await close()
 
     def _tick(self) -> None:
         with contextlib.suppress(NoMatches):  # a tick that lands while the app closes

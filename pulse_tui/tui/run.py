@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from pulse_tui.config import Config
 
 
@@ -17,9 +15,5 @@ def run_app(config: Config, *, qr_session: str | None = None) -> int:
     recent = RecentLines()
     targets = build_targets(config, findings=findings_for(config, log_lines=recent))
     app = PulseApp(config, targets.monitor, targets.gateway, qr_session=qr_session,
-                   logs=build_log_follower(config), recent=recent)
-    try:
-        code = app.run()
-    finally:
-        asyncio.run(targets.aclose())
-    return int(code or 0)
+                   logs=build_log_follower(config), recent=recent, on_close=targets.aclose)
+    return int(app.run() or 0)
