@@ -44,14 +44,17 @@ SEVERITY_GLYPHS = {
 
 
 def duration(seconds: float | None) -> str:
-    """Compact human duration: 42s, 5m03s, 3h12m, 2d04h."""
+    """Compact human duration: 42s, 5m, 3h12m, 2d04h.
+
+    Seconds only under a minute: a table of older states then changes once a minute, not every second.
+    """
     if seconds is None:
         return "-"
     s = int(max(0, seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
+        return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from pulse_tui.model import ConnState, Snapshot
+from pulse_tui.model import ConnState, SessionView, Snapshot
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
 from pulse_tui.tui.help import HelpScreen, help_text
@@ -24,11 +24,12 @@ from pulse_tui.tui.rows import (
     CONN_COLUMNS,
     USER_COLUMNS,
     conn_cells,
+    conn_key,
     fit_columns,
     gateway_line,
-    in_state_text,
     keys_line,
     redis_line,
+    time_cells,
     user_cells,
 )
 from pulse_tui.tui.synced_table import SyncedTable
@@ -99,6 +100,10 @@ class MainScreen(Screen[None]):
         # Kept as attributes: TabbedContent mounts its panes late, so a query in on_mount may miss them.
         self.conn_table = SyncedTable(id="conn-table")
         self.user_table = SyncedTable(id="user-table")
+        self._by_id: dict[str, SessionView] = {}
+        self._header: dict[str, Text] = {}
+        self._conn_cache: dict[str, tuple[tuple[object, ...], dict[str, Text | str]]] = {}
+        self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         self._conn_layout = fit_columns(CONN_COLUMNS, 200)
         self._user_layout = fit_columns(USER_COLUMNS, 200)
 
@@ -160,16 +165,34 @@ class MainScreen(Screen[None]):
         """Render one snapshot: header, both tables (in place, by row key), details."""
         self.snap = snap
         self.refresh_header()
-        now = snap.taken_at
         short = self._conn_layout.short_ids
-        conns = {s.id: conn_cells(s, now, short) for s in snap.sessions if self._matches(s.id, s.phone,
-                                                                                           s.state.value, s.flags)}
+        self._by_id = {s.id: s for s in snap.sessions}
+        # Rows whose data did not change keep their cells object, and the table skips them: a poll of
+        # 10,000 sessions costs what its changes cost. Time columns age in tick(), for the rows on screen.
+        conns: dict[str, dict[str, Text | str]] = {}
+        cache: dict[str, tuple[tuple[object, ...], dict[str, Text | str]]] = {}
+        for s in snap.sessions:
+            if not self._matches(s.id, s.phone, s.state.value, s.flags):
+                continue
+            key = conn_key(s, short)
+            hit = self._conn_cache.get(s.id)
+            cells = hit[1] if hit is not None and hit[0] == key else conn_cells(s, short)
+            cache[s.id] = (key, cells)
+            conns[s.id] = cells
+        self._conn_cache = cache
         self.conn_table.sync(conns)
-        users = {}
+        self.age_rows(self.papp.clock.now())
+        users: dict[str, dict[str, Text | str]] = {}
+        user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         if snap.redis is not None:
+            ushort = self._user_layout.short_ids
             for u in snap.redis.sessions:
                 if self._matches(u.session_id, u.phone, u.value_class.value, (u.index.value,)):
-                    users[u.session_id] = user_cells(u, self._user_layout.short_ids)
+                    old = self._user_cache.get(u.session_id)
+                    cells = old[1] if old is not None and old[0] == (u, ushort) else user_cells(u, ushort)
+                    user_cache[u.session_id] = ((u, ushort), cells)
+                    users[u.session_id] = cells
+        self._user_cache = user_cache
         self.user_table.sync(users)
         self.conn_table.border_subtitle = self._empty_hint(snap)
         self.refresh_details()
@@ -178,10 +201,15 @@ class MainScreen(Screen[None]):
         snap = self.snap
         if snap is None:
             return
-        self.query_one("#hdr-gateway", Static).update(
-            gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.papp.polling))
-        self.query_one("#hdr-redis", Static).update(redis_line(snap.redis))
-        self.query_one("#hdr-keys", Static).update(keys_line(snap, self.papp.config.read_only))
+        lines = {
+            "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.papp.polling),
+            "#hdr-redis": redis_line(snap.redis),
+            "#hdr-keys": keys_line(snap, self.papp.config.read_only),
+        }
+        for selector, text in lines.items():
+            if self._header.get(selector) != text:  # an unchanged line costs no repaint
+                self._header[selector] = text
+                self.query_one(selector, Static).update(text)
 
     def _empty_hint(self, snap: Snapshot) -> str:
         if snap.sessions:
@@ -203,18 +231,21 @@ class MainScreen(Screen[None]):
         return False
 
     def tick(self) -> None:
-        """Once a second: time-in-state of the rows on screen only (cheap even with 10,000 rows)."""
-        if self.snap is None:
-            return
-        now = self.papp.clock.now()
+        """Once a second: the time columns of the rows on screen only (cheap even with 10,000 rows)."""
+        if self.snap is not None:
+            self.age_rows(self.papp.clock.now())
+
+    def age_rows(self, now: float) -> None:
+        """Time in state and last seen, for the rows on screen (a cell that did not change is not touched)."""
         table = self.conn_table
-        values = {}
+        columns: dict[str, dict[str, Text | str]] = {"in_state": {}, "activity": {}}
         for key in table.visible_keys():
-            s = self.snap.session(key)
+            s = self._by_id.get(key)
             if s is not None:
-                values[key] = in_state_text(s, now)
-        table.update_column("in_state", values)
-        self.refresh_header()
+                for column, value in time_cells(s, now).items():
+                    columns[column][key] = value
+        for column, values in columns.items():
+            table.update_column(column, values)
 
     def refresh_details(self) -> None:
         body = self.query_one("#details-body", Static)

@@ -138,8 +138,22 @@ def state_cell(state: ConnState, stale_s: float | None = None) -> Text:
     return text
 
 
-def conn_cells(s: SessionView, now: float, short: bool) -> dict[str, Text | str]:
-    """Every connection column's cell for one session (the table picks the visible ones)."""
+def conn_key(s: SessionView, short: bool) -> tuple[object, ...]:
+    """What the non-time cells of a session's row depend on: an unchanged key means an unchanged row."""
+    stale = None if s.stale_s is None else duration(s.stale_s)
+    return (s.state, stale, s.phone, s.flags, s.rss_bytes, s.cpu_percent is None or round(s.cpu_percent), short)
+
+
+def time_cells(s: SessionView, now: float) -> dict[str, Text | str]:
+    """The cells that age with the clock (refreshed once a second for the rows on screen)."""
+    return {
+        "in_state": in_state_text(s, now),
+        "activity": duration(now - s.last_activity) if s.last_activity else "-",
+    }
+
+
+def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
+    """A session's cells but the time ones (see time_cells); the table picks the visible columns."""
     flags = sorted(s.flags - {"stale"})
     flag_text = Text(", ".join(flags), style="yellow" if flags else "")
     if s.stale_s is not None:
@@ -149,8 +163,6 @@ def conn_cells(s: SessionView, now: float, short: bool) -> dict[str, Text | str]
         "state": state_cell(s.state, s.stale_s),
         "id": short_id(s.id, short),
         "phone": s.phone or "-",
-        "in_state": in_state_text(s, now),
-        "activity": duration(now - s.last_activity) if s.last_activity else "-",
         "mem": _bytes(rss) if rss else "-",
         "cpu": "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f}%",
         "flags": flag_text,

@@ -26,6 +26,7 @@ class SyncedTable(DataTable[Cell]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._columns: tuple[Column, ...] = ()
         self._cells: dict[str, dict[str, Cell]] = {}
+        self._given: dict[str, Mapping[str, Cell]] = {}  # the mapping each row was last synced from
         self.rebuilds = 0  # counted so tests and benchmarks can prove polls don't rebuild
 
     @property
@@ -73,22 +74,26 @@ class SyncedTable(DataTable[Cell]):
             # remove_row is O(rows): for a mass change one clear and re-add is cheaper.
             self.clear()
             self._cells = {}
+            self._given = {}
             self.rebuilds += 1
         else:
             for key in gone:
                 self.remove_row(key)
                 del self._cells[key]
+                self._given.pop(key, None)
         new = {}
         for key, cells in rows.items():
             old = self._cells.get(key)
             if old is None:
                 new[key] = cells
                 continue
-            for col in self._columns:
-                value = cells.get(col.key, "")
-                if old.get(col.key) != value:
-                    self.update_cell(key, col.key, value)
-                    old[col.key] = value
+            if self._given.get(key) is cells:
+                continue  # the caller handed the same, unchanged row again: nothing to compare
+            self._given[key] = cells
+            for col_key, value in cells.items():  # only the columns given: others (time) are set elsewhere
+                if col_key in old and old[col_key] != value:
+                    self.update_cell(key, col_key, value)
+                    old[col_key] = value
         if new:
             self._add(new)
         if keep and not self.select_key(keep) and self.row_count:
@@ -98,6 +103,7 @@ class SyncedTable(DataTable[Cell]):
     def _add(self, rows: Rows) -> None:
         batch = []
         for key, cells in rows.items():
+            self._given[key] = cells
             self._cells[key] = {c.key: cells.get(c.key, "") for c in self._columns}
             batch.append((key, [self._cells[key][c.key] for c in self._columns]))
         for key, values in batch:
@@ -112,6 +118,7 @@ class SyncedTable(DataTable[Cell]):
             if cells is not None and cells.get(column) != value:
                 self.update_cell(key, column, value)
                 cells[column] = value
+                self._given.pop(key, None)  # the caller's mapping no longer matches what is shown
 
     def visible_keys(self) -> list[str]:
         """Row keys currently on screen (the only ones worth a per-second refresh)."""
