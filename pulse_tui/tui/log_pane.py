@@ -412,5 +412,5 @@ class LogPane(Vertical):
             parts.append(self._filter_error)
         if self._wrap:
             parts.append("wrap")
-        self._status.update(Text(" · ".join(parts)))
+        self._status.update(Text(" · ".join(parts)), layout=False)  # one fixed row: no re-layout needed
         self._status.set_class(not self._following, "-paused")

@@ -102,6 +102,7 @@ class MainScreen(Screen[None]):
         self.user_table = SyncedTable(id="user-table")
         self._by_id: dict[str, SessionView] = {}
         self._header: dict[str, Text] = {}
+        self._details: Text | None = None
         self._conn_cache: dict[str, tuple[tuple[object, ...], dict[str, Text | str]]] = {}
         self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         self._conn_layout = fit_columns(CONN_COLUMNS, 200)
@@ -209,7 +210,7 @@ class MainScreen(Screen[None]):
         for selector, text in lines.items():
             if self._header.get(selector) != text:  # an unchanged line costs no repaint
                 self._header[selector] = text
-                self.query_one(selector, Static).update(text)
+                self.query_one(selector, Static).update(text, layout=False)  # fixed one-row lines
 
     def _empty_hint(self, snap: Snapshot) -> str:
         if snap.sessions:
@@ -248,8 +249,10 @@ class MainScreen(Screen[None]):
             table.update_column(column, values)
 
     def refresh_details(self) -> None:
-        body = self.query_one("#details-body", Static)
-        body.update(self.details_for_selection())
+        text = self.details_for_selection()
+        if text != self._details:  # a repaint (and re-layout) only when something changed
+            self._details = text
+            self.query_one("#details-body", Static).update(text)
 
     def details_for_selection(self) -> Text:
         snap = self.snap
