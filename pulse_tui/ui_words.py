@@ -44,15 +44,18 @@ SEVERITY_GLYPHS = {
 
 
 def duration(seconds: float | None) -> str:
-    """Compact human duration: 42s, 5m, 3h12m, 2d04h.
+    """Compact human duration: 7s, 45s, 5m, 3h12m, 2d04h.
 
-    Seconds only under a minute: a table of older states then changes once a minute, not every second.
+    Every second under 10 s, then in 5 s steps, then minutes: a table of sessions then repaints a few times
+    a minute instead of every second, and nobody needs "47s" rather than "45s" at a glance.
     """
     if seconds is None:
         return "-"
     s = int(max(0, seconds))
-    if s < 60:
+    if s < 10:
         return f"{s}s"
+    if s < 60:
+        return f"{s - s % 5}s"
     if s < 3600:
         return f"{s // 60}m"
     if s < 86400:

@@ -17,6 +17,9 @@ from pulse_tui.sources.logs.redact import Redactor
 from pulse_tui.sources.redis_store import RedisInspector
 
 
+LOG_BATCH_EVERY_S = 0.5
+
+
 @dataclass
 class Targets:
     """What one configuration watches: the monitor and the sources it owns (closed together)."""
@@ -60,4 +63,6 @@ def build_log_follower(config: Config) -> LogFollower | None:
     globs = list(config.log_globs) or default_log_globs(config.auth_dirs)
     if not globs:
         return None
-    return LogFollower(globs, redactor=Redactor(config.secret_values()))
+    # At most two batches a second: each batch re-lays the screen out (the log grows), a person reads no
+    # faster, and a busy log arrives in fewer, larger batches. State events still land within half a second.
+    return LogFollower(globs, redactor=Redactor(config.secret_values()), min_interval_s=LOG_BATCH_EVERY_S)
