@@ -16,7 +16,6 @@ from pulse_tui.sources.logs.follower import LogFollower, default_log_globs
 from pulse_tui.sources.logs.redact import Redactor
 from pulse_tui.sources.redis_store import RedisInspector
 
-
 LOG_BATCH_EVERY_S = 0.5
 
 
