@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -123,6 +124,7 @@ class KeyRing:
     def __init__(self, pairs: list[KeyPair]) -> None:
         self.pairs = pairs
         self._derived: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def for_pulse(
@@ -150,9 +152,18 @@ class KeyRing:
 
     def key_for(self, pair: KeyPair) -> bytes:
         cache_key = (pair.password, pair.salt)
-        if cache_key not in self._derived:
-            self._derived[cache_key] = derive_key(pair.password, pair.salt)
-        return self._derived[cache_key]
+        key = self._derived.get(cache_key)
+        if key is None:
+            with self._lock:  # a prewarm thread may be deriving it right now: wait for it, never derive twice
+                key = self._derived.get(cache_key)
+                if key is None:
+                    key = self._derived[cache_key] = derive_key(pair.password, pair.salt)
+        return key
+
+    def prewarm(self) -> None:
+        """Derive every pair now (PBKDF2 releases the GIL: run it in a thread while the UI starts)."""
+        for pair in self.pairs:
+            self.key_for(pair)
 
     def candidates(self) -> Iterator[tuple[KeyPair, bytes]]:
         for pair in self.pairs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class Targets:
 
     async def aclose(self) -> None:
         """Close HTTP and Redis connections."""
+        await self.monitor.aclose()
         await self.gateway.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -49,6 +51,8 @@ def build_targets(
     redis = None
     if config.redis_url:
         keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
+        # ~12 ms of PBKDF2 per candidate pair, 20 pairs: derive them while the screen starts, not in the poll.
+        threading.Thread(target=keyring.prewarm, name="keyring-prewarm", daemon=True).start()
         redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
     monitor = Monitor(
         config, gateway, redis, clock=clock, auth_discovery=lambda: auth_discovery(config), findings=findings,

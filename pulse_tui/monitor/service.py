@@ -8,6 +8,7 @@ oldest. The TUI, `status --json` and `doctor` all read these snapshots, so they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ MAX_STATUS_PER_POLL = 4
 PACE_WINDOW_S = 900.0  # Salesboy's rate-limit window, when the adapter does not say
 BACKOFF_MAX_S = 60.0
 REDIS_BACKOFF_MAX_S = 10.0
+REDIS_WAIT_S = 0.1  # how long a poll waits for an unfinished Redis inspection before showing what it has
 HOST_BACKOFF_MAX_S = 60.0
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
@@ -158,6 +160,7 @@ class Monitor:
         self._gw_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=BACKOFF_MAX_S)
         self._redis_backoff = Backoff(base_s=1.0, max_s=REDIS_BACKOFF_MAX_S)
         self._redis_report: RedisReport | None = None
+        self._redis_task: asyncio.Task[None] | None = None
         self.host = host
         self._host_backoff = Backoff(base_s=max(config.poll_seconds, 1.0), max_s=HOST_BACKOFF_MAX_S)
         self._host_error = ""
@@ -235,10 +238,13 @@ class Monitor:
         """One merged snapshot. `full` asks every session's status once (for one-shot `status`)."""
         async with self._lock:
             started = self.clock.monotonic()
-            redis_task = asyncio.create_task(self._poll_redis())
+            redis_task = self._redis_in_flight()
             host_task = asyncio.create_task(self._scan_host()) if self.host is not None else None
             await self._poll_gateway(full=full)
-            await redis_task
+            if redis_task is not None:
+                # A slow Redis (10,000 sessions, or one that hangs until its timeout) must not hold the gateway
+                # view back: wait briefly, and let an unfinished inspection land in a later poll.
+                await asyncio.wait({redis_task}, timeout=None if full else REDIS_WAIT_S)
             obs = await self._finish_host(*(await host_task)) if host_task is not None else None
             now = self.clock.now()
             for t in self._tracked.values():
@@ -309,6 +315,27 @@ class Monitor:
             obs = replace(obs, error=f"host checks failed: {type(exc).__name__}: {exc}")
         self.host_observation = obs
         return obs
+
+    def _redis_in_flight(self) -> asyncio.Task[None] | None:
+        """The Redis inspection under way, or a new one; never two at once."""
+        if self.redis is None:
+            return None
+        if self._redis_task is None or self._redis_task.done():
+            self._redis_task = asyncio.create_task(self._poll_redis())
+        return self._redis_task
+
+    async def aclose(self) -> None:
+        """Stop an unfinished Redis inspection (the app is closing)."""
+        task, self._redis_task = self._redis_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @property
+    def redis_pending(self) -> bool:
+        """True until the first Redis inspection has finished (the header says "checking")."""
+        return self.redis is not None and self._redis_report is None
 
     async def _poll_redis(self) -> None:
         if self.redis is None:
@@ -495,6 +522,7 @@ class Monitor:
             sessions=tuple(views),
             redis=self._redis_report,
             keys=keys_status(self._redis_report),
+            extra={"redis_pending": self.redis_pending},
             poll_s=took,
         )
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import work
 from textual.app import App
@@ -23,12 +23,15 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, Snapshot
-from pulse_tui.sources.gateway.base import Gateway
 from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
-from pulse_tui.tui.qr_view import RESULT_CONNECTED, QrScreen
+
+if TYPE_CHECKING:
+    # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
+    from pulse_tui.sources.gateway.base import Gateway
+    from pulse_tui.tui.qr_view import QrScreen
 
 ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth",
                 "clear-lock": "Clear stale lock", "kill-orphan": "Kill orphaned browser",
@@ -94,17 +97,20 @@ class PulseApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         return self.main
 
+    def on_load(self) -> None:
+        """The first poll starts before the screen is built: its I/O overlaps Textual's start-up."""
+        if self.qr_session:
+            self.source.add_session(self.qr_session)
+        self.poll_now()
+
     def start(self) -> None:
-        """Called by the main screen once it is mounted: first poll, the 1 s tick, the log feed."""
+        """Called by the main screen once it is mounted: the 1 s tick, the log feed, signal handling."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # A closed ssh session or a kill ends the app cleanly, so the demo removes what it started.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit)
         self.set_interval(1.0, self._tick)
-        if self.qr_session:
-            self.source.add_session(self.qr_session)
-        self.poll_now()
         if self.logs is not None:
             self._follow_logs()
 
@@ -173,15 +179,24 @@ class PulseApp(App[int]):
         self.polling = True
         with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
             self.main.refresh_header()
+        snap: Snapshot | None = None
+        replaced = False
         try:
             snap = await self.source.poll()
+        except asyncio.CancelledError:
+            replaced = True  # poll_now() started a newer poll: that one arms the next timer
+            raise
         except Exception as exc:  # noqa: BLE001 - a source bug must not kill the UI; show it and go on
             self.notify(f"Poll failed ({type(exc).__name__}); retrying.", severity="error")
-            snap = None
         finally:
             self.polling = False
-            if self.autopoll:
-                self._poll_timer = self.set_timer(self.config.poll_seconds, self._poll)
+            if self.autopoll and not replaced:
+                if self._poll_timer is not None:
+                    self._poll_timer.stop()  # one chain of polls, never two
+                # Redis still being read (a first inspection): look again soon rather than in a full period.
+                soon = snap is not None and bool(snap.extra.get("redis_pending"))
+                self._poll_timer = self.set_timer(min(1.0, self.config.poll_seconds) if soon
+                                                  else self.config.poll_seconds, self._poll)
         if snap is not None:
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
@@ -189,6 +204,8 @@ class PulseApp(App[int]):
     def apply(self, snap: Snapshot) -> None:
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
         self.snapshot = snap
+        if not self.main.is_mounted:
+            return  # the first poll beat the screen: MainScreen.on_mount applies it
         self.main.show(snap)
         if isinstance(self.screen, TextScreen) and self.screen.kind == "doctor":
             self.screen.update_body(findings_text(snap))
@@ -221,6 +238,8 @@ class PulseApp(App[int]):
     def open_qr(self, sid: str) -> None:
         if self.qr_screen is not None:
             return
+        from pulse_tui.tui.qr_view import QrScreen
+
         self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock)
         self.push_screen(self.qr_screen, callback=self._qr_closed)
 
@@ -228,6 +247,8 @@ class PulseApp(App[int]):
         sid = self.qr_screen.session_id if self.qr_screen else None
         self.qr_screen = None
         if self.qr_session and sid == self.qr_session:
+            from pulse_tui.tui.qr_view import RESULT_CONNECTED
+
             self.exit(0 if result == RESULT_CONNECTED else 1)
         else:
             self.poll_now()

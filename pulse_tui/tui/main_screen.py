@@ -137,6 +137,8 @@ class MainScreen(Screen[None]):
         self._layout(self.size.width)
         self.conn_table.focus()
         self.papp.start()
+        if self.papp.snapshot is not None:
+            self.papp.apply(self.papp.snapshot)
 
     def on_resize(self) -> None:
         self._layout(self.size.width)
@@ -204,7 +206,7 @@ class MainScreen(Screen[None]):
             return
         lines = {
             "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.papp.polling),
-            "#hdr-redis": redis_line(snap.redis),
+            "#hdr-redis": redis_line(snap.redis, bool(snap.extra.get("redis_pending"))),
             "#hdr-keys": keys_line(snap, self.papp.config.read_only),
         }
         for selector, text in lines.items():

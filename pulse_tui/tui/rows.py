@@ -223,10 +223,10 @@ def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
     return t
 
 
-def redis_line(report: RedisReport | None) -> Text:
+def redis_line(report: RedisReport | None, pending: bool = False) -> Text:
     t = Text("Redis   ", style="bold")
     if report is None:
-        t.append("not configured", style="dim")
+        t.append("checking…" if pending else "not configured", style="dim")
         return t
     if not report.available:
         t.append("✖ down", style="bold red")
