@@ -369,3 +369,17 @@ async def test_each_gateway_state_message_reaches_the_table(tmp_path: Path) -> N
     finally:
         sim.stop()
     await targets.aclose()
+
+
+async def test_disconnect_without_a_client_says_so_and_asks_nothing(sim: GatewaySim, tmp_path: Path) -> None:
+    app, targets = make_app(sim, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        assert state_of(app, UID_A) == ConnState.RESTORABLE
+        app.main.conn_table.select_key(UID_A)
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.screen is app.main
+        assert any("no running client" in n.message for n in app._notifications)
+        assert posts(sim) == [] and (sim.auth_root / f"session-{UID_A}").exists()
+    await targets.aclose()

@@ -407,6 +407,11 @@ class MainScreen(Screen[None]):
         sid = self._target("disconnect")
         if sid is None:
             return
+        s = self.snap.session(sid) if self.snap else None
+        if s is not None and s.state not in (*RUNNING, ConnState.UNKNOWN):
+            self.notify(f"{sid} has no running client: nothing to disconnect (x deletes its auth dir).",
+                        severity="warning")
+            return
         if self.papp.gateway.kind == "salesboy":
             consequence = ("The gateway destroys its WhatsApp client and DELETES its auth files; "
                            "the next start needs a new QR scan on the phone.")
