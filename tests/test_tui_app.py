@@ -383,3 +383,22 @@ async def test_disconnect_without_a_client_says_so_and_asks_nothing(sim: Gateway
         assert any("no running client" in n.message for n in app._notifications)
         assert posts(sim) == [] and (sim.auth_root / f"session-{UID_A}").exists()
     await targets.aclose()
+
+
+async def test_start_refuses_an_id_the_gateway_rejects(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    (sim.auth_root / "session-current-user").mkdir()
+    try:
+        app, targets = make_app(sim, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await poll(app, pilot)
+            assert state_of(app, "current-user") == ConnState.STOPPED
+            assert "never-restored" in app.snapshot.session("current-user").flags  # type: ignore[union-attr]
+            app.main.conn_table.select_key("current-user")
+            await pilot.press("s")
+            await pilot.pause()
+            assert app.screen is app.main and posts(sim) == []
+            assert any("invalid userId" in n.message for n in app._notifications)
+        await targets.aclose()
+    finally:
+        sim.stop()

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.model import ConnState, SessionView, Snapshot
+from pulse_tui.sources.authdirs import salesboy_id_error
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
 from pulse_tui.tui.help import HelpScreen, help_text
@@ -396,6 +397,10 @@ class MainScreen(Screen[None]):
             return
         if s is not None and s.state == ConnState.CONNECTED:
             self.notify(f"{sid} is already connected.")
+            return
+        if self.papp.gateway.kind == "salesboy" and (why := salesboy_id_error(sid)):
+            self.notify(f"The gateway answers \"{why}\" for {sid}: only UUID user ids can start (and only "
+                        "their auth dirs are restored).", severity="warning")
             return
         restore = s is not None and s.restorable
         what = ("Its auth is on disk: it should reconnect without a QR." if restore
