@@ -17,7 +17,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -54,7 +54,38 @@ class _MarkHighlighter(Highlighter):
 
 
 class _LogView(Log):
-    """`Log`, where `end` also resumes following."""
+    """`Log`, where `end` also resumes following, and where growing costs a repaint, not a screen layout.
+
+    Textual's `virtual_size` is a layout reactive: every batch of lines would re-arrange the whole screen
+    (~20 ms here, the largest part of the app's idle CPU). While the log already scrolls and only grows
+    taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly.
+    (Relies on Textual internals; Textual is pinned to an exact version.)
+    """
+
+    _quiet_growth = False
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        if self._quiet_growth:
+            layout = False
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        before = self.virtual_size
+        self._quiet_growth = True
+        try:
+            super().write_lines(lines, scroll_end)
+        finally:
+            self._quiet_growth = False
+        after = self.virtual_size
+        scrolling = before.height > self.scrollable_content_region.height and self.show_vertical_scrollbar
+        if after != before:
+            if scrolling and after.width == before.width:
+                bar = self.vertical_scrollbar
+                bar.window_virtual_size = after.height
+                bar.refresh()
+            else:
+                self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
+        return self
 
     def action_scroll_end(self) -> None:
         pane = self.parent
