@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulse_tui.model import Snapshot
 from pulse_tui.status_json import is_healthy
-from pulse_tui.ui_words import STATE_GLYPHS, ago, duration
+from pulse_tui.ui_words import STATE_GLYPHS, duration
 
 
 def render_status(snap: Snapshot) -> str:
@@ -29,7 +29,7 @@ def render_status(snap: Snapshot) -> str:
         lines.append(f"{'STATE':<13} {'ID':<38} {'PHONE':<15} {'IN STATE':>9}  FLAGS")
         for s in snap.sessions:
             glyph = STATE_GLYPHS.get(s.state, "?")
-            stale = f" (data {ago(s.stale_s)} old)" if s.stale_s is not None else ""
+            stale = f" (data {duration(s.stale_s)} old)" if s.stale_s is not None else ""
             lines.append(f"{glyph} {s.state.value:<11} {s.id:<38} {s.phone or '-':<15} "
                          f"{duration(s.seconds_in_state):>9}  {','.join(sorted(s.flags)) or '-'}{stale}")
     else:
