@@ -29,7 +29,8 @@ from typing import IO, Any
 import psutil
 
 SESSIONS = 100
-SETTLE_S = 10.0
+# IDLE_SETTLE_S=120 measures the steady state (every session older than its last duration step).
+SETTLE_S = float(os.environ.get("IDLE_SETTLE_S", "10"))
 MEASURE_S = 60.0
 EXIT_AFTER_S = SETTLE_S + MEASURE_S + 5.0  # each child quits by itself once the window has surely passed
 SIZE = (150, 40)

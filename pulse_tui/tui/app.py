@@ -177,8 +177,8 @@ class PulseApp(App[int]):
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self) -> None:
         self.polling = True
-        with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
-            self.main.refresh_header()
+        # The header's "polling" mark only for a slow poll: a quick one would cost two repaints for nothing.
+        slow = self.set_timer(1.0, self._show_polling)
         snap: Snapshot | None = None
         replaced = False
         try:
@@ -190,6 +190,7 @@ class PulseApp(App[int]):
             self.notify(f"Poll failed ({type(exc).__name__}); retrying.", severity="error")
         finally:
             self.polling = False
+            slow.stop()
             if self.autopoll and not replaced:
                 if self._poll_timer is not None:
                     self._poll_timer.stop()  # one chain of polls, never two
@@ -200,6 +201,10 @@ class PulseApp(App[int]):
         if snap is not None:
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
+
+    def _show_polling(self) -> None:
+        with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
+            self.main.refresh_header()
 
     def apply(self, snap: Snapshot) -> None:
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""

@@ -104,6 +104,7 @@ class MainScreen(Screen[None]):
         self._by_id: dict[str, SessionView] = {}
         self._header: dict[str, Text] = {}
         self._details: Text | None = None
+        self._details_rows = -1
         self._aged_at = 0.0
         self._conn_cache: dict[str, tuple[tuple[object, ...], dict[str, Text | str]]] = {}
         self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
@@ -264,9 +265,14 @@ class MainScreen(Screen[None]):
 
     def refresh_details(self) -> None:
         text = self.details_for_selection()
-        if text != self._details:  # a repaint (and re-layout) only when something changed
-            self._details = text
-            self.query_one("#details-body", Static).update(text)
+        if text == self._details:
+            return  # nothing changed: no repaint
+        body = self.query_one("#details-body", Static)
+        width = max(1, body.content_size.width)
+        rows = len(text.wrap(self.app.console, width))
+        # Same height (a duration ticked): repaint only; a re-layout of the whole screen costs ~20 ms.
+        body.update(text, layout=rows != self._details_rows)
+        self._details, self._details_rows = text, rows
 
     def details_for_selection(self) -> Text:
         snap = self.snap
