@@ -21,7 +21,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,14 @@ from textual.widgets.data_table import ColumnKey
 from pulse_tui.clock import FakeClock
 from pulse_tui.config import Config
 from pulse_tui.model import (
-    ActionResult,
     ConnState,
     GatewayHealth,
     HealthState,
     KeysStatus,
-    QrCode,
     SessionView,
     Snapshot,
 )
+from pulse_tui.sim.canned import CannedGateway, CannedSource
 from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.rows import ID_SHORT, conn_cells, time_cells
 
@@ -54,47 +52,6 @@ SCREEN = (200, 50)
 TARGET_MS = 50.0
 STATES = (ConnState.CONNECTED, ConnState.CONNECTED, ConnState.CONNECTED, ConnState.RESTORABLE, ConnState.STOPPED,
           ConnState.QR, ConnState.STARTING)
-
-
-# --- canned source and gateway (as tests/canned.py; benches don't import tests) ---------------------------
-
-
-class CannedSource:
-    """A SnapshotSource that answers whatever snapshot it was last given."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    async def poll(self, *, full: bool = False) -> Snapshot:
-        return self.snap
-
-    def watch(self, session_id: str | None) -> None:
-        pass
-
-    def note_action(self, session_id: str, action: str, ok: bool) -> None:
-        pass
-
-    def add_session(self, session_id: str) -> None:
-        pass
-
-    def apply_events(self, events: Iterable[Any]) -> int:
-        return 0
-
-
-class CannedGateway:
-    """Just enough of a gateway for the app to mount; no action is taken in this bench."""
-
-    kind = "salesboy"
-    url = "http://127.0.0.1:3001"
-    supports_restart = False
-    supports_delete = True
-
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode]:
-        await asyncio.Event().wait()
-        yield QrCode(payload="")
-
-    async def stop(self, session_id: str) -> ActionResult:
-        return ActionResult(True, "Session stopped")
 
 
 # --- snapshots ------------------------------------------------------------------------------------------

@@ -6,16 +6,13 @@ the behaviour tests in test_tui_app.py use the real simulator and Redis.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from pulse_tui.clock import FakeClock
 from pulse_tui.config import Config
 from pulse_tui.model import (
-    ActionResult,
     ConnState,
     Finding,
-    GatewayFailure,
     GatewayHealth,
     HealthState,
     HostSummary,
@@ -31,7 +28,7 @@ from pulse_tui.model import (
     UserSession,
     ValueClass,
 )
-from pulse_tui.sim.qrpayload import make_payload
+from pulse_tui.sim.canned import CannedGateway, CannedSource
 
 T0 = 1_790_000_000.0
 IDS = {
@@ -97,49 +94,6 @@ def snapshot(gateway: GatewayHealth | None = None, redis_up: bool = True) -> Sna
         findings=findings,
         host=HostSummary(browser_rss_bytes=612 * 2**20, mem_available_bytes=9 * 2**30),
     )
-
-
-class CannedSource:
-    """A SnapshotSource that always answers the same snapshot."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    async def poll(self, *, full: bool = False) -> Snapshot:
-        return self.snap
-
-    def watch(self, session_id: str | None) -> None:
-        pass
-
-    def note_action(self, session_id: str, action: str, ok: bool) -> None:
-        pass
-
-    def add_session(self, session_id: str) -> None:
-        pass
-
-    def apply_events(self, events: Iterable[Any]) -> int:
-        return 0
-
-
-class CannedGateway:
-    """Just enough of a gateway for appearance tests: one fixed QR code, actions that succeed."""
-
-    kind = "salesboy"
-    url = "http://127.0.0.1:3001"
-    supports_restart = False
-    supports_delete = True
-
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
-        yield QrCode(payload=make_payload(__import__("random").Random(5)))
-        import asyncio
-
-        await asyncio.Event().wait()
-
-    async def stop(self, session_id: str) -> ActionResult:
-        return ActionResult(True, "Session stopped")
-
-    def budget_snapshot(self) -> tuple[int | None, int | None]:
-        return 84, 90
 
 
 def canned_app(snap: Snapshot | None = None, *, read_only: bool = False) -> Any:

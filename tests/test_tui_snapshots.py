@@ -83,3 +83,11 @@ def test_failure_state(snap_compare) -> None:  # type: ignore[no-untyped-def]
     down = GatewayHealth(HealthState.RATE_LIMITED, retry_after_s=42, budget_left=0, budget_limit=90,
                          detail="rate-limited by the gateway: retry in 42s")
     assert snap_compare(canned_app(snapshot(down, redis_up=False)), run_before=_settle, terminal_size=(140, 36))
+
+
+async def test_a_first_snapshot_that_beats_the_screen_is_shown() -> None:
+    """A source faster than Textual's mount: the first poll's snapshot must still reach the table."""
+    app = canned_app()
+    async with app.run_test(size=(140, 36)) as pilot:
+        await pilot.pause()
+        assert app.main.conn_table.row_count == len(snapshot().sessions)

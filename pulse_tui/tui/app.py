@@ -91,6 +91,7 @@ class PulseApp(App[int]):
         self.qr_screen: QrScreen | None = None
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
+        self._screen_ready = False
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -105,6 +106,9 @@ class PulseApp(App[int]):
 
     def start(self) -> None:
         """Called by the main screen once it is mounted: the 1 s tick, the log feed, signal handling."""
+        self._screen_ready = True
+        if self.snapshot is not None:
+            self.apply(self.snapshot)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # A closed ssh session or a kill ends the app cleanly, so the demo removes what it started.
@@ -209,8 +213,8 @@ class PulseApp(App[int]):
     def apply(self, snap: Snapshot) -> None:
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
         self.snapshot = snap
-        if not self.main.is_mounted:
-            return  # the first poll beat the screen: MainScreen.on_mount applies it
+        if not self._screen_ready:
+            return  # the first poll beat the screen: start() applies it
         self.main.show(snap)
         if isinstance(self.screen, TextScreen) and self.screen.kind == "doctor":
             self.screen.update_body(findings_text(snap))

@@ -140,8 +140,6 @@ class MainScreen(Screen[None]):
         self._layout(self.size.width)
         self.conn_table.focus()
         self.papp.start()
-        if self.papp.snapshot is not None:
-            self.papp.apply(self.papp.snapshot)
 
     def on_resize(self) -> None:
         self._layout(self.size.width)

@@ -1,0 +1,52 @@
+"""Canned stand-ins for the monitor and a gateway: the app on fixed data (appearance tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from pulse_tui.model import ActionResult, GatewayFailure, QrCode, Snapshot
+from pulse_tui.sim.qrpayload import make_payload
+
+
+class CannedSource:
+    """A snapshot source that answers whatever snapshot it was last given (set `.snap` to change it)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    async def poll(self, *, full: bool = False) -> Snapshot:
+        return self.snap
+
+    def watch(self, session_id: str | None) -> None:
+        pass
+
+    def note_action(self, session_id: str, action: str, ok: bool) -> None:
+        pass
+
+    def add_session(self, session_id: str) -> None:
+        pass
+
+    def apply_events(self, events: Iterable[Any]) -> int:
+        return 0
+
+
+class CannedGateway:
+    """Just enough of a Salesboy gateway: one fixed QR code that stays, a stop that succeeds."""
+
+    kind = "salesboy"
+    url = "http://127.0.0.1:3001"
+    supports_restart = False
+    supports_delete = True
+
+    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        yield QrCode(payload=make_payload(random.Random(5)))
+        await asyncio.Event().wait()
+
+    async def stop(self, session_id: str) -> ActionResult:
+        return ActionResult(True, "Session stopped")
+
+    def budget_snapshot(self) -> tuple[int | None, int | None]:
+        return 84, 90
