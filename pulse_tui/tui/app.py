@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import work
@@ -23,6 +23,7 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, Snapshot
+from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
 from pulse_tui.tui.log_pane import LogPane
@@ -50,9 +51,10 @@ class SnapshotSource(Protocol):
 
 
 class LogFeed(Protocol):
-    """A source of log line batches (the rotation-aware follower)."""
+    """Batches of log lines, forever (the rotation-aware follower); closed when the app ends."""
 
-    async def poll(self) -> Sequence[Any]: ...
+    def __aiter__(self) -> AsyncIterator[list[LogLine]]: ...
+    async def aclose(self) -> None: ...
 
 
 class PulseApp(App[int]):
@@ -123,9 +125,8 @@ class PulseApp(App[int]):
         closers: list[Callable[[], Awaitable[object]]] = []
         if self._on_close is not None:
             closers.append(self._on_close)
-        aclose = getattr(self.logs, "aclose", None)
-        if aclose is not None:
-            closers.append(aclose)
+        if self.logs is not None:
+            closers.append(self.logs.aclose)
         for close in closers:
             with contextlib.suppress(Exception):  # quitting must never end in a traceback
                 await close()
@@ -159,7 +160,7 @@ class PulseApp(App[int]):
         from pulse_tui.sources.logs.events import events_from_lines
 
         assert self.logs is not None
-        async for batch in self.logs:  # type: ignore[attr-defined]
+        async for batch in self.logs:
             self.log_pane.add_lines(batch)
             if self.recent is not None:
                 self.recent.add(batch)

@@ -465,7 +465,7 @@ class MainScreen(Screen[None]):
     def action_clear_lock(self) -> None:
         sid = self._target("clear lock")
         s = self.snap.session(sid) if (self.snap and sid) else None
-        if s is None:
+        if sid is None or s is None:
             return
         if s.lock != "stale":
             self.notify(f"{sid} has no stale profile lock (lock: {s.lock}).", severity="warning")
@@ -485,7 +485,7 @@ class MainScreen(Screen[None]):
     def action_kill_orphan(self) -> None:
         sid = self._target("kill orphan")
         s = self.snap.session(sid) if (self.snap and sid) else None
-        if s is None:
+        if sid is None or s is None:
             return
         if not s.orphans:
             self.notify(f"{sid} has no orphaned browser.", severity="warning")
@@ -514,10 +514,10 @@ class MainScreen(Screen[None]):
 
     def _answered(self, action: str, sid: str, yes: bool | None) -> None:
         if yes:
-            self.run_action(action, sid)
+            self.perform_confirmed(action, sid)
         else:
             self.notify(f"Cancelled: nothing was done to {sid}.")
 
     @work(group="actions")
-    async def run_action(self, action: str, sid: str) -> None:
+    async def perform_confirmed(self, action: str, sid: str) -> None:
         await self.papp.perform(action, sid)

@@ -76,8 +76,7 @@ async def shoot(out: Path) -> None:
         targets = build_targets(world.config)
         app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config))
         async with app.run_test(size=(80, 24)) as pilot:
-            await _until(pilot, lambda: app.snapshot is not None and app.snapshot.session(RESTORED_IDS[1])
-                         is not None and app.snapshot.session(RESTORED_IDS[1]).state == ConnState.CONNECTED)
+            await _until(pilot, lambda: state(RESTORED_IDS[1]) == ConnState.CONNECTED)
             await pilot.pause(1)
             app.save_screenshot(str(out / "main-80x24.svg"))
         await targets.aclose()
