@@ -402,3 +402,16 @@ async def test_start_refuses_an_id_the_gateway_rejects(tmp_path: Path) -> None:
         await targets.aclose()
     finally:
         sim.stop()
+
+
+async def test_no_sessions_says_where_to_point_the_app(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, ids=())
+    try:
+        app, targets = make_app(sim, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await poll(app, pilot)
+            assert app.main.conn_table.row_count == 0
+            assert "PULSE_TUI_AUTH_DIR" in str(app.main.query_one("#details-body").content)
+        await targets.aclose()
+    finally:
+        sim.stop()

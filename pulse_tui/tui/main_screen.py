@@ -198,7 +198,6 @@ class MainScreen(Screen[None]):
                     users[u.session_id] = cells
         self._user_cache = user_cache
         self.user_table.sync(users)
-        self.conn_table.border_subtitle = self._empty_hint(snap)
         self.refresh_details()
 
     def refresh_header(self) -> None:
@@ -214,11 +213,6 @@ class MainScreen(Screen[None]):
             if self._header.get(selector) != text:  # an unchanged line costs no repaint
                 self._header[selector] = text
                 self.query_one(selector, Static).update(text, layout=False)  # fixed one-row lines
-
-    def _empty_hint(self, snap: Snapshot) -> str:
-        if snap.sessions:
-            return f"{len(snap.sessions)} session(s)"
-        return "no sessions: set PULSE_TUI_AUTH_DIR or PULSE_TUI_SESSIONS"
 
     def _matches(self, *fields: object) -> bool:
         if not self.filter_text:
@@ -285,6 +279,10 @@ class MainScreen(Screen[None]):
             return Text("Select a linked user.")
         sid = self.conn_table.selected_key
         s = snap.session(sid) if sid else None
+        if s is None and not snap.sessions:
+            return Text("No WhatsApp sessions found yet.\n\nSalesboy has no route that lists sessions: point "
+                        "PULSE_TUI_AUTH_DIR (--auth-dir) at the gateway's .wwebjs_auth, or name ids in "
+                        "PULSE_TUI_SESSIONS (--session).")
         if s is None:
             return Text("Select a session.")
         text = session_details(s, snap)
