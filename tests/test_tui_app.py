@@ -415,3 +415,43 @@ async def test_no_sessions_says_where_to_point_the_app(tmp_path: Path) -> None:
         await targets.aclose()
     finally:
         sim.stop()
+
+
+async def test_pulse_gateway_restart_shows_the_raw_qr_and_connects(tmp_path: Path) -> None:
+    """The same screen on Pulse's gateway: instances listed by the gateway, QR as a raw payload."""
+    from pulse_tui.audit import AuditLog
+    from pulse_tui.config import Config, GatewayKind
+    from pulse_tui.doctor.checks import findings_for
+    from pulse_tui.monitor.build import build_targets
+    from pulse_tui.sim.gateway import PulseSim
+
+    phone = "18765550101"
+    root = tmp_path / "whatsapp-sessions"
+    root.mkdir()
+    sim = PulseSim(root, phones=(phone,), start_delay_s=0.1)
+    sim.start()
+    try:
+        config = Config(gateway_kind=GatewayKind.PULSE, gateway_url=sim.url, auth_dirs=(root,), poll_seconds=0.5,
+                        audit_log=tmp_path / "audit.jsonl")
+        targets = build_targets(config, findings=findings_for(config))
+        app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
+                       autopoll=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: state_of(app, phone) is not None, app=app)
+            if state_of(app, phone) != ConnState.QR:
+                app.main.conn_table.select_key(phone)
+                await pilot.press("r")
+                await pilot.pause()
+                assert isinstance(app.screen, ConfirmScreen)
+                await pilot.press("y")
+            await wait_for(pilot, lambda: state_of(app, phone) == ConnState.QR, app=app)
+            app.main.conn_table.select_key(phone)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, QrScreen) and app.screen.attempt >= 1, app=app)
+            assert sim.scan(phone)
+            await wait_for(pilot, lambda: not isinstance(app.screen, QrScreen), app=app)
+            assert state_of(app, phone) == ConnState.CONNECTED
+            assert "logout-on-shutdown" in app.snapshot.session(phone).flags  # type: ignore[union-attr]
+        await targets.aclose()
+    finally:
+        sim.stop()
