@@ -72,9 +72,7 @@ def child_demo(spawned: float) -> dict[str, float]:
     from pulse_tui.config import config_from_values
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.model import Snapshot
-    from pulse_tui.monitor.build import build_targets
-    from pulse_tui.sources.logs.follower import LogFollower
-    from pulse_tui.sources.logs.redact import Redactor
+    from pulse_tui.monitor.build import build_log_follower, build_targets
     from pulse_tui.tui.app import PulseApp
 
     imported = time.time()
@@ -118,8 +116,7 @@ def child_demo(spawned: float) -> dict[str, float]:
             await targets.aclose()
             self.exit(0)
 
-    # The follower as pulse_tui.demo.follower builds it; importing that module would load the simulator too.
-    logs = LogFollower(list(config.log_globs), redactor=Redactor(config.secret_values()))
+    logs = build_log_follower(config)  # as the app and the demo build it
     Timed(config, targets.monitor, targets.gateway, logs=logs).run(headless=True, size=SIZE)
     assert "frame_s" in result, "the demo app exited before its first snapshot was painted"
     return result
