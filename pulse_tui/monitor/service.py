@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 from pulse_tui.clock import Clock, SystemClock
@@ -577,7 +576,3 @@ def merge_findings(*groups: Iterable[Finding]) -> tuple[Finding, ...]:
                 seen.add(key)
                 out.append(f)
     return tuple(out)
-
-
-def default_auth_roots(config: Config) -> tuple[Path, ...]:
-    return config.auth_dirs
