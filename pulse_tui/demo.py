@@ -167,23 +167,21 @@ def _driver(world: DemoWorld) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Start the world, run the app on it, tear everything down (no process or temp dir left behind)."""
-    from pulse_tui.doctor.checks import findings_for
-    from pulse_tui.monitor.build import build_targets
     from pulse_tui.sources.logs.recent import RecentLines
     from pulse_tui.tui.app import PulseApp
+    from pulse_tui.tui.run import connector, run_frozen
 
     print("Starting the demo: embedded Redis, gateway simulator, log writers (all on 127.0.0.1)…", flush=True)
     world = start_world(read_only=getattr(args, "read_only", None) == "true",
                         ascii=getattr(args, "ascii", None) == "true")
     try:
         recent = RecentLines()
-        targets = build_targets(world.config, findings=findings_for(world.config, log_lines=recent))
-        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config), recent=recent,
-                       on_close=targets.aclose)
-        code = app.run()
+        app = PulseApp(world.config, connect=connector(world.config, recent), logs=follower(world.config),
+                       recent=recent)
+        code = run_frozen(app)
     finally:
         world.close()
-    return int(code or 0)
+    return code
 
 
 def follower(config: Config) -> LogFollower:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
-from pulse_tui.crypto.pulse import KeyRing
-from pulse_tui.monitor.host import HostSource
-from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
-from pulse_tui.sources.authdirs import discover
-from pulse_tui.sources.gateway import Gateway, make_gateway
 from pulse_tui.sources.logs.follower import LogFollower, default_log_globs
 from pulse_tui.sources.logs.redact import Redactor
-from pulse_tui.sources.redis_store import RedisInspector
+
+if TYPE_CHECKING:
+    # Imported where they are built: the app paints before it builds them (HTTP, Redis, crypto stacks).
+    from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
+    from pulse_tui.sources.gateway import Gateway
+    from pulse_tui.sources.redis_store import RedisInspector
 
 LOG_BATCH_EVERY_S = 0.5
 
@@ -39,6 +40,9 @@ class Targets:
 
 def auth_discovery(config: Config) -> Sequence[AuthDirFact]:
     """Every LocalAuth dir under the configured roots, as monitor facts (cheap: a directory listing)."""
+    from pulse_tui.monitor.service import Monitor
+    from pulse_tui.sources.authdirs import discover
+
     return Monitor.auth_facts(discover(config.auth_dirs)) if config.auth_dirs else ()
 
 
@@ -46,6 +50,12 @@ def build_targets(
     config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True
 ) -> Targets:
     """Gateway adapter, Redis inspector (when Redis is configured), host probe, and the monitor over them."""
+    from pulse_tui.crypto.pulse import KeyRing
+    from pulse_tui.monitor.host import HostSource
+    from pulse_tui.monitor.service import Monitor
+    from pulse_tui.sources.gateway import make_gateway
+    from pulse_tui.sources.redis_store import RedisInspector
+
     clock = clock or SystemClock()
     gateway = make_gateway(config, clock)
     redis = None

@@ -547,9 +547,21 @@ class Monitor:
                 if (p := old.get(v.id)) is not None else v
                 for v in snap.sessions
             )
-            snap = replace(snap, sessions=views, host=prev.host, findings=prev.findings)
+            snap = replace(snap, sessions=views, host=prev.host)
+        # Findings again: a Redis report that landed since the poll, or a state moved by a log line, changes them.
+        obs = self.host_observation
+        host = host_findings(obs) if obs is not None else ()
+        snap = replace(snap, findings=merge_findings(host, self._findings(snap)) if self._findings else host)
         self.latest = snap
         return snap
+
+    async def redis_settled(self) -> bool:
+        """Wait for the Redis inspection under way; True if there was one (its report is in `current()`)."""
+        task = self._redis_task
+        if task is None or task.done():
+            return False
+        await asyncio.wait({task})
+        return True
 
     def tracked_ids(self) -> list[str]:
         return sorted(self._tracked)

@@ -2,6 +2,8 @@
 
 Built by `PulseApp(config, source, gateway, …)` with every dependency passed in (clock, audit log, log
 feed), so tests build it against the simulator and a real Redis, or with canned snapshots for screenshots.
+`PulseApp(config, connect=…)` paints first and builds the sources in a thread (the CLI and the demo do this:
+the HTTP, Redis and crypto stacks cost more start-up time than the whole screen).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import work
@@ -57,6 +60,15 @@ class LogFeed(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass
+class Connection:
+    """What the app watches and acts through, and how to close it; built by `connect` off the UI thread."""
+
+    source: SnapshotSource
+    gateway: Gateway
+    on_close: Callable[[], Awaitable[None]] | None = None
+
+
 class PulseApp(App[int]):
     CSS_PATH = "pulse.tcss"
     TITLE = "pulse-tui"
@@ -65,9 +77,10 @@ class PulseApp(App[int]):
     def __init__(
         self,
         config: Config,
-        source: SnapshotSource,
-        gateway: Gateway,
+        source: SnapshotSource | None = None,
+        gateway: Gateway | None = None,
         *,
+        connect: Callable[[], Connection] | None = None,
         clock: Clock | None = None,
         audit: AuditLog | None = None,
         logs: LogFeed | None = None,
@@ -78,8 +91,14 @@ class PulseApp(App[int]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.source = source
-        self.gateway = gateway
+        if connect is None:
+            if source is None or gateway is None:
+                raise TypeError("PulseApp needs a source and a gateway, or connect=")
+            self.source: SnapshotSource = source
+            self.gateway: Gateway = gateway
+        # Until `connect` has run there is no snapshot, hence no row to act on: nothing reads source/gateway.
+        self._connect = connect
+        self._connecting: asyncio.Future[Connection] | None = None
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
@@ -100,11 +119,16 @@ class PulseApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         return self.main
 
+    @property
+    def connected(self) -> bool:
+        """True once the sources exist (at once when they were passed in)."""
+        return self._connect is None
+
     def on_load(self) -> None:
-        """The first poll starts before the screen is built: its I/O overlaps Textual's start-up."""
-        if self.qr_session:
-            self.source.add_session(self.qr_session)
-        self.poll_now()
+        """With sources given, the first poll starts before the screen is built: its I/O overlaps start-up."""
+        if self.connected:
+            self._connected()
+            self.poll_now()
 
     def start(self) -> None:
         """Called by the main screen once it is mounted: the 1 s tick, the log feed, signal handling."""
@@ -117,8 +141,12 @@ class PulseApp(App[int]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit)
         self.set_interval(1.0, self._tick)
-        if self.logs is not None:
-            self._follow_logs()
+        if self.connected:
+            if self.logs is not None:
+                self._follow_logs()
+        else:
+            # Paint first: the sources' imports and set-up would otherwise hold the first frame back.
+            self.call_after_refresh(self.poll_now)
 
     async def on_unmount(self) -> None:
         """Close connections and the log follower while our event loop still runs."""
@@ -170,6 +198,34 @@ class PulseApp(App[int]):
                 if current is not None:
                     self.apply(current())
 
+    # --- connecting (`connect=`: the sources are built in a thread once the screen is painted) -----------------
+
+    async def _ensure_connected(self) -> None:
+        """Build the sources once; a poll replaced while they are being built waits for the same build."""
+        if self._connect is None:
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(asyncio.to_thread(self._connect))
+        try:
+            conn = await asyncio.shield(self._connecting)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._connecting = None  # the next poll tries again
+            raise
+        if self._connect is None:
+            return  # another poll took this connection already
+        self._connect = None
+        self.source, self.gateway = conn.source, conn.gateway
+        self._on_close = conn.on_close
+        self._connected()
+        if self._screen_ready and self.logs is not None:
+            self._follow_logs()
+
+    def _connected(self) -> None:
+        if self.qr_session:
+            self.source.add_session(self.qr_session)
+
     # --- polling (never two at once: the next poll is armed when this one ends) -------------------------------
 
     def poll_now(self) -> Worker[None]:
@@ -187,6 +243,11 @@ class PulseApp(App[int]):
         snap: Snapshot | None = None
         replaced = False
         try:
+            try:
+                await self._ensure_connected()
+            except Exception as exc:  # noqa: BLE001 - shown, and tried again at the next poll
+                self.notify(f"Setting up the sources failed ({type(exc).__name__}); retrying.", severity="error")
+                return
             snap = await self.source.poll()
         except asyncio.CancelledError:
             replaced = True  # poll_now() started a newer poll: that one arms the next timer
@@ -196,16 +257,29 @@ class PulseApp(App[int]):
         finally:
             self.polling = False
             slow.stop()
+            # A first Redis inspection that outlived its poll (key derivation, a slow Redis) is shown the
+            # moment it lands, without another poll.
+            pending = snap is not None and bool(snap.extra.get("redis_pending"))
+            settled = getattr(self.source, "redis_settled", None) if pending else None
+            if settled is not None:
+                self._apply_when_settled(settled)
             if self.autopoll and not replaced:
                 if self._poll_timer is not None:
                     self._poll_timer.stop()  # one chain of polls, never two
-                # Redis still being read (a first inspection): look again soon rather than in a full period.
-                soon = snap is not None and bool(snap.extra.get("redis_pending"))
+                soon = pending and settled is None  # no way to hear of it: look again soon
                 self._poll_timer = self.set_timer(min(1.0, self.config.poll_seconds) if soon
                                                   else self.config.poll_seconds, self._poll)
         if snap is not None:
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
+
+    @work(exclusive=True, group="redis-settled", exit_on_error=False)
+    async def _apply_when_settled(self, settled: Callable[[], Awaitable[bool]]) -> None:
+        """The first Redis inspection outlived its poll: show its report as soon as it is in (no request)."""
+        current = getattr(self.source, "current", None)
+        if await settled() and current is not None and not self.polling:  # a poll under way shows it anyway
+            with contextlib.suppress(NoMatches):
+                self.apply(current())
 
     def _show_polling(self) -> None:
         with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
@@ -269,6 +343,8 @@ class PulseApp(App[int]):
         """Run one confirmed action: gateway call, audit line, notification, state hint, fresh poll."""
         if self.config.read_only:
             return ActionResult(False, "read-only mode")
+        if not self.connected:
+            return ActionResult(False, "still connecting")
         verb = ACTION_VERBS.get(action, action)
         self.notify(f"{verb} {sid}…", timeout=2)
         try:

@@ -136,7 +136,6 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self._layout(self.size.width)
         self.conn_table.focus()
         self.papp.start()

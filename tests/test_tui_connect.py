@@ -1,0 +1,130 @@
+"""The app paints before its sources exist (`connect=`, as `pulse-tui` and the demo run it), then fills in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from pathlib import Path
+
+from pulse_tui.config import Config
+from pulse_tui.model import Snapshot
+from pulse_tui.sim.gateway import GatewaySim
+from pulse_tui.sim.redis_server import RedisServer
+from pulse_tui.sources.logs.recent import RecentLines
+from pulse_tui.tui.app import Connection, PulseApp
+from pulse_tui.tui.help import HelpScreen
+from pulse_tui.tui.run import connector
+from tests.tui_helpers import API_KEY, UID_A, UID_B, make_sim, wait_for
+
+SIZE = (140, 40)
+
+
+def config_for(sim: GatewaySim, tmp_path: Path, redis_url: str | None, *, poll_seconds: float = 0.5) -> Config:
+    return Config(gateway_url=sim.url, api_key=API_KEY, auth_dirs=(sim.auth_root,), redis_url=redis_url,
+                  poll_seconds=poll_seconds, request_budget=10_000, audit_log=tmp_path / "audit.jsonl")
+
+
+def header(app: PulseApp, which: str) -> str:
+    return str(app.main.query_one(f"#hdr-{which}").content)
+
+
+async def test_screen_is_usable_before_the_sources_exist_then_fills_in(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    redis = RedisServer().start()
+    release = threading.Event()
+    built: list[Connection] = []
+    real = connector(config_for(sim, tmp_path, redis.url), RecentLines())
+
+    def connect() -> Connection:
+        assert release.wait(10), "the test never released the connection"
+        built.append(real())
+        return built[-1]
+
+    app = PulseApp(config_for(sim, tmp_path, redis.url), connect=connect)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            # Painted and answering keys while the sources are still being built.
+            assert not app.connected and app.snapshot is None
+            assert "waiting for the first poll" in header(app, "gateway")
+            assert sim.seen == [], "nothing asked of the gateway before the sources exist"
+            await pilot.press("d")  # no rows yet: says so, asks nothing
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            release.set()
+            await wait_for(pilot, lambda: app.snapshot is not None and {UID_A, UID_B} <= set(app.main.conn_table.visible_keys()))
+            assert app.connected and len(built) == 1
+            await wait_for(pilot, lambda: "● ok" in header(app, "redis"))
+            assert "● ok" in header(app, "gateway")
+            await pilot.press("q")
+        assert not app.is_running
+        # The connection's own closer ran on the app's loop as it unmounted.
+        assert built[0].on_close is not None and app._on_close is built[0].on_close  # noqa: SLF001
+    finally:
+        release.set()
+        redis.close()
+        sim.stop()
+
+
+async def test_a_failed_set_up_is_shown_and_tried_again(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    real = connector(config_for(sim, tmp_path, None), RecentLines())
+    calls: list[int] = []
+
+    def connect() -> Connection:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("first try fails")
+        return real()
+
+    app = PulseApp(config_for(sim, tmp_path, None, poll_seconds=0.3), connect=connect)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: any("Setting up the sources failed (OSError)" in str(n.message)
+                                              for n in app._notifications))  # noqa: SLF001
+            await wait_for(pilot, lambda: app.snapshot is not None and UID_A in set(app.main.conn_table.visible_keys()))
+            assert len(calls) == 2
+            await pilot.press("q")
+    finally:
+        sim.stop()
+
+
+async def test_first_redis_report_is_shown_when_it_lands_without_another_poll(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    redis = RedisServer().start()
+    polls: list[Snapshot] = []
+    real = connector(config_for(sim, tmp_path, redis.url), RecentLines())
+
+    def connect() -> Connection:
+        conn = real()
+        poll = conn.source.poll
+
+        async def counted(*, full: bool = False) -> Snapshot:
+            polls.append(await poll(full=full))
+            return polls[-1]
+
+        conn.source.poll = counted  # type: ignore[method-assign]
+        return conn
+
+    # A long poll period: any Redis report on screen before it ends came without a new poll.
+    app = PulseApp(config_for(sim, tmp_path, redis.url, poll_seconds=60), connect=connect)
+    assert redis._proc is not None  # noqa: SLF001
+    os.kill(redis._proc.pid, signal.SIGSTOP)  # noqa: SLF001 - Redis hangs: the first inspection outlives its poll
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(polls) == 1 and app.snapshot is not None)
+            assert polls[0].extra["redis_pending"] is True
+            assert "checking" in header(app, "redis")
+            os.kill(redis._proc.pid, signal.SIGCONT)  # noqa: SLF001
+            await wait_for(pilot, lambda: "● ok" in header(app, "redis"))
+            assert len(polls) == 1, "the report was shown without polling again"
+            await pilot.press("q")
+    finally:
+        os.kill(redis._proc.pid, signal.SIGCONT)  # noqa: SLF001
+        redis.close()
+        sim.stop()
+    await asyncio.sleep(0)
