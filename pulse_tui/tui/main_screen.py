@@ -68,6 +68,7 @@ class TextScreen(ModalScreen[None]):
 class MainScreen(Screen[None]):
     """Sessions, details, log; actions behind confirmations bound to the id captured when they opened."""
 
+    AUTO_FOCUS = "#conn-table"  # focused as the screen first shows: no second focus change after mount
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "help", "Help"),
@@ -137,7 +138,6 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._layout(self.size.width)
-        self.conn_table.focus()
         self.papp.start()
 
     def on_resize(self) -> None:
