@@ -128,3 +128,21 @@ async def test_first_redis_report_is_shown_when_it_lands_without_another_poll(tm
         redis.close()
         sim.stop()
     await asyncio.sleep(0)
+
+
+async def test_qr_command_through_connect_starts_scans_and_exits_0(tmp_path: Path) -> None:
+    from pulse_tui.tui.qr_view import QrScreen
+    from tests.tui_helpers import UID_C
+
+    sim = make_sim(tmp_path)
+    config = config_for(sim, tmp_path, None)
+    app = PulseApp(config, connect=connector(config, RecentLines()), qr_session=UID_C)
+    try:
+        async with app.run_test(size=(120, 50)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, QrScreen) and app.screen.attempt >= 1)
+            assert [p for m, p, _ in sim.seen if m == "POST"] == ["/session/start"]
+            assert sim.scan(UID_C)
+            await wait_for(pilot, lambda: not app.is_running)
+        assert app.return_code == 0
+    finally:
+        sim.stop()
