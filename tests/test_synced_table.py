@@ -1,0 +1,77 @@
+"""SyncedTable: a changed cell shows at once, repaints only its row, and leaves every other row's renders cached."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+
+from pulse_tui.tui.rows import Column
+from pulse_tui.tui.synced_table import SyncedTable
+
+COLUMNS = (Column("state", "STATE", 0, 12), Column("id", "ID", 0, 10), Column("age", "AGE", 1, 6))
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield SyncedTable(id="t")
+
+    def on_mount(self) -> None:
+        table = self.query_one(SyncedTable)
+        table.set_columns(COLUMNS)
+        table.sync(rows(30))
+
+
+def rows(n: int, state: str = "connected") -> dict[str, dict[str, str]]:
+    return {f"s{i:02d}": {"state": state, "id": f"s{i:02d}", "age": f"{i}s"} for i in range(n)}
+
+
+def screen_lines(table: SyncedTable) -> list[str]:
+    """What the table paints now, one string per line on screen (as the compositor asks for it)."""
+    return [strip.text for strip in table.render_lines(Region(0, 0, table.size.width, table.size.height))]
+
+
+def line_of(table: SyncedTable, key: str) -> str:
+    return next(line for line in screen_lines(table) if f" {key} " in line)
+
+
+async def test_changed_cell_is_painted_and_only_its_row_rerendered() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncedTable)
+        await pilot.pause()
+        screen_lines(table)  # everything on screen rendered and cached
+        count = table._update_count  # Textual keys every render cache with it: unchanged = no full re-render
+        changed = rows(30)
+        changed["s03"] = {**changed["s03"], "state": "qr"}
+        table.sync(changed)
+        table.update_column("age", {"s05": "1m"})
+        assert table._update_count == count
+        regions = table._repaint_regions
+        assert {r.y for r in regions} == {3 + 1, 5 + 1} and all(r.height == 1 for r in regions)  # under the header
+        await pilot.pause()
+        assert "qr" in line_of(table, "s03") and "connected" not in line_of(table, "s03")
+        assert "1m" in line_of(table, "s05") and "5s" not in line_of(table, "s05")
+        assert "connected" in line_of(table, "s04") and "4s" in line_of(table, "s04")
+        assert table.get_row("s03")[0] == "qr"
+
+
+async def test_cursor_row_and_offscreen_rows_show_new_values() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncedTable)
+        await pilot.pause()
+        assert table.select_key("s02")
+        await pilot.pause()
+        screen_lines(table)
+        table.update_column("age", {"s02": "9s", "s28": "2h00m"})  # s28 is below the screen
+        await pilot.pause()
+        assert "9s" in line_of(table, "s02")
+        assert table.select_key("s28")  # scrolls it into view
+        await pilot.pause()
+        assert "2h00m" in line_of(table, "s28")
+        table.update_column("age", {"s28": "3h00m"})  # under the cursor now
+        await pilot.pause()
+        assert "3h00m" in line_of(table, "s28")
+        assert table.select_key("s02")  # back up: the row changed while on screen keeps its new value
+        await pilot.pause()
+        assert "9s" in line_of(table, "s02")
