@@ -5,6 +5,7 @@ Widgets only render snapshots. Polls, actions and the QR stream run in workers, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -42,6 +43,11 @@ NARROW = 110  # below this width the details pane folds away (enter shows it ful
 MEDIUM = 150  # below this width the details pane is narrower
 DETAILS_WIDTHS = {"wide": 48, "medium": 36}  # as in pulse.tcss
 RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
+
+
+def _young(s: SessionView, now: float) -> bool:
+    """A time cell of this session moves every second: under 10 s (ui_words.duration), or its step to "10s"."""
+    return now - s.since < 11 or (s.last_activity is not None and now - s.last_activity < 11)
 
 
 class TextScreen(ModalScreen[None]):
@@ -230,23 +236,30 @@ class MainScreen(Screen[None]):
     def tick(self) -> None:
         """Once a second: the time columns of the rows on screen, when they can have changed.
 
-        Durations move in 1 s steps under 10 s and in 5 s steps above, so a table of older sessions is aged
-        every 5 s: each aging repaints every visible cell (DataTable's caches), the main idle cost.
+        Durations move in 1 s steps under 10 s and in 5 s steps above, so rows with a duration under 10 s are
+        aged every second and the others every 5 s: a row that changes costs its own repaint, and while one
+        session is young the other rows need not be looked at each second.
         """
         if self.snap is None:
             return
         now = self.papp.clock.now()
-        young = any(now - s.since < 10 for key in self.conn_table.visible_keys()
-                    if (s := self._by_id.get(key)) is not None)
-        if young or now - self._aged_at >= 5:
+        if now - self._aged_at >= 5:
             self.age_rows(now)
+            return
+        young = [key for key in self.conn_table.visible_keys()
+                 if (s := self._by_id.get(key)) is not None and _young(s, now)]
+        if young:
+            self._age(young, now)
 
     def age_rows(self, now: float) -> None:
         """Time in state and last seen, for the rows on screen (a cell that did not change is not touched)."""
         self._aged_at = now
+        self._age(self.conn_table.visible_keys(), now)
+
+    def _age(self, keys: Iterable[str], now: float) -> None:
         table = self.conn_table
         columns: dict[str, dict[str, Text | str]] = {"in_state": {}, "activity": {}}
-        for key in table.visible_keys():
+        for key in keys:
             s = self._by_id.get(key)
             if s is not None:
                 for column, value in time_cells(s, now).items():
