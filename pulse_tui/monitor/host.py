@@ -33,6 +33,7 @@ from pulse_tui.sources.procs import (
     HostReport,
     Orphan,
     ProcessMapper,
+    SessionProcs,
     find_orphans,
     orphan_findings,
 )
@@ -227,11 +228,15 @@ def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[Sess
             root_pid=o.tree.root_pid, pids=o.tree.pids, rss_bytes=o.tree.rss_bytes,
             user_data_dir=o.tree.user_data_dir, reason=o.reason))
     scanned = report is not None and not report.error
+    by_session: dict[str, list[SessionProcs]] = {}  # one pass: a poll of 10,000 sessions stays linear
+    if report is not None and scanned:
+        for sp in report.sessions:
+            by_session.setdefault(sp.session_id, []).append(sp)
     out = []
     for v in views:
         rss, cpu, pids = v.rss_bytes, v.cpu_percent, v.browser_pids
-        if report is not None and scanned:
-            procs = [s for s in report.sessions if s.session_id == v.id]
+        if scanned:
+            procs = by_session.get(v.id, [])
             cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
             rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
             pids = tuple(pid for s in procs for pid in s.pids)
