@@ -80,6 +80,29 @@ def test_missing_or_unreadable_roots_give_nothing(tmp_path: Path) -> None:
     assert discover([f]) == []
 
 
+def test_entry_counts_follow_changes(tmp_path: Path) -> None:
+    """Counts are reused while a dir is unchanged (polls re-list every dir), never once it changed."""
+    root = tmp_path / ".wwebjs_auth"
+    old, fresh = mk(root / f"session-{UID}", files=2), mk(root / f"session-{UID2}", files=1)
+    past = os.stat(old).st_mtime_ns - 60 * 10**9
+    os.utime(old, ns=(past, past))
+    def counts() -> tuple[int | None, int | None]:
+        found = {d.session_id: d.entries for d in discover([root])}
+        return found[UID], found[UID2]
+
+    assert counts() == (2, 1)
+    (old / "f9").write_bytes(b"x")  # the dir's mtime moves: counted again
+    (fresh / "f9").write_bytes(b"x")
+    same = os.stat(fresh).st_mtime_ns
+    os.utime(fresh, ns=(same, same))
+    assert counts() == (3, 2)
+    # a change within the same timestamp tick as the last count: a count that young was never kept
+    tick = os.stat(fresh).st_mtime_ns
+    (fresh / "f8").write_bytes(b"x")
+    os.utime(fresh, ns=(tick, tick))
+    assert counts() == (3, 3)
+
+
 def test_size_only_when_asked_and_bounded(tmp_path: Path) -> None:
     root = tmp_path / "auth"
     d = mk(root / f"session-{UID}", files=3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -73,14 +74,32 @@ def _salesboy_reason(user_id: str) -> str:
     return "not a UUID: never restored by the gateway"
 
 
+# Top-level entry counts by dir, reused while the dir's mtime stays the same: every poll re-lists every auth
+# dir (twice: the monitor and the Salesboy adapter), and opening each one to count its entries cost more
+# than all the rest of the listing. A count taken within RACY_NS of the dir's last change is not kept: a
+# change in the same timestamp tick would leave the mtime as it was.
+_ENTRIES: dict[str, tuple[int, int, int]] = {}  # path -> (inode, mtime ns, entries)
+_ENTRIES_MAX = 100_000
+RACY_NS = 2_000_000_000
+
+
 def _stat(path: Path, with_size: bool, max_files: int) -> tuple[float | None, int | None, int | None]:
+    key = str(path)
     try:
-        mtime = path.stat().st_mtime
-        with os.scandir(path) as it:
-            entries = sum(1 for _ in it)
+        st = os.stat(key)
+        hit = _ENTRIES.get(key)
+        if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
+            entries = hit[2]
+        else:
+            with os.scandir(key) as it:
+                entries = sum(1 for _ in it)
+            if time.time_ns() - st.st_mtime_ns > RACY_NS:
+                if len(_ENTRIES) >= _ENTRIES_MAX:
+                    _ENTRIES.clear()
+                _ENTRIES[key] = (st.st_ino, st.st_mtime_ns, entries)
     except OSError:
         return None, None, None
-    return mtime, entries, (_tree_size(path, max_files) if with_size else None)
+    return st.st_mtime, entries, (_tree_size(path, max_files) if with_size else None)
 
 
 def _tree_size(path: Path, max_files: int) -> int | None:
