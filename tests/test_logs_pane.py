@@ -197,3 +197,16 @@ async def test_error_rows_are_coloured_as_well_as_marked() -> None:
         err_colors = {s.style.color.name for s in err if s.style and s.style.color and s.text.strip()}
         ok_colors = {s.style.color.name for s in ok if s.style and s.style.color and s.text.strip()}
         assert "red" in err_colors and "red" not in ok_colors
+
+
+async def test_view_width_follows_the_widest_row() -> None:
+    """Small batches are measured at once (no thread per batch); a big one still in a thread, then shown."""
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(1, "x" * 300)])
+        assert pane.view.virtual_size.width == max(len(r) for r in pane.view.lines) > 300
+        assert len(pilot.app.workers) == 0  # no thread worker started for it
+        pane.add_lines([info(i, "y" * (400 + i)) for i in range(2, 500)])
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pane.view.virtual_size.width == max(len(r) for r in pane.view.lines) > 800
