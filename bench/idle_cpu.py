@@ -6,11 +6,12 @@ and temp dir it starts)
 The parent starts the demo world (`start_world(drive=False)`: embedded Redis, gateway simulator, pm2 log
 writer) and writes SESSIONS linked `session-<uuid4>` profile dirs under its auth dir before the app starts,
 so the app's first poll already sees them (plus the world's own 4). Two children run headless at the same
-time, each a fresh `python bench/idle_cpu.py --child KIND`: the demo app (monitor with host probe and log
-follower, as `pulse-tui demo` builds it; Config from the world's settings passed as env-file variables) and
-the baseline, a minimal Textual app (Header + DataTable with 8 rows + Footer). After SETTLE_S the parent
-reads each child's CPU time with psutil (user + system, plus children's), again MEASURE_S later: CPU seconds /
-wall seconds = percent of one core. Each child exits by itself afterwards. Target: the demo app < 2%.
+time, each a fresh `python bench/idle_cpu.py --child KIND`: the demo app, wired as `run_demo` wires it
+(connector with the doctor's recent log lines, log follower, run_frozen; Config from the world's settings
+passed as env-file variables), and the baseline, a minimal Textual app (Header + DataTable with 8 rows +
+Footer). After SETTLE_S the parent reads each child's CPU time with psutil (user + system, plus children's),
+again MEASURE_S later: CPU seconds / wall seconds = percent of one core. Each child exits by itself
+afterwards. Target: the demo app < 2%.
 """
 
 from __future__ import annotations
@@ -63,38 +64,39 @@ def child_minimal() -> dict[str, Any]:
 def child_demo() -> dict[str, Any]:
     """The demo app over the world, polling every 3 s, until EXIT_AFTER_S; how many polls it showed."""
     from pulse_tui.config import config_from_values
-    from pulse_tui.doctor.checks import findings_for
+    from pulse_tui.demo import follower
     from pulse_tui.model import Snapshot
-    from pulse_tui.monitor.build import build_log_follower, build_targets
-    from pulse_tui.tui.app import PulseApp
+    from pulse_tui.sources.logs.recent import RecentLines
+    from pulse_tui.tui.app import Connection, PulseApp
+    from pulse_tui.tui.run import connector, run_frozen
 
     config = config_from_values(json.loads(os.environ[VARIABLES]))
-    targets = build_targets(config, findings=findings_for(config))
     out: dict[str, Any] = {"polls": 0, "sessions": 0}
-    poll = targets.monitor.poll
+    recent = RecentLines()
+    connect = connector(config, recent)  # as run_demo builds it: sources made after the first frame
 
-    async def counted(*, full: bool = False) -> Snapshot:
-        snap = await poll(full=full)
-        out["polls"] += 1
-        out["sessions"] = len(snap.sessions)
-        out["gateway"] = snap.gateway.state.value
-        return snap
+    def counted_connect() -> Connection:
+        conn = connect()
+        poll = conn.source.poll
 
-    targets.monitor.poll = counted  # type: ignore[method-assign]
+        async def counted(*, full: bool = False) -> Snapshot:
+            snap = await poll(full=full)
+            out["polls"] += 1
+            out["sessions"] = len(snap.sessions)
+            out["gateway"] = snap.gateway.state.value
+            return snap
+
+        conn.source.poll = counted  # type: ignore[method-assign]
+        return conn
 
     class Idle(PulseApp):
         CSS_PATH = str(Path(sys.modules[PulseApp.__module__].__file__ or "").with_name(PulseApp.CSS_PATH))
 
         def on_mount(self) -> None:
-            self.set_timer(EXIT_AFTER_S, lambda: self.run_worker(self._close()))
+            self.set_timer(EXIT_AFTER_S, lambda: self.exit(0))  # on_unmount closes HTTP and Redis
 
-        async def _close(self) -> None:
-            # Close HTTP and Redis on the app's own loop: their connections belong to it.
-            await targets.aclose()
-            self.exit(0)
-
-    logs = build_log_follower(config)  # as the app and the demo build it
-    Idle(config, targets.monitor, targets.gateway, logs=logs).run(headless=True, size=SIZE)
+    app = Idle(config, connect=counted_connect, logs=follower(config), recent=recent)
+    run_frozen(app, headless=True, size=SIZE)
     return out
 
 
