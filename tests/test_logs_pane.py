@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from pulse_tui.sources.logs import LogLine
@@ -210,3 +211,34 @@ async def test_view_width_follows_the_widest_row() -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert pane.view.virtual_size.width == max(len(r) for r in pane.view.lines) > 800
+
+
+async def test_rows_are_rendered_once_and_never_stale() -> None:
+    """Following re-paints every visible row per batch: each is highlighted once, and shows what it holds now."""
+    async with Host(max_lines=5).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        view = pane.view
+        calls: list[str] = []
+        highlight = view.highlighter.highlight
+
+        def counting(text: Text) -> None:
+            calls.append(text.plain)
+            highlight(text)
+
+        view.highlighter.highlight = counting  # type: ignore[method-assign]
+
+        def shown() -> list[str]:
+            return [view.render_line(y).text.strip() for y in range(len(view.lines))]
+
+        pane.add_lines([info(i) for i in range(3)])
+        await pilot.pause()
+        shown()
+        shown()
+        assert len(calls) == 3  # painted twice, highlighted once
+        for i in range(3, 9):  # past max_lines: the Log drops its oldest rows and re-keys its cache
+            pane.add_lines([info(i)])
+            await pilot.pause()
+            assert [r.split()[-1] for r in shown()] == [str(n) for n in range(max(0, i - 4), i + 1)]
+        pane.set_filter("line 7")  # a rebuild: every row is new
+        await pilot.pause()
+        assert [r.split()[-1] for r in shown()] == ["7"]

@@ -21,11 +21,14 @@ from typing import Any, ClassVar, Self
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
+from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
 from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
@@ -61,7 +64,9 @@ class _LogView(Log):
     Textual's `virtual_size` is a layout reactive: every batch of lines would re-arrange the whole screen
     (~20 ms here, the largest part of the app's idle CPU). While the log already scrolls and only grows
     taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly.
-    (Relies on Textual internals; Textual is pinned to an exact version.)
+    Painting is cheap too: rows are rendered once and cached, the style is looked up once per paint, and
+    small batches are measured without a thread. (Relies on Textual internals; Textual is pinned to an
+    exact version.)
     """
 
     _quiet_growth = False
@@ -100,6 +105,39 @@ class _LogView(Log):
         elif lines:
             process = self._process_line
             self._update_maximum_width(updates, max(cell_len(process(line)) for line in lines))
+
+    _frame_style: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Log looks its style up (a walk up the DOM) for every row; once per paint is enough.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        """Log's `_render_line`, with the style looked up once per paint (see render_lines)."""
+        rich_style = self._frame_style if self._frame_style is not None else self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, rich_style)
+        line = self._render_line_strip(y, rich_style)
+        return line.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, y)
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        """A row's strip, cached: Textual 8.2.8's Log only keeps rows rendered while a selection exists.
+
+        Following the log scrolls every visible row each batch, so each would be highlighted and rendered
+        again (Text, highlighter, segments) for every batch. The cache is the Log's own, cleared where Log
+        clears it (new text on that row, pruning, clear, style change, selection change).
+        """
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        strip = self._render_line_cache.get(y)
+        if strip is None:
+            strip = super()._render_line_strip(y, rich_style)
+            self._render_line_cache[y] = strip
+        return strip
 
     def action_scroll_end(self) -> None:
         pane = self.parent
