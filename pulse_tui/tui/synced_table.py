@@ -4,10 +4,10 @@ A poll never rebuilds the table: changed cells are updated with `update_cell`, v
 rows appended. Only a change of columns (terminal resized past a breakpoint) or a mass change rebuilds it,
 and then the cursor is put back on the same row key (htop's trap: the list re-sorts under the cursor).
 
-A changed cell repaints its row only, and re-renders only itself. Textual's `update_cell` bumps one counter that keys every render cache,
-so any cell change re-rendered every visible cell (~12 ms at 150x40, the largest part of the idle CPU while
-durations tick); here only the changed cells' cache entries (and their rows') are dropped. (Relies on DataTable internals;
-Textual is pinned to an exact version.)
+A changed cell repaints its row only, and re-renders only itself. Textual's `update_cell` bumps one counter
+that keys every render cache, so any cell change re-rendered every visible cell (~12 ms at 150x40, the
+largest part of the idle CPU while durations tick); here only the changed cells' cache entries (and their
+rows') are dropped. (Relies on DataTable internals; Textual is pinned to an exact version.)
 """
 
 from __future__ import annotations
