@@ -199,7 +199,8 @@ async def test_every_fault_is_typed_and_recovers(
     make_sim: Callable[..., GatewaySim], auth_root: Path, fault: str, state: HealthState
 ) -> None:
     sim = make_sim()
-    g = SalesboyGateway(sim.url, KEY, auth_roots=[auth_root], timeouts=Timeouts(status_s=0.4, action_s=0.4))
+    # A timeout well under the slow fault (3 s) but wide enough that a busy CI machine never turns "down" into "slow".
+    g = SalesboyGateway(sim.url, KEY, auth_roots=[auth_root], timeouts=Timeouts(status_s=1.0, action_s=1.0))
     try:
         sim.set_fault(fault, slow_s=3, retry_after_s=1)
         h = await g.health()
