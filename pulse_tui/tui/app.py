@@ -208,8 +208,6 @@ class PulseApp(App[int]):
             self._connecting = asyncio.ensure_future(asyncio.to_thread(self._connect))
         try:
             conn = await asyncio.shield(self._connecting)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             self._connecting = None  # the next poll tries again
             raise
@@ -259,25 +257,24 @@ class PulseApp(App[int]):
             slow.stop()
             # A first Redis inspection that outlived its poll (key derivation, a slow Redis) is shown the
             # moment it lands, without another poll.
-            pending = snap is not None and bool(snap.extra.get("redis_pending"))
-            settled = getattr(self.source, "redis_settled", None) if pending else None
-            if settled is not None:
-                self._apply_when_settled(settled)
+            if snap is not None and snap.extra.get("redis_pending"):
+                self._apply_when_settled()
             if self.autopoll and not replaced:
                 if self._poll_timer is not None:
                     self._poll_timer.stop()  # one chain of polls, never two
-                soon = pending and settled is None  # no way to hear of it: look again soon
-                self._poll_timer = self.set_timer(min(1.0, self.config.poll_seconds) if soon
-                                                  else self.config.poll_seconds, self._poll)
+                self._poll_timer = self.set_timer(self.config.poll_seconds, self._poll)
         if snap is not None:
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
 
     @work(exclusive=True, group="redis-settled", exit_on_error=False)
-    async def _apply_when_settled(self, settled: Callable[[], Awaitable[bool]]) -> None:
+    async def _apply_when_settled(self) -> None:
         """The first Redis inspection outlived its poll: show its report as soon as it is in (no request)."""
+        settled = getattr(self.source, "redis_settled", None)
         current = getattr(self.source, "current", None)
-        if await settled() and current is not None and not self.polling:  # a poll under way shows it anyway
+        if settled is None or current is None:
+            return  # only the Monitor reads Redis
+        if await settled() and not self.polling:  # a poll under way shows it anyway
             with contextlib.suppress(NoMatches):
                 self.apply(current())
 
