@@ -250,11 +250,8 @@ class Monitor:
                 self._advance(t, now)
             snap = self._snapshot(now, 0.0)
             if obs is not None:
-                snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs),
-                               findings=host_findings(obs))
-            snap = replace(snap, poll_s=self.clock.monotonic() - started)
-            if self._findings is not None:
-                snap = replace(snap, findings=merge_findings(snap.findings, self._findings(snap)))
+                snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs))
+            snap = self._with_findings(replace(snap, poll_s=self.clock.monotonic() - started))
             self.latest = snap
             return snap
 
@@ -549,11 +546,17 @@ class Monitor:
             )
             snap = replace(snap, sessions=views, host=prev.host)
         # Findings again: a Redis report that landed since the poll, or a state moved by a log line, changes them.
-        obs = self.host_observation
-        host = host_findings(obs) if obs is not None else ()
-        snap = replace(snap, findings=merge_findings(host, self._findings(snap)) if self._findings else host)
+        snap = self._with_findings(snap)
         self.latest = snap
         return snap
+
+    def _with_findings(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with its findings: the last host probe's, and the doctor's over this snapshot."""
+        obs = self.host_observation
+        found = host_findings(obs) if obs is not None else ()
+        if self._findings is not None:
+            found = merge_findings(found, self._findings(snap))
+        return replace(snap, findings=found)
 
     async def redis_settled(self) -> bool:
         """Wait for the Redis inspection under way; True if there was one (its report is in `current()`)."""
