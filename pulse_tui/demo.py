@@ -167,21 +167,15 @@ def _driver(world: DemoWorld) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Start the world, run the app on it, tear everything down (no process or temp dir left behind)."""
-    from pulse_tui.sources.logs.recent import RecentLines
-    from pulse_tui.tui.app import PulseApp
-    from pulse_tui.tui.run import connector, run_frozen
+    from pulse_tui.tui.run import run_app
 
     print("Starting the demo: embedded Redis, gateway simulator, log writers (all on 127.0.0.1)…", flush=True)
     world = start_world(read_only=getattr(args, "read_only", None) == "true",
                         ascii=getattr(args, "ascii", None) == "true")
     try:
-        recent = RecentLines()
-        app = PulseApp(world.config, connect=connector(world.config, recent), logs=follower(world.config),
-                       recent=recent)
-        code = run_frozen(app)
+        return run_app(world.config)  # as on a server: the world's config names its gateway, Redis and logs
     finally:
         world.close()
-    return code
 
 
 def follower(config: Config) -> LogFollower:
