@@ -31,7 +31,7 @@ screenshots: $(STAMP)
 	$(BIN)/python -m pulse_tui.tui.screenshots screenshots
 
 bench: $(STAMP) compile
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
+from _demo_child import VARIABLES, app_css_path, child_config, variables, watched
 
 SESSIONS = 100
 # IDLE_SETTLE_S=120 measures the steady state (every session older than its last duration step).
@@ -36,7 +37,6 @@ MEASURE_S = 60.0
 EXIT_AFTER_S = SETTLE_S + MEASURE_S + 5.0  # each child quits by itself once the window has surely passed
 SIZE = (150, 40)
 TARGET_PCT = 2.0
-VARIABLES = "PULSE_BENCH_VARIABLES"
 
 
 def child_minimal() -> dict[str, Any]:
@@ -63,54 +63,31 @@ def child_minimal() -> dict[str, Any]:
 
 def child_demo() -> dict[str, Any]:
     """The demo app over the world, polling every 3 s, until EXIT_AFTER_S; how many polls it showed."""
-    from pulse_tui.config import config_from_values
     from pulse_tui.demo import follower
     from pulse_tui.model import Snapshot
     from pulse_tui.sources.logs.recent import RecentLines
-    from pulse_tui.tui.app import Connection, PulseApp
+    from pulse_tui.tui.app import PulseApp
     from pulse_tui.tui.run import connector, run_frozen
 
-    config = config_from_values(json.loads(os.environ[VARIABLES]))
+    config = child_config()
     out: dict[str, Any] = {"polls": 0, "sessions": 0}
     recent = RecentLines()
-    connect = connector(config, recent)  # as run_demo builds it: sources made after the first frame
 
-    def counted_connect() -> Connection:
-        conn = connect()
-        poll = conn.source.poll
-
-        async def counted(*, full: bool = False) -> Snapshot:
-            snap = await poll(full=full)
-            out["polls"] += 1
-            out["sessions"] = len(snap.sessions)
-            out["gateway"] = snap.gateway.state.value
-            return snap
-
-        conn.source.poll = counted  # type: ignore[method-assign]
-        return conn
+    def count(snap: Snapshot) -> None:
+        out["polls"] += 1
+        out["sessions"] = len(snap.sessions)
+        out["gateway"] = snap.gateway.state.value
 
     class Idle(PulseApp):
-        CSS_PATH = str(Path(sys.modules[PulseApp.__module__].__file__ or "").with_name(PulseApp.CSS_PATH))
+        CSS_PATH = app_css_path()
 
         def on_mount(self) -> None:
             self.set_timer(EXIT_AFTER_S, lambda: self.exit(0))  # on_unmount closes HTTP and Redis
 
-    app = Idle(config, connect=counted_connect, logs=follower(config), recent=recent)
+    # As run_demo builds it: sources made after the first frame.
+    app = Idle(config, connect=watched(connector(config, recent), count), logs=follower(config), recent=recent)
     run_frozen(app, headless=True, size=SIZE)
     return out
-
-
-def variables(world: Any, audit: Path) -> dict[str, str]:
-    """The world's Config as the variables an env file would hold."""
-    c = world.config
-    return {
-        "PULSE_TUI_GATEWAY": c.gateway_kind.value, "PULSE_TUI_GATEWAY_URL": c.gateway_url,
-        "API_SECRET_KEY": c.api_key, "PULSE_TUI_AUTH_DIR": ",".join(str(p) for p in c.auth_dirs),
-        "REDIS_URL": c.redis_url, "ENCRYPTION_KEY": c.encryption_key, "ENCRYPTION_SALT": c.encryption_salt,
-        "HASH_SALT": c.hash_salt, "PULSE_TUI_LOGS": ",".join(c.log_globs),
-        "PULSE_TUI_POLL_SECONDS": str(c.poll_seconds), "PULSE_TUI_REQUEST_BUDGET": str(c.request_budget),
-        "PULSE_TUI_PM2_APP": c.pm2_app or "", "PULSE_TUI_AUDIT_LOG": str(audit),
-    }
 
 
 def cpu_s(proc: psutil.Process) -> float:

@@ -32,14 +32,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from _demo_child import VARIABLES, app_css_path, child_config, variables, watched
 
 RUNS = 5
 SIZE = (150, 40)
 RATIO_TARGET = 1.5
 RSS_TARGET_MIB = 80.0
 SPAWNED = "PULSE_BENCH_SPAWNED"
-VARIABLES = "PULSE_BENCH_VARIABLES"
 
 
 def _report(spawned: float, imported: float) -> dict[str, float]:
@@ -76,15 +76,14 @@ def child_minimal(spawned: float) -> dict[str, float]:
 
 def child_demo(spawned: float) -> dict[str, float]:
     """The demo app as `pulse-tui demo` builds it: its first frame, then the frame after its first snapshot."""
-    from pulse_tui.config import config_from_values
     from pulse_tui.model import Snapshot
-    from pulse_tui.monitor.build import build_log_follower
+    from pulse_tui.monitor.build import build_log_follower  # demo.follower would import the simulator too
     from pulse_tui.sources.logs.recent import RecentLines
     from pulse_tui.tui.app import Connection, PulseApp
     from pulse_tui.tui.run import connector, run_frozen
 
     imported = time.time()
-    config = config_from_values(json.loads(os.environ[VARIABLES]))
+    config = child_config()
     recent = RecentLines()
     connect = connector(config, recent)
     polled: list[Snapshot] = []
@@ -94,18 +93,10 @@ def child_demo(spawned: float) -> dict[str, float]:
         started = time.time()
         conn = connect()
         result["connect_s"] = time.time() - started
-        poll = conn.source.poll
-
-        async def first_poll(*, full: bool = False) -> Snapshot:
-            snap = await poll(full=full)
-            polled.append(snap)
-            return snap
-
-        conn.source.poll = first_poll  # type: ignore[method-assign]
         return conn
 
     class Timed(PulseApp):
-        CSS_PATH = str(Path(sys.modules[PulseApp.__module__].__file__ or "").with_name(PulseApp.CSS_PATH))
+        CSS_PATH = app_css_path()
 
         def start(self) -> None:
             result["mounted_s"] = time.time() - spawned
@@ -130,23 +121,11 @@ def child_demo(spawned: float) -> dict[str, float]:
             result.update(_report(spawned, imported))
             self.exit(0)  # the app closes HTTP and Redis on its own loop as it unmounts
 
-    app = Timed(config, connect=timed_connect, logs=build_log_follower(config), recent=recent)
+    app = Timed(config, connect=watched(timed_connect, polled.append), logs=build_log_follower(config),
+                recent=recent)
     run_frozen(app, headless=True, size=SIZE)  # as `pulse-tui demo` runs it
     assert "frame_s" in result, "the demo app exited before its first snapshot was painted"
     return result
-
-
-def variables(world: Any, audit: Path) -> dict[str, str]:
-    """The world's Config as the variables an env file would hold."""
-    c = world.config
-    return {
-        "PULSE_TUI_GATEWAY": c.gateway_kind.value, "PULSE_TUI_GATEWAY_URL": c.gateway_url,
-        "API_SECRET_KEY": c.api_key, "PULSE_TUI_AUTH_DIR": ",".join(str(p) for p in c.auth_dirs),
-        "REDIS_URL": c.redis_url, "ENCRYPTION_KEY": c.encryption_key, "ENCRYPTION_SALT": c.encryption_salt,
-        "HASH_SALT": c.hash_salt, "PULSE_TUI_LOGS": ",".join(c.log_globs),
-        "PULSE_TUI_POLL_SECONDS": str(c.poll_seconds), "PULSE_TUI_REQUEST_BUDGET": str(c.request_budget),
-        "PULSE_TUI_PM2_APP": c.pm2_app or "", "PULSE_TUI_AUDIT_LOG": str(audit),
-    }
 
 
 def spawn(kind: str, values: dict[str, str]) -> dict[str, float]:
