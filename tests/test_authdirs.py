@@ -9,6 +9,7 @@ import pytest
 
 from pulse_tui.sources.authdirs import (
     AuthDir,
+    EntryCounts,
     Layout,
     auth_dir_path,
     delete_auth_dir,
@@ -86,8 +87,10 @@ def test_entry_counts_follow_changes(tmp_path: Path) -> None:
     old, fresh = mk(root / f"session-{UID}", files=2), mk(root / f"session-{UID2}", files=1)
     past = os.stat(old).st_mtime_ns - 60 * 10**9
     os.utime(old, ns=(past, past))
+    kept = EntryCounts()
+
     def counts() -> tuple[int | None, int | None]:
-        found = {d.session_id: d.entries for d in discover([root])}
+        found = {d.session_id: d.entries for d in discover([root], counts=kept)}
         return found[UID], found[UID2]
 
     assert counts() == (2, 1)
@@ -101,6 +104,15 @@ def test_entry_counts_follow_changes(tmp_path: Path) -> None:
     (fresh / "f8").write_bytes(b"x")
     os.utime(fresh, ns=(tick, tick))
     assert counts() == (3, 3)
+    # reused indeed: an old dir changed behind the cache's back (mtime put back) keeps its count...
+    later = past + 10**9  # not the mtime of the first count (2 entries)
+    os.utime(old, ns=(later, later))
+    assert counts() == (3, 3)
+    (old / "f8").write_bytes(b"x")
+    os.utime(old, ns=(later, later))
+    assert counts() == (3, 3)
+    # ...which a plain discover(), without counts, lists afresh
+    assert {d.session_id: d.entries for d in discover([root])}[UID] == 4
 
 
 def test_size_only_when_asked_and_bounded(tmp_path: Path) -> None:

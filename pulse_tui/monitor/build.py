@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pulse_tui.clock import Clock, SystemClock
@@ -15,6 +16,7 @@ from pulse_tui.sources.logs.redact import Redactor
 if TYPE_CHECKING:
     # Imported where they are built: the app paints before it builds them (HTTP, Redis, crypto stacks).
     from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
+    from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import Gateway
     from pulse_tui.sources.redis_store import RedisInspector
 
@@ -38,12 +40,12 @@ class Targets:
             await self.redis.aclose()
 
 
-def auth_discovery(config: Config) -> Sequence[AuthDirFact]:
+def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequence[AuthDirFact]:
     """Every LocalAuth dir under the configured roots, as monitor facts (cheap: a directory listing)."""
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.sources.authdirs import discover
 
-    return Monitor.auth_facts(discover(config.auth_dirs)) if config.auth_dirs else ()
+    return Monitor.auth_facts(discover(config.auth_dirs, counts=counts)) if config.auth_dirs else ()
 
 
 def build_targets(
@@ -53,6 +55,7 @@ def build_targets(
     from pulse_tui.crypto.pulse import KeyRing
     from pulse_tui.monitor.host import HostSource
     from pulse_tui.monitor.service import Monitor
+    from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import make_gateway
     from pulse_tui.sources.redis_store import RedisInspector
 
@@ -65,7 +68,8 @@ def build_targets(
         threading.Thread(target=keyring.prewarm, name="keyring-prewarm", daemon=True).start()
         redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
     monitor = Monitor(
-        config, gateway, redis, clock=clock, auth_discovery=lambda: auth_discovery(config), findings=findings,
+        config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
+        findings=findings,
         host=HostSource(config, clock) if host else None,
     )
     return Targets(config, monitor, gateway, redis)

@@ -74,29 +74,44 @@ def _salesboy_reason(user_id: str) -> str:
     return "not a UUID: never restored by the gateway"
 
 
-# Top-level entry counts by dir, reused while the dir's mtime stays the same: every poll re-lists every auth
-# dir (twice: the monitor and the Salesboy adapter), and opening each one to count its entries cost more
-# than all the rest of the listing. A count taken within RACY_NS of the dir's last change is not kept: a
-# change in the same timestamp tick would leave the mtime as it was.
-_ENTRIES: dict[str, tuple[int, int, int]] = {}  # path -> (inode, mtime ns, entries)
-_ENTRIES_MAX = 100_000
-RACY_NS = 2_000_000_000
+class EntryCounts:
+    """Top-level entry counts of auth dirs, reused while a dir's inode and mtime stay the same.
+
+    Polls re-list every auth dir, and opening each one to count its entries cost more than the rest of the
+    listing. A count taken within RACY_NS of the dir's last change is not kept: a change in the same
+    timestamp tick would leave the mtime as it was. Each poller (monitor, gateway adapter) owns one.
+    """
+
+    RACY_NS = 2_000_000_000
+    MAX_DIRS = 100_000
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, int, int]] = {}  # path -> (inode, mtime ns, entries)
+
+    def count(self, path: str, st: os.stat_result) -> int:
+        """Entries directly in `path` (whose stat is `st`); OSError when it cannot be listed."""
+        hit = self._seen.get(path)
+        if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        with os.scandir(path) as it:
+            entries = sum(1 for _ in it)
+        if time.time_ns() - st.st_mtime_ns > self.RACY_NS:
+            if len(self._seen) >= self.MAX_DIRS:
+                self._seen.clear()
+            self._seen[path] = (st.st_ino, st.st_mtime_ns, entries)
+        return entries
 
 
-def _stat(path: Path, with_size: bool, max_files: int) -> tuple[float | None, int | None, int | None]:
+def _stat(path: Path, with_size: bool, max_files: int,
+          counts: EntryCounts | None) -> tuple[float | None, int | None, int | None]:
     key = str(path)
     try:
         st = os.stat(key)
-        hit = _ENTRIES.get(key)
-        if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
-            entries = hit[2]
+        if counts is not None:
+            entries = counts.count(key, st)
         else:
             with os.scandir(key) as it:
                 entries = sum(1 for _ in it)
-            if time.time_ns() - st.st_mtime_ns > RACY_NS:
-                if len(_ENTRIES) >= _ENTRIES_MAX:
-                    _ENTRIES.clear()
-                _ENTRIES[key] = (st.st_ino, st.st_mtime_ns, entries)
     except OSError:
         return None, None, None
     return st.st_mtime, entries, (_tree_size(path, max_files) if with_size else None)
@@ -140,8 +155,11 @@ def discover(
     *,
     with_size: bool = False,
     max_files: int = 5000,
+    counts: EntryCounts | None = None,
 ) -> list[AuthDir]:
     """Every LocalAuth dir under `roots` (both layouts unless `layout` is given), sorted by layout and id.
+
+    With `counts`, a dir's entry count is reused while the dir is unchanged (for pollers).
 
     A root may also be the gateway's working dir: its `.wwebjs_auth` / `whatsapp-sessions` are searched too.
     Missing or unreadable roots give nothing, never an error.
@@ -156,11 +174,11 @@ def discover(
                 path = root / name
                 ok = is_uuid(sid)
                 found[path] = AuthDir(sid, path, Layout.SALESBOY, ok, "" if ok else _salesboy_reason(sid),
-                                      *_stat(path, with_size, max_files))
+                                      *_stat(path, with_size, max_files, counts))
             elif layout in (None, Layout.PULSE) and PHONE_RE.match(name):
                 path = root / name / f"{PULSE_PREFIX}{name}"
                 if path.is_dir():
-                    found[path] = AuthDir(name, path, Layout.PULSE, True, "", *_stat(path, with_size, max_files))
+                    found[path] = AuthDir(name, path, Layout.PULSE, True, "", *_stat(path, with_size, max_files, counts))
     return sorted(found.values(), key=lambda d: (d.layout.value, d.session_id, str(d.path)))
 
 

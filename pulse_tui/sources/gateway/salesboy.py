@@ -13,7 +13,7 @@ import httpx
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
-from pulse_tui.sources.authdirs import Layout, delete_auth_dir, discover, salesboy_id_error
+from pulse_tui.sources.authdirs import EntryCounts, Layout, delete_auth_dir, discover, salesboy_id_error
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
     HttpCaller,
@@ -92,6 +92,7 @@ class SalesboyGateway:
         self.started: set[str] = set()
         self.sse_silence_s = sse_silence_s
         self.sse_retry_s = sse_retry_s
+        self._entry_counts = EntryCounts()  # every list re-reads the auth dirs: unchanged ones are not reopened
 
     # --- reading ---------------------------------------------------------------------
 
@@ -100,7 +101,8 @@ class SalesboyGateway:
 
     async def list_sessions(self) -> list[str] | GatewayFailure:
         """Valid auth dirs + configured ids + ids started here. Costs no request."""
-        dirs = await asyncio.to_thread(discover, self.auth_roots, Layout.SALESBOY) if self.auth_roots else []
+        dirs = (await asyncio.to_thread(discover, self.auth_roots, Layout.SALESBOY, counts=self._entry_counts)
+                if self.auth_roots else [])
         ids = {d.session_id for d in dirs if d.valid}
         ids.update(self.extra_sessions)
         ids.update(self.started)
