@@ -27,9 +27,6 @@ from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SA
 FLAG = "--user-data-dir"
 SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
 _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
-_PROC_OK = psutil.LINUX and os.path.isdir("/proc/self")
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 # --- data ----------------------------------------------------------------------
@@ -246,7 +243,23 @@ class ProcessMapper:
         )
 
     def _read_table(self) -> dict[int, _Row]:
-        return _read_proc() if _PROC_OK else _read_psutil()
+        rows: dict[int, _Row] = {}
+        for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
+            info = proc.info
+            if info.get("status") == psutil.STATUS_ZOMBIE:
+                continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
+            mem, cpu = info.get("memory_info"), info.get("cpu_times")
+            cmd = info.get("cmdline") or []
+            rows[info["pid"]] = _Row(
+                pid=info["pid"],
+                ppid=info.get("ppid") or 0,
+                create_time=info.get("create_time") or 0.0,
+                rss=int(mem.rss) if mem is not None else 0,
+                cpu=(cpu.user + cpu.system) if cpu is not None else None,
+                name=os.path.basename(cmd[0].split(" ", 1)[0]) if cmd else "",
+                udd=user_data_dir_of(cmd) if cmd else None,
+            )
+        return rows
 
     def _group(self, rows: dict[int, _Row]) -> dict[str, _Group]:
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
@@ -310,94 +323,6 @@ class ProcessMapper:
             seen = True
             used += max(0.0, r.cpu - before)
         return used / elapsed * 100.0 if seen else None
-
-
-def _read_psutil() -> dict[int, _Row]:
-    """The process table through psutil (any OS)."""
-    rows: dict[int, _Row] = {}
-    for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
-        info = proc.info
-        if info.get("status") == psutil.STATUS_ZOMBIE:
-            continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
-        mem, cpu = info.get("memory_info"), info.get("cpu_times")
-        cmd = info.get("cmdline") or []
-        rows[info["pid"]] = _Row(
-            pid=info["pid"],
-            ppid=info.get("ppid") or 0,
-            create_time=info.get("create_time") or 0.0,
-            rss=int(mem.rss) if mem is not None else 0,
-            cpu=(cpu.user + cpu.system) if cpu is not None else None,
-            name=_name(cmd),
-            udd=user_data_dir_of(cmd) if cmd else None,
-        )
-    return rows
-
-
-def _read_proc() -> dict[int, _Row]:
-    """The same table from /proc directly: three small reads per process, a quarter of psutil's CPU.
-
-    Each poll scans every process on the host, so this was most of a poll's CPU. Values are computed as
-    psutil computes them (a test compares both), so a kill later matches its process by create_time.
-    """
-    ticks = _CLOCK_TICKS
-    boot = psutil.boot_time()
-    rows: dict[int, _Row] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        base = "/proc/" + entry
-        try:
-            stat = _read(base + "/stat")
-            # the name in parentheses may hold spaces and parentheses: the fields start after the last ")"
-            fields = stat[stat.rfind(b")") + 2:].split()
-            if fields[0] == b"Z":
-                continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
-            rss = int(_read(base + "/statm").split()[1]) * _PAGE_SIZE  # psutil's source (stat's rss field differs)
-        except (OSError, IndexError, ValueError):
-            continue  # gone since the listing, or not ours to read: nothing we could show or act on
-        try:
-            cmd = _split_cmdline(os.fsdecode(_read(base + "/cmdline")))
-        except OSError:
-            cmd = []  # as psutil's ad_value: the process still links its children to their ancestors
-        rows[int(entry)] = _Row(
-            pid=int(entry),
-            ppid=int(fields[1]),
-            create_time=float(fields[19]) / ticks + boot,
-            rss=rss,
-            cpu=float(fields[11]) / ticks + float(fields[12]) / ticks,
-            name=_name(cmd),
-            udd=user_data_dir_of(cmd) if cmd else None,
-        )
-    return rows
-
-
-def _read(path: str) -> bytes:
-    """A whole /proc file (os.read: half the cost of open().read() here, and it runs for every process)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
-def _split_cmdline(data: str) -> list[str]:
-    """argv from /proc/<pid>/cmdline, as psutil splits it (setproctitle'd Chromium children use spaces)."""
-    if not data:
-        return []
-    sep = "\x00" if data.endswith("\x00") else " "
-    if data.endswith(sep):
-        data = data[:-1]
-    cmd = data.split(sep)
-    if sep == "\x00" and len(cmd) == 1 and " " in data:
-        cmd = data.split(" ")
-    return cmd
-
-
-def _name(cmd: list[str]) -> str:
-    return os.path.basename(cmd[0].split(" ", 1)[0]) if cmd else ""
 
 
 def _resolve(pid: int, rows: dict[int, _Row], own: dict[int, str | None], member: dict[int, str | None]) -> None:
