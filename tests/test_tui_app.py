@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pulse_tui.model import ConnState, HealthState
+from pulse_tui.model import ActionResult, ConnState, HealthState
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.sim.redis_server import RedisServer
 from pulse_tui.tui.app import PulseApp
@@ -89,6 +89,35 @@ async def test_start_shows_qr_then_scan_connects_and_closes_it(sim: GatewaySim, 
         assert state_of(app, UID_C) == ConnState.CONNECTED
         entries = audit_lines(tmp_path)
         assert [(e["action"], e["target"], e["ok"]) for e in entries] == [("start", UID_C, True)]
+    await targets.aclose()
+
+
+async def test_start_shows_qr_even_if_its_new_auth_dir_is_seen_during_the_call(sim: GatewaySim,
+                                                                               tmp_path: Path) -> None:
+    """The gateway creates the new client's LocalAuth dir at once: a poll during the start call sees it as
+    restorable, yet the session had nothing to restore when the operator confirmed, so it needs a QR."""
+    from pulse_tui.sim.engine import write_linked_profile
+
+    app, targets = make_app(sim, tmp_path)
+    app.source.add_session(UID_C)
+    real_start = app.gateway.start
+
+    async def start_while_the_dir_appears(sid: str) -> ActionResult:
+        result = await real_start(sid)
+        write_linked_profile(sim.auth_root / f"session-{sid}")
+        app.apply(app.source.current())  # a log line / poll landing before the call returns
+        return result
+
+    app.gateway.start = start_while_the_dir_appears  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        assert app.main.conn_table.select_key(UID_C)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, QrScreen))
+        assert app.screen.session_id == UID_C  # type: ignore[attr-defined]
     await targets.aclose()
 
 

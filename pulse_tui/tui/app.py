@@ -25,7 +25,7 @@ from textual.worker import Worker
 from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
-from pulse_tui.model import ActionResult, ConnState, Snapshot
+from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
 from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
@@ -343,6 +343,9 @@ class PulseApp(App[int]):
         if not self.connected:
             return ActionResult(False, "still connecting")
         verb = ACTION_VERBS.get(action, action)
+        # The session as the confirmation described it: while the call is under way, the gateway creates the
+        # new client's LocalAuth dir and a poll or log line may already show it as restorable.
+        before = self.snapshot.session(sid) if self.snapshot else None
         self.notify(f"{verb} {sid}…", timeout=2)
         try:
             result = await (self._host_action(action, sid) if action in HOST_ACTIONS
@@ -360,7 +363,7 @@ class PulseApp(App[int]):
         self.source.note_action(sid, action, result.ok)
         if action == "start" and result.ok:
             self.source.add_session(sid)
-            self.open_qr_when_needed(sid)
+            self.open_qr_when_needed(sid, before)
         if action == "clear-lock" and result.ok:
             self.main.offer_start(sid)
         self.poll_now()
@@ -384,8 +387,10 @@ class PulseApp(App[int]):
             return await host_actions.clear_lock(self.source, sid, read_only=read_only)
         return await host_actions.kill_orphans(self.source, sid, read_only=read_only)
 
-    def open_qr_when_needed(self, sid: str) -> None:
-        """After a start: show the QR view; it closes by itself at once if the session reconnects."""
-        s = self.snapshot.session(sid) if self.snapshot else None
-        if s is None or not s.restorable or (self.qr_session == sid):
+    def open_qr_when_needed(self, sid: str, before: SessionView | None) -> None:
+        """After a start: show the QR view unless the session had auth to restore (`before`: as confirmed).
+
+        The view closes by itself at once if the session reconnects after all.
+        """
+        if before is None or not before.restorable or (self.qr_session == sid):
             self.open_qr(sid)
