@@ -84,6 +84,7 @@ async def test_start_shows_qr_then_scan_connects_and_closes_it(sim: GatewaySim, 
         await wait_for(pilot, lambda: isinstance(app.screen, QrScreen) and app.screen.attempt >= 1, app=app)
         qr = app.screen
         assert isinstance(qr, QrScreen) and qr.session_id == UID_C
+        assert not app._notifications, "no toast over the code"  # noqa: SLF001
         assert sim.scan(UID_C)
         await wait_for(pilot, lambda: not isinstance(app.screen, QrScreen), app=app)
         assert state_of(app, UID_C) == ConnState.CONNECTED

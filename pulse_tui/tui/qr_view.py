@@ -173,6 +173,8 @@ class QrScreen(Screen[str]):
         yield Static("Press Escape to close · a: ASCII / blocks", id="qr-hint", markup=False)
 
     def on_mount(self) -> None:
+        # Toasts sit bottom right, over the code's corner: a phone camera must see the whole code.
+        self.app.clear_notifications()
         self.query_one("#qr-code").display = False
         self._timer = self.set_interval(1, self._tick)
         self._consume()
