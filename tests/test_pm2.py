@@ -205,3 +205,34 @@ async def test_real_pm2_jlist_restart_and_memory_restarts(pm2: Pm2Env) -> None:
     stopped = await reader.read()
     assert stopped.app("t-gw").status == "stopped"  # type: ignore[union-attr]
     assert "pm2-app-down" in {f.code for f in pm2_findings(stopped, ["t-gw"])}
+
+
+async def test_jlist_is_asked_again_only_when_pm2_changed(pm2: Pm2Env, tmp_path: Path) -> None:
+    # A wrapper around the real pm2 that counts its runs: `pm2 jlist` is a whole Node process, the biggest idle
+    # cost on a real host, so an unchanged pm2 must be read from what it keeps on disk and in /proc.
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "pm2"
+    wrapper.write_text(f"#!/bin/sh\necho x >> {calls}\nexec {pm2.bin} \"$@\"\n")
+    wrapper.chmod(0o755)
+    assert pm2.run("start", str(pm2.apps / "app.js"), "--name", "t-gw").returncode == 0
+    reader = Pm2Reader(SystemClock(), apps=("t-gw",), env=pm2.env, pm2_bin=str(wrapper))
+    first = await reader.read()
+    gw = first.app("t-gw")
+    assert first.state == Pm2State.OK and gw is not None and first.read_at is not None
+    for _ in range(5):
+        again = await reader.read()
+        assert again.app("t-gw") is not None and again.app("t-gw").pid == gw.pid  # type: ignore[union-attr]
+        assert again.read_at == first.read_at  # the facts say how old they are
+    assert again.app("t-gw").memory_bytes  # type: ignore[union-attr]  # memory read from /proc meanwhile
+    assert calls.read_text().count("x") == 1
+
+    assert pm2.run("restart", "t-gw").returncode == 0
+    after = await reader.read()
+    assert calls.read_text().count("x") == 2
+    moved = after.app("t-gw")
+    assert moved is not None and moved.pid != gw.pid and moved.restarts_since_start == 1
+
+    short = Pm2Reader(SystemClock(), apps=("t-gw",), env=pm2.env, pm2_bin=str(wrapper), refresh_s=0.0)
+    await short.read()
+    await short.read()
+    assert calls.read_text().count("x") == 4  # refresh_s bounds how old the facts may get

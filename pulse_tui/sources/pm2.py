@@ -1,5 +1,10 @@
-"""pm2, the process manager both gateways run under: `pm2 jlist` per poll, restarts since pulse-tui started,
-restarts caused by `max_memory_restart` (from the tail of pm2's own log), and the "restart gateway" action.
+"""pm2, the process manager both gateways run under: its apps, restarts since pulse-tui started, restarts
+caused by `max_memory_restart` (from the tail of pm2's own log), and the "restart gateway" action.
+
+`pm2 jlist` starts a whole Node process (hundreds of ms of CPU): asking it every poll made pm2 the biggest idle
+cost. It is asked again only when what pm2 keeps on disk and in /proc says something changed (the daemon's pid,
+the size of pm2.log, which pm2 appends to on every start/stop/restart/exit, the daemon's child processes) or when
+the last answer is older than `refresh_s`; in between, the apps' memory and CPU are read from /proc.
 
 `pm2 jlist` carries each app's whole environment (API keys, encryption keys): only the few fields below are
 kept, and neither its output nor pm2's stderr is ever copied into a message. pm2 is only asked when its daemon
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -77,6 +83,7 @@ class Pm2Report:
     detail: str = ""
     pm2_home: str = ""
     took_s: float = 0.0
+    read_at: float | None = None  # clock time of the `pm2 jlist` these facts come from
 
     def app(self, name: str) -> Pm2App | None:
         for a in self.apps:
@@ -126,6 +133,7 @@ class Pm2Reader:
         pm2_bin: str | None = None,
         env: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
+        refresh_s: float = 300.0,
     ) -> None:
         self._clock = clock
         self._apps = tuple(apps) if apps is not None else None
@@ -135,6 +143,9 @@ class Pm2Reader:
         self._timeout = timeout_s
         self._started_at = clock.now()
         self._baseline: dict[tuple[str, int], int] | None = None
+        self._refresh_s = refresh_s
+        self._last: _LastRead | None = None
+        self._procs: dict[int, psutil.Process] = {}  # kept between reads: cpu_percent compares with the last call
 
     @property
     def available(self) -> bool:
@@ -145,14 +156,22 @@ class Pm2Reader:
         return self._home
 
     async def read(self) -> Pm2Report:
-        """One `pm2 jlist` (only when the daemon already runs) → the watched apps."""
+        """The watched apps: from `pm2 jlist` (only when the daemon already runs) when pm2's state changed or
+        the last answer is older than `refresh_s`, else from that answer with fresh memory and CPU."""
         started = time.perf_counter()
         home = str(self._home)
         if self._bin is None:
             return Pm2Report(Pm2State.NOT_AVAILABLE, detail="pm2 is not on PATH", pm2_home=home)
-        if daemon_pid(self._home) is None:
+        daemon = daemon_pid(self._home)
+        if daemon is None:
+            self._last = None
             return Pm2Report(Pm2State.NOT_RUNNING, detail=f"no pm2 daemon running for PM2_HOME={home}",
                              pm2_home=home)
+        signature = await asyncio.to_thread(_signature, self._home, daemon)
+        last = self._last
+        if last is not None and last.signature == signature and self._clock.now() - last.at < self._refresh_s:
+            apps = [await asyncio.to_thread(self._refreshed, a) for a in last.apps]
+            return self._report(apps, last.mem_restarts, last.at, started)
         code, out, _err = await _run([self._bin, "jlist"], self._env, self._timeout)
         if code is None:
             return Pm2Report(Pm2State.ERROR, detail=f"pm2 jlist timed out after {self._timeout:g} s", pm2_home=home)
@@ -163,14 +182,37 @@ class Pm2Reader:
         apps = [a for a in (_app_fields(item) for item in raw) if a is not None]
         if self._apps is not None:
             apps = [a for a in apps if a.name in self._apps]
+        mem_restarts = memory_restarts(self._home / "pm2.log")
+        at = self._clock.now()
+        # read after jlist: a change that lands while jlist runs makes the next read ask again
+        self._last = _LastRead(tuple(apps), mem_restarts, at, await asyncio.to_thread(_signature, self._home, daemon))
+        return self._report(apps, mem_restarts, at, started)
+
+    def _report(self, apps: Sequence[_Raw], mem_restarts: dict[int, list[float]], at: float,
+                started: float) -> Pm2Report:
         first = self._baseline is None
         baseline = self._baseline = self._baseline or {}
         for a in apps:
             # apps first seen after the first read started after us: every restart of theirs is new
             baseline.setdefault((a.name, a.pm_id), a.restart_time if first else 0)
-        mem_restarts = memory_restarts(self._home / "pm2.log")
         built = tuple(self._build(a, baseline, mem_restarts) for a in apps)
-        return Pm2Report(Pm2State.OK, built, pm2_home=home, took_s=time.perf_counter() - started)
+        return Pm2Report(Pm2State.OK, built, pm2_home=str(self._home), took_s=time.perf_counter() - started,
+                         read_at=at)
+
+    def _refreshed(self, a: _Raw) -> _Raw:
+        """`a` with the memory and CPU of its process now (what pm2's own monit reads for it)."""
+        if not a.pid or a.status != "online":
+            return a
+        proc = self._procs.get(a.pid)
+        try:
+            if proc is None:
+                proc = self._procs[a.pid] = psutil.Process(a.pid)
+                proc.cpu_percent()  # the first call only sets the reference point
+                return dataclasses.replace(a, memory=proc.memory_info().rss)
+            return dataclasses.replace(a, memory=proc.memory_info().rss, cpu=round(proc.cpu_percent(), 1))
+        except psutil.Error:
+            self._procs.pop(a.pid, None)
+            return a
 
     def _build(self, a: _Raw, baseline: dict[tuple[str, int], int], mem_restarts: dict[int, list[float]]) -> Pm2App:
         key = (a.name, a.pm_id)
@@ -208,6 +250,27 @@ async def _run(argv: list[str], env: Mapping[str, str], timeout_s: float) -> tup
         await proc.wait()
         return None, "", ""
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class _LastRead:
+    apps: tuple[_Raw, ...]
+    mem_restarts: dict[int, list[float]]
+    at: float
+    signature: tuple[object, ...]
+
+
+def _signature(home: Path, daemon: int) -> tuple[object, ...]:
+    """What changes when pm2's apps change: the daemon, the size of pm2.log, the daemon's children."""
+    try:
+        log_size: int | None = (home / "pm2.log").stat().st_size
+    except OSError:
+        log_size = None
+    try:
+        children = frozenset((c.pid, c.create_time()) for c in psutil.Process(daemon).children())
+    except psutil.Error:
+        children = None
+    return (daemon, log_size, children)
 
 
 def parse_jlist(out: str) -> list[object] | None:
