@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,13 +147,32 @@ async def test_a_down_source_is_critical_not_unknown(sim: GatewaySim, redis_url:
     assert code == 2 and "gateway-down" in text
 
 
-async def test_checks_that_cannot_run_exit_3(sim: GatewaySim, redis_url: str, tmp_path: Path) -> None:
+async def test_a_hung_gateway_still_gives_the_redis_and_key_checks(
+    sim: GatewaySim, redis_url: str, tmp_path: Path
+) -> None:
+    seed_bulk(redis_url, 2, KEY, SALT, HASH_SALT)
     sim.set_fault(Fault.SLOW, slow_s=5.0)  # the poll outlives the doctor's own deadline
     code, text = await _run(_config(sim, redis_url, tmp_path), "--json", "--timeout", "0.2")
+    doc = json.loads(text)
+    got = {f["code"] for f in doc["findings"]}
+    assert "gateway-could-not-check" in got
+    assert "redis-persistence-off" in got  # the Redis checks ran without the gateway
+    assert doc["could_check"] is True and doc["redis"] == {"available": True}
+    assert doc["groups"]["gateway"] == "warning" and "redis" in doc["groups"] and "keys" in doc["groups"]
+    assert code == 1 == doc["exit_code"]  # persistence off and an unchecked gateway: warnings, never 3
+    code, text = await _run(_config(sim, redis_url, tmp_path), "--timeout", "0.2")
+    assert code == 1 and "could not be polled" in text and "Redis  [" in text and "2 user session(s)" in text
+
+
+async def test_checks_that_cannot_run_exit_3(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.set_fault(Fault.SLOW, slow_s=5.0)
+    config = replace(_config(sim, "", tmp_path), redis_url=None)  # no Redis: the gateway was the only source
+    code, text = await _run(config, "--json", "--timeout", "0.2")
     assert code == 3
     doc = json.loads(text)
     assert doc["could_check"] is False and doc["exit_code"] == 3 and doc["status"] == "unknown"
-    code, text = await _run(_config(sim, redis_url, tmp_path), "--timeout", "0.2")
+    assert "error" in doc
+    code, text = await _run(config, "--timeout", "0.2")
     assert code == 3 and "could not run" in text
 
 
