@@ -183,3 +183,45 @@ def test_doctor_and_keys_do_not_import_textual() -> None:
     code = ("import sys; import pulse_tui.doctor.command, pulse_tui.keys.command; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+
+
+async def test_a_poll_that_raises_still_gives_the_redis_checks(
+    sim: GatewaySim, redis_url: str, tmp_path: Path
+) -> None:
+    seed_bulk(redis_url, 3, KEY, SALT, HASH_SALT)
+    config = _config(sim, redis_url, tmp_path)
+
+    def broken_hook(snap: object) -> list[Finding]:
+        raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+    targets = build_targets(config, findings=broken_hook)
+    out = io.StringIO()
+    try:
+        code = await doctor_command.run(config, targets.monitor, _args("--json"), out=out)
+    finally:
+        await targets.aclose()
+    doc = json.loads(out.getvalue())
+    codes = {f["code"] for f in doc["findings"]}
+    assert code == doc["exit_code"] == 1 and doc["could_check"] is True
+    assert {"gateway-could-not-check", "redis-persistence-off"} <= codes
+    assert "RecursionError" in doc["error"] and doc["redis"] == {"available": True}
+
+
+def test_one_failing_check_group_costs_only_that_group() -> None:
+    from pulse_tui.doctor.checks import run_checks
+    from pulse_tui.model import GatewayHealth, HealthState, KeysStatus, RedisReport, Snapshot
+
+    config = Config(encryption_key="short", gateway_url="http://127.0.0.1:9")
+    snap = Snapshot(0.0, "salesboy", "http://127.0.0.1:9", GatewayHealth(HealthState.DOWN, detail="refused"), (),
+                    RedisReport(available=True, persistence="not a Persistence"),  # type: ignore[arg-type]
+                    KeysStatus("unknown"))
+
+    def broken_extra(s: Snapshot) -> list[Finding]:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    found = {f.code: f for f in run_checks(config, snap, extra=[broken_extra])}
+    assert found["redis-check-failed"].severity == Severity.UNKNOWN
+    assert "AttributeError" in found["redis-check-failed"].message
+    assert "OverflowError" in found["host-check-failed"].message
+    assert "gateway-down" in found and "encryption-key-too-short" in found  # the other groups still ran
+    assert exit_code(found.values(), True) == 2
