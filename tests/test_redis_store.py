@@ -394,6 +394,32 @@ async def test_hung_server_times_out() -> None:
     assert time.monotonic() - started < 10  # generous: the point is that it returned at all
 
 
+@pytest.mark.parametrize("reply", [b"*2\r\n$3\r\nabc\r\n*0\r\n", b"+OK\r\n", b":12\r\n", b"$-1\r\n", b"*-1\r\n",
+                                   b"*1\r\n*1\r\n*1\r\n:1\r\n"])
+async def test_a_lying_peer_is_a_typed_state(reply: bytes, keyring: KeyRing) -> None:
+    """Something on the Redis port that answers every command with the same well-formed but wrong reply."""
+
+    async def liar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                commands = data.count(b"\r\n*") + data.startswith(b"*")
+                writer.write(reply * max(commands, 1))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(liar, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ins = RedisInspector(f"redis://127.0.0.1:{port}/0", keyring, None, socket_timeout=0.5)
+    try:
+        report = await asyncio.wait_for(ins.inspect(), timeout=10)
+        p = await ins.persistence()
+    finally:
+        await ins.aclose()
+        server.close()
+    assert not report.available and report.error.startswith("unreadable reply from Redis"), report.error
+    assert p.enabled is None
+
+
 _OTHER_TYPES = {
     "hash": lambda c, k: c.hset(k, mapping={"x": "1"}),
     "list": lambda c, k: c.rpush(k, "a"),

@@ -387,6 +387,9 @@ def _short_reason(exc: BaseException, url: str, timeout: float) -> str:
 
 # --- the inspector ----------------------------------------------------------------------------------
 
+# What redis-py and our parsing raise on a reply no real Redis sends (a proxy, an impostor on the port).
+_BAD_REPLY = (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError)
+
 
 class RedisInspector:
     """Polls Pulse's Redis without writing to it; one instance per Redis, reconnects by itself."""
@@ -446,7 +449,7 @@ class RedisInspector:
                 _queue_persistence(pipe)
                 save_r, aof_r, info_r = await pipe.execute(raise_on_error=False)
                 return _parse_persistence(save_r, aof_r, info_r)
-            except (RedisError, OSError):
+            except (RedisError, OSError, *_BAD_REPLY):
                 await self._drop_client()
                 return Persistence(save=None, appendonly=None, config_available=False)
 
@@ -455,11 +458,21 @@ class RedisInspector:
         async with self._lock:
             started = self._clock.monotonic()
             raw: _Raw | None = None
+            with_persistence = True
             for attempt in (0, 1):
                 reused = self._client is not None
                 try:
-                    raw = await self._collect(self._ensure_client())
+                    raw = await self._collect(self._ensure_client(), with_persistence)
                     break
+                except _BAD_REPLY as exc:
+                    # A proxy or an impostor answering in a shape Redis never uses: a typed state, not a crash.
+                    await self._drop_client()
+                    if attempt == 0:
+                        # Proxies often answer CONFIG/INFO their own way: try once more without them.
+                        with_persistence = False
+                        continue
+                    return RedisReport(available=False, error=f"unreadable reply from Redis ({type(exc).__name__})",
+                                       took_s=self._clock.monotonic() - started)
                 except (RedisError, OSError) as exc:
                     await self._drop_client()
                     # A pooled connection dies when Redis restarts between polls: retry once on a fresh one.
@@ -485,12 +498,14 @@ class RedisInspector:
                 other_encrypted=raw.other_encrypted,
             )
 
-    async def _collect(self, client: aioredis.Redis) -> _Raw:
+    async def _collect(self, client: aioredis.Redis, with_persistence: bool = True) -> _Raw:
         """SCAN the keyspace once; each pipeline fetches up to `chunk` found keys AND asks for the next page."""
         raw = _Raw()
+        if not with_persistence:
+            raw.persistence = Persistence(save=None, appendonly=None, config_available=False)
         pending: list[bytes] = []
         cursor: int | None = 0  # None once SCAN has wrapped around
-        first = True
+        first = with_persistence
         while cursor is not None or pending:
             pipe = client.pipeline(transaction=False)
             if first:
@@ -669,7 +684,10 @@ def build_sessions(
         elif value is None:
             reading = _NOT_A_STRING
         else:
-            reading = opener.read(value)
+            try:
+                reading = opener.read(value)
+            except Exception as exc:  # noqa: BLE001 - one value the classifier trips on costs its row only
+                reading = ValueReading(ValueClass.CORRUPT, details=(f"could not be classified ({type(exc).__name__})",))
         sid = key[cut:]
         users.append(_user_session(key, key_text(sid), reading, ttl, pointers.get(sid), salts, now, redis_type))
     opener.end_poll()
@@ -720,10 +738,15 @@ def _user_session(
 def _hash_salt_note(whatsapp_id: str, pointed_by: list[str], salts: list[tuple[str, str]]) -> str:
     """Empty when an index key is sha256(wid + effective HASH_SALT); else which salt the index was made with."""
     pointing = set(pointed_by)
+    # Node's Buffer.from(text, "utf8") writes a lone surrogate as U+FFFD: hash what Pulse hashed.
+    whatsapp_id = _LONE_SURROGATE.sub("\ufffd", whatsapp_id)
     for i, (label, salt) in enumerate(salts):
         if INDEX_PREFIX + hash_whatsapp_id(whatsapp_id, salt) in pointing:
             return "" if i == 0 else f"{HASH_SALT_MISMATCH}: index hashed with the {label} HASH_SALT"
     return f"{HASH_SALT_MISMATCH}: index key is not sha256(whatsappId + HASH_SALT) for any known salt"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def has_hash_salt_mismatch(session: UserSession) -> bool:

@@ -21,7 +21,8 @@ C1_CSI = "\x9b31m"
 BIDI = "\u202egnp.exe"
 MARKUP = "[bold red]x[/][link=http://127.0.0.1/]y[/link]"
 CONTROLS = "a\x00b\x08c\rd\x7fe\x85f"
-HOSTILE_TEXTS = (OSC_TITLE, CSI_CLEAR, C1_CSI, BIDI, MARKUP, CONTROLS, "\ud800 lone", "x" * 10_000)
+LONE = "\ud800 lone"
+HOSTILE_TEXTS = (OSC_TITLE, CSI_CLEAR, C1_CSI, BIDI, MARKUP, CONTROLS, LONE, "x" * 10_000)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("index-escape", ("whatsapp:" + OSC_TITLE).encode(), "string", OSC_TITLE),
     Entry("index-binary", b"whatsapp:\xff\x00", "string", b"\xff\xfd"),
     Entry("index-huge", b"whatsapp:huge", "string", "z" * 100_000),
+    # an index pointing at the session whose whatsappId holds a lone surrogate (its hash must not raise)
+    Entry("index-to-surrogate", b"whatsapp:surrogate", "string", f"{HOSTILE_TEXTS.index(LONE):032x}"),
     Entry("otp-hostile", b"otp:" + OSC_TITLE.encode(), "string", CSI_CLEAR),
 )
 
