@@ -3,7 +3,9 @@
 It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
 the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET plus a read-only TTL script, or
 per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
-about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys.
+about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys. Keys another program
+wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Keys stay bytes:
+they are the identity, and their text (invalid UTF-8 as `\\xNN`) is for display.
 """
 
 from __future__ import annotations
