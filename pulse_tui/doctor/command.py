@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the `doctor` subcommand."""
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help="give up (exit 3) when one poll takes longer than this")
+                        help="stop waiting for the full poll after this; Redis and the keys are then "
+                             "checked on their own (exit 3 only when nothing could be read)")
 
 
 def _redact_text(text: str, config: Config) -> str:

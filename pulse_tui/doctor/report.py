@@ -1,8 +1,8 @@
 """The doctor's report: text grouped by area with glyph AND word per severity, JSON, and a plugin exit code.
 
 Exit codes follow the monitoring-plugin convention: 0 ok, 1 warning, 2 critical, 3 could not check. A source
-that is down is a critical finding (2), not a 3: 3 means the checks themselves could not run (the poll raised or
-timed out). A finding of severity `unknown` (one thing could not be read, e.g. an unreadable lock) counts as a
+that is down is a critical finding (2), not a 3: 3 means no source could be read at all (the poll raised or timed
+out and Redis, checked on its own then, was not configured or not readable either). A finding of severity `unknown` (one thing could not be read, e.g. an unreadable lock) counts as a
 warning, so it never hides a critical nor turns a good run into "could not check".
 """
 
