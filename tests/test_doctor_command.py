@@ -225,3 +225,28 @@ def test_one_failing_check_group_costs_only_that_group() -> None:
     assert "OverflowError" in found["host-check-failed"].message
     assert "gateway-down" in found and "encryption-key-too-short" in found  # the other groups still ran
     assert exit_code(found.values(), True) == 2
+
+
+async def test_config_renamed_is_never_persistence_off(sim: GatewaySim, tmp_path: Path) -> None:
+    import time
+
+    import redis
+
+    from tests.test_redis_store import RenamedCommandsRedis
+
+    with RenamedCommandsRedis(save="900 1") as srv:
+        seed_bulk(srv.url, 2, KEY, SALT, HASH_SALT)
+        code, text = await _run(_config(sim, srv.url, tmp_path), "--json")
+        unknown = {f["code"]: f for f in json.loads(text)["findings"]}
+        client = redis.Redis.from_url(srv.url)
+        client.bgsave()
+        deadline = time.monotonic() + 10
+        while client.info("persistence")["rdb_bgsave_in_progress"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.close()
+        code_after, text_after = await _run(_config(sim, srv.url, tmp_path), "--json")
+    assert "redis-persistence-off" not in unknown and code == 0, text
+    assert unknown["redis-persistence-unknown"]["severity"] == "info"
+    assert "CONFIG is unavailable" in unknown["redis-persistence-unknown"]["message"]
+    after = {f["code"] for f in json.loads(text_after)["findings"]}
+    assert code_after == 0 and not after & {"redis-persistence-off", "redis-persistence-unknown"}, text_after
