@@ -35,6 +35,7 @@ class IndexClass(StrEnum):
     OK = "ok"
     DANGLING = "dangling"  # index key whose session is gone
     ORPHAN = "orphan"  # session with no index key pointing at it
+    WRONG_TYPE = "wrong-type"  # index key that is a hash, list… instead of a string
 
 
 class HealthState(StrEnum):
@@ -136,7 +137,7 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class Persistence:
-    """Redis persistence facts. `None` fields mean CONFIG/INFO could not tell."""
+    """Redis persistence facts. `None` fields mean CONFIG/INFO could not tell; unknown is never "off"."""
 
     save: str | None
     appendonly: str | None
@@ -145,13 +146,34 @@ class Persistence:
     aof_last_write_status: str | None = None
     rdb_changes_since_last_save: int | None = None
     rdb_last_save_time: int | None = None
+    rdb_saves: int | None = None  # RDB snapshots since start (INFO, Redis 7+)
+    rdb_last_bgsave_time_sec: int | None = None  # -1 until a BGSAVE has run since start
+
+    @property
+    def rdb_saves_seen(self) -> bool:
+        """INFO shows an RDB snapshot written since the server started."""
+        return bool(self.rdb_saves) or (self.rdb_last_bgsave_time_sec is not None and self.rdb_last_bgsave_time_sec >= 0)
 
     @property
     def enabled(self) -> bool | None:
         """True when a restart keeps data, False when it loses it, None when unknown."""
-        if self.save is None and self.appendonly is None:
-            return None
-        return bool((self.save or "").strip()) or (self.appendonly or "").lower() == "yes"
+        if (self.appendonly or "").lower() == "yes" or (self.save or "").strip():
+            return True
+        if self.save is not None and self.appendonly is not None:
+            return False  # both read from CONFIG: nothing is saved
+        # CONFIG renamed or denied (managed Redis): INFO can prove saves happen, never that they don't.
+        return True if self.rdb_saves_seen else None
+
+    @property
+    def basis(self) -> str:
+        """Where `enabled` comes from, for the header and the doctor."""
+        if self.config_available and self.save is not None and self.appendonly is not None:
+            return "CONFIG"
+        if (self.appendonly or "").lower() == "yes":
+            return "INFO aof_enabled"
+        if self.rdb_saves_seen:
+            return "INFO: RDB snapshots written since start"
+        return "CONFIG unavailable, INFO inconclusive"
 
     @property
     def last_save_failed(self) -> bool:
@@ -175,6 +197,8 @@ class UserSession:
     index: IndexClass = IndexClass.OK
     detail: str = ""
     fields: tuple[tuple[str, str], ...] = ()  # redacted display fields
+    redis_type: str = "string"  # the key's Redis type: hash, list, set, zset, stream for a wrong-type key
+    raw_key: bytes = b""  # the key's exact bytes: the identity (two binary keys may display alike)
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,8 @@ class IndexKey:
     session_id: str
     index_class: IndexClass
     ttl: int | None = None
+    redis_type: str = "string"
+    raw_key: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse_tui.model import ConnState, HealthState, HostSummary, Severity, Snapshot, ValueClass
+from pulse_tui.model import ConnState, HealthState, HostSummary, Severity, Snapshot, UserSession, ValueClass
 
 SCHEMA_VERSION = 1
 UNHEALTHY_STATES = (ConnState.STUCK, ConnState.UNKNOWN)
@@ -71,6 +71,7 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
                 "appendonly": persistence.appendonly,
                 "enabled": persistence.enabled,
                 "config_available": persistence.config_available,
+                "basis": persistence.basis,
                 "last_save_failed": persistence.last_save_failed,
             },
         },
@@ -79,17 +80,7 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
         "user_sessions": []
         if redis is None
         else [
-            {
-                "session_id": u.session_id,
-                "whatsapp_id": u.whatsapp_id,
-                "phone": u.phone,
-                "class": u.value_class.value,
-                "key": u.key_label,
-                "ttl": u.ttl,
-                "expires_at": u.expires_at,
-                "linked": u.linked,
-                "index": u.index.value,
-            }
+            user_session_json(u)
             for u in redis.sessions
         ],
         "findings": [
@@ -104,6 +95,27 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
         ],
         "healthy": is_healthy(snap),
     }
+
+
+def user_session_json(u: UserSession) -> dict[str, Any]:
+    """One `user_sessions` entry; every field has its documented type or is null, whatever Redis held."""
+    return {
+        "session_id": u.session_id,
+        "whatsapp_id": _text(u.whatsapp_id),
+        "phone": _text(u.phone),
+        "class": u.value_class.value,
+        "redis_type": u.redis_type,
+        "key": _text(u.key_label),
+        "ttl": u.ttl if type(u.ttl) is int else None,
+        "expires_at": _text(u.expires_at),
+        "linked": u.linked is True,
+        "index": u.index.value,
+        "detail": u.detail,
+    }
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,13 +147,32 @@ async def test_a_down_source_is_critical_not_unknown(sim: GatewaySim, redis_url:
     assert code == 2 and "gateway-down" in text
 
 
-async def test_checks_that_cannot_run_exit_3(sim: GatewaySim, redis_url: str, tmp_path: Path) -> None:
+async def test_a_hung_gateway_still_gives_the_redis_and_key_checks(
+    sim: GatewaySim, redis_url: str, tmp_path: Path
+) -> None:
+    seed_bulk(redis_url, 2, KEY, SALT, HASH_SALT)
     sim.set_fault(Fault.SLOW, slow_s=5.0)  # the poll outlives the doctor's own deadline
     code, text = await _run(_config(sim, redis_url, tmp_path), "--json", "--timeout", "0.2")
+    doc = json.loads(text)
+    got = {f["code"] for f in doc["findings"]}
+    assert "gateway-could-not-check" in got
+    assert "redis-persistence-off" in got  # the Redis checks ran without the gateway
+    assert doc["could_check"] is True and doc["redis"] == {"available": True}
+    assert doc["groups"]["gateway"] == "warning" and "redis" in doc["groups"] and "keys" in doc["groups"]
+    assert code == 1 == doc["exit_code"]  # persistence off and an unchecked gateway: warnings, never 3
+    code, text = await _run(_config(sim, redis_url, tmp_path), "--timeout", "0.2")
+    assert code == 1 and "could not be polled" in text and "Redis  [" in text and "2 user session(s)" in text
+
+
+async def test_checks_that_cannot_run_exit_3(sim: GatewaySim, tmp_path: Path) -> None:
+    sim.set_fault(Fault.SLOW, slow_s=5.0)
+    config = replace(_config(sim, "", tmp_path), redis_url=None)  # no Redis: the gateway was the only source
+    code, text = await _run(config, "--json", "--timeout", "0.2")
     assert code == 3
     doc = json.loads(text)
     assert doc["could_check"] is False and doc["exit_code"] == 3 and doc["status"] == "unknown"
-    code, text = await _run(_config(sim, redis_url, tmp_path), "--timeout", "0.2")
+    assert "error" in doc
+    code, text = await _run(config, "--timeout", "0.2")
     assert code == 3 and "could not run" in text
 
 
@@ -163,3 +183,70 @@ def test_doctor_and_keys_do_not_import_textual() -> None:
     code = ("import sys; import pulse_tui.doctor.command, pulse_tui.keys.command; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+
+
+async def test_a_poll_that_raises_still_gives_the_redis_checks(
+    sim: GatewaySim, redis_url: str, tmp_path: Path
+) -> None:
+    seed_bulk(redis_url, 3, KEY, SALT, HASH_SALT)
+    config = _config(sim, redis_url, tmp_path)
+
+    def broken_hook(snap: object) -> list[Finding]:
+        raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+    targets = build_targets(config, findings=broken_hook)
+    out = io.StringIO()
+    try:
+        code = await doctor_command.run(config, targets.monitor, _args("--json"), out=out)
+    finally:
+        await targets.aclose()
+    doc = json.loads(out.getvalue())
+    codes = {f["code"] for f in doc["findings"]}
+    assert code == doc["exit_code"] == 1 and doc["could_check"] is True
+    assert {"gateway-could-not-check", "redis-persistence-off"} <= codes
+    assert "RecursionError" in doc["error"] and doc["redis"] == {"available": True}
+
+
+def test_one_failing_check_group_costs_only_that_group() -> None:
+    from pulse_tui.doctor.checks import run_checks
+    from pulse_tui.model import GatewayHealth, HealthState, KeysStatus, RedisReport, Snapshot
+
+    config = Config(encryption_key="short", gateway_url="http://127.0.0.1:9")
+    snap = Snapshot(0.0, "salesboy", "http://127.0.0.1:9", GatewayHealth(HealthState.DOWN, detail="refused"), (),
+                    RedisReport(available=True, persistence="not a Persistence"),  # type: ignore[arg-type]
+                    KeysStatus("unknown"))
+
+    def broken_extra(s: Snapshot) -> list[Finding]:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    found = {f.code: f for f in run_checks(config, snap, extra=[broken_extra])}
+    assert found["redis-check-failed"].severity == Severity.UNKNOWN
+    assert "AttributeError" in found["redis-check-failed"].message
+    assert "OverflowError" in found["host-check-failed"].message
+    assert "gateway-down" in found and "encryption-key-too-short" in found  # the other groups still ran
+    assert exit_code(found.values(), True) == 2
+
+
+async def test_config_renamed_is_never_persistence_off(sim: GatewaySim, tmp_path: Path) -> None:
+    import time
+
+    import redis
+
+    from tests.test_redis_store import RenamedCommandsRedis
+
+    with RenamedCommandsRedis(save="900 1") as srv:
+        seed_bulk(srv.url, 2, KEY, SALT, HASH_SALT)
+        code, text = await _run(_config(sim, srv.url, tmp_path), "--json")
+        unknown = {f["code"]: f for f in json.loads(text)["findings"]}
+        client = redis.Redis.from_url(srv.url)
+        client.bgsave()
+        deadline = time.monotonic() + 10
+        while client.info("persistence")["rdb_bgsave_in_progress"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.close()
+        code_after, text_after = await _run(_config(sim, srv.url, tmp_path), "--json")
+    assert "redis-persistence-off" not in unknown and code == 0, text
+    assert unknown["redis-persistence-unknown"]["severity"] == "info"
+    assert "CONFIG is unavailable" in unknown["redis-persistence-unknown"]["message"]
+    after = {f["code"] for f in json.loads(text_after)["findings"]}
+    assert code_after == 0 and not after & {"redis-persistence-off", "redis-persistence-unknown"}, text_after

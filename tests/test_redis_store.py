@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from pulse_tui.crypto.pulse import KeyRing, derive_key, encrypt
-from pulse_tui.model import IndexClass, ValueClass
+from pulse_tui.model import IndexClass, Persistence, ValueClass
 from pulse_tui.sim.redis_server import RedisServer, find_redis_server
 from pulse_tui.sim.seeder import SeedManifest, seed_bulk, seed_demo
 from pulse_tui.sources.redis_store import (
@@ -209,15 +209,16 @@ async def test_persistence_on_persistent_server(keyring: KeyRing) -> None:
 class RenamedCommandsRedis(RedisServer):
     """A managed-style Redis with commands renamed away (CONFIG by default), as many providers do."""
 
-    def __init__(self, persistent: bool = False, renamed: tuple[str, ...] = ("CONFIG",)) -> None:
+    def __init__(self, persistent: bool = False, renamed: tuple[str, ...] = ("CONFIG",), save: str = "") -> None:
         super().__init__(persistent=persistent)
         self.renamed = renamed
+        self.save = save
 
     def start(self) -> RenamedCommandsRedis:
         args = [
             find_redis_server(), "--port", str(self.port), "--bind", self.host, "--dir", str(self.dir),
             "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
-            "--appendonly", "yes" if self.persistent else "no", "--save", "",
+            "--appendonly", "yes" if self.persistent else "no", "--save", self.save,
         ]
         for command in self.renamed:
             args += ["--rename-command", command, ""]
@@ -240,6 +241,42 @@ async def test_config_renamed(keyring: KeyRing, persistent: bool) -> None:
     assert p is not None and not p.config_available and p.save is None
     assert p.appendonly == ("yes" if persistent else "no")
     assert p.rdb_last_bgsave_status == "ok"
+    # Without CONFIG an AOF that is off proves nothing about RDB snapshots: unknown, never "off".
+    assert p.enabled is (True if persistent else None)
+
+
+async def test_config_renamed_with_rdb_snapshots_is_not_off(keyring: KeyRing) -> None:
+    """`save 900 1` and a good BGSAVE on a Redis with CONFIG renamed: INFO shows the snapshot, so it persists."""
+    with RenamedCommandsRedis(save="900 1") as srv:
+        client = redis.Redis.from_url(srv.url)
+        try:
+            before = await _persistence_now(srv.url, keyring)
+            client.set("unrelated", "1")
+            client.bgsave()
+            deadline = time.monotonic() + 10
+            while client.info("persistence")["rdb_bgsave_in_progress"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            client.close()
+        after = await _persistence_now(srv.url, keyring)
+    assert before.enabled is None and before.basis == "CONFIG unavailable, INFO inconclusive"
+    assert not before.config_available and before.save is None
+    assert after.enabled is True and after.rdb_last_bgsave_status == "ok" and not after.last_save_failed
+    assert after.basis.startswith("INFO") and after.rdb_last_bgsave_time_sec is not None
+    from pulse_tui.doctor.checks_redis import check_persistence
+    from pulse_tui.model import RedisReport
+
+    codes = {f.code for f in check_persistence(RedisReport(available=True, persistence=before))}
+    assert codes == {"redis-persistence-unknown"}  # never "redis-persistence-off"
+    assert check_persistence(RedisReport(available=True, persistence=after)) == []
+
+
+async def _persistence_now(url: str, keyring: KeyRing) -> Persistence:
+    ins = RedisInspector(url, keyring, None)
+    try:
+        return await ins.persistence()
+    finally:
+        await ins.aclose()
 
 
 async def test_scripting_disabled_falls_back_to_plain_ttl(keyring: KeyRing) -> None:
@@ -357,16 +394,109 @@ async def test_hung_server_times_out() -> None:
     assert time.monotonic() - started < 10  # generous: the point is that it returned at all
 
 
-async def test_non_string_session_key_is_corrupt(redis_url: str, inspector: RedisInspector) -> None:
+@pytest.mark.parametrize("reply", [b"*2\r\n$3\r\nabc\r\n*0\r\n", b"+OK\r\n", b":12\r\n", b"$-1\r\n", b"*-1\r\n",
+                                   b"*1\r\n*1\r\n*1\r\n:1\r\n"])
+async def test_a_lying_peer_is_a_typed_state(reply: bytes, keyring: KeyRing) -> None:
+    """Something on the Redis port that answers every command with the same well-formed but wrong reply."""
+
+    async def liar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                commands = data.count(b"\r\n*") + data.startswith(b"*")
+                writer.write(reply * max(commands, 1))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(liar, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ins = RedisInspector(f"redis://127.0.0.1:{port}/0", keyring, None, socket_timeout=0.5)
+    try:
+        report = await asyncio.wait_for(ins.inspect(), timeout=10)
+        p = await ins.persistence()
+    finally:
+        await ins.aclose()
+        server.close()
+    assert not report.available and report.error.startswith("unreadable reply from Redis"), report.error
+    assert p.enabled is None
+
+
+_OTHER_TYPES = {
+    "hash": lambda c, k: c.hset(k, mapping={"x": "1"}),
+    "list": lambda c, k: c.rpush(k, "a"),
+    "set": lambda c, k: c.sadd(k, "a"),
+    "zset": lambda c, k: c.zadd(k, {"a": 1.0}),
+    "stream": lambda c, k: c.xadd(k, {"a": "1"}),
+}
+
+
+async def test_non_string_keys_are_named_by_their_type(redis_url: str, inspector: RedisInspector) -> None:
     client = redis.Redis.from_url(redis_url)
-    client.hset("session:" + "a" * 32, mapping={"x": "1"})
+    for i, (kind, write) in enumerate(_OTHER_TYPES.items()):
+        write(client, f"session:{i}{kind}")
+        write(client, f"whatsapp:{i}{kind}")
     client.set("session:" + "b" * 32, b"\xff\xfe not utf8")
+    client.expire("session:0hash", 500)
     client.close()
     report = await inspector.inspect()
-    got = {s.session_id[0]: s for s in report.sessions}
-    assert got["a"].value_class == ValueClass.CORRUPT and "not a string" in got["a"].detail
-    assert got["b"].value_class == ValueClass.CORRUPT and "UTF-8" in got["b"].detail
-    assert got["a"].ttl is None  # no expiry
+    got = {s.session_id: s for s in report.sessions}
+    for i, kind in enumerate(_OTHER_TYPES):
+        s = got[f"{i}{kind}"]
+        assert s.redis_type == kind and s.value_class == ValueClass.CORRUPT
+        assert f"a Redis {kind}, not a string value" == s.detail
+    assert got["0hash"].ttl is not None and 400 < got["0hash"].ttl <= 500
+    assert got["1list"].ttl is None  # no expiry
+    assert got["b" * 32].redis_type == "string" and "UTF-8" in got["b" * 32].detail
+    index = {k.key: k for k in report.index_keys}
+    for i, kind in enumerate(_OTHER_TYPES):
+        k = index[f"whatsapp:{i}{kind}"]
+        assert k.index_class == IndexClass.WRONG_TYPE and k.redis_type == kind  # not "dangling"
+    from pulse_tui.config import Config
+    from pulse_tui.doctor.checks_redis import check_redis
+
+    findings = {f.code: f for f in check_redis(report, Config(encryption_key=KEY, encryption_salt=SALT))}
+    assert "1 hash, 1 list, 1 set, 1 stream, 1 zset" in findings["sessions-wrong-type"].message
+    assert "1 hash, 1 list, 1 set, 1 stream, 1 zset" in findings["index-wrong-type"].message
+    assert "index-dangling" not in findings
+    assert findings["sessions-corrupt"].subjects == ("b" * 32,)  # only the real string value is "corrupt"
+
+
+async def test_binary_keys_stay_apart(redis_url: str, inspector: RedisInspector, keyring: KeyRing) -> None:
+    client = redis.Redis.from_url(redis_url)
+    k = derive_key(KEY, SALT)
+    client.set(b"session:\xff\xfe", encrypt('{"whatsappId":"1@c.us"}', k))
+    client.set(b"session:\xff\xfd", encrypt('{"whatsappId":"2@c.us"}', k))
+    client.set(b"session:\\xff\\xfe", encrypt('{"whatsappId":"3@c.us"}', k))  # the same text, other bytes
+    client.set(b"whatsapp:\xff\x01", b"\xff\xfd")
+    client.close()
+    report = await inspector.inspect()
+    assert len(report.sessions) == 3
+    by_raw = {s.raw_key: s for s in report.sessions}
+    assert set(by_raw) == {b"session:\xff\xfe", b"session:\xff\xfd", b"session:\\xff\\xfe"}
+    assert by_raw[b"session:\xff\xfe"].whatsapp_id == "1@c.us"
+    assert by_raw[b"session:\xff\xfd"].whatsapp_id == "2@c.us"
+    assert by_raw[b"session:\xff\xfd"].session_id == "\\xff\\xfd"  # shown with escapes, never U+FFFD
+    assert by_raw[b"session:\xff\xfd"].index == IndexClass.OK  # the index value is matched as bytes
+    assert by_raw[b"session:\xff\xfe"].index == IndexClass.ORPHAN
+    assert [k.index_class for k in report.index_keys] == [IndexClass.OK]
+    assert all("\ufffd" not in s.session_id for s in report.sessions)
+
+
+async def test_fields_of_the_wrong_type_are_null(redis_url: str, inspector: RedisInspector) -> None:
+    client = redis.Redis.from_url(redis_url)
+    bad = {"sessionId": 7, "whatsappId": {"a": 1}, "phoneNumber": ["a"], "expiresAt": {"when": "soon"},
+           "lastActivity": 12, "isVerified": "true", "flashUserId": {"x": 1}}
+    client.set("session:bad1", json.dumps(bad))
+    client.set("session:bad2", json.dumps({"expiresAt": "not a date", "phoneNumber": "+1876"}))
+    client.set("session:good", json.dumps({"expiresAt": "2031-01-01T00:00:00Z", "isVerified": True,
+                                           "flashUserId": "u1"}))
+    client.close()
+    got = {s.session_id: s for s in (await inspector.inspect()).sessions}
+    b = got["bad1"]
+    assert (b.whatsapp_id, b.phone, b.expires_at, b.last_activity, b.linked) == (None, None, None, None, False)
+    assert "expiresAt is not an ISO 8601 date" in b.detail
+    assert got["bad2"].expires_at is None and got["bad2"].phone == "+1876"
+    assert got["good"].expires_at == "2031-01-01T00:00:00Z" and got["good"].linked is True
+    assert dict(b.fields)["phoneNumber"] == "«list of 1»" and dict(b.fields)["whatsappId"] == "«object»"
 
 
 def test_classify_value_pure(keyring: KeyRing) -> None:

@@ -7,6 +7,7 @@ No finding ever holds a secret: they name variables and example ids, and a last 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -39,6 +40,17 @@ _CODE_TABLE: dict[str, tuple[str, str]] = {
     "sessions-corrupt": ("redis", "Session values that are not Pulse's format."),
     "sessions-orphan": ("redis", "Sessions with no `whatsapp:` index key pointing at them."),
     "index-dangling": ("redis", "`whatsapp:` index keys whose session is gone (normal after logouts)."),
+    "sessions-wrong-type": ("redis", "`session:` keys that are hashes, lists, sets… instead of Pulse's strings."),
+    "index-wrong-type": ("redis", "`whatsapp:` keys that are hashes, lists, sets… instead of index strings."),
+    "redis-check-failed": ("redis", "The Redis checks could not run (an unexpected error in the checks)."),
+    "redis-could-not-check": ("redis", "Redis could not be read in this run."),
+    # every group: a check that raised is reported, the other groups still run
+    "keys-check-failed": ("keys", "The key checks could not run (an unexpected error in the checks)."),
+    "gateway-check-failed": ("gateway", "The gateway checks could not run (an unexpected error in the checks)."),
+    "gateway-could-not-check": ("gateway", "The gateway could not be polled in this run (its poll failed)."),
+    "sessions-check-failed": ("sessions", "The session checks could not run (an unexpected error in the checks)."),
+    "host-check-failed": ("host", "A host check could not run (an unexpected error in the checks)."),
+    "logs-check-failed": ("logs", "The log checks could not run (an unexpected error in the checks)."),
     # gateway
     "gateway-down": ("gateway", "The gateway does not answer."),
     "gateway-unauthorized": ("gateway", "The gateway answers 401: wrong or missing API_SECRET_KEY."),
@@ -229,12 +241,40 @@ def run_checks(
     *,
     extra: Sequence[ExtraChecks] = (),
 ) -> list[Finding]:
-    """Every config-, snapshot- and log-based check for one snapshot, sorted by group then severity."""
-    found = check_config(config) + check_gateway(snapshot, config) + check_redis(snapshot.redis, config) \
-        + check_sessions(snapshot) + check_logs(log_lines, config)
-    for fn in extra:
-        found += list(fn(snapshot))
+    """Every config-, snapshot- and log-based check for one snapshot, sorted by group then severity.
+
+    Each group is isolated: one that raises becomes that group's `<group>-check-failed` finding and the others
+    still run, so one malformed value never hides the rest of the diagnosis.
+    """
+    runs: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+        ("keys", lambda: check_config(config)),
+        ("gateway", lambda: check_gateway(snapshot, config)),
+        ("redis", lambda: check_redis(snapshot.redis, config)),
+        ("sessions", lambda: check_sessions(snapshot)),
+        ("logs", lambda: check_logs(log_lines, config)),
+    ]
+    runs += [("host", functools.partial(fn, snapshot)) for fn in extra]
+    found: list[Finding] = []
+    for group, run in runs:
+        found += isolated(group, run)
     return _sorted(redact(found, config.secret_values()))
+
+
+def isolated(group: str, run: Callable[[], Iterable[Finding]]) -> list[Finding]:
+    """The findings of one check group, or one `<group>-check-failed` finding when the checks raise."""
+    try:
+        return list(run())
+    except Exception as exc:  # noqa: BLE001 - a bug or a hostile value must cost one group, not the report
+        return [check_failed(group, exc)]
+
+
+def check_failed(group: str, exc: BaseException, what: str = "checks could not run") -> Finding:
+    """A finding saying the `group` checks could not run, with the error's type and a short, safe reason."""
+    reason = (str(exc).splitlines() or [""])[0][:160]
+    reason = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+    code = f"{group}-check-failed" if f"{group}-check-failed" in GROUP_OF else "host-check-failed"
+    return Finding(Severity.UNKNOWN, code, f"The {group} {what} ({reason}).",
+                   "Run the doctor again; if it repeats, report it with `pulse-tui doctor --json`.")
 
 
 def findings_for(

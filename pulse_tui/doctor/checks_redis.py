@@ -6,7 +6,16 @@ from collections.abc import Sequence
 
 from pulse_tui.config import Config
 from pulse_tui.crypto.pulse import effective_key
-from pulse_tui.model import Finding, IndexClass, RedisReport, Severity, UserSession, ValueClass
+from pulse_tui.model import (
+    Finding,
+    IndexClass,
+    IndexKey,
+    Persistence,
+    RedisReport,
+    Severity,
+    UserSession,
+    ValueClass,
+)
 from pulse_tui.sources.redis_store import has_hash_salt_mismatch
 
 MAX_EXAMPLES = 3
@@ -40,11 +49,15 @@ def check_persistence(report: RedisReport | None) -> list[Finding]:
     if report is None or not report.available:
         return []
     p = report.persistence
-    if p is None or p.enabled is None:
-        return [Finding(Severity.INFO, "redis-persistence-unknown",
-                        "Could not tell whether Redis persists data (CONFIG and INFO did not say).",
-                        "Run `redis-cli CONFIG GET save` and `CONFIG GET appendonly` on the server.")]
     out: list[Finding] = []
+    if p is None or p.enabled is None:
+        out.append(Finding(Severity.INFO, "redis-persistence-unknown",
+                           "Could not tell whether Redis persists data: " + _unknown_reason(p) + ".",
+                           "On the server run `redis-cli CONFIG GET save` and `CONFIG GET appendonly` (CONFIG may be "
+                           "renamed on managed Redis: ask the provider whether snapshots or AOF are on)."))
+        if p is not None and p.last_save_failed:
+            out.append(_save_failed())
+        return out
     if p.enabled is False:
         out.append(Finding(
             Severity.WARNING, "redis-persistence-off",
@@ -52,12 +65,28 @@ def check_persistence(report: RedisReport | None) -> list[Finding]:
             "redis-cli CONFIG SET appendonly yes && redis-cli CONFIG REWRITE (Pulse's setup script enables "
             "appendonly); or set `save 900 1 300 10` in redis.conf."))
     if p.last_save_failed:
-        out.append(Finding(
-            Severity.CRITICAL, "redis-last-save-failed",
-            "Redis's last save failed (rdb_last_bgsave_status or aof_last_write_status is err): "
-            "data is not reaching disk, and Redis may refuse writes.",
-            "Check the Redis log, free disk space and the `dir` permissions; then `redis-cli BGSAVE`."))
+        out.append(_save_failed())
     return out
+
+
+def _save_failed() -> Finding:
+    return Finding(
+        Severity.CRITICAL, "redis-last-save-failed",
+        "Redis's last save failed (rdb_last_bgsave_status or aof_last_write_status is err): "
+        "data is not reaching disk, and Redis may refuse writes.",
+        "Check the Redis log, free disk space and the `dir` permissions; then `redis-cli BGSAVE`.")
+
+
+def _unknown_reason(p: Persistence | None) -> str:
+    """What CONFIG and INFO did and did not say, for the unknown-persistence finding."""
+    if p is None:
+        return "neither CONFIG nor INFO answered"
+    said = ["CONFIG is unavailable (renamed or denied)" if not p.config_available else "CONFIG gave no value"]
+    if p.appendonly is not None:
+        said.append(f"INFO says the AOF is {'on' if p.appendonly == 'yes' else 'off'}")
+    if p.rdb_changes_since_last_save is not None:
+        said.append(f"no RDB snapshot since start, {p.rdb_changes_since_last_save} change(s) not yet saved")
+    return "; ".join(said)
 
 
 def _ids(sessions: Sequence[UserSession]) -> list[str]:
@@ -69,9 +98,21 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
     if report is None or not report.available:
         return []
     by_class: dict[ValueClass, list[UserSession]] = {}
+    wrong_type: list[UserSession] = []
     for s in report.sessions:
-        by_class.setdefault(s.value_class, []).append(s)
+        if s.redis_type != "string":
+            wrong_type.append(s)  # its own finding, naming the type: not "not base64"
+        else:
+            by_class.setdefault(s.value_class, []).append(s)
     out: list[Finding] = []
+    if wrong_type:
+        out.append(Finding(
+            Severity.WARNING, "sessions-wrong-type",
+            f"{count_text(_ids(wrong_type))} `session:` key(s) are not strings ({_type_counts(wrong_type)}): "
+            "Pulse cannot read them.",
+            "Another program is writing under Pulse's `session:` prefix (a shared Redis database?): give it its own "
+            "database or prefix; pulse-tui leaves these keys as they are.",
+            examples(_ids(wrong_type))))
     if bad := by_class.get(ValueClass.UNDECRYPTABLE):
         out.append(Finding(
             Severity.CRITICAL, "sessions-undecryptable",
@@ -117,6 +158,13 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
     return out
 
 
+def _type_counts(items: Sequence[UserSession | IndexKey]) -> str:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.redis_type] = counts.get(item.redis_type, 0) + 1
+    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+
+
 def check_index(report: RedisReport | None) -> list[Finding]:
     """Orphan sessions (no `whatsapp:` key), dangling index keys, and index keys hashed with another HASH_SALT."""
     if report is None or not report.available:
@@ -138,6 +186,15 @@ def check_index(report: RedisReport | None) -> list[Finding]:
             f"{count_text(dangling)} `whatsapp:` index key(s) point at a session that no longer exists.",
             "Normal after logouts (Pulse deletes the raw-id key, not the hashed one); they expire with their TTL.",
             examples(dangling)))
+    wrong = [k for k in report.index_keys if k.index_class == IndexClass.WRONG_TYPE]
+    if wrong:
+        out.append(Finding(
+            Severity.WARNING, "index-wrong-type",
+            f"{count_text([k.key for k in wrong])} `whatsapp:` key(s) are not strings ({_type_counts(wrong)}), so they are no index "
+            "Pulse can follow.",
+            "Another program is writing under Pulse's `whatsapp:` prefix: give it its own database or prefix; "
+            "pulse-tui leaves these keys as they are.",
+            examples([k.key for k in wrong])))
     mismatch = [s.session_id for s in report.sessions if has_hash_salt_mismatch(s)]
     if mismatch:
         out.append(Finding(

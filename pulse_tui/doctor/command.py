@@ -9,19 +9,21 @@ import sys
 from typing import Any, TextIO
 
 from pulse_tui.config import Config
-from pulse_tui.doctor.checks import checked_groups, redact, run_checks
-from pulse_tui.doctor.report import EXIT_UNKNOWN, exit_code, render_report, report_json
-from pulse_tui.model import Finding, Snapshot
-from pulse_tui.monitor.service import Monitor
+from pulse_tui.doctor.checks import checked_groups, group_of, redact, run_checks
+from pulse_tui.doctor.report import exit_code, render_report, report_json, visible_lines
+from pulse_tui.model import Finding, GatewayHealth, HealthState, RedisReport, Severity, Snapshot
+from pulse_tui.monitor.service import Monitor, keys_status
 
 DEFAULT_TIMEOUT_S = 120.0
+FALLBACK_MIN_S = 5.0  # the Redis read after a failed poll gets at least this long (the inspector's own timeouts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the `doctor` subcommand."""
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help="give up (exit 3) when one poll takes longer than this")
+                        help="stop waiting for the full poll after this; Redis and the keys are then "
+                             "checked on their own (exit 3 only when nothing could be read)")
 
 
 def _redact_text(text: str, config: Config) -> str:
@@ -38,47 +40,89 @@ def _can_encode(stream: TextIO, text: str) -> bool:
     return True
 
 
-def _findings(config: Config, monitor: Monitor, snap: Snapshot) -> list[Finding]:
-    # A monitor built without the doctor's hook has no findings in its snapshot: run the checks here instead.
-    if getattr(monitor, "_findings", None) is None:
-        return run_checks(config, snap)
-    return redact(snap.findings, config.secret_values())
+def _findings(config: Config, snap: Snapshot) -> list[Finding]:
+    """The snapshot's findings plus every check it lacks: a monitor built without the doctor's hook has only its
+    host findings, so the checks run here; codes the hook already produced are not repeated."""
+    have = redact(snap.findings, config.secret_values())
+    codes = {f.code for f in have}
+    return have + [f for f in run_checks(config, snap) if f.code not in codes]
+
+
+def _reason(exc: BaseException, config: Config) -> str:
+    if isinstance(exc, TimeoutError):
+        return "the poll did not finish in time"
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return _redact_text(reason.splitlines()[0][:200], config)
+
+
+async def _fallback(config: Config, monitor: Monitor, reason: str, timeout: float) -> tuple[Snapshot, list[Finding]]:
+    """When the full poll failed: Redis and the keys are still checked on their own (a sick gateway must not hide
+    them), and the gateway gets a "could not check" finding."""
+    report: RedisReport | None = None
+    found: list[Finding] = []
+    if monitor.redis is not None:
+        try:
+            report = await asyncio.wait_for(monitor.redis.inspect(), max(FALLBACK_MIN_S, timeout))
+        except Exception as exc:  # noqa: BLE001 - the Redis read failing too is a finding, not a crash
+            found.append(Finding(Severity.UNKNOWN, "redis-could-not-check",
+                                 f"Redis could not be read ({_reason(exc, config)}).", "Run the doctor again."))
+    snap = Snapshot(
+        taken_at=monitor.clock.now(),
+        gateway_kind=str(config.gateway_kind),
+        gateway_url=config.gateway_url,
+        gateway=GatewayHealth(HealthState.UNKNOWN, detail=f"could not check: {reason}"),
+        sessions=(),
+        redis=report,
+        keys=keys_status(report),
+    )
+    found.append(Finding(Severity.UNKNOWN, "gateway-could-not-check",
+                         f"The gateway and its sessions could not be checked: {reason}.",
+                         "Check that the gateway answers (`curl` its /health); the Redis and key checks below "
+                         "ran without it."))
+    skipped = ("gateway", "sessions")
+    found += [f for f in run_checks(config, snap) if group_of(f.code) not in skipped]
+    return snap, redact(found, config.secret_values())
 
 
 async def run(config: Config, monitor: Monitor, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """Poll once (full), print the report or JSON, return 0/1/2/3. Prints no secret."""
+    """Poll once (full), print the report or JSON, return 0/1/2/3. Prints no secret.
+
+    A poll that fails or times out still gives the Redis and key checks; 3 only when no source could be read.
+    """
     out = out if out is not None else sys.stdout
     timeout = float(getattr(args, "timeout", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S)
     as_json = bool(getattr(args, "json", False))
+    failure = ""
     try:
         snap = await asyncio.wait_for(monitor.poll(full=True), timeout)
-    except Exception as exc:  # noqa: BLE001 - any failure of the poll itself means "could not check" (3)
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        reason = _redact_text(reason, config)
-        if as_json:
-            doc: dict[str, Any] = report_json([], could_check=False)
-            doc["error"] = reason
-            out.write(json.dumps(doc, indent=2) + "\n")
-        else:
-            out.write(render_report([], could_check=False, ascii=config.ascii) + f"  ({reason})\n")
-        return EXIT_UNKNOWN
-    findings = _findings(config, monitor, snap)
-    checked = checked_groups(config, snap)
-    code = exit_code(findings, True)
+        findings = _findings(config, snap)
+        checked = checked_groups(config, snap)
+    except Exception as exc:  # noqa: BLE001 - any failure of the poll is "could not check" for the gateway only
+        failure = _reason(exc, config)
+        snap, findings = await _fallback(config, monitor, failure, timeout)
+        checked = tuple(g for g in checked_groups(config, snap) if g not in ("gateway", "sessions"))
+        if snap.redis is None:
+            checked = tuple(g for g in checked if g != "redis")
+    could_check = not failure or snap.redis is not None
+    code = exit_code(findings, could_check)
     if as_json:
-        doc = report_json(findings, checked=checked)
+        doc: dict[str, Any] = report_json(findings, checked=checked, could_check=could_check)
         doc["gateway"] = {"kind": snap.gateway_kind, "url": snap.gateway_url, "health": snap.gateway.state.value}
         doc["redis"] = None if snap.redis is None else {"available": snap.redis.available}
         doc["keys"] = {"state": snap.keys.state, "detail": snap.keys.detail}
+        if failure:
+            doc["error"] = failure
         text = json.dumps(doc, indent=2) + "\n"
     else:
         head = f"pulse-tui doctor: {snap.gateway_kind} gateway {snap.gateway_url}"
+        if failure:
+            head += f" could not be polled ({failure})"
         if snap.redis is not None:
             head += f", Redis {'reachable' if snap.redis.available else 'unreachable'}"
             head += f", {len(snap.redis.sessions)} user session(s)"
-        body = render_report(findings, ascii=config.ascii, checked=checked)
+        body = render_report(findings, ascii=config.ascii, checked=checked, could_check=could_check)
         if not config.ascii and not _can_encode(out, body):
-            body = render_report(findings, ascii=True, checked=checked)
-        text = head + "\n\n" + body
+            body = render_report(findings, ascii=True, checked=checked, could_check=could_check)
+        text = visible_lines(head) + "\n\n" + body
     out.write(_redact_text(text, config))
     return code

@@ -1,8 +1,8 @@
 """The doctor's report: text grouped by area with glyph AND word per severity, JSON, and a plugin exit code.
 
 Exit codes follow the monitoring-plugin convention: 0 ok, 1 warning, 2 critical, 3 could not check. A source
-that is down is a critical finding (2), not a 3: 3 means the checks themselves could not run (the poll raised or
-timed out). A finding of severity `unknown` (one thing could not be read, e.g. an unreadable lock) counts as a
+that is down is a critical finding (2), not a 3: 3 means no source could be read at all (the poll raised or timed
+out and Redis, checked on its own then, was not configured or not readable either). A finding of severity `unknown` (one thing could not be read, e.g. an unreadable lock) counts as a
 warning, so it never hides a critical nor turns a good run into "could not check".
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from pulse_tui.doctor.checks import CODES, GROUPS, group_of
 from pulse_tui.model import Finding, Severity
+from pulse_tui.sanitize import visible
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -54,6 +55,11 @@ def overall(findings: Iterable[Finding], could_check: bool = True) -> Severity:
             EXIT_UNKNOWN: Severity.UNKNOWN}[exit_code(findings, could_check)]
 
 
+def visible_lines(text: str) -> str:
+    """`text` safe for a terminal line by line: untrusted parts (ids, Redis values) show their control bytes."""
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
 def _grouped(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
     out: dict[str, list[Finding]] = {}
     for f in findings:
@@ -90,11 +96,12 @@ def render_report(
         if not items:
             lines.append(f"  {label(Severity.OK, ascii=ascii)}  no problems found")
         for f in items:
-            lines.append(f"  {label(f.severity, ascii=ascii)}  {f.message}  [{f.code}]")
+            # Messages and subjects may quote ids and values from Redis or the gateway: never raw to the terminal.
+            lines.append(f"  {label(f.severity, ascii=ascii)}  {visible(f.message)}  [{visible(f.code)}]")
             if f.subjects:
-                lines.append(f"      e.g. {', '.join(f.subjects)}")
+                lines.append(f"      e.g. {', '.join(visible(x) for x in f.subjects)}")
             if f.hint:
-                lines.append(f"      {arrow} {f.hint}")
+                lines.append(f"      {arrow} {visible(f.hint)}")
         lines.append("")
     summary = overall(findings, could_check)
     counts = {s: sum(1 for f in findings if f.severity == s) for s in (Severity.CRITICAL, Severity.WARNING,

@@ -3,7 +3,9 @@
 It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
 the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET plus a read-only TTL script, or
 per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
-about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys.
+about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys. Keys another program
+wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Keys stay bytes:
+they are the identity, and their text (invalid UTF-8 as `\\xNN`) is for display.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ _SAFE_FIELDS = frozenset(
 # Unknown fields whose name looks like a credential are redacted outright, not just summarised.
 _SECRETISH_NAME = re.compile(r"token|secret|pass|key|auth|otp|pin|cookie|jwt|sig", re.IGNORECASE)
 _MAX_SHOWN = 64
+# A Pulse session is well under 2 kB: a value this large is not one, and decoding it would stall the poll.
+MAX_VALUE_BYTES = 1 << 20
 _PLAIN_NOTE = "plain JSON (cache warmer): Pulse deletes it"
 _JSON_WORDS = {True: "true", False: "false", None: "null"}
 
@@ -93,19 +97,25 @@ class ValueReading:
 def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str) -> ValueReading:
     if data is None:
         return ValueReading(cls, key_label=label, details=details)
-    expires_at = _str_or_none(data.get("expiresAt"))
+    # Only the documented types pass: a field of the wrong type is None, never the repr of a list or object.
+    expires_raw = _str_or_none(data.get("expiresAt"))
+    expires_ts = _parse_iso(expires_raw)
+    expires_at = expires_raw if expires_ts is not None else None
+    if data.get("expiresAt") is not None and expires_at is None:
+        details = (*details, "expiresAt is not an ISO 8601 date")
+    flash_user = data.get("flashUserId")
     return ValueReading(
         cls,
         key_label=label,
         details=details,
         whatsapp_id=_str_or_none(data.get("whatsappId")),
         phone=_str_or_none(data.get("phoneNumber")),
-        linked=data.get("isVerified") is True and bool(data.get("flashUserId")),
+        linked=data.get("isVerified") is True and isinstance(flash_user, str) and bool(flash_user),
         expires_at=expires_at,
         last_activity=_str_or_none(data.get("lastActivity")),
         fields=display_fields(data),
         data_session_id=_str_or_none(data.get("sessionId")),
-        expires_ts=_parse_iso(expires_at),
+        expires_ts=expires_ts,
     )
 
 
@@ -143,6 +153,8 @@ class ValueOpener:
 
     def classify(self, raw: bytes | str) -> ValueReading:
         """plain / ok / default-key / undecryptable / corrupt, with the opening pair's label."""
+        if len(raw) > MAX_VALUE_BYTES:
+            return _reading(ValueClass.CORRUPT, None, None, f"{len(raw)} bytes: too large for a session, not decoded")
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:
@@ -181,10 +193,15 @@ def classify_value(raw: bytes | str, keyring: KeyRing) -> ValueReading:
     return ValueOpener(keyring).classify(raw)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # JSON.parse in Pulse refuses NaN and Infinity too
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in `text`, or None for anything else (bad JSON, NaN, nesting deep enough to recurse)."""
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -214,9 +231,18 @@ def _scalar_text(value: Any) -> str:
         return value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 1] + "…"
     if kind is bool or value is None:
         return _JSON_WORDS[value]
-    if kind is int or kind is float:
-        return str(value)
+    if kind is int:
+        return _int_text(value)
+    if kind is float:
+        return repr(value)
     return _opaque_text(value)
+
+
+def _int_text(value: int) -> str:
+    # A 4,000-digit number would fill the pane (and past 4,300 digits str() raises): show its size instead.
+    if -(10**_MAX_SHOWN) < value < 10**_MAX_SHOWN:
+        return str(value)
+    return f"«{value.bit_length()}-bit number»"
 
 
 def _opaque_text(value: Any) -> str:
@@ -231,27 +257,32 @@ def _opaque_text(value: Any) -> str:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """The value when it is a string (the documented type), else None."""
+    return value if isinstance(value, str) else None
 
 
 def _parse_iso(text: str | None) -> float | None:
-    if not text:
+    if not text or len(text) > _MAX_SHOWN:
         return None
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
 
 
 # --- raw data of one poll -----------------------------------------------------------------------
 
 
+RawValues = dict[bytes, tuple[bytes | None, int]]  # exact key bytes -> (value, ttl); None: not a string
+
+
 @dataclass
 class _Raw:
-    """Everything one poll fetched, before classification."""
+    """Everything one poll fetched, before classification. Keys stay bytes: they are the identity."""
 
-    sessions: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)  # key -> (value, ttl)
-    index: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)
+    sessions: RawValues = field(default_factory=dict)
+    index: RawValues = field(default_factory=dict)
+    types: dict[bytes, str] = field(default_factory=dict)  # non-string keys -> their Redis type
     other_encrypted: int = 0
     persistence: Persistence | None = None
     round_trips: int = 0
@@ -316,6 +347,8 @@ def _parse_persistence(save_r: Any, aof_r: Any, info_r: Any) -> Persistence:
         aof_last_write_status=_info_str(info, "aof_last_write_status"),
         rdb_changes_since_last_save=_info_int(info, "rdb_changes_since_last_save"),
         rdb_last_save_time=_info_int(info, "rdb_last_save_time"),
+        rdb_saves=_info_int(info, "rdb_saves"),
+        rdb_last_bgsave_time_sec=_info_int(info, "rdb_last_bgsave_time_sec"),
     )
 
 
@@ -355,6 +388,9 @@ def _short_reason(exc: BaseException, url: str, timeout: float) -> str:
 
 
 # --- the inspector ----------------------------------------------------------------------------------
+
+# What redis-py and our parsing raise on a reply no real Redis sends (a proxy, an impostor on the port).
+_BAD_REPLY = (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError)
 
 
 class RedisInspector:
@@ -415,7 +451,7 @@ class RedisInspector:
                 _queue_persistence(pipe)
                 save_r, aof_r, info_r = await pipe.execute(raise_on_error=False)
                 return _parse_persistence(save_r, aof_r, info_r)
-            except (RedisError, OSError):
+            except (RedisError, OSError, *_BAD_REPLY):
                 await self._drop_client()
                 return Persistence(save=None, appendonly=None, config_available=False)
 
@@ -424,11 +460,21 @@ class RedisInspector:
         async with self._lock:
             started = self._clock.monotonic()
             raw: _Raw | None = None
+            with_persistence = True
             for attempt in (0, 1):
                 reused = self._client is not None
                 try:
-                    raw = await self._collect(self._ensure_client())
+                    raw = await self._collect(self._ensure_client(), with_persistence)
                     break
+                except _BAD_REPLY as exc:
+                    # A proxy or an impostor answering in a shape Redis never uses: a typed state, not a crash.
+                    await self._drop_client()
+                    if attempt == 0:
+                        # Proxies often answer CONFIG/INFO their own way: try once more without them.
+                        with_persistence = False
+                        continue
+                    return RedisReport(available=False, error=f"unreadable reply from Redis ({type(exc).__name__})",
+                                       took_s=self._clock.monotonic() - started)
                 except (RedisError, OSError) as exc:
                     await self._drop_client()
                     # A pooled connection dies when Redis restarts between polls: retry once on a fresh one.
@@ -442,7 +488,7 @@ class RedisInspector:
                     )
             assert raw is not None
             sessions, index_keys = await asyncio.to_thread(
-                build_sessions, raw.sessions, raw.index, self._opener, self._hash_salt, self._clock.now()
+                build_sessions, raw.sessions, raw.index, self._opener, self._hash_salt, self._clock.now(), raw.types
             )
             return RedisReport(
                 available=True,
@@ -454,12 +500,14 @@ class RedisInspector:
                 other_encrypted=raw.other_encrypted,
             )
 
-    async def _collect(self, client: aioredis.Redis) -> _Raw:
+    async def _collect(self, client: aioredis.Redis, with_persistence: bool = True) -> _Raw:
         """SCAN the keyspace once; each pipeline fetches up to `chunk` found keys AND asks for the next page."""
         raw = _Raw()
+        if not with_persistence:
+            raw.persistence = Persistence(save=None, appendonly=None, config_available=False)
         pending: list[bytes] = []
         cursor: int | None = 0  # None once SCAN has wrapped around
-        first = True
+        first = with_persistence
         while cursor is not None or pending:
             pipe = client.pipeline(transaction=False)
             if first:
@@ -483,8 +531,33 @@ class RedisInspector:
                 pending.extend(self._route(raw, scan_reply[1]))
             if batch:
                 values, ttls = await self._fetched(client, raw, batch, results)
-                self._store(raw, batch, values, ttls)
+                wrong = self._store(raw, batch, values, ttls)
+                if wrong:
+                    await self._types(client, raw, wrong)
         return raw
+
+    @staticmethod
+    async def _types(client: aioredis.Redis, raw: _Raw, keys: list[bytes]) -> None:
+        """Name the Redis type of keys MGET could not read as strings (one extra round trip, only when any)."""
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+        replies = await pipe.execute(raise_on_error=False)
+        raw.round_trips += 1
+        for key, reply in zip(keys, replies, strict=True):
+            if isinstance(reply, Exception):
+                if _is_auth_error(reply):
+                    raise reply
+                name = "non-string"  # TYPE denied by an ACL: still not a string
+            else:
+                name = reply.decode("ascii", "replace") if isinstance(reply, bytes) else str(reply)
+            if name == "none":  # deleted between MGET and TYPE
+                raw.sessions.pop(key, None)
+                raw.index.pop(key, None)
+            elif name == "string":
+                continue  # written between MGET and TYPE: read again next poll
+            else:
+                raw.types[key] = name
 
     def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
         pipe.mget(batch)
@@ -535,12 +608,17 @@ class RedisInspector:
         return wanted
 
     @staticmethod
-    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any]) -> None:
+    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any]) -> list[bytes]:
+        """Store one fetched batch; returns the keys that exist but are not strings (MGET gives nil for them)."""
+        wrong: list[bytes] = []
         for key, value, ttl in zip(batch, values, ttls, strict=True):
-            if value is None and int(ttl) == -2:
-                continue  # expired or deleted between SCAN and MGET
+            if value is None:
+                if int(ttl) == -2:
+                    continue  # expired or deleted between SCAN and MGET
+                wrong.append(key)
             target = raw.sessions if key.startswith(_SESSION_B) else raw.index
-            target[key.decode("utf-8", "replace")] = (value, int(ttl))
+            target[key] = (value, int(ttl))
+        return wrong
 
 
 # --- merging sessions and index keys -------------------------------------------------------------------
@@ -555,34 +633,65 @@ def _hash_salt_candidates(configured: str | None) -> list[tuple[str, str]]:
     return out
 
 
+def key_text(raw: bytes) -> str:
+    """A key's exact text when it is UTF-8, else with `\\xNN` for each invalid byte (display only, not identity)."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def wrong_type_note(redis_type: str) -> str:
+    """The detail for a key that is not a string, naming its real type."""
+    return f"a Redis {redis_type}, not a string value"
+
+
 def build_sessions(
-    sessions: dict[str, tuple[bytes | None, int]],
-    index: dict[str, tuple[bytes | None, int]],
+    sessions: RawValues,
+    index: RawValues,
     opener: ValueOpener | KeyRing,
     hash_salt: str | None,
     now: float,
+    types: dict[bytes, str] | None = None,
 ) -> tuple[tuple[UserSession, ...], tuple[IndexKey, ...]]:
-    """Classify fetched values and cross-check sessions against index keys (CPU only: run in a thread)."""
+    """Classify fetched values and cross-check sessions against index keys (CPU only: run in a thread).
+
+    Keys are bytes and stay the identity: `session:\\xff\\xfe` and `session:\\xff\\xfd` are two sessions.
+    """
     if isinstance(opener, KeyRing):
         opener = ValueOpener(opener)
-    cut = len(SESSION_PREFIX)
-    session_ids = {key[cut:] for key in sessions}
-    pointers: dict[str, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
+    types = types or {}
+    cut = len(_SESSION_B)
+    session_ids = {key[cut:] for key in sessions if key not in types}
+    pointers: dict[bytes, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
     index_keys: list[IndexKey] = []
     for key in sorted(index):
         value, ttl = index[key]
-        target = value.decode("utf-8", "replace").strip() if isinstance(value, bytes) else ""
+        text = key_text(key)
+        if key in types:
+            index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE, ttl=_ttl(ttl),
+                                       redis_type=types[key], raw_key=key))
+            continue
+        target = value.strip() if isinstance(value, bytes) else b""
         ok = target in session_ids
         if ok:
-            pointers[target].append(key)
+            pointers[target].append(text)
         cls = IndexClass.OK if ok else IndexClass.DANGLING
-        index_keys.append(IndexKey(key=key, session_id=target[:_MAX_SHOWN], index_class=cls, ttl=_ttl(ttl)))
+        index_keys.append(IndexKey(key=text, session_id=key_text(target)[:_MAX_SHOWN], index_class=cls,
+                                   ttl=_ttl(ttl), raw_key=key))
     salts = _hash_salt_candidates(hash_salt)
     users = []
     for key in sorted(sessions):
         value, ttl = sessions[key]
-        reading = _NOT_A_STRING if value is None else opener.read(value)
-        users.append(_user_session(key, key[cut:], reading, ttl, pointers.get(key[cut:]), salts, now))
+        redis_type = types.get(key, "string")
+        if redis_type != "string":
+            reading = ValueReading(ValueClass.CORRUPT, details=(wrong_type_note(redis_type),))
+        elif value is None:
+            reading = _NOT_A_STRING
+        else:
+            try:
+                reading = opener.read(value)
+            except Exception as exc:  # noqa: BLE001 - one value the classifier trips on costs its row only
+                reading = ValueReading(ValueClass.CORRUPT, details=(f"could not be classified ({type(exc).__name__})",))
+        sid = key[cut:]
+        users.append(_user_session(key, key_text(sid), reading, ttl, pointers.get(sid), salts, now, redis_type))
     opener.end_poll()
     return tuple(users), tuple(index_keys)
 
@@ -591,13 +700,14 @@ _NOT_A_STRING = ValueReading(ValueClass.CORRUPT, details=("not a string value",)
 
 
 def _user_session(
-    key: str,
+    key: bytes,
     session_id: str,
     r: ValueReading,
     ttl: int,
     pointed_by: list[str] | None,
     salts: list[tuple[str, str]],
     now: float,
+    redis_type: str = "string",
 ) -> UserSession:
     details = list(r.details)
     if r.data_session_id is not None and r.data_session_id != session_id:
@@ -609,7 +719,7 @@ def _user_session(
         if note:
             details.append(note)
     return UserSession(
-        key=key,
+        key=key_text(key),
         session_id=session_id,
         value_class=r.value_class,
         ttl=_ttl(ttl),
@@ -622,16 +732,23 @@ def _user_session(
         index=IndexClass.OK if pointed_by else IndexClass.ORPHAN,
         detail="; ".join(details),
         fields=r.fields,
+        redis_type=redis_type,
+        raw_key=key,
     )
 
 
 def _hash_salt_note(whatsapp_id: str, pointed_by: list[str], salts: list[tuple[str, str]]) -> str:
     """Empty when an index key is sha256(wid + effective HASH_SALT); else which salt the index was made with."""
     pointing = set(pointed_by)
+    # Node's Buffer.from(text, "utf8") writes a lone surrogate as U+FFFD: hash what Pulse hashed.
+    whatsapp_id = _LONE_SURROGATE.sub("\ufffd", whatsapp_id)
     for i, (label, salt) in enumerate(salts):
         if INDEX_PREFIX + hash_whatsapp_id(whatsapp_id, salt) in pointing:
             return "" if i == 0 else f"{HASH_SALT_MISMATCH}: index hashed with the {label} HASH_SALT"
     return f"{HASH_SALT_MISMATCH}: index key is not sha256(whatsappId + HASH_SALT) for any known salt"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def has_hash_salt_mismatch(session: UserSession) -> bool:
