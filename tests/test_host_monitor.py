@@ -205,10 +205,11 @@ async def test_stale_lock_flagged_with_its_finding_and_clearing_it_lets_the_sess
     assert snap.host is not None and snap.host.stale_locks == 1
     doc = snapshot_to_json(snap)
     assert next(s for s in doc["sessions"] if s["id"] == UID)["lock"] == "stale"
-    assert any(f["code"] == "browser-stale-lock" for f in doc["findings"]) and doc["healthy"] is False
+    stale = [f for f in doc["findings"] if f["code"] == "browser-stale-lock"]
+    assert stale and stale[0]["severity"] == "info" and "Chromium will clear it" in stale[0]["message"]
+    assert found[0].severity == Severity.INFO  # it heals itself: never a reason for an unhealthy status
 
-    refused = await gw.start(UID)
-    assert not refused.ok and "already running" in refused.message
+    # like Chromium, the next start clears a same-host lock whose pid is dead; clearing it first is optional
     assert clear_stale_lock(profile, read_only=False).ok
     assert (await gw.start(UID)).ok
     snap = await monitor.poll(full=True)

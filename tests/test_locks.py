@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from pulse_tui.clock import SystemClock
+from pulse_tui.model import Severity
 from pulse_tui.sim.browsers import (
     LOCK_FILES,
     BrowserSpec,
@@ -202,12 +203,16 @@ def test_check_locks_findings_and_host_facts(auth_root: Path, profile: Path, bro
 
     findings = lock_findings(locks)
     assert [f.code for f in findings] == ["browser-stale-lock", "browser-lock-foreign"]
-    assert findings[0].subjects == (UUID_A,) and "start" in findings[0].hint
+    assert findings[0].subjects == (UUID_A,) and "Chromium will clear it" in findings[0].message
+    # same host + dead pid heals itself (info); another hostname fails the next start with exit 21 (critical)
+    assert [f.severity for f in findings] == [Severity.INFO, Severity.CRITICAL]
+    assert "exit code 21" in findings[1].message and "container restart" in findings[1].message
+    assert "only if no browser on the other host" in findings[1].hint
 
     orphans = find_orphans(report, gateway_sessions=set())
     facts = host_facts(report, locks, orphans)
-    assert facts[UUID_A] == {"rss_bytes": 0, "cpu_percent": None, "browser_pids": [], "lock": "stale",
-                             "orphaned": False}
+    assert facts[UUID_A] == {"rss_bytes": 0, "pss_bytes": None, "uss_bytes": None, "cpu_percent": None,
+                             "browser_pids": [], "lock": "stale", "orphaned": False}
     assert facts[UUID_B]["lock"] == "live" and facts[UUID_B]["orphaned"] is True
     assert set(facts[UUID_B]["browser_pids"]) == set(browser.tree_pids(live))  # type: ignore[arg-type]
     assert facts[UUID_B]["rss_bytes"] > 0  # type: ignore[operator]

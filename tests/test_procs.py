@@ -275,6 +275,7 @@ async def test_kill_orphan_uses_sigkill_after_the_grace_period(roots: dict[str, 
         [sys.executable, "-c",
          "import signal, sys, time\n"
          "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
          "print('ready', flush=True)\n"
          "time.sleep(60)\n",
          f"--user-data-dir={profile}"],
@@ -286,6 +287,7 @@ async def test_kill_orphan_uses_sigkill_after_the_grace_period(roots: dict[str, 
         result = await kill_orphan(tree, lambda t: True, grace_s=0.3, read_only=False)
         assert result.ok, result.message
         assert result.killed == (stubborn.pid,) and result.terminated == ()
+        assert result.signals == ("SIGHUP", "SIGTERM", "SIGKILL")
         assert stubborn.wait(timeout=5) == -9
     finally:
         if stubborn.poll() is None:
