@@ -709,24 +709,28 @@ async def kill_orphan(
 def crashpad_handlers(browser_pid: int) -> list[psutil.Process]:
     """The `chrome_crashpad_handler` processes of one browser (usually 2, reparented to pid 1).
 
-    Their command line does not name the profile; what ties them is a socketpair: the first handler shares one
-    with the browser, the second with the first, and a socketpair's two inodes are consecutive. Linux only;
-    [] when /proc cannot be read.
+    Their command line does not name the profile; what ties them is a socketpair: the handler's
+    `--initial-client-fd` is one end, the browser (or, for the second handler, the first handler) holds the
+    other, and the kernel numbers a pair's inodes consecutively, the handler's end last. Linux only; [] when
+    /proc cannot be read. Used to count and verify, never to signal.
     """
     mine = _socket_inodes(browser_pid)
     if not mine:
         return []
-    candidates: dict[int, tuple[psutil.Process, set[int]]] = {}
-    for proc in psutil.process_iter(["name", "cmdline"], ad_value=None):
+    candidates: dict[int, tuple[psutil.Process, int, set[int]]] = {}
+    for proc in psutil.process_iter(["cmdline"], ad_value=None):
         cmd = proc.info.get("cmdline") or []
-        if proc.pid != browser_pid and cmd and os.path.basename(cmd[0].split(" ", 1)[0]) == CRASHPAD:
-            candidates[proc.pid] = (proc, _socket_inodes(proc.pid))
+        if proc.pid == browser_pid or not cmd or os.path.basename(cmd[0].split(" ", 1)[0]) != CRASHPAD:
+            continue
+        client = _client_inode(proc.pid, cmd)
+        if client is not None:
+            candidates[proc.pid] = (proc, client, _socket_inodes(proc.pid))
     found: dict[int, psutil.Process] = {}
     grew = True
     while grew:  # handler → browser, then handler → handler
         grew = False
-        for pid, (proc, inodes) in candidates.items():
-            if pid not in found and any(i - 1 in mine or i + 1 in mine for i in inodes):
+        for pid, (proc, client, inodes) in candidates.items():
+            if pid not in found and client - 1 in mine:
                 found[pid] = proc
                 mine = mine | inodes
                 grew = True
@@ -748,6 +752,17 @@ def _socket_inodes(pid: int) -> set[int]:
         if target.startswith("socket:[") and target.endswith("]"):
             out.add(int(target[8:-1]))
     return out
+
+
+def _client_inode(pid: int, cmdline: list[str]) -> int | None:
+    fd = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--initial-client-fd=")), None)
+    if fd is None or not fd.isdigit():
+        return None
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+    return int(target[8:-1]) if target.startswith("socket:[") and target.endswith("]") else None
 
 
 def _live_members(tree: BrowserTree) -> list[psutil.Process]:
