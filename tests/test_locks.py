@@ -26,6 +26,7 @@ from pulse_tui.sources.locks import (
     LockState,
     check_lock,
     check_locks,
+    clear_lock_left_by,
     clear_stale_lock,
     host_facts,
     lock_findings,
@@ -186,6 +187,21 @@ def test_a_crashed_browser_leaves_a_stale_lock_that_can_be_cleared(auth_root: Pa
     assert info.state == LockState.STALE and info.pid == dead
     assert clear_stale_lock(p, read_only=False).ok
     assert check_lock(p).state == LockState.NONE
+
+
+def test_after_a_kill_only_the_lock_naming_the_killed_pid_is_removed(profile: Path) -> None:
+    dead = make_stale_lock(profile)  # SIGTERM'd or SIGKILL'd Chromium: its lock names it
+    other = clear_lock_left_by(profile, dead + 1, read_only=False)
+    assert other.ok and other.removed == () and os.path.islink(profile / "SingletonLock")  # not the killed pid
+    assert clear_lock_left_by(profile, dead, read_only=True).refused  # read-only: nothing removed
+    done = clear_lock_left_by(profile, dead, read_only=False)
+    assert done.ok and set(done.removed) == set(LOCK_FILES) and _lock_files(profile) == set()
+    assert (profile / "Default" / "Cookies").read_bytes() == b"keep me"
+    gone = clear_lock_left_by(profile, dead, read_only=False)
+    assert gone.ok and "Chromium removed its lock" in gone.message  # a clean exit already removed it
+    write_lock(profile, "another-vps", dead)  # same pid number, another host: never ours to remove
+    assert clear_lock_left_by(profile, dead, read_only=False).removed == ()
+    assert os.path.islink(profile / "SingletonLock")
 
 
 # --- many dirs, findings, status facts -----------------------------------------------------

@@ -65,9 +65,12 @@ async def test_kill_orphaned_browser(tmp_path: Path) -> None:
             await pilot.press("K")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen) and str(pid) in app.screen.consequence
+            assert "SIGHUP" in app.screen.consequence and "PSS" in app.screen.consequence
             await pilot.press("y")
             await wait_for(pilot, lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
                            timeout=20)
+            # asked to exit with SIGHUP, the browser removed its own lock: the session is not left stale-locked
+            assert not os.path.lexists(sim.auth_root / f"session-{UID_B}" / "SingletonLock")
         await targets.aclose()
     finally:
         sim.stop()

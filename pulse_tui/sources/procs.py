@@ -130,7 +130,8 @@ class HostReport:
     total_browser_pss: int | None = None
     total_browser_uss: int | None = None
     memory_age_s: float | None = None  # age of the oldest PSS/USS figure in this report (None: none read)
-    memory_took_s: float = 0.0  # time spent in smaps this scan (0 when the cached figures were used)
+    memory_took_s: float = 0.0  # time spent on PSS/USS this scan
+    memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
 
     def session(self, session_id: str) -> SessionProcs | None:
         for s in self.sessions:
@@ -291,7 +292,7 @@ class ProcessMapper:
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
         groups = self._group(rows)
         mem_started = time.perf_counter()
-        mem = self._memory(groups, mono) if memory else {}
+        mem, reads = self._memory(groups, mono) if memory else ({}, 0)
         mem_took = time.perf_counter() - mem_started if memory else 0.0
         sessions = tuple(self._session(g, rows, elapsed, mem) for g in groups.values())
         live = {(pid, rows[pid].create_time) for g in groups.values() for pid in g.trees}
@@ -315,6 +316,7 @@ class ProcessMapper:
             total_browser_uss=sum(uss) if uss else None,
             memory_age_s=max(0.0, max(ages)) if ages else None,
             memory_took_s=mem_took,
+            memory_reads=reads,
         )
 
     def _read_table(self) -> dict[int, _Row]:
@@ -368,20 +370,26 @@ class ProcessMapper:
             groups[key].trees.setdefault(root, []).append(rows[pid])
         return groups
 
-    def _memory(self, groups: dict[str, _Group], mono: float) -> dict[_MemKey, tuple[int | None, int | None, float]]:
-        """PSS/USS of every browser process: all re-read when the cadence is due, else only the new ones."""
+    def _memory(self, groups: dict[str, _Group],
+                mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:
+        """PSS/USS of every browser process (and how many were read): all re-read when the cadence is due,
+        else only the new ones."""
         due = self._mem_refreshed is None or mono - self._mem_refreshed >= self._memory_every_s
         out: dict[_MemKey, tuple[int | None, int | None, float]] = {}
+        reads = 0
         for g in groups.values():
             for members in g.trees.values():
                 for r in members:
                     key = (r.pid, r.create_time)
                     cached = None if due else self._mem.get(key)
-                    out[key] = cached if cached is not None else (*_smaps(r.proc), mono)
+                    if cached is None:
+                        cached = (*_smaps(r.proc), mono)
+                        reads += 1
+                    out[key] = cached
         if due:
             self._mem_refreshed = mono
         self._mem = out
-        return out
+        return out, reads
 
     def _session(self, g: _Group, rows: dict[int, _Row], elapsed: float | None,
                  mem: Mapping[_MemKey, tuple[int | None, int | None, float]]) -> SessionProcs:
