@@ -213,7 +213,7 @@ async def test_two_sessions_under_a_parent_then_crash_then_orphans(tmp_path: Pat
         assert abs(tree.uss_bytes - uss) <= 0.1 * uss, (sid, tree.uss_bytes, uss)
         assert tree.uss_bytes <= tree.pss_bytes < tree.rss_bytes  # RSS counts shared pages once per process
     assert report.total_browser_pss == sum(_tree(report, s).pss_bytes or 0 for s in (UID_A, UID_B))
-    assert report.memory_age_s is not None and report.memory_age_s < 60
+    assert report.memory_age_s is not None and report.memory_age_s < 120
 
     # one-shot: the first scan of a host source samples twice, so cpu_percent is known at once
     source = HostSource(Config(), SystemClock(), auth_roots=[root], use_pm2=False)

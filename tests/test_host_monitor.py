@@ -119,7 +119,7 @@ async def test_stand_in_browsers_are_mapped_to_their_sessions(sim: GatewaySim, g
     assert 0 < row["uss_bytes"] <= row["pss_bytes"] <= row["rss_bytes"]
     assert doc["host"]["browser_pss_bytes"] == sum(s["pss_bytes"] or 0 for s in doc["sessions"])
     assert doc["host"]["browser_uss_bytes"] <= doc["host"]["browser_pss_bytes"]
-    assert doc["host"]["memory_age_s"] is not None and doc["host"]["memory_age_s"] < 60
+    assert doc["host"]["memory_age_s"] is not None and doc["host"]["memory_age_s"] < 120
     assert doc["host"]["browser_rss_bytes"] == snap.host.browser_rss_bytes
     assert doc["host"]["mem_available_bytes"] > 0 and doc["host"]["pm2"] is None
     assert KEY not in json.dumps(doc)

@@ -236,8 +236,15 @@ def test_memory_details_are_read_at_their_own_cadence(roots: dict[str, Path], ga
     assert cached.memory_age_s == 4.0 and cached.memory_reads == 0  # the figures of 4 s ago, said so
     assert cached.total_browser_pss == first.total_browser_pss
     clock.advance(6.0)
-    assert mapper.scan().memory_age_s == 0.0  # due again: re-read
+    assert mapper.scan().memory_age_s == 0.0  # due again: re-read (3 processes: one batch)
     assert ProcessMapper([roots["salesboy"]], clock).scan(memory=False).total_browser_pss is None
+
+    # a refresh is spread over scans: at most `memory_batch` re-reads each, the oldest figures first
+    spread = ProcessMapper([roots["salesboy"]], clock, memory_every_s=10.0, memory_batch=1)
+    assert spread.scan().memory_reads == 3  # new processes are read at once, whatever the batch
+    clock.advance(10.0)
+    one = spread.scan()
+    assert one.memory_reads == 1 and one.memory_age_s == 10.0  # two figures still 10 s old, and it says so
 
 
 def _tree_of(report: HostReport, sid: str) -> BrowserTree:

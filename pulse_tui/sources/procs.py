@@ -32,9 +32,11 @@ from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SA
 FLAG = "--user-data-dir"
 SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
 _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
-# Reading smaps_rollup for 450 processes costs several times the whole process scan (bench/procmap.py):
-# the PSS/USS figures are refreshed at this slower cadence; new processes are read at once.
-MEMORY_EVERY_S = 10.0
+# smaps_rollup walks every mapping: ~5 ms for a real Chromium process, ~2 s for 450 of them (bench/procmap.py),
+# ten times the whole process scan. PSS/USS are refreshed when this old, at most MEMORY_BATCH per scan (oldest
+# first); a new process is read at once. JSON says how old the oldest figure is (memory_age_s).
+MEMORY_EVERY_S = 60.0  # 450 real processes: ~5 % of one core on average
+MEMORY_BATCH = 30  # ~150-200 ms per scan at most
 # Processes that adopt orphans besides pid 1 (PR_SET_CHILD_SUBREAPER); Linux does not expose the flag itself.
 SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
                              "containerd-shim", "containerd-shim-runc-v2", "conmon"})
@@ -260,6 +262,7 @@ class ProcessMapper:
         clock: Clock,
         *,
         memory_every_s: float = MEMORY_EVERY_S,
+        memory_batch: int = MEMORY_BATCH,
         subreapers: Collection[int] = (),
     ) -> None:
         self._prefixes = _root_prefixes(auth_roots)
@@ -268,7 +271,7 @@ class ProcessMapper:
         self._prev_mono: float | None = None
         self._memory_every_s = memory_every_s
         self._mem: dict[_MemKey, tuple[int | None, int | None, float]] = {}  # → (pss, uss, monotonic read at)
-        self._mem_refreshed: float | None = None
+        self._memory_batch = memory_batch
         self._first_parent: dict[_MemKey, int] = {}  # root → the parent it had when first seen
         self._subreapers = frozenset(subreapers)
 
@@ -372,22 +375,30 @@ class ProcessMapper:
 
     def _memory(self, groups: dict[str, _Group],
                 mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:
-        """PSS/USS of every browser process (and how many were read): all re-read when the cadence is due,
-        else only the new ones."""
-        due = self._mem_refreshed is None or mono - self._mem_refreshed >= self._memory_every_s
+        """PSS/USS of every browser process (and how many were read this scan).
+
+        A new process is read at once; a known one when its figure is `memory_every_s` old, oldest first and at
+        most `memory_batch` per scan, so a refresh of hundreds of real Chromium processes (~5 ms each) is spread
+        over several polls instead of stalling one.
+        """
         out: dict[_MemKey, tuple[int | None, int | None, float]] = {}
+        due: list[tuple[float, _MemKey, _Row]] = []
         reads = 0
         for g in groups.values():
             for members in g.trees.values():
                 for r in members:
                     key = (r.pid, r.create_time)
-                    cached = None if due else self._mem.get(key)
+                    cached = self._mem.get(key)
                     if cached is None:
                         cached = (*_smaps(r.proc), mono)
                         reads += 1
+                    elif mono - cached[2] >= self._memory_every_s:
+                        due.append((cached[2], key, r))
                     out[key] = cached
-        if due:
-            self._mem_refreshed = mono
+        due.sort(key=lambda d: d[0])
+        for _at, key, r in due[:self._memory_batch]:
+            out[key] = (*_smaps(r.proc), mono)
+            reads += 1
         self._mem = out
         return out, reads
 
