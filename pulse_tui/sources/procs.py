@@ -41,6 +41,9 @@ MEMORY_BATCH = 30  # ~150-200 ms per scan at most
 SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
                              "containerd-shim", "containerd-shim-runc-v2", "conmon"})
 CRASHPAD = "chrome_crashpad_handler"
+# A gateway run as a container's pid 1 (`CMD ["node", "index.js"]`) launches its browsers as pid 1's children:
+# a parent pid of 1 then is the launcher, not an adoption.
+LAUNCHER_NAMES = frozenset({"node", "nodejs", "bun", "deno"})
 
 
 # --- data ----------------------------------------------------------------------
@@ -444,9 +447,9 @@ class ProcessMapper:
     def _adopted(self, root: _Row, rows: dict[int, _Row]) -> str:
         """Why the browser's parent is not the process that launched it, or "" when nothing says so."""
         first = self._first_parent.setdefault((root.pid, root.create_time), root.ppid)
-        if root.ppid == 1:
-            return "its parent process is gone (reparented to pid 1)"
         parent = rows.get(root.ppid)
+        if root.ppid == 1 and (parent is None or parent.name not in LAUNCHER_NAMES):
+            return "its parent process is gone (reparented to pid 1)"
         if root.ppid in self._subreapers or (parent is not None and parent.name in SUBREAPER_NAMES):
             return f"its parent process is gone (adopted by subreaper pid {root.ppid})"
         if first != root.ppid:
