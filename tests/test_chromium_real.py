@@ -203,8 +203,9 @@ async def test_two_sessions_under_a_parent_then_crash_then_orphans(tmp_path: Pat
     assert not {h.pid for h in handlers} & set(tree_a.pids) and not {h.pid for h in handlers} & set(tree_b.pids)
     assert not {h.pid for h in handlers} & {h.pid for h in crashpad_handlers(pid_b)}
 
-    # PSS and USS, summed per session, within 10% of what the kernel says right now
-    report = mapper.scan()
+    # PSS and USS, summed per session, within 10% of what the kernel says right now (a fresh mapper reads every
+    # figure now; the long-lived one may hold figures up to MEMORY_EVERY_S old, as memory_age_s says)
+    report = ProcessMapper([root], SystemClock()).scan()
     for sid in (UID_A, UID_B):
         tree = _tree(report, sid)
         pss, uss = map(sum, zip(*(_rollup(p) for p in tree.pids), strict=True))

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psutil
@@ -146,19 +147,17 @@ class HostReport:
 
     def for_dir(self, user_data_dir: str | os.PathLike[str]) -> SessionProcs | None:
         """The session whose browser uses this profile dir (as spelled, or through symlinks), if one runs."""
-        return self.dir_index().get(os.path.normpath(os.path.abspath(user_data_dir))) or self.dir_index().get(
-            os.path.realpath(user_data_dir))
+        index = self._dir_index
+        return index.get(os.path.normpath(os.path.abspath(user_data_dir))) or index.get(os.path.realpath(user_data_dir))
 
-    def dir_index(self) -> dict[str, SessionProcs]:
+    @cached_property
+    def _dir_index(self) -> dict[str, SessionProcs]:
         """Profile dir (as the browser spells it, and resolved) → its session; built once per report."""
-        cached = self.__dict__.get("_dir_index")
-        if cached is None:
-            cached = {}
-            for s in self.sessions:
-                cached.setdefault(os.path.realpath(s.user_data_dir), s)
-                cached[s.user_data_dir] = s
-            object.__setattr__(self, "_dir_index", cached)
-        return cached  # type: ignore[no-any-return]
+        out: dict[str, SessionProcs] = {}
+        for s in self.sessions:
+            out.setdefault(os.path.realpath(s.user_data_dir), s)
+            out[s.user_data_dir] = s
+        return out
 
     @property
     def trees(self) -> tuple[BrowserTree, ...]:
@@ -712,12 +711,11 @@ async def kill_orphan(
     if not signals:
         return KillResult(False, Outcome.FAILED, f"could not signal any process: {failed}")
     handlers_left = await _wait_gone(handlers, 3.0, poll_s)  # they exit by themselves once their browser is gone
-    common = dict(signals=tuple(signals), crashpad=tuple(p.pid for p in handlers),
-                  crashpad_left=tuple(p.pid for p in handlers_left))
+    sigs, pads, pads_left = tuple(signals), tuple(p.pid for p in handlers), tuple(p.pid for p in handlers_left)
     alive = tuple(p.pid for p in left)
     if alive:
         return KillResult(False, Outcome.FAILED, f"processes still alive after SIGKILL: {list(alive)}",
-                          terminated, killed, alive, **common)  # type: ignore[arg-type]
+                          terminated, killed, alive, sigs, pads, pads_left)
     how = f"{len(terminated) + len(killed)} processes exited after {', then '.join(signals)}"
     if killed:
         how += f" ({len(killed)} needed SIGKILL)"
@@ -725,7 +723,7 @@ async def kill_orphan(
         how += (f"; {len(handlers) - len(handlers_left)} of {len(handlers)} crash handlers exited"
                 + (f", still running: {[p.pid for p in handlers_left]}" if handlers_left else ""))
     return KillResult(True, Outcome.DONE, f"stopped the orphaned browser of session {tree.session_id}: {how}",
-                      terminated, killed, **common)  # type: ignore[arg-type]
+                      terminated, killed, (), sigs, pads, pads_left)
 
 
 def crashpad_handlers(browser_pid: int) -> list[psutil.Process]:
