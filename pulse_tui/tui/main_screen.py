@@ -18,6 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.model import ConnState, SessionView, Snapshot
+from pulse_tui.sanitize import markup
 from pulse_tui.sources.authdirs import salesboy_id_error
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
@@ -478,9 +479,9 @@ class MainScreen(Screen[None]):
         if sid is None or s is None:
             return
         if s.lock == "foreign":
-            host = s.lock_info.host if s.lock_info else "another host"
-            self.notify(f"{sid}: the lock was written on {host}; the next start fails (exit 21). Clear it by hand, "
-                        "only if no browser on that host uses this profile.", severity="error")
+            host = s.lock_info.host if s.lock_info and s.lock_info.host else "another host"  # from the symlink
+            self.notify(f"{markup(sid)}: the lock was written on {markup(host)}; the next start fails (exit 21). "
+                        "Clear it by hand, only if no browser on that host uses this profile.", severity="error")
             return
         if s.lock != "stale":
             self.notify(f"{sid} has no stale profile lock (lock: {s.lock}).", severity="warning")
