@@ -33,7 +33,7 @@ from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SA
 FLAG = "--user-data-dir"
 SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
 _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
-# smaps_rollup walks every mapping: ~5 ms for a real Chromium process, ~2 s for 450 of them (bench/procmap.py),
+# smaps_rollup walks every mapping: ~5 ms for a real Chromium process, 2-3 s for 450 of them (bench/procmap.py),
 # ten times the whole process scan. PSS/USS are refreshed when this old, at most MEMORY_BATCH per scan (oldest
 # first); a new process is read at once. JSON says how old the oldest figure is (memory_age_s).
 MEMORY_EVERY_S = 60.0  # 450 real processes: ~5 % of one core on average
