@@ -258,6 +258,8 @@ class SessionView:
     rss_bytes: int | None = None  # summed over the session's browser processes; 0 = scanned, none running
     cpu_percent: float | None = None  # 100 = one core; None until two scans have been compared
     browser_pids: tuple[int, ...] = ()
+    pss_bytes: int | None = None  # summed PSS: the session's share of host memory (None: smaps unreadable)
+    uss_bytes: int | None = None  # summed USS: private memory, what killing the browser frees
     lock: str = "none"  # "none" | "stale" | "conflict" | "foreign" | "unknown" (a live own lock is "none")
     lock_info: LockView | None = None  # the lock's pid, host and paths, for the details pane
     orphans: tuple[OrphanView, ...] = ()  # browser trees of this session nobody owns any more
@@ -285,6 +287,7 @@ class OrphanView:
     rss_bytes: int
     user_data_dir: str
     reason: str
+    pss_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -307,13 +310,17 @@ class Pm2Summary:
 class HostSummary:
     """Host facts of one poll: browser memory, free memory, pm2. `error` says why a part is missing."""
 
-    browser_rss_bytes: int = 0
+    browser_rss_bytes: int = 0  # summed RSS: counts shared pages once per process (3-4x too high for Chromium)
+    browser_pss_bytes: int | None = None  # summed PSS: what the browsers cost the host
+    browser_uss_bytes: int | None = None  # summed USS: what killing them all frees
+    memory_age_s: float | None = None  # age of the oldest PSS/USS figure (smaps is read at a slower cadence)
     mem_available_bytes: int | None = None
     mem_total_bytes: int | None = None
     browsers: int = 0  # browser process trees seen
     browser_processes: int = 0
     orphans: int = 0
-    stale_locks: int = 0
+    stale_locks: int = 0  # same host, pid dead: Chromium clears them itself
+    foreign_locks: int = 0  # written on another host: the next start fails (exit 21)
     pm2: Pm2Summary | None = None  # None: no pm2, no daemon, app not found or unreadable (see pm2_state)
     pm2_state: str = "off"  # "ok" | "not-available" | "not-running" | "error" | "app-missing" | "off"
     pm2_detail: str = ""

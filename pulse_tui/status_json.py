@@ -52,6 +52,8 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
                 "flags": sorted(s.flags),
                 "detail": s.detail,
                 "rss_bytes": s.rss_bytes,
+                "pss_bytes": s.pss_bytes,
+                "uss_bytes": s.uss_bytes,
                 "cpu_percent": None if s.cpu_percent is None else round(s.cpu_percent, 1),
                 "browser_pids": list(s.browser_pids),
                 "lock": s.lock,
@@ -125,11 +127,15 @@ def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:
     pm2 = host.pm2
     return {
         "browser_rss_bytes": host.browser_rss_bytes,
+        "browser_pss_bytes": host.browser_pss_bytes,
+        "browser_uss_bytes": host.browser_uss_bytes,
+        "memory_age_s": None if host.memory_age_s is None else round(host.memory_age_s, 1),
         "mem_available_bytes": host.mem_available_bytes,
         "mem_total_bytes": host.mem_total_bytes,
         "browsers": host.browsers,
         "orphans": host.orphans,
         "stale_locks": host.stale_locks,
+        "foreign_locks": host.foreign_locks,
         "pm2_state": host.pm2_state,
         "pm2": None
         if pm2 is None

@@ -55,7 +55,8 @@ def snapshot(gateway: GatewayHealth | None = None, redis_up: bool = True) -> Sna
     sessions = (
         _view(ConnState.CONNECTED, 3725, phone="18765551234", has_auth_dir=True, restorable=True,
               auth_dir="/root/salesboy-gateway/.wwebjs_auth/session-3f8a1c52-9b7e-4d2a-8c61-5e0f7a9b2d14",
-              last_activity=T0 - 12, rss_bytes=612 * 2**20, browser_pids=(4242, 4250, 4251)),
+              last_activity=T0 - 12, rss_bytes=612 * 2**20, pss_bytes=171 * 2**20, uss_bytes=88 * 2**20,
+              browser_pids=(4242, 4250, 4251)),
         _view(ConnState.QR, 14, qr=QrCode(payload=PAYLOAD), detail="waiting for a scan"),
         _view(ConnState.STARTING, 6),
         _view(ConnState.RESTORING, 31, has_auth_dir=True, restorable=True),
@@ -92,7 +93,8 @@ def snapshot(gateway: GatewayHealth | None = None, redis_up: bool = True) -> Sna
         redis=redis,
         keys=KeysStatus("default", "1 session(s) encrypted with a default key"),
         findings=findings,
-        host=HostSummary(browser_rss_bytes=612 * 2**20, mem_available_bytes=9 * 2**30),
+        host=HostSummary(browser_rss_bytes=612 * 2**20, browser_pss_bytes=171 * 2**20,
+                         browser_uss_bytes=88 * 2**20, mem_available_bytes=9 * 2**30),
     )
 
 

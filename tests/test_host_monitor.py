@@ -112,12 +112,19 @@ async def test_stand_in_browsers_are_mapped_to_their_sessions(sim: GatewaySim, g
     doc = json.loads(json.dumps(snapshot_to_json(snap)))
     row = next(s for s in doc["sessions"] if s["id"] == UID)
     assert row["rss_bytes"] > 0 and pids[UID] in row["browser_pids"] and row["lock"] == "none"
-    assert "cpu_percent" in row and {"state", "flags", "detail", "restorable"} <= set(row)
+    assert {"state", "flags", "detail", "restorable"} <= set(row)
+    # one poll is enough for CPU%: the host source's first scan samples twice, CPU_SAMPLE_S apart
+    assert row["cpu_percent"] is not None and row["cpu_percent"] >= 0
+    # PSS (the session's share of host memory) and USS (freed if killed) beside the RSS sum they correct
+    assert 0 < row["uss_bytes"] <= row["pss_bytes"] <= row["rss_bytes"]
+    assert doc["host"]["browser_pss_bytes"] == sum(s["pss_bytes"] or 0 for s in doc["sessions"])
+    assert doc["host"]["browser_uss_bytes"] <= doc["host"]["browser_pss_bytes"]
+    assert doc["host"]["memory_age_s"] is not None and doc["host"]["memory_age_s"] < 120
     assert doc["host"]["browser_rss_bytes"] == snap.host.browser_rss_bytes
     assert doc["host"]["mem_available_bytes"] > 0 and doc["host"]["pm2"] is None
     assert KEY not in json.dumps(doc)
 
-    second = await monitor.poll(full=True)  # CPU% needs two samples of the same processes
+    second = await monitor.poll(full=True)  # later polls compare against the previous scan
     v2 = second.session(UID)
     assert v2 is not None and v2.cpu_percent is not None and v2.cpu_percent >= 0
 
@@ -205,10 +212,11 @@ async def test_stale_lock_flagged_with_its_finding_and_clearing_it_lets_the_sess
     assert snap.host is not None and snap.host.stale_locks == 1
     doc = snapshot_to_json(snap)
     assert next(s for s in doc["sessions"] if s["id"] == UID)["lock"] == "stale"
-    assert any(f["code"] == "browser-stale-lock" for f in doc["findings"]) and doc["healthy"] is False
+    stale = [f for f in doc["findings"] if f["code"] == "browser-stale-lock"]
+    assert stale and stale[0]["severity"] == "info" and "Chromium will clear it" in stale[0]["message"]
+    assert found[0].severity == Severity.INFO  # it heals itself: never a reason for an unhealthy status
 
-    refused = await gw.start(UID)
-    assert not refused.ok and "already running" in refused.message
+    # like Chromium, the next start clears a same-host lock whose pid is dead; clearing it first is optional
     assert clear_stale_lock(profile, read_only=False).ok
     assert (await gw.start(UID)).ok
     snap = await monitor.poll(full=True)

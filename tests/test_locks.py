@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from pulse_tui.clock import SystemClock
+from pulse_tui.model import Severity
 from pulse_tui.sim.browsers import (
     LOCK_FILES,
     BrowserSpec,
@@ -25,6 +26,7 @@ from pulse_tui.sources.locks import (
     LockState,
     check_lock,
     check_locks,
+    clear_lock_left_by,
     clear_stale_lock,
     host_facts,
     lock_findings,
@@ -187,6 +189,21 @@ def test_a_crashed_browser_leaves_a_stale_lock_that_can_be_cleared(auth_root: Pa
     assert check_lock(p).state == LockState.NONE
 
 
+def test_after_a_kill_only_the_lock_naming_the_killed_pid_is_removed(profile: Path) -> None:
+    dead = make_stale_lock(profile)  # SIGTERM'd or SIGKILL'd Chromium: its lock names it
+    other = clear_lock_left_by(profile, dead + 1, read_only=False)
+    assert other.ok and other.removed == () and os.path.islink(profile / "SingletonLock")  # not the killed pid
+    assert clear_lock_left_by(profile, dead, read_only=True).refused  # read-only: nothing removed
+    done = clear_lock_left_by(profile, dead, read_only=False)
+    assert done.ok and set(done.removed) == set(LOCK_FILES) and _lock_files(profile) == set()
+    assert (profile / "Default" / "Cookies").read_bytes() == b"keep me"
+    gone = clear_lock_left_by(profile, dead, read_only=False)
+    assert gone.ok and "Chromium removed its lock" in gone.message  # a clean exit already removed it
+    write_lock(profile, "another-vps", dead)  # same pid number, another host: never ours to remove
+    assert clear_lock_left_by(profile, dead, read_only=False).removed == ()
+    assert os.path.islink(profile / "SingletonLock")
+
+
 # --- many dirs, findings, status facts -----------------------------------------------------
 
 
@@ -202,12 +219,16 @@ def test_check_locks_findings_and_host_facts(auth_root: Path, profile: Path, bro
 
     findings = lock_findings(locks)
     assert [f.code for f in findings] == ["browser-stale-lock", "browser-lock-foreign"]
-    assert findings[0].subjects == (UUID_A,) and "start" in findings[0].hint
+    assert findings[0].subjects == (UUID_A,) and "Chromium will clear it" in findings[0].message
+    # same host + dead pid heals itself (info); another hostname fails the next start with exit 21 (critical)
+    assert [f.severity for f in findings] == [Severity.INFO, Severity.CRITICAL]
+    assert "exit code 21" in findings[1].message and "container restart" in findings[1].message
+    assert "only if no browser on the other host" in findings[1].hint
 
     orphans = find_orphans(report, gateway_sessions=set())
     facts = host_facts(report, locks, orphans)
-    assert facts[UUID_A] == {"rss_bytes": 0, "cpu_percent": None, "browser_pids": [], "lock": "stale",
-                             "orphaned": False}
+    assert facts[UUID_A] == {"rss_bytes": 0, "pss_bytes": None, "uss_bytes": None, "cpu_percent": None,
+                             "browser_pids": [], "lock": "stale", "orphaned": False}
     assert facts[UUID_B]["lock"] == "live" and facts[UUID_B]["orphaned"] is True
     assert set(facts[UUID_B]["browser_pids"]) == set(browser.tree_pids(live))  # type: ignore[arg-type]
     assert facts[UUID_B]["rss_bytes"] > 0  # type: ignore[operator]

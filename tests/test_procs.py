@@ -18,6 +18,7 @@ from pulse_tui.sim.browsers import BrowserSpec, StandInGateway, make_orphan
 from pulse_tui.sources.authdirs import Layout
 from pulse_tui.sources.procs import (
     BrowserTree,
+    HostReport,
     Outcome,
     ProcessMapper,
     classify_dir,
@@ -125,6 +126,10 @@ def test_real_trees_map_to_their_sessions_with_rss(roots: dict[str, Path], tmp_p
         assert all(pr.rss_bytes > 0 for pr in tree.procs)
         assert sp.rss_bytes == sum(pr.rss_bytes for pr in tree.procs) > 0
         assert sp.cpu_percent is None  # first scan: one sample only
+        # PSS splits shared pages between their users, USS is private: both below the RSS sum, never above
+        assert sp.pss_bytes is not None and sp.uss_bytes is not None
+        assert 0 < sp.uss_bytes <= sp.pss_bytes <= sp.rss_bytes
+        assert sp.cpu_seconds is not None and sp.cpu_seconds >= 0
     assert report.session(UUID_B) is not None and not any(pr.flagged for pr in report.session(UUID_B).trees[0].procs[1:])
     assert report.total_browser_rss == sum(s.rss_bytes for s in report.sessions)
     assert report.mem_available and report.mem_total and report.mem_available <= report.mem_total
@@ -198,6 +203,54 @@ def test_orphan_when_its_gateway_process_is_gone(roots: dict[str, Path], gateway
     assert len(orphans[0].tree.procs) == 3  # the whole tree survived its gateway
     everything = find_orphans(report, gateway_pids=())  # pm2 says the gateway is not running
     assert {o.session_id for o in everything} == {UUID_A, UUID_B}
+
+
+def test_orphan_without_pm2_when_its_parent_is_gone(roots: dict[str, Path], gateways: GatewayFactory) -> None:
+    gw = gateways([BrowserSpec(_salesboy(roots, UUID_A), children=2)])
+    mapper = ProcessMapper([roots["salesboy"]], SystemClock())
+    before = mapper.scan()
+    assert _tree_of(before, UUID_A).adopted == "" and find_orphans(before) == ()
+    dead = gw.orphan()  # kill -9 of the gateway: the subreaper adopts its browser
+    after = mapper.scan()
+    tree = _tree_of(after, UUID_A)
+    assert tree.parent_pid == gw.reaper_pid and str(dead) in tree.adopted  # the same mapper saw the reparenting
+    (orphan,) = find_orphans(after)  # no pm2, no word from the gateway: the parent alone tells
+    assert orphan.session_id == UUID_A and "parent process" in orphan.reason
+
+    # a mapper that never saw the old parent still knows a subreaper it is told of (pid 1 needs no telling)
+    fresh = ProcessMapper([roots["salesboy"]], SystemClock(), subreapers={gw.reaper_pid})
+    assert "subreaper" in _tree_of(fresh.scan(), UUID_A).adopted
+    # pm2 stays extra evidence: both reasons are given
+    both = find_orphans(after, gateway_pids=())
+    assert "gateway process is not running" in both[0].reason and "parent process" in both[0].reason
+
+
+def test_memory_details_are_read_at_their_own_cadence(roots: dict[str, Path], gateways: GatewayFactory) -> None:
+    gateways([BrowserSpec(_salesboy(roots, UUID_A), children=2)])
+    clock = FakeClock()
+    mapper = ProcessMapper([roots["salesboy"]], clock, memory_every_s=10.0)
+    first = mapper.scan()
+    assert first.memory_age_s == 0.0 and first.total_browser_pss is not None and first.memory_reads == 3
+    clock.advance(4.0)
+    cached = mapper.scan()
+    assert cached.memory_age_s == 4.0 and cached.memory_reads == 0  # the figures of 4 s ago, said so
+    assert cached.total_browser_pss == first.total_browser_pss
+    clock.advance(6.0)
+    assert mapper.scan().memory_age_s == 0.0  # due again: re-read (3 processes: one batch)
+    assert ProcessMapper([roots["salesboy"]], clock).scan(memory=False).total_browser_pss is None
+
+    # a refresh is spread over scans: at most `memory_batch` re-reads each, the oldest figures first
+    spread = ProcessMapper([roots["salesboy"]], clock, memory_every_s=10.0, memory_batch=1)
+    assert spread.scan().memory_reads == 3  # new processes are read at once, whatever the batch
+    clock.advance(10.0)
+    one = spread.scan()
+    assert one.memory_reads == 1 and one.memory_age_s == 10.0  # two figures still 10 s old, and it says so
+
+
+def _tree_of(report: HostReport, sid: str) -> BrowserTree:
+    sp = report.session(sid)
+    assert sp is not None and len(sp.trees) == 1
+    return sp.trees[0]
 
 
 # --- kill orphan ------------------------------------------------------------------------
@@ -275,6 +328,7 @@ async def test_kill_orphan_uses_sigkill_after_the_grace_period(roots: dict[str, 
         [sys.executable, "-c",
          "import signal, sys, time\n"
          "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
          "print('ready', flush=True)\n"
          "time.sleep(60)\n",
          f"--user-data-dir={profile}"],
@@ -286,6 +340,7 @@ async def test_kill_orphan_uses_sigkill_after_the_grace_period(roots: dict[str, 
         result = await kill_orphan(tree, lambda t: True, grace_s=0.3, read_only=False)
         assert result.ok, result.message
         assert result.killed == (stubborn.pid,) and result.terminated == ()
+        assert result.signals == ("SIGHUP", "SIGTERM", "SIGKILL")
         assert stubborn.wait(timeout=5) == -9
     finally:
         if stubborn.poll() is None:

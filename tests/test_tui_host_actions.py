@@ -8,6 +8,7 @@ from pathlib import Path
 import psutil
 
 from pulse_tui.model import ConnState
+from pulse_tui.sim.browsers import make_foreign_lock
 from pulse_tui.tui.confirm import ConfirmScreen
 from tests.tui_helpers import UID_A, UID_B, make_app, make_sim, wait_for
 
@@ -65,9 +66,37 @@ async def test_kill_orphaned_browser(tmp_path: Path) -> None:
             await pilot.press("K")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen) and str(pid) in app.screen.consequence
+            assert "SIGHUP" in app.screen.consequence and "PSS" in app.screen.consequence
             await pilot.press("y")
             await wait_for(pilot, lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
                            timeout=20)
+            # asked to exit with SIGHUP, the browser removed its own lock: the session is not left stale-locked
+            assert not os.path.lexists(sim.auth_root / f"session-{UID_B}" / "SingletonLock")
+        await targets.aclose()
+    finally:
+        sim.stop()
+
+
+async def test_a_foreign_lock_is_never_cleared_from_the_tui(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, browsers=True)
+    try:
+        sim.engine.start(UID_A)
+        app, targets = make_app(sim, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: view(app, UID_A) is not None
+                           and view(app, UID_A).state == ConnState.CONNECTED, app=app)
+            sim.leave_stale_lock(UID_A)
+            lock = sim.auth_root / f"session-{UID_A}" / "SingletonLock"
+            make_foreign_lock(lock.parent, host="old-container")  # a container restarted with a new hostname
+            await wait_for(pilot, lambda: view(app, UID_A).lock == "foreign", app=app)
+            assert "foreign-lock" in view(app, UID_A).flags
+            assert app.snapshot is not None and app.snapshot.host is not None
+            assert app.snapshot.host.foreign_locks == 1
+            app.main.conn_table.select_key(UID_A)
+            await pilot.press("L")
+            await pilot.pause()
+            assert app.screen is app.main  # no dialog: only the operator, by hand, knows the other host is idle
+            assert os.readlink(lock).startswith("old-container-")
         await targets.aclose()
     finally:
         sim.stop()

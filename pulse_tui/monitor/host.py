@@ -29,6 +29,7 @@ from pulse_tui.model import (
 from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
 from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
 from pulse_tui.sources.procs import (
+    MEMORY_EVERY_S,
     BrowserTree,
     HostReport,
     Orphan,
@@ -38,6 +39,9 @@ from pulse_tui.sources.procs import (
     orphan_findings,
 )
 
+# One-shot commands (`status`) scan once: the first scan of a HostSource takes a baseline, waits this long and
+# scans again, so cpu_percent is known at once. The monitor pays it once, at its first poll.
+CPU_SAMPLE_S = 0.5
 DEFAULT_PM2_APPS = {GatewayKind.SALESBOY: "salesboy-gateway", GatewayKind.PULSE: "pulse"}
 # A LIVE lock is the session's own running browser: nothing to report, so the table says "none".
 LOCK_WORD = {LockState.LIVE: "none"}
@@ -87,10 +91,14 @@ class HostSource:
         pm2_app: str | None = None,
         hostname: str | None = None,
         gateway_pids: GatewayPids | None = None,
+        cpu_sample_s: float = CPU_SAMPLE_S,
+        memory_every_s: float = MEMORY_EVERY_S,
+        subreapers: Collection[int] = (),
     ) -> None:
         self.clock = clock or SystemClock()
         self.roots = tuple(Path(p) for p in (config.auth_dirs if auth_roots is None else auth_roots))
-        self.mapper = ProcessMapper(self.roots, self.clock)
+        self.mapper = ProcessMapper(self.roots, self.clock, memory_every_s=memory_every_s, subreapers=subreapers)
+        self.cpu_sample_s = cpu_sample_s
         self.pm2_app = pm2_app or pm2_app_for(config)
         self.watch_missing_app = bool(pm2_app or config.pm2_app)
         self.pm2 = (pm2 or Pm2Reader(self.clock, (self.pm2_app,))) if use_pm2 else None
@@ -98,7 +106,10 @@ class HostSource:
         self._gateway_pids = gateway_pids
 
     async def scan(self) -> HostReport:
-        """One process-table scan, off the event loop."""
+        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart."""
+        if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
+            await asyncio.to_thread(self.mapper.scan, memory=False)
+            await asyncio.sleep(self.cpu_sample_s)
         return await asyncio.to_thread(self.mapper.scan)
 
     async def read_pm2(self) -> Pm2Report | None:
@@ -148,17 +159,31 @@ async def still_orphaned(host: HostSource, gateway: _StatusSource, tree: Browser
 
 
 def lock_dirs(auth_dirs: Iterable[tuple[str, str | None]], report: HostReport | None) -> list[tuple[str, str]]:
-    """(session id, profile dir) to check: every known auth dir plus every profile a running browser uses."""
+    """(session id, profile dir) to check: every known auth dir plus every profile a running browser uses.
+
+    A browser that reaches its session's auth dir through a symlink (either side) is the same dir: checked once.
+    """
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
-    pairs = list(auth_dirs) + ([(s.session_id, s.user_data_dir) for s in report.sessions] if report else [])
-    for sid, path in pairs:
+    known: dict[str, str] = {}
+    for sid, path in auth_dirs:
         if not path:
             continue
         key = os.path.normpath(os.path.abspath(path))
+        known.setdefault(sid, key)
         if key not in seen:
             seen.add(key)
             out.append((sid, key))
+    for s in report.sessions if report else ():
+        key = os.path.normpath(os.path.abspath(s.user_data_dir))
+        if key in seen:
+            continue
+        mine = known.get(s.session_id)
+        real = os.path.realpath(key)  # only for running browsers: a handful of syscalls each
+        if real in seen or (mine is not None and os.path.realpath(mine) == real):
+            continue
+        seen.add(key)
+        out.append((s.session_id, key))
     return out
 
 
@@ -210,7 +235,7 @@ def _lock_view(lk: LockInfo) -> LockView:
 
 def _worst_lock(locks: Iterable[LockInfo]) -> LockInfo | None:
     """One session may have two profile dirs (two roots): show the one that needs attention."""
-    order = [LockState.STALE, LockState.CONFLICT, LockState.FOREIGN, LockState.UNKNOWN, LockState.LIVE,
+    order = [LockState.FOREIGN, LockState.CONFLICT, LockState.UNKNOWN, LockState.STALE, LockState.LIVE,
              LockState.NONE]
     ranked = sorted(locks, key=lambda lk: order.index(lk.state) if lk.state in order else len(order))
     return ranked[0] if ranked else None
@@ -226,7 +251,7 @@ def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[Sess
     for o in obs.orphans:
         orphans.setdefault(o.session_id, []).append(OrphanView(
             root_pid=o.tree.root_pid, pids=o.tree.pids, rss_bytes=o.tree.rss_bytes,
-            user_data_dir=o.tree.user_data_dir, reason=o.reason))
+            user_data_dir=o.tree.user_data_dir, reason=o.reason, pss_bytes=o.tree.pss_bytes))
     scanned = report is not None and not report.error
     by_session: dict[str, list[SessionProcs]] = {}  # one pass: a poll of 10,000 sessions stays linear
     if report is not None and scanned:
@@ -234,12 +259,14 @@ def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[Sess
             by_session.setdefault(sp.session_id, []).append(sp)
     out = []
     for v in views:
-        rss, cpu, pids = v.rss_bytes, v.cpu_percent, v.browser_pids
+        rss, cpu, pids, pss, uss = v.rss_bytes, v.cpu_percent, v.browser_pids, v.pss_bytes, v.uss_bytes
         if scanned:
             procs = by_session.get(v.id, [])
             cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
             rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
             pids = tuple(pid for s in procs for pid in s.pids)
+            pss = _sum_known([s.pss_bytes for s in procs]) if procs else 0
+            uss = _sum_known([s.uss_bytes for s in procs]) if procs else 0
         flags = set(v.flags)
         lock, lock_info = v.lock, v.lock_info
         worst = _worst_lock(locks.get(v.id, ()))
@@ -251,8 +278,13 @@ def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[Sess
         if mine:
             flags.add("orphaned-browser")
         out.append(replace(v, rss_bytes=rss, cpu_percent=cpu, browser_pids=pids, lock=lock, lock_info=lock_info,
-                           orphans=mine, flags=frozenset(flags)))
+                           orphans=mine, flags=frozenset(flags), pss_bytes=pss, uss_bytes=uss))
     return tuple(out)
+
+
+def _sum_known(values: Sequence[int | None]) -> int | None:
+    known = [x for x in values if x is not None]
+    return sum(known) if known else None
 
 
 def pm2_summary(report: Pm2Report | None, app: str) -> tuple[Pm2Summary | None, str, str]:
@@ -278,12 +310,16 @@ def summarize(obs: HostObservation) -> HostSummary:
     error = obs.error or (report.error if report is not None else "")
     base = HostSummary(pm2=pm2, pm2_state=pm2_state, pm2_detail=pm2_detail, error=error,
                        orphans=len(obs.orphans),
-                       stale_locks=sum(1 for lk in obs.locks if lk.state == LockState.STALE))
+                       stale_locks=sum(1 for lk in obs.locks if lk.state == LockState.STALE),
+                       foreign_locks=sum(1 for lk in obs.locks if lk.state == LockState.FOREIGN))
     if report is None or report.error:
         return base
     return replace(
         base,
         browser_rss_bytes=report.total_browser_rss,
+        browser_pss_bytes=report.total_browser_pss,
+        browser_uss_bytes=report.total_browser_uss,
+        memory_age_s=report.memory_age_s,
         mem_available_bytes=report.mem_available,
         mem_total_bytes=report.mem_total,
         browsers=len(report.trees),

@@ -8,9 +8,9 @@ import asyncio
 from pulse_tui.model import ActionResult
 from pulse_tui.monitor.host import still_orphaned
 from pulse_tui.monitor.service import Monitor
-from pulse_tui.sources.locks import clear_stale_lock
+from pulse_tui.sources.locks import clear_lock_left_by, clear_stale_lock
 from pulse_tui.sources.pm2 import restart_app
-from pulse_tui.sources.procs import kill_orphan
+from pulse_tui.sources.procs import Outcome, kill_orphan
 
 
 async def clear_lock(monitor: Monitor, session_id: str, *, read_only: bool) -> ActionResult:
@@ -26,7 +26,8 @@ async def clear_lock(monitor: Monitor, session_id: str, *, read_only: bool) -> A
 
 
 async def kill_orphans(monitor: Monitor, session_id: str, *, read_only: bool) -> ActionResult:
-    """SIGTERM (then SIGKILL) each browser tree of this session that is still orphaned when we act."""
+    """Stop each browser tree of this session still orphaned when we act (SIGINT, SIGTERM, SIGKILL), then
+    remove the lock it left if it still names the killed browser; the message says what was done."""
     obs = monitor.host_observation
     host = monitor.host
     trees = [o.tree for o in (obs.orphans if obs else ()) if o.session_id == session_id]
@@ -36,8 +37,14 @@ async def kill_orphans(monitor: Monitor, session_id: str, *, read_only: bool) ->
     for tree in trees:
         result = await kill_orphan(tree, lambda t: still_orphaned(host, monitor.gateway, t),  # type: ignore[arg-type]
                                    read_only=read_only)
+        message = result.message
+        if result.outcome == Outcome.DONE:
+            cleared = await asyncio.to_thread(clear_lock_left_by, tree.user_data_dir, tree.root_pid,
+                                              read_only=read_only, hostname=host.hostname)
+            message += f"; lock: {cleared.message}"
+            ok = ok and cleared.ok
         ok = ok and result.ok
-        messages.append(result.message)
+        messages.append(message)
     return ActionResult(ok, "; ".join(messages))
 
 

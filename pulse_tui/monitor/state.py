@@ -142,14 +142,15 @@ FLAG_EXPLANATIONS = {
     "logout-on-shutdown": "Pulse logs out on shutdown, so a restart forces a re-scan.",
     "will-not-survive-restart": "This session will not come back by itself after a gateway restart.",
     "stale": "The gateway could not be asked recently: this state is as old as shown.",
-    "stale-lock": "Chromium's SingletonLock in this profile names a dead process on this host: the next start "
-                  "fails (\"The browser is already running\") until the lock is cleared.",
+    "stale-lock": "Chromium's SingletonLock in this profile names a dead process on this host: harmless, "
+                  "Chromium clears it at the next start.",
     "orphaned-browser": "A browser still holds this session's profile although the gateway no longer owns it "
                         "(the session is gone or its gateway process died): it wastes memory and blocks a start.",
-    "lock-conflict": "The profile's SingletonLock names a live process that is not this session's browser "
-                     "(a reused pid): Chromium refuses to start on it.",
-    "foreign-lock": "The profile's SingletonLock was written on another host: Chromium here refuses it; "
-                    "pulse-tui never touches it.",
+    "lock-conflict": "The profile's SingletonLock names a live process on this host that is not a Chromium of "
+                     "this profile (a reused pid): Chromium may refuse to start on it.",
+    "foreign-lock": "The profile's SingletonLock was written on another host (often a container restarted with "
+                    "a new hostname): the next start fails with exit code 21. Clear it by hand only if no browser "
+                    "on the other host uses this profile; pulse-tui never touches it.",
 }
 
 

@@ -10,7 +10,8 @@ Layout of one `StandInGateway`:
                    setproctitle'd renderers) or plain `sleep` (like a zygote's helpers), and an optional busy loop
 
 Killing the gateway with SIGKILL leaves its browsers running under the reaper: orphaned trees. SIGKILL on a
-browser leaves its SingletonLock behind, pointing at a dead pid: a stale lock. SIGTERM is a clean shutdown.
+browser leaves its SingletonLock behind, pointing at a dead pid: a stale lock. Like Chromium, a stand-in browser
+removes its lock on SIGHUP/SIGINT and NOT on SIGTERM (SIGINT is ignored by bash's background jobs: use SIGHUP).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ while True:
 """
 
 _GATEWAY = r"""
-trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
+trap 'kill -HUP $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
 while IFS=$'\t' read -r d n f busy lock; do
   [ -n "$d" ] || continue
   N="$n" F="$f" BUSY="$busy" LOCK="$lock" bash -c "$STANDIN_ROOT" chrome "$STANDIN_FLAG=$d" --headless=new --no-sandbox &
@@ -68,7 +69,8 @@ while [ -n "$(jobs -p)" ]; do wait; done
 _ROOT = r"""
 d="${1#*=}"
 files=("$d/SingletonLock" "$d/SingletonSocket" "$d/SingletonCookie")
-trap 'kill $(jobs -p) 2>/dev/null; wait; [ "$LOCK" = 1 ] && rm -f "${files[@]}"; exit 0' TERM INT
+trap 'kill $(jobs -p) 2>/dev/null; wait; [ "$LOCK" = 1 ] && rm -f "${files[@]}"; exit 0' HUP INT
+trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM
 if [ "$LOCK" = 1 ]; then
   ln -sfn "$STANDIN_HOST-$$" "$d/SingletonLock"
   ln -sfn "/tmp/.org.chromium.Chromium.standin/SingletonSocket" "$d/SingletonSocket"
@@ -96,7 +98,7 @@ class BrowserSpec:
     children: int = 3
     flagged_children: int | None = None  # children carrying the flag; None = all but one (a zygote-like helper)
     busy: bool = False  # one more child spinning the CPU, for cpu_percent
-    lock: bool = True  # write SingletonLock/Socket/Cookie like Chromium (removed on a clean SIGTERM)
+    lock: bool = True  # write SingletonLock/Socket/Cookie like Chromium (removed on SIGHUP/SIGINT, not SIGTERM)
 
     @property
     def process_count(self) -> int:
@@ -159,7 +161,7 @@ class StandInGateway:
         raise TimeoutError(f"stand-in browsers not up after {timeout_s} s")
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop every stand-in (SIGTERM: clean shutdown), then SIGKILL what is left; the reaper reaps all."""
+        """Stop every stand-in (SIGTERM: their locks stay), then SIGKILL what is left; the reaper reaps all."""
         if self._reaper is None:
             return
         pgid = self._reaper.pid
@@ -251,10 +253,10 @@ class StandInGateway:
         return pids[0]
 
     def stop(self, user_data_dir: Path | str) -> None:
-        """SIGTERM one browser: a clean shutdown that removes its lock."""
+        """SIGHUP one browser: a clean shutdown that removes its lock."""
         pids = self.tree_pids(user_data_dir)
         if pids:
-            os.kill(pids[0], signal.SIGTERM)
+            os.kill(pids[0], signal.SIGHUP)
             _wait_dead(pids)
 
 
@@ -364,10 +366,15 @@ class SessionBrowsers:
         self._detached: list[_Launched] = []
 
     def blocking_lock(self, profile_dir: Path) -> str | None:
-        """The launch error Chromium gives when another (or a dead) browser's lock holds this profile."""
+        """The launch error Chromium gives when a lock holds this profile: None for a same-host lock whose pid is
+        dead (Chromium removes it and starts), exit 21 for a lock from another hostname, "already running" else."""
         info = check_lock(profile_dir, hostname=self.hostname)
-        if info.state in (LockState.NONE, LockState.UNKNOWN):
+        if info.state in (LockState.NONE, LockState.UNKNOWN, LockState.STALE):
             return None
+        if info.state == LockState.FOREIGN:
+            return (f"Failed to launch the browser process! Code: 21. The profile appears to be in use by another "
+                    f"Chromium process ({info.pid}) on another computer ({info.host}). Chromium has locked the "
+                    "profile so that it doesn't get corrupted.")
         return (f"Failed to launch the browser process! The browser is already running for {info.profile_dir}. "
                 "Use a different `userDataDir` or stop the running browser first.")
 
@@ -417,7 +424,7 @@ class SessionBrowsers:
         return [b.proc.pid for b in self._detached if b.proc.poll() is None]
 
     def close(self, session_id: str, timeout_s: float = 5.0) -> bool:
-        """Clean shutdown (SIGTERM: the browser removes its lock); SIGKILL after `timeout_s`. False when none ran."""
+        """Clean shutdown (SIGHUP: the browser removes its lock); SIGKILL after `timeout_s`. False when none ran."""
         b = self._running.pop(session_id, None)
         if b is None:
             return False
@@ -465,9 +472,9 @@ class SessionBrowsers:
 def _stop_group(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     if proc.poll() is not None:
         return  # already reaped: its pid (and group id) may belong to someone else now, so no signal
-    # SIGTERM to the root only: its trap stops its children and removes the lock, like a clean browser exit
+    # SIGHUP to the root only: its trap stops its children and removes the lock, like a clean browser exit
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGHUP)
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -1,6 +1,10 @@
 """Chromium profile locks in LocalAuth dirs: `SingletonLock` (symlink → `<hostname>-<pid>`), with
-`SingletonSocket` and `SingletonCookie` beside it. A crash or `kill -9` leaves them behind and every later start
-of that session fails ("The browser is already running for …" / "Failed to create a ProcessSingleton").
+`SingletonSocket` and `SingletonCookie` beside it. A crash or `kill -9` leaves them behind. What that costs
+depends on whom the lock names (measured with Debian's Chromium):
+- this host, pid dead: Chromium removes the lock itself and starts normally (info);
+- this host, pid alive but not a browser of this profile (a reused pid): Chromium refuses the profile (warning);
+- another hostname: Chromium exits with code 21 ("profile appears to be in use by another Chromium process on
+  another computer"); this is what a container restart with a new hostname leaves behind (critical).
 
 Only `os.readlink`/`lstat`: a lock is never followed. The only write is `clear_stale_lock`, which re-checks at
 the moment of acting and removes the three files only when the owning pid is provably dead on this host.
@@ -27,10 +31,10 @@ LOCK_FILES = (LOCK, "SingletonSocket", "SingletonCookie")
 
 class LockState(StrEnum):
     NONE = "none"
-    STALE = "stale"  # this host, pid dead: the next start fails until it is removed
+    STALE = "stale"  # this host, pid dead: Chromium clears it at the next start
     LIVE = "live"  # this host, pid alive and it is this profile's browser
     CONFLICT = "conflict"  # this host, pid alive but some other process (pid reused, or another profile)
-    FOREIGN = "foreign"  # written on another host: reported, never touched
+    FOREIGN = "foreign"  # written on another host: the next start exits with code 21; never touched
     UNKNOWN = "unknown"  # unreadable or malformed: never touched
 
 
@@ -124,6 +128,11 @@ def _holder_state(pid: int, pdir: str, browser_pids: Collection[int]) -> tuple[L
     except psutil.AccessDenied:
         return LockState.UNKNOWN, "", f"pid {pid} is alive but cannot be inspected"
     udd = user_data_dir_of(cmd)
+    if udd and not os.path.isabs(udd):
+        try:
+            udd = os.path.join(proc.cwd(), udd)  # Chromium resolves it against its own cwd, not ours
+        except psutil.Error:
+            udd = None
     if udd and _same_dir(udd, pdir):
         return LockState.LIVE, name, ""
     return LockState.CONFLICT, name, f"pid {pid} is alive but is not this profile's browser ({name or '?'})"
@@ -198,6 +207,26 @@ def clear_stale_lock(
     return ClearLockResult(True, False, f"removed the stale lock of pid {info.pid} in {pdir}", info, tuple(removed))
 
 
+def clear_lock_left_by(
+    profile_dir: Path | str,
+    pid: int,
+    *,
+    read_only: bool,
+    hostname: str | None = None,
+) -> ClearLockResult:
+    """After killing browser `pid`: remove the lock only if it still names that pid on this host and it is dead.
+
+    A lock Chromium already removed, or one a new browser wrote since, is left alone (ok, nothing removed).
+    """
+    pdir = os.path.normpath(os.path.abspath(profile_dir))
+    info = check_lock(pdir, hostname=hostname)
+    if info.state == LockState.NONE:
+        return ClearLockResult(True, False, "Chromium removed its lock", info)
+    if info.pid != pid or info.state != LockState.STALE:
+        return ClearLockResult(True, False, f"the lock now names pid {info.pid} on {info.host}: left alone", info)
+    return clear_stale_lock(pdir, read_only=read_only, hostname=hostname)
+
+
 def _refusal(info: LockInfo) -> str:
     return {
         LockState.NONE: "no lock to clear",
@@ -219,25 +248,25 @@ def lock_findings(locks: Iterable[LockInfo]) -> tuple[Finding, ...]:
         subjects = (lk.session_id,) if lk.session_id else ()
         if lk.state == LockState.STALE:
             out.append(Finding(
-                Severity.WARNING, "browser-stale-lock",
-                f"Stale Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid}, which is dead; "
-                "the next start of this session will fail.",
-                "Clear the stale lock from pulse-tui (removes SingletonLock/SingletonSocket/SingletonCookie), "
-                "then start the session.", subjects))
+                Severity.INFO, "browser-stale-lock",
+                f"Old Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid} on this host, "
+                "which is dead; Chromium will clear it at the next start.",
+                "Nothing to do: Chromium removes a same-host lock whose pid is dead. Clearing it from pulse-tui "
+                "is optional.", subjects))
         elif lk.state == LockState.CONFLICT:
             out.append(Finding(
                 Severity.WARNING, "browser-lock-conflict",
-                f"Chromium lock for session {who} names pid {lk.pid}, alive but not this profile's browser "
-                f"({lk.holder or '?'}).",
+                f"Chromium lock for session {who} names pid {lk.pid}, alive but not a Chromium of this profile "
+                f"({lk.holder or '?'}): the next start of this session may refuse the profile.",
                 "The pid was probably reused after a crash: make sure no browser uses this profile, stop the session, "
                 f"then remove {LOCK} by hand.", subjects))
         elif lk.state == LockState.FOREIGN:
             out.append(Finding(
-                Severity.WARNING, "browser-lock-foreign",
-                f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): Chromium here "
-                "refuses this profile while it exists.",
-                "If this profile was copied from another machine or the container's hostname changed, check that no "
-                f"other host uses it, then remove {LOCK}, SingletonSocket and SingletonCookie by hand.", subjects))
+                Severity.CRITICAL, "browser-lock-foreign",
+                f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): the next start of "
+                "this session fails with exit code 21. This happens after a container restart with a new hostname.",
+                "Clear it only if no browser on the other host uses this profile: remove "
+                f"{LOCK}, SingletonSocket and SingletonCookie in {lk.profile_dir} by hand.", subjects))
         elif lk.state == LockState.UNKNOWN:
             out.append(Finding(
                 Severity.UNKNOWN, "browser-lock-unreadable",
@@ -251,13 +280,19 @@ def host_facts(
     locks: Iterable[LockInfo] = (),
     orphans: Iterable[Orphan] = (),
 ) -> dict[str, dict[str, object]]:
-    """Per-session host facts for `status --json`: rss_bytes, cpu_percent, browser_pids, lock, orphaned."""
+    """Per-session host facts for `status --json`: rss/pss/uss_bytes, cpu_percent, browser_pids, lock, orphaned."""
 
     rss: dict[str, int] = {}
+    pss: dict[str, int] = {}
+    uss: dict[str, int] = {}
     cpu: dict[str, float | None] = {}
     pids: dict[str, list[int]] = {}
     for s in report.sessions:  # one id may have two profile dirs (two roots): add them up
         rss[s.session_id] = rss.get(s.session_id, 0) + s.rss_bytes
+        if s.pss_bytes is not None:
+            pss[s.session_id] = pss.get(s.session_id, 0) + s.pss_bytes
+        if s.uss_bytes is not None:
+            uss[s.session_id] = uss.get(s.session_id, 0) + s.uss_bytes
         pids.setdefault(s.session_id, []).extend(s.pids)
         if s.cpu_percent is not None:
             cpu[s.session_id] = (cpu.get(s.session_id) or 0.0) + s.cpu_percent
@@ -271,6 +306,8 @@ def host_facts(
         c = cpu.get(sid)
         out[sid] = {
             "rss_bytes": rss.get(sid, 0),
+            "pss_bytes": pss.get(sid),
+            "uss_bytes": uss.get(sid),
             "cpu_percent": None if c is None else round(c, 1),
             "browser_pids": pids.get(sid, []),
             "lock": lock.get(sid, LockState.NONE.value),

@@ -4,6 +4,11 @@ whatsapp-web.js starts a headless Chromium per session with `--user-data-dir=<Lo
 (Salesboy) or `<root>/<phone>/session-pulse-bot-<phone>` (Pulse). A process carrying that flag under a known
 root belongs to that session; its descendants (zygotes, renderers) join it even when they do not carry the
 flag. RSS and CPU are summed per session; CPU% comes from the delta of cpu_times between two scans.
+
+Memory: RSS counts a page shared by N processes N times (Chromium's zygote-forked children share most of theirs),
+so the sum over a tree is 3-4x what the session costs. PSS (shared pages split between their users: the session's
+share of host memory) and USS (private pages: what killing it frees) come from smaps_rollup through psutil's
+`memory_full_info()`, read for browser processes only and at most every `memory_every_s` (slower than statm).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psutil
@@ -27,6 +33,18 @@ from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SA
 FLAG = "--user-data-dir"
 SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
 _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
+# smaps_rollup walks every mapping: ~5 ms for a real Chromium process, 2-3 s for 450 of them (bench/procmap.py),
+# ten times the whole process scan. PSS/USS are refreshed when this old, at most MEMORY_BATCH per scan (oldest
+# first); a new process is read at once. JSON says how old the oldest figure is (memory_age_s).
+MEMORY_EVERY_S = 60.0  # 450 real processes: ~5 % of one core on average
+MEMORY_BATCH = 30  # ~150-200 ms per scan at most
+# Processes that adopt orphans besides pid 1 (PR_SET_CHILD_SUBREAPER); Linux does not expose the flag itself.
+SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
+                             "containerd-shim", "containerd-shim-runc-v2", "conmon"})
+CRASHPAD = "chrome_crashpad_handler"
+# A gateway run as a container's pid 1 (`CMD ["node", "index.js"]`) launches its browsers as pid 1's children:
+# a parent pid of 1 then is the launcher, not an adoption.
+LAUNCHER_NAMES = frozenset({"node", "nodejs", "bun", "deno"})
 
 
 # --- data ----------------------------------------------------------------------
@@ -42,6 +60,8 @@ class ProcInfo:
     rss_bytes: int
     flagged: bool  # carries --user-data-dir itself (else it joined through its parent)
     name: str = ""
+    pss_bytes: int | None = None  # None: smaps not readable (permission) or not read yet
+    uss_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,10 @@ class BrowserTree:
     procs: tuple[ProcInfo, ...]
     rss_bytes: int
     cpu_percent: float | None  # None on the first scan (needs two samples)
+    pss_bytes: int | None = None  # summed PSS: the tree's share of host memory
+    uss_bytes: int | None = None  # summed USS: what killing the tree frees
+    cpu_seconds: float | None = None  # user + system since each process started
+    adopted: str = ""  # why its parent is not the launcher: "" or e.g. "reparented to pid 1"
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -73,6 +97,9 @@ class SessionProcs:
     trees: tuple[BrowserTree, ...]
     rss_bytes: int
     cpu_percent: float | None
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
+    cpu_seconds: float | None = None
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -85,7 +112,10 @@ class SessionProcs:
             "layout": self.layout.value,
             "user_data_dir": self.user_data_dir,
             "rss_bytes": self.rss_bytes,
+            "pss_bytes": self.pss_bytes,
+            "uss_bytes": self.uss_bytes,
             "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 1),
+            "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2),
             "browser_pids": list(self.pids),
             "trees": len(self.trees),
         }
@@ -103,6 +133,11 @@ class HostReport:
     processes_scanned: int = 0
     took_s: float = 0.0
     error: str = ""
+    total_browser_pss: int | None = None
+    total_browser_uss: int | None = None
+    memory_age_s: float | None = None  # age of the oldest PSS/USS figure in this report (None: none read)
+    memory_took_s: float = 0.0  # time spent on PSS/USS this scan
+    memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
 
     def session(self, session_id: str) -> SessionProcs | None:
         for s in self.sessions:
@@ -111,12 +146,18 @@ class HostReport:
         return None
 
     def for_dir(self, user_data_dir: str | os.PathLike[str]) -> SessionProcs | None:
-        """The session whose browser uses this profile dir, if one runs."""
-        want = os.path.normpath(os.path.abspath(user_data_dir))
+        """The session whose browser uses this profile dir (as spelled, or through symlinks), if one runs."""
+        index = self._dir_index
+        return index.get(os.path.normpath(os.path.abspath(user_data_dir))) or index.get(os.path.realpath(user_data_dir))
+
+    @cached_property
+    def _dir_index(self) -> dict[str, SessionProcs]:
+        """Profile dir (as the browser spells it, and resolved) → its session; built once per report."""
+        out: dict[str, SessionProcs] = {}
         for s in self.sessions:
-            if s.user_data_dir == want:
-                return s
-        return None
+            out.setdefault(os.path.realpath(s.user_data_dir), s)
+            out[s.user_data_dir] = s
+        return out
 
     @property
     def trees(self) -> tuple[BrowserTree, ...]:
@@ -126,6 +167,9 @@ class HostReport:
         """JSON-ready host facts (no secrets: paths, pids and sizes only)."""
         return {
             "total_browser_rss": self.total_browser_rss,
+            "total_browser_pss": self.total_browser_pss,
+            "total_browser_uss": self.total_browser_uss,
+            "memory_age_s": None if self.memory_age_s is None else round(self.memory_age_s, 1),
             "mem_available": self.mem_available,
             "mem_total": self.mem_total,
             "processes_scanned": self.processes_scanned,
@@ -195,7 +239,8 @@ class _Row:
     rss: int
     cpu: float | None
     name: str
-    udd: str | None
+    udd: str | None  # absolute: a relative flag is resolved against the process's own cwd
+    proc: psutil.Process | None = None
 
 
 @dataclass
@@ -206,17 +251,41 @@ class _Group:
     trees: dict[int, list[_Row]] = field(default_factory=dict)
 
 
-class ProcessMapper:
-    """Maps browser processes to sessions. Keep one per monitor: it remembers cpu_times between scans."""
+_MemKey = tuple[int, float]  # (pid, create_time): a recycled pid never inherits a figure
 
-    def __init__(self, auth_roots: Iterable[Path], clock: Clock) -> None:
+
+class ProcessMapper:
+    """Maps browser processes to sessions. Keep one per monitor: it remembers cpu_times, PSS/USS and parents
+    between scans."""
+
+    def __init__(
+        self,
+        auth_roots: Iterable[Path],
+        clock: Clock,
+        *,
+        memory_every_s: float = MEMORY_EVERY_S,
+        memory_batch: int = MEMORY_BATCH,
+        subreapers: Collection[int] = (),
+    ) -> None:
         self._prefixes = _root_prefixes(auth_roots)
         self._clock = clock
         self._prev_cpu: dict[tuple[int, float], float] = {}
         self._prev_mono: float | None = None
+        self._memory_every_s = memory_every_s
+        self._mem: dict[_MemKey, tuple[int | None, int | None, float]] = {}  # → (pss, uss, monotonic read at)
+        self._memory_batch = memory_batch
+        self._first_parent: dict[_MemKey, int] = {}  # root → the parent it had when first seen
+        self._subreapers = frozenset(subreapers)
 
-    def scan(self) -> HostReport:
-        """One pass over the process table → browser trees per session, RSS, CPU%, free memory."""
+    @property
+    def has_cpu_baseline(self) -> bool:
+        """True once a scan has been taken: the next one can tell CPU%."""
+        return self._prev_mono is not None
+
+    def scan(self, *, memory: bool = True) -> HostReport:
+        """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
+
+        `memory=False` skips smaps (a CPU baseline only)."""
         started = time.perf_counter()
         now = self._clock.now()
         try:
@@ -227,11 +296,19 @@ class ProcessMapper:
         mono = self._clock.monotonic()
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
         groups = self._group(rows)
-        sessions = tuple(self._session(g, rows, elapsed) for g in groups.values())
+        mem_started = time.perf_counter()
+        mem, reads = self._memory(groups, mono) if memory else ({}, 0)
+        mem_took = time.perf_counter() - mem_started if memory else 0.0
+        sessions = tuple(self._session(g, rows, elapsed, mem) for g in groups.values())
+        live = {(pid, rows[pid].create_time) for g in groups.values() for pid in g.trees}
+        self._first_parent = {k: v for k, v in self._first_parent.items() if k in live}
         self._prev_cpu = {(r.pid, r.create_time): r.cpu for g in groups.values()
                           for tree in g.trees.values() for r in tree if r.cpu is not None}
         self._prev_mono = mono
         sessions = tuple(sorted(sessions, key=lambda s: (s.layout.value, s.session_id, s.user_data_dir)))
+        ages = [mono - at for _pss, _uss, at in mem.values()]
+        pss = [s.pss_bytes for s in sessions if s.pss_bytes is not None]
+        uss = [s.uss_bytes for s in sessions if s.uss_bytes is not None]
         return HostReport(
             taken_at=now,
             sessions=sessions,
@@ -240,6 +317,11 @@ class ProcessMapper:
             mem_total=int(vm.total),
             processes_scanned=len(rows),
             took_s=time.perf_counter() - started,
+            total_browser_pss=sum(pss) if pss else None,
+            total_browser_uss=sum(uss) if uss else None,
+            memory_age_s=max(0.0, max(ages)) if ages else None,
+            memory_took_s=mem_took,
+            memory_reads=reads,
         )
 
     def _read_table(self) -> dict[int, _Row]:
@@ -250,6 +332,9 @@ class ProcessMapper:
                 continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
             mem, cpu = info.get("memory_info"), info.get("cpu_times")
             cmd = info.get("cmdline") or []
+            udd = user_data_dir_of(cmd) if cmd else None
+            if udd and not os.path.isabs(udd):
+                udd = _absolute(proc, udd)
             rows[info["pid"]] = _Row(
                 pid=info["pid"],
                 ppid=info.get("ppid") or 0,
@@ -257,17 +342,23 @@ class ProcessMapper:
                 rss=int(mem.rss) if mem is not None else 0,
                 cpu=(cpu.user + cpu.system) if cpu is not None else None,
                 name=os.path.basename(cmd[0].split(" ", 1)[0]) if cmd else "",
-                udd=user_data_dir_of(cmd) if cmd else None,
+                udd=udd,
+                proc=proc,
             )
         return rows
 
     def _group(self, rows: dict[int, _Row]) -> dict[str, _Group]:
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
         groups: dict[str, _Group] = {}
+        hits: dict[str, tuple[str, Layout] | None] = {}  # per profile dir: its 9 processes share one answer
         for row in rows.values():
             key = None
             if row.udd:
-                hit = classify_dir(row.udd, self._prefixes)
+                if row.udd not in hits:
+                    # the browser may reach the profile through a symlink, the root may be configured by either
+                    hits[row.udd] = classify_dir(row.udd, self._prefixes) or classify_dir(
+                        os.path.realpath(row.udd), self._prefixes)
+                hit = hits[row.udd]
                 if hit:
                     key = os.path.normpath(row.udd)
                     groups.setdefault(key, _Group(hit[0], hit[1], key))
@@ -284,11 +375,45 @@ class ProcessMapper:
             groups[key].trees.setdefault(root, []).append(rows[pid])
         return groups
 
-    def _session(self, g: _Group, rows: dict[int, _Row], elapsed: float | None) -> SessionProcs:
+    def _memory(self, groups: dict[str, _Group],
+                mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:
+        """PSS/USS of every browser process (and how many were read this scan).
+
+        A new process is read at once; a known one when its figure is `memory_every_s` old, oldest first and at
+        most `memory_batch` per scan, so a refresh of hundreds of real Chromium processes (~5 ms each) is spread
+        over several polls instead of stalling one.
+        """
+        out: dict[_MemKey, tuple[int | None, int | None, float]] = {}
+        due: list[tuple[float, _MemKey, _Row]] = []
+        reads = 0
+        for g in groups.values():
+            for members in g.trees.values():
+                for r in members:
+                    key = (r.pid, r.create_time)
+                    cached = self._mem.get(key)
+                    if cached is None:
+                        cached = (*_smaps(r.proc), mono)
+                        reads += 1
+                    elif mono - cached[2] >= self._memory_every_s:
+                        due.append((cached[2], key, r))
+                    out[key] = cached
+        due.sort(key=lambda d: d[0])
+        for _at, key, r in due[:self._memory_batch]:
+            out[key] = (*_smaps(r.proc), mono)
+            reads += 1
+        self._mem = out
+        return out, reads
+
+    def _session(self, g: _Group, rows: dict[int, _Row], elapsed: float | None,
+                 mem: Mapping[_MemKey, tuple[int | None, int | None, float]]) -> SessionProcs:
         trees = []
         for root_pid, members in sorted(g.trees.items()):
             members.sort(key=lambda r: (r.pid != root_pid, r.pid))
             parent = rows[root_pid].ppid
+            procs = tuple(ProcInfo(r.pid, r.ppid, r.create_time, r.rss, r.udd is not None, r.name,
+                                   *mem.get((r.pid, r.create_time), (None, None, 0.0))[:2])
+                          for r in members)
+            cpus = [r.cpu for r in members if r.cpu is not None]
             trees.append(BrowserTree(
                 session_id=g.session_id,
                 layout=g.layout,
@@ -296,12 +421,16 @@ class ProcessMapper:
                 root_pid=root_pid,
                 parent_pid=parent,
                 ancestors=_ancestors(root_pid, rows),
-                procs=tuple(ProcInfo(r.pid, r.ppid, r.create_time, r.rss, r.udd is not None, r.name)
-                            for r in members),
+                procs=procs,
                 rss_bytes=sum(r.rss for r in members),
                 cpu_percent=self._cpu(members, elapsed),
+                pss_bytes=_sum(p.pss_bytes for p in procs),
+                uss_bytes=_sum(p.uss_bytes for p in procs),
+                cpu_seconds=sum(cpus) if cpus else None,
+                adopted=self._adopted(rows[root_pid], rows),
             ))
         cpus = [t.cpu_percent for t in trees if t.cpu_percent is not None]
+        secs = [t.cpu_seconds for t in trees if t.cpu_seconds is not None]
         return SessionProcs(
             session_id=g.session_id,
             layout=g.layout,
@@ -309,7 +438,22 @@ class ProcessMapper:
             trees=tuple(trees),
             rss_bytes=sum(t.rss_bytes for t in trees),
             cpu_percent=sum(cpus) if cpus else None,
+            pss_bytes=_sum(t.pss_bytes for t in trees),
+            uss_bytes=_sum(t.uss_bytes for t in trees),
+            cpu_seconds=sum(secs) if secs else None,
         )
+
+    def _adopted(self, root: _Row, rows: dict[int, _Row]) -> str:
+        """Why the browser's parent is not the process that launched it, or "" when nothing says so."""
+        first = self._first_parent.setdefault((root.pid, root.create_time), root.ppid)
+        parent = rows.get(root.ppid)
+        if root.ppid == 1 and (parent is None or parent.name not in LAUNCHER_NAMES):
+            return "its parent process is gone (reparented to pid 1)"
+        if root.ppid in self._subreapers or (parent is not None and parent.name in SUBREAPER_NAMES):
+            return f"its parent process is gone (adopted by subreaper pid {root.ppid})"
+        if first != root.ppid:
+            return f"its parent process {first} is gone (now under pid {root.ppid})"
+        return ""
 
     def _cpu(self, members: list[_Row], elapsed: float | None) -> float | None:
         """CPU% (100 = one core) from the processes seen in both scans; new processes count from next scan."""
@@ -323,6 +467,31 @@ class ProcessMapper:
             seen = True
             used += max(0.0, r.cpu - before)
         return used / elapsed * 100.0 if seen else None
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    """Sum of the known figures; None when none is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _smaps(proc: psutil.Process | None) -> tuple[int | None, int | None]:
+    """(PSS, USS) of one process from smaps_rollup; (None, None) when it is gone or not ours to read."""
+    if proc is None:
+        return None, None
+    try:
+        full = proc.memory_full_info()
+    except (psutil.Error, OSError):
+        return None, None
+    return int(getattr(full, "pss", 0)), int(full.uss)
+
+
+def _absolute(proc: psutil.Process, udd: str) -> str | None:
+    """A relative --user-data-dir as Chromium resolves it: against the process's own working directory."""
+    try:
+        return os.path.normpath(os.path.join(proc.cwd(), udd))
+    except (psutil.Error, OSError):
+        return None  # cwd unreadable: the profile cannot be placed, so the process is not mapped
 
 
 def _resolve(pid: int, rows: dict[int, _Row], own: dict[int, str | None], member: dict[int, str | None]) -> None:
@@ -394,7 +563,8 @@ def find_orphans(
     them); a mapping id → exists is partial knowledge (Salesboy, one status call per id): only ids mapped to
     False count, unknown ids are never marked. `gateway_pids`: the gateway's live pids (pm2 tells them); a
     tree none of whose ancestors is one of them is orphaned; an empty collection means the gateway is not
-    running. None for either means "cannot tell": nothing is marked on that ground.
+    running. None for either means "cannot tell": nothing is marked on that ground. Whatever they say, a tree
+    whose parent is gone (reparented to pid 1 or a subreaper: `BrowserTree.adopted`) is orphaned.
     """
     out: list[Orphan] = []
     for tree in report.trees:
@@ -405,6 +575,15 @@ def find_orphans(
 
 
 def _orphan_reason(
+    tree: BrowserTree,
+    gateway_sessions: Mapping[str, bool] | Collection[str] | None,
+    gateway_pids: Collection[int] | None,
+) -> str:
+    reasons = [r for r in (_gateway_reason(tree, gateway_sessions, gateway_pids), tree.adopted) if r]
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def _gateway_reason(
     tree: BrowserTree,
     gateway_sessions: Mapping[str, bool] | Collection[str] | None,
     gateway_pids: Collection[int] | None,
@@ -423,18 +602,28 @@ def _orphan_reason(
     return ""
 
 
+def memory_words(pss: int | None, uss: int | None, rss: int) -> str:
+    """"245 MiB PSS (125 MiB private)", or the RSS sum, labelled, when smaps could not be read."""
+    mib = 1024 * 1024
+    if pss is None:
+        return f"{rss // mib} MiB RSS (counts shared pages once per process)"
+    private = f" ({uss // mib} MiB private)" if uss is not None else ""
+    return f"{pss // mib} MiB PSS{private}"
+
+
 def orphan_findings(orphans: Iterable[Orphan]) -> tuple[Finding, ...]:
     """One finding per orphaned tree, with the pids and a fix hint."""
     out = []
     for o in orphans:
-        mib = o.tree.rss_bytes // (1024 * 1024)
         out.append(Finding(
             severity=Severity.WARNING,
             code="browser-orphaned",
-            message=(f"Orphaned browser for session {o.session_id}: {len(o.tree.procs)} processes, {mib} MiB RSS "
+            message=(f"Orphaned browser for session {o.session_id}: {len(o.tree.procs)} processes, "
+                     f"{memory_words(o.tree.pss_bytes, o.tree.uss_bytes, o.tree.rss_bytes)} "
                      f"(root pid {o.tree.root_pid}, {o.tree.user_data_dir}); {o.reason}."),
-            hint=("Kill the orphaned browser from pulse-tui (SIGTERM, then SIGKILL after a grace period), "
-                  f"or by hand: kill {o.tree.root_pid}. It holds the profile, so the session cannot start until then."),
+            hint=("Kill the orphaned browser from pulse-tui (SIGHUP so Chromium removes its lock, then SIGTERM, "
+                  f"then SIGKILL), or by hand: kill -HUP {o.tree.root_pid}. It holds the profile, so the session "
+                  "cannot start until then."),
             subjects=(o.session_id,),
         ))
     return tuple(out)
@@ -455,9 +644,12 @@ class KillResult:
     ok: bool
     outcome: Outcome
     message: str
-    terminated: tuple[int, ...] = ()  # exited after SIGTERM
+    terminated: tuple[int, ...] = ()  # exited after SIGHUP or SIGTERM
     killed: tuple[int, ...] = ()  # needed SIGKILL
     survivors: tuple[int, ...] = ()  # still alive at the end (permission, D state…)
+    signals: tuple[str, ...] = ()  # what was sent, in order: "SIGHUP", "SIGTERM", "SIGKILL"
+    crashpad: tuple[int, ...] = ()  # the browser's crash handlers found before the kill
+    crashpad_left: tuple[int, ...] = ()  # …still running at the end (they should exit with their browser)
 
 
 OrphanCheck = Callable[[BrowserTree], bool | Awaitable[bool]]
@@ -471,10 +663,11 @@ async def kill_orphan(
     read_only: bool,
     poll_s: float = 0.05,
 ) -> KillResult:
-    """SIGTERM the tree, SIGKILL what is left after `grace_s`, only if `is_still_orphan(tree)` says so NOW.
+    """Stop the tree the way Chromium cleans up, only if `is_still_orphan(tree)` says so NOW.
 
-    Processes are matched by pid AND create_time, so a recycled pid is never signalled. Never raises for
-    expected failures: the result says what happened.
+    SIGHUP to the browser process (Chromium removes its SingletonLock on SIGHUP/SIGINT, not on SIGTERM), then
+    SIGTERM to what is left after `grace_s`, then SIGKILL after another `grace_s`. Processes are matched by pid
+    AND create_time, so a recycled pid is never signalled. Never raises for expected failures.
     """
     if read_only:
         return KillResult(False, Outcome.REFUSED, "read-only mode: nothing killed")
@@ -491,24 +684,105 @@ async def kill_orphan(
         return KillResult(False, Outcome.REFUSED,
                           f"the browser of session {tree.session_id} is no longer orphaned: nothing killed")
     procs = _live_members(tree)  # the re-check may have taken a while
-    sent, failed = _signal_all(procs, signal.SIGTERM)
-    if not sent:
-        return KillResult(False, Outcome.FAILED, f"could not signal any process: {failed}")
-    survivors = await _wait_gone(sent, grace_s, poll_s)
-    terminated = tuple(p.pid for p in sent if p not in survivors)
+    handlers = crashpad_handlers(tree.root_pid)  # before the kill: the socket pairs that tie them go with it
+    signals: list[str] = []
+    left, failed = list(procs), ""
+    root = [p for p in procs if p.pid == tree.root_pid]
+    if root:
+        # SIGHUP, not SIGINT: a browser started as a shell's background job ignores SIGINT
+        sent, failed = _signal_all(root, signal.SIGHUP)  # the browser tears down its children and its lock
+        if sent:
+            signals.append("SIGHUP")
+            left = await _wait_gone(left, grace_s, poll_s)
+    if left:
+        sent, failed = _signal_all(left, signal.SIGTERM)
+        if sent:
+            signals.append("SIGTERM")
+            left = await _wait_gone(left, grace_s, poll_s)
+    terminated = tuple(p.pid for p in procs if p not in left)
     killed: tuple[int, ...] = ()
-    if survivors:
-        hard, _ = _signal_all(survivors, signal.SIGKILL)
-        left = await _wait_gone(hard, 2.0, poll_s)
-        killed = tuple(p.pid for p in hard if p not in left)
-        survivors = left + [p for p in survivors if p not in hard]
-    alive = tuple(p.pid for p in survivors)
+    if left:
+        hard, failed = _signal_all(left, signal.SIGKILL)
+        if hard:
+            signals.append("SIGKILL")
+        still = await _wait_gone(left, 2.0, poll_s)
+        killed = tuple(p.pid for p in left if p not in still)
+        left = still
+    if not signals:
+        return KillResult(False, Outcome.FAILED, f"could not signal any process: {failed}")
+    handlers_left = await _wait_gone(handlers, 3.0, poll_s)  # they exit by themselves once their browser is gone
+    sigs, pads, pads_left = tuple(signals), tuple(p.pid for p in handlers), tuple(p.pid for p in handlers_left)
+    alive = tuple(p.pid for p in left)
     if alive:
         return KillResult(False, Outcome.FAILED, f"processes still alive after SIGKILL: {list(alive)}",
-                          terminated, killed, alive)
-    return KillResult(True, Outcome.DONE,
-                      f"killed the orphaned browser of session {tree.session_id} ({len(terminated) + len(killed)} "
-                      f"processes; {len(killed)} needed SIGKILL)", terminated, killed)
+                          terminated, killed, alive, sigs, pads, pads_left)
+    how = f"{len(terminated) + len(killed)} processes exited after {', then '.join(signals)}"
+    if killed:
+        how += f" ({len(killed)} needed SIGKILL)"
+    if handlers:
+        how += (f"; {len(handlers) - len(handlers_left)} of {len(handlers)} crash handlers exited"
+                + (f", still running: {[p.pid for p in handlers_left]}" if handlers_left else ""))
+    return KillResult(True, Outcome.DONE, f"stopped the orphaned browser of session {tree.session_id}: {how}",
+                      terminated, killed, (), sigs, pads, pads_left)
+
+
+def crashpad_handlers(browser_pid: int) -> list[psutil.Process]:
+    """The `chrome_crashpad_handler` processes of one browser (usually 2, reparented to pid 1).
+
+    Their command line does not name the profile; what ties them is a socketpair: the handler's
+    `--initial-client-fd` is one end, the browser (or, for the second handler, the first handler) holds the
+    other, and the kernel numbers a pair's inodes consecutively, the handler's end last. Linux only; [] when
+    /proc cannot be read. Used to count and verify, never to signal.
+    """
+    mine = _socket_inodes(browser_pid)
+    if not mine:
+        return []
+    candidates: dict[int, tuple[psutil.Process, int, set[int]]] = {}
+    for proc in psutil.process_iter(["cmdline"], ad_value=None):
+        cmd = proc.info.get("cmdline") or []
+        if proc.pid == browser_pid or not cmd or os.path.basename(cmd[0].split(" ", 1)[0]) != CRASHPAD:
+            continue
+        client = _client_inode(proc.pid, cmd)
+        if client is not None:
+            candidates[proc.pid] = (proc, client, _socket_inodes(proc.pid))
+    found: dict[int, psutil.Process] = {}
+    grew = True
+    while grew:  # handler → browser, then handler → handler
+        grew = False
+        for pid, (proc, client, inodes) in candidates.items():
+            if pid not in found and client - 1 in mine:
+                found[pid] = proc
+                mine = mine | inodes
+                grew = True
+    return sorted(found.values(), key=lambda p: p.pid)
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    out: set[int] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return out
+    for name in names:
+        try:
+            target = os.readlink(os.path.join(fd_dir, name))
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target.endswith("]"):
+            out.add(int(target[8:-1]))
+    return out
+
+
+def _client_inode(pid: int, cmdline: list[str]) -> int | None:
+    fd = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--initial-client-fd=")), None)
+    if fd is None or not fd.isdigit():
+        return None
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+    return int(target[8:-1]) if target.startswith("socket:[") and target.endswith("]") else None
 
 
 def _live_members(tree: BrowserTree) -> list[psutil.Process]:

@@ -11,6 +11,12 @@ from pulse_tui.monitor.state import FLAG_EXPLANATIONS
 from pulse_tui.tui.rows import state_cell
 from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
 
+LOCK_NOTES = {
+    "stale": " (harmless: Chromium clears it at the next start; L clears it now)",
+    "conflict": " (a reused pid: Chromium may refuse this profile)",
+    "foreign": " (the next start fails with exit 21; clear it by hand only if the other host does not use it)",
+}
+
 
 def clock_time(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
@@ -45,15 +51,19 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
         _field(t, "last seen", f"{duration(now - s.last_activity)} ago in the log")
     rss, pids = s.rss_bytes, s.browser_pids
     if rss:
-        _field(t, "browser", f"{rss / 2**20:.0f} MiB, {len(pids)} process(es): {', '.join(map(str, pids[:6]))}")
+        mem = (f"{s.pss_bytes / 2**20:.0f} MiB PSS" + (f", {s.uss_bytes / 2**20:.0f} MiB private"
+                                                         if s.uss_bytes is not None else "")
+               if s.pss_bytes is not None else "PSS unreadable")
+        _field(t, "browser", f"{mem} ({rss / 2**20:.0f} MiB RSS), {len(pids)} process(es): "
+               f"{', '.join(map(str, pids[:6]))}")
     if s.lock != "none":
         info = s.lock_info
         where = f" in {info.profile_dir}" if info else ""
         who = f", pid {info.pid} on {info.host}" if info and info.pid else ""
-        _field(t, "profile lock", f"{s.lock}{who}{where}" + (" (L clears it)" if s.lock == "stale" else ""))
+        _field(t, "profile lock", f"{s.lock}{who}{where}" + LOCK_NOTES.get(s.lock, ""))
     for o in s.orphans:
-        _field(t, "orphan", f"pids {', '.join(map(str, o.pids[:8]))}, {o.rss_bytes / 2**20:.0f} MiB: {o.reason} "
-               "(K kills it)")
+        size = f"{o.pss_bytes / 2**20:.0f} MiB PSS" if o.pss_bytes is not None else f"{o.rss_bytes / 2**20:.0f} MiB RSS"
+        _field(t, "orphan", f"pids {', '.join(map(str, o.pids[:8]))}, {size}: {o.reason} (K stops it)")
     if s.flags:
         t.append("\nFlags\n", style="bold")
         for f in sorted(s.flags):

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.model import ConnState, SessionView, Snapshot
+from pulse_tui.sanitize import markup
 from pulse_tui.sources.authdirs import salesboy_id_error
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
@@ -477,20 +478,26 @@ class MainScreen(Screen[None]):
         s = self.snap.session(sid) if (self.snap and sid) else None
         if sid is None or s is None:
             return
+        if s.lock == "foreign":
+            host = s.lock_info.host if s.lock_info and s.lock_info.host else "another host"  # from the symlink
+            self.notify(f"{markup(sid)}: the lock was written on {markup(host)}; the next start fails (exit 21). "
+                        "Clear it by hand, only if no browser on that host uses this profile.", severity="error")
+            return
         if s.lock != "stale":
             self.notify(f"{sid} has no stale profile lock (lock: {s.lock}).", severity="warning")
             return
         where = s.lock_info.profile_dir if s.lock_info else "its profile dir"
         pid = s.lock_info.pid if s.lock_info else "?"
         self._confirm("clear-lock", sid, ConfirmScreen(
-            sid, f"Clear the stale lock of {sid}?",
-            f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}) is dead; "
-            "this is checked again at the moment of removing. Without it, the next start fails.", "Clear lock"))
+            sid, f"Clear the old lock of {sid}?",
+            f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}, this "
+            "host) is dead; this is checked again at the moment of removing. Optional: Chromium clears a lock "
+            "like this itself at the next start.", "Clear lock"))
 
     def offer_start(self, sid: str) -> None:
         """After a cleared lock: the session can start again."""
         self._confirm("start", sid, ConfirmScreen(sid, f"Start {sid} now?",
-                                                  "The stale lock is gone: its browser can start again.", "Start"))
+                                                  "The old lock is gone: its browser can start again.", "Start"))
 
     def action_kill_orphan(self) -> None:
         sid = self._target("kill orphan")
@@ -501,10 +508,13 @@ class MainScreen(Screen[None]):
             self.notify(f"{sid} has no orphaned browser.", severity="warning")
             return
         pids = [p for o in s.orphans for p in o.pids]
-        rss = sum(o.rss_bytes for o in s.orphans) / 2**20
+        pss = [o.pss_bytes for o in s.orphans if o.pss_bytes is not None]
+        size = (f"{sum(pss) / 2**20:.0f} MiB PSS" if pss
+                else f"{sum(o.rss_bytes for o in s.orphans) / 2**20:.0f} MiB RSS")
         self._confirm("kill-orphan", sid, ConfirmScreen(
             sid, f"Kill the orphaned browser of {sid}?",
-            f"Sends SIGTERM (then SIGKILL after 5 s) to {len(pids)} process(es) ({rss:.0f} MiB): "
+            f"Asks Chromium to exit (SIGHUP, so it removes its lock; SIGTERM after 5 s, SIGKILL after 5 more) "
+            f"for {len(pids)} process(es) ({size}): "
             f"{', '.join(map(str, pids[:12]))}. Checked again at the moment of acting: if the gateway owns "
             "the browser again, nothing is killed.", "Kill"))
 

@@ -78,7 +78,7 @@ CONN_COLUMNS = (
     Column("phone", "PHONE", 3, 14),
     Column("in_state", "IN STATE", 1, 8),
     Column("activity", "LAST SEEN", 4, 9),
-    Column("mem", "MEM", 5, 9),
+    Column("mem", "PSS", 5, 9),  # the session's share of host memory; RSS (dim) only when smaps is unreadable
     Column("cpu", "CPU", 6, 6),
     Column("flags", "FLAGS", 1, None),
 )
@@ -141,7 +141,8 @@ def state_cell(state: ConnState, stale_s: float | None = None) -> Text:
 def conn_key(s: SessionView, short: bool) -> tuple[object, ...]:
     """What the non-time cells of a session's row depend on: an unchanged key means an unchanged row."""
     stale = None if s.stale_s is None else duration(s.stale_s)
-    return (s.state, stale, s.phone, s.flags, s.rss_bytes, s.cpu_percent is None or round(s.cpu_percent), short)
+    return (s.state, stale, s.phone, s.flags, s.rss_bytes, s.pss_bytes, s.cpu_percent is None or round(s.cpu_percent),
+            short)
 
 
 def time_cells(s: SessionView, now: float) -> dict[str, Text | str]:
@@ -158,12 +159,13 @@ def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
     flag_text = Text(", ".join(flags), style="yellow" if flags else "")
     if s.stale_s is not None:
         flag_text.append((", " if flags else "") + f"data {duration(s.stale_s)} old", style="magenta")
-    rss = s.rss_bytes
+    rss, pss = s.rss_bytes, s.pss_bytes
+    mem: Text | str = _bytes(pss) if pss else (Text(_bytes(rss), style="dim") if rss else "-")
     return {
         "state": state_cell(s.state, s.stale_s),
         "id": short_id(s.id, short),
         "phone": s.phone or "-",
-        "mem": _bytes(rss) if rss else "-",
+        "mem": mem,
         "cpu": "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f}%",
         "flags": flag_text,
     }
@@ -265,11 +267,18 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
     host = snap.host
     if host is not None:
         t.append(" · Host browsers ")
-        t.append(_bytes(host.browser_rss_bytes))
+        if host.browser_pss_bytes is not None:
+            t.append(f"{_bytes(host.browser_pss_bytes)} PSS")
+            if host.browser_uss_bytes is not None:
+                t.append(f" ({_bytes(host.browser_uss_bytes)} private)", style="dim")
+        else:
+            t.append(f"{_bytes(host.browser_rss_bytes)} RSS")
         if host.mem_available_bytes is not None:
             t.append(f", {_bytes(host.mem_available_bytes)} free")
         if host.orphans:
             t.append(f" · {host.orphans} orphaned browser(s)", style="bold yellow")
+        if host.foreign_locks:
+            t.append(f" · {host.foreign_locks} lock(s) from another host", style="bold red")
         pm2 = host.pm2
         if pm2 is not None:
             t.append(f" · pm2 {pm2.app} ")
