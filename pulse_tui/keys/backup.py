@@ -208,7 +208,10 @@ if not force then
       return 'changed'
     end
   else
-    if t == 'none' then return 'gone' end
+    if t == 'none' then
+      if mode == 'created' then return 'same' end  -- already removed: the state the backup describes
+      return 'gone'
+    end
     if t ~= 'string' then return 'changed' end
     local cur = redis.call('GET', KEYS[1])
     if mode == 'value' and redis.call('DUMP', KEYS[1]) == ARGV[4] then return 'same' end

@@ -301,7 +301,7 @@ def _restore(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 def _print_restore(rep: RestoreReport, out: TextIO) -> None:
     out.write(f"keys restore: {rep.restored} key(s) restored, {rep.deleted} created key(s) removed, "
-              f"{rep.unchanged} already held their backed-up value, {len(rep.skipped)} skipped, "
+              f"{rep.unchanged} already as backed up, {len(rep.skipped)} skipped, "
               f"{len(rep.failed)} failed\n")
     for key, why in rep.skipped:
         out.write(f"  skipped {visible_bytes(key)}: {why.value}\n")
@@ -319,5 +319,6 @@ def _confirm(count: int, out: TextIO) -> bool:
     try:
         answer = sys.stdin.readline()
     except (OSError, ValueError):
-        return False
+        answer = ""
+    out.write("\n")
     return answer.strip() == str(count)
