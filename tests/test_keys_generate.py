@@ -76,17 +76,20 @@ def test_write_appends_only_missing_and_never_changes_a_set_variable(tmp_path: P
     assert values["ENCRYPTION_KEY"] == "keep-this-existing-key-0123456789abcdef"
     assert values["HASH_SALT"] == ""  # present but empty: kept, and the operator is told
     assert text.count("ENCRYPTION_KEY=") == 1 and text.count("HASH_SALT=") == 1
-    for name in ("ENCRYPTION_SALT", "JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET"):
+    for name in ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET"):
         assert len(values[name] or "") == HEX_LEN[name]
+    # Pulse runs on the default salt for a missing ENCRYPTION_SALT: adding one would orphan its sessions
+    assert "ENCRYPTION_SALT" not in values
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     said = out.getvalue()
     assert "kept ENCRYPTION_KEY, HASH_SALT" in said
     assert "HASH_SALT is present but empty" in said
+    assert "ENCRYPTION_SALT not added" in said and "--from-default --to-env NEW.env" in said
     assert "keep-this-existing-key" not in said  # never echo a value
     # a second run adds nothing and changes no byte
     before = path.read_bytes()
     again = write_env(path)
-    assert again.added == () and set(again.kept) == set(NAMES)
+    assert again.added == () and set(again.kept) == set(NAMES) - {"ENCRYPTION_SALT"}
     assert path.read_bytes() == before
 
 

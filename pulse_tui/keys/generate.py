@@ -3,7 +3,8 @@
 Same shapes as Pulse's `scripts/generate-encryption-keys.js`: ENCRYPTION_KEY 32 random bytes (64 hex),
 ENCRYPTION_SALT and HASH_SALT 16 bytes (32 hex), JWT/SESSION/WEBHOOK secrets 32 bytes (64 hex). Writing never
 changes a variable that is already in the file (changing ENCRYPTION_KEY orphans every session): it appends only
-the missing ones, atomically, and leaves the file at mode 600.
+the missing ones, atomically, and leaves the file at mode 600 (or stricter). Into an existing file it never adds
+ENCRYPTION_KEY/ENCRYPTION_SALT/HASH_SALT: Pulse runs on its defaults for those, so adding one orphans sessions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SPEC: tuple[tuple[str, int], ...] = (
     ("WEBHOOK_SECRET", 32),
 )
 NAMES = tuple(name for name, _ in SPEC)
+CRYPTO_NAMES = ("ENCRYPTION_KEY", "ENCRYPTION_SALT", "HASH_SALT")
 
 
 def generate() -> dict[str, str]:
@@ -104,6 +106,17 @@ def write_env(path: Path, values: dict[str, str] | None = None) -> WriteResult:
         elif (kind := is_known_value(current)) is not None:
             notes.append(f"{name} holds a {kind} value: replace it by hand, then migrate existing sessions")
     added = {n: v for n, v in values.items() if n not in existing}
+    if st is not None:
+        # In an existing .env a missing crypto variable means Pulse runs on its default: adding one switches keys
+        # and orphans every session written so far. Only a new file gets them; the note says how to migrate.
+        held = [n for n in CRYPTO_NAMES if n in added]
+        for name in held:
+            del added[name]
+        if held:
+            notes.append(f"{', '.join(held)} not added: Pulse uses its default for a missing one, and a new value "
+                         "orphans every session written with it. Write new keys to a new file "
+                         "(`pulse-tui keys generate --write NEW.env`), migrate (`pulse-tui keys migrate "
+                         "--from-default --to-env NEW.env`, then again with --apply), and only then copy them in")
     try:
         if added:
             text = original
