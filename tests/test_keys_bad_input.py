@@ -191,3 +191,16 @@ def test_apply_as_a_user_who_may_only_read_stops_before_writing(redis_url: str, 
     assert {k: admin.dump(k) for k in admin.scan_iter()} == before
     assert "reader-pw" not in res.stdout + res.stderr
     admin.close()
+
+
+def test_same_old_and_new_keys_are_refused(redis_url: str, tmp_path: Path) -> None:
+    a, b = write_env(tmp_path / "a.env", ENVS["NEW"]), write_env(tmp_path / "b.env", ENVS["NEW"])
+    res = cli(tmp_path, "--redis-url", redis_url, "keys", "migrate", "--from-env", str(a), "--to-env", str(b))
+    assert_one_sentence(res, EXIT_USAGE, "the same")
+
+
+def test_new_key_too_short_in_utf16_units_is_refused(redis_url: str, tmp_path: Path) -> None:
+    old = write_env(tmp_path / "old.env", ENVS["OLD"])
+    new = write_env(tmp_path / "new.env", {**ENVS["NEW"], "ENCRYPTION_KEY": "\U0001f600" * 15 + "x"})
+    res = cli(tmp_path, "--redis-url", redis_url, "keys", "migrate", "--from-env", str(old), "--to-env", str(new))
+    assert_one_sentence(res, EXIT_USAGE, "shorter than 32")

@@ -135,6 +135,8 @@ def _sides(args: argparse.Namespace, config: Config) -> tuple[KeySide, KeySide, 
     from_default = bool(getattr(args, "from_default", False))
     if from_env is None and not from_default:
         raise MigrateError("say where the values come from: --from-env OLD.env and/or --from-default")
+    if named and not from_default and side_from_values(named[0][1], "old") == side_from_values(new_values, "old"):
+        raise MigrateError("the old and new keys are the same: nothing to migrate")
     if to_env is not None:
         # The configured keys (--env-file, environment) are what Pulse runs with now: an old side too.
         named.append(("current", current))
