@@ -114,7 +114,7 @@ def test_generate_write_through_a_symlink_keeps_a_stricter_mode(tmp_path: Path) 
     res = cli(tmp_path, "keys", "generate", "--write", str(link))
     assert res.returncode == 0, res.stderr
     assert link.is_symlink() and link.resolve() == real  # written through the link, not replaced by a file
-    assert "ENCRYPTION_KEY=" in real.read_text() and real.read_text().startswith("REDIS_HOST=127.0.0.1\n")
+    assert "JWT_SECRET=" in real.read_text() and real.read_text().startswith("REDIS_HOST=127.0.0.1\n")
     assert stat.S_IMODE(real.stat().st_mode) == 0o400
     wide = tmp_path / "wide.env"
     wide.write_text("A=1\n")
