@@ -126,6 +126,7 @@ def test_short_key_with_own_salt_via_the_doctors_hint(redis_url: str, tmp_path: 
     first = res.stdout.splitlines()[0]
     assert f"127.0.0.1:{parts.port}/0" in first and str(new) in first  # the target and where it came from
     assert "default key + current salt (1)" in res.stdout
+    assert f"pulse-tui --env-file {new} keys restore {tmp_path / 'b.jsonl'}" in res.stdout
     assert_opens_with_new_keys(redis_url, vecs)
 
 

@@ -179,6 +179,9 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     old, new, new_values = _sides(args, config)
     url, source = _redis_target(config, new_values, getattr(args, "to_env", None))
     out.write(f"keys migrate: Redis {redis_shown(url)} (from {visible(source)})\n")
+    to_env = getattr(args, "to_env", None)
+    # restore must reach the same Redis: name the file it came from when the configuration did not name it
+    undo = f"pulse-tui --env-file {to_env} keys restore" if url != config.redis_url else "pulse-tui keys restore"
     out.flush()
     client = connect(url)
     backup: BackupWriter | None = None
@@ -201,13 +204,13 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             print(f"pulse-tui keys: cannot reach Redis at {redis_shown(url)} ({type(exc).__name__}): nothing was "
                   "read or changed", file=sys.stderr)
             return EXIT_REDIS
-        _print_report(migrator.report, out)
+        _print_report(migrator.report, out, undo)
         print(f"pulse-tui keys: Redis error: {type(exc).__name__}; every key holds its old or its new value; "
               "rerun to finish", file=sys.stderr)
         return EXIT_REDIS
     except KeyboardInterrupt:
         if migrator is not None:
-            _print_report(migrator.report, out)
+            _print_report(migrator.report, out, undo)
         print("pulse-tui keys: interrupted; every key holds its old or its new value; rerun to finish",
               file=sys.stderr)
         return EXIT_REDIS
@@ -215,7 +218,7 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         if backup is not None:
             backup.close()
         client.close()
-    _print_report(report, out)
+    _print_report(report, out, undo)
     return EXIT_OK if report.safe else EXIT_LEFT
 
 
@@ -237,7 +240,7 @@ _INDEX_WORDS = {
 }
 
 
-def _print_report(report: MigrationReport, out: TextIO) -> None:
+def _print_report(report: MigrationReport, out: TextIO, undo: str = "pulse-tui keys restore") -> None:
     mode = "DRY RUN (nothing changed; add --apply to write)" if report.dry_run else "APPLIED"
     out.write(f"keys migrate: {mode}\n")
     for outcome in Outcome:
@@ -255,7 +258,7 @@ def _print_report(report: MigrationReport, out: TextIO) -> None:
         out.write("  old values opened with: " + ", ".join(f"{k} ({n})" for k, n in report.opened_by.items()) + "\n")
     if report.backup_path:
         shown = visible(report.backup_path)
-        out.write(f"  backup: {shown} (undo with `pulse-tui keys restore {shown}`; it only puts back keys "
+        out.write(f"  backup: {shown} (undo with `{visible(undo)} {shown}`; it only puts back keys "
                   "nobody wrote since)\n")
     out.write(f"  {report.seconds:.2f} s, {report.round_trips} Redis round trips\n")
     if n := report.values[Outcome.UNOPENABLE]:
