@@ -34,8 +34,7 @@ from pulse_tui.keys.migrate import (
     Migrator,
     Outcome,
     connect,
-    default_side,
-    merge_sides,
+    old_side,
     side_from_values,
     validate,
 )
@@ -297,7 +296,7 @@ def test_from_default_migrates_default_key_sessions(client: redis.Redis, redis_u
     sid, _ = manifest.by_name("default-key")
     wrong, _ = manifest.by_name("wrong-key")
     new = side_from_values(NEW, "new")
-    old = merge_sides([default_side(new)])
+    old = old_side([], new, known=True)
     with BackupWriter(tmp_path / "b.jsonl") as bw:
         report = Migrator(client, old, new, dry_run=False, backup=bw).run()
     assert report.values[Outcome.MIGRATED] == 1

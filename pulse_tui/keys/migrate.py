@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -26,7 +26,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from pulse_tui.config import Config
 from pulse_tui.crypto.pulse import (
     DEFAULT_HASH_SALTS,
     DEFAULT_KEY,
@@ -105,16 +104,6 @@ def side_from_values(values: Mapping[str, str | None], label: str) -> KeySide:
     return KeySide(label, (KeyPair(label, key, salt),), (effective_hash_salt(values.get("HASH_SALT")),))
 
 
-def side_from_config(config: Config, label: str = "new") -> KeySide:
-    return side_from_values({"ENCRYPTION_KEY": config.encryption_key, "ENCRYPTION_SALT": config.encryption_salt,
-                             "HASH_SALT": config.hash_salt}, label)
-
-
-def default_side(new: KeySide, current: Mapping[str, str | None] | None = None) -> KeySide:
-    """Every publicly known pair Pulse may have written with, mixed with the current and the new salts."""
-    return old_side([("current", current)] if current else [], new, known=True, label="default")
-
-
 def old_side(
     named: Sequence[tuple[str, Mapping[str, str | None]]], new: KeySide, *, known: bool, label: str = "old"
 ) -> KeySide:
@@ -154,15 +143,6 @@ def old_side(
                   if (k, s) != (new_pair.password, new_pair.salt))
     hash_salts = tuple(dict.fromkeys(h for h in hashes if h not in new.hash_salts))
     return KeySide(label, pairs, hash_salts)
-
-
-def merge_sides(sides: Iterable[KeySide]) -> KeySide:
-    pairs: list[KeyPair] = []
-    salts: list[str] = []
-    for s in sides:
-        pairs += [p for p in s.pairs if all((p.password, p.salt) != (q.password, q.salt) for q in pairs)]
-        salts += [h for h in s.hash_salts if h not in salts]
-    return KeySide("old", tuple(pairs), tuple(salts))
 
 
 def validate(old: KeySide, new: KeySide, new_values: Mapping[str, str | None]) -> None:
