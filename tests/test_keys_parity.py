@@ -172,3 +172,18 @@ def test_hash_in_key_is_read_as_node_reads_it(redis_url: str, tmp_path: Path) ->
     res = cli(tmp_path, "--redis-url", redis_url, "keys", "migrate", "--from-env", str(old), "--to-env", str(new))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "old key + old salt (1)" in res.stdout
+
+
+def test_a_configured_redis_other_than_pulses_is_refused(redis_url: str, tmp_path: Path) -> None:
+    """Pulse will use NEW.env's Redis after the switch: migrating another one is refused, both named, no password."""
+    port = urlsplit(redis_url).port
+    new = write_env(tmp_path / "new.env", {**ENVS["NEW"], "REDIS_HOST": "localhost", "REDIS_PORT": str(port),
+                                           "REDIS_PASSWORD": "pulse-redis-pw"})
+    old = write_env(tmp_path / "old.env", ENVS["OLD"])
+    same = cli(tmp_path, "--redis-url", redis_url, "keys", "migrate", "--from-env", str(old), "--to-env", str(new))
+    assert same.returncode == 0, same.stderr  # localhost and 127.0.0.1 are the same Redis
+    other = cli(tmp_path, "--redis-url", f"redis://127.0.0.1:{port}/3", "keys", "migrate", "--from-env", str(old),
+                "--to-env", str(new))
+    assert other.returncode == 2 and len(other.stderr.splitlines()) == 1
+    assert "is not the one" in other.stderr and f":{port}/3" in other.stderr
+    assert "pulse-redis-pw" not in other.stderr

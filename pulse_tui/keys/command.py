@@ -147,15 +147,34 @@ def _sides(args: argparse.Namespace, config: Config) -> tuple[KeySide, KeySide, 
 
 def _redis_target(config: Config, new_values: dict[str, str | None], to_env: Path | None) -> tuple[str, str]:
     """(url, where it came from): the configured Redis, else the one named in --to-env (Pulse's own .env)."""
-    if config.redis_url:
-        return config.redis_url, "the configuration (flags, environment or --env-file)"
     names = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB")
     picked = {k: v for k in names if (v := new_values.get(k))}
+    from_new: str | None = None
     if to_env is not None and (picked.get("REDIS_URL") or picked.get("REDIS_HOST")):
-        url = config_from_values({**picked, "PULSE_TUI_GATEWAY": "pulse"}).redis_url
-        if url:
-            return url, f"{to_env} (REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)"
+        from_new = config_from_values({**picked, "PULSE_TUI_GATEWAY": "pulse"}).redis_url
+    if config.redis_url:
+        if from_new is not None and _where(from_new) != _where(config.redis_url):
+            # Pulse will use NEW's Redis after the switch: migrating another one would leave its sessions unopenable.
+            raise MigrateError(f"the configured Redis ({redis_shown(config.redis_url)}) is not the one {to_env} names "
+                               f"({redis_shown(from_new)}): pass --redis-url with the Redis Pulse uses")
+        return config.redis_url, "the configuration (flags, environment or --env-file)"
+    if from_new:
+        return from_new, f"{to_env} (REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)"
     raise MigrateError("no Redis named: set REDIS_URL or REDIS_HOST/REDIS_PORT (or put them in the --to-env file)")
+
+
+def _where(url: str) -> tuple[str, int, str]:
+    """Host, port and database of a Redis URL (no password), with `localhost` spelled as Pulse's default host."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return ("unix:" + parts.path, 0, parts.query)
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = -1
+    host = (parts.hostname or "").lower()
+    host = "127.0.0.1" if host in ("localhost", "::1", "127.0.0.1") else host
+    return (host, port, (parts.path or "/0").strip("/") or "0")
 
 
 def redis_shown(url: str) -> str:
