@@ -107,7 +107,7 @@ def check_regular(path: Path, what: str = "file") -> None:
 
 
 def read_text(path: Path, what: str = "env file") -> str:
-    """The file's text, after refusing special files, huge files and bytes that are not UTF-8 text."""
+    """The file's text as Node decodes it, after refusing special files, huge files and binary data (NUL bytes)."""
     check_regular(path, what)
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO after the check, open() must not wait for a writer.
@@ -122,10 +122,8 @@ def read_text(path: Path, what: str = "env file") -> str:
         raise EnvFileError(f"{what} {path} is larger than {MAX_ENV_BYTES // 1024} kB: not an env file.")
     if b"\0" in data:
         raise EnvFileError(f"{what} {path} holds binary data, not KEY=VALUE text.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise EnvFileError(f"{what} {path} is not UTF-8 text.") from None
+    # Node decodes invalid UTF-8 as U+FFFD and starts anyway: so do we (a NUL byte means binary, refused above).
+    return data.decode("utf-8", "replace")
 
 
 def read(path: Path, what: str = "env file") -> EnvParse:

@@ -54,6 +54,9 @@ def test_special_files_are_refused_without_hanging(tmp_path: Path) -> None:
     binary.write_bytes(b"A=1\n\x00\xff\xfe")
     with pytest.raises(EnvFileError, match="binary"):
         read(binary)
+    latin = tmp_path / "latin.env"
+    latin.write_bytes(b"# caf\xe9\nA=caf\xe9\n")  # Node reads it (U+FFFD) and Pulse starts: so do we
+    assert read(latin).values == {"A": "caf\ufffd"}
     link = tmp_path / "link.env"
     target = tmp_path / "real.env"
     target.write_text("A=1\n")
