@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -132,3 +133,17 @@ def test_check_secrets_never_shows_a_value(tmp_path: Path) -> None:
             for v in (*GOOD.values(), *(x for x in change.values() if x)):
                 if len(v) >= 5 and v not in ("127.0.0.1", "production"):
                     assert v not in f.message + f.hint, (f.code, v)
+
+
+def test_doctor_reports_ignored_lines_once_with_no_stderr(tmp_path: Path) -> None:
+    env = tmp_path / "pulse.env"
+    env.write_text(env_text() + "s3cr3t-junk without equals\n")
+    env.chmod(0o600)
+    res = subprocess.run([sys.executable, "-m", "pulse_tui", "--env-file", str(env), "--url", "http://127.0.0.1:9",
+                          "doctor", "--json"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env=clean_env(tmp_path), check=False)
+    assert res.stderr == "" and "Traceback" not in res.stdout
+    report = json.loads(res.stdout)
+    flat = json.dumps(report)
+    assert flat.count("env-file-ignored-lines") == 1 and "line(s) 8 " in flat
+    assert "s3cr3t" not in flat

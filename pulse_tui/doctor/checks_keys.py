@@ -188,7 +188,8 @@ def check_env_file_lines(paths: Iterable[Path]) -> list[Finding]:
         if not ignored:
             continue
         shown = ", ".join(str(n) for n in ignored[:10]) + (f" and {len(ignored) - 10} more" if len(ignored) > 10 else "")
-        out.append(Finding(Severity.WARNING, "env-file-ignored-lines",
+        # INFO: Pulse starts with the file; what a skipped line fails to set is flagged by the check of that variable.
+        out.append(Finding(Severity.INFO, "env-file-ignored-lines",
                            f"{path}: line(s) {shown} are not KEY=VALUE to Node's dotenv, so Pulse ignores them "
                            "(the rest of the file is read as Pulse reads it).",
                            "Write them as KEY=VALUE; quote a value holding '#' or spaces (KEY=\"a#b\").", (str(path),)))
