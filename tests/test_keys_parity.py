@@ -182,8 +182,11 @@ def test_a_configured_redis_other_than_pulses_is_refused(redis_url: str, tmp_pat
     old = write_env(tmp_path / "old.env", ENVS["OLD"])
     same = cli(tmp_path, "--redis-url", redis_url, "keys", "migrate", "--from-env", str(old), "--to-env", str(new))
     assert same.returncode == 0, same.stderr  # localhost and 127.0.0.1 are the same Redis
-    other = cli(tmp_path, "--redis-url", f"redis://127.0.0.1:{port}/3", "keys", "migrate", "--from-env", str(old),
-                "--to-env", str(new))
+    elsewhere = f"redis://127.0.0.1:{port}/3"
+    other = cli(tmp_path, "keys", "migrate", "--from-env", str(old), "--to-env", str(new),
+                env=clean_env(tmp_path, REDIS_URL=elsewhere))
     assert other.returncode == 2 and len(other.stderr.splitlines()) == 1
     assert "is not the one" in other.stderr and f":{port}/3" in other.stderr
     assert "pulse-redis-pw" not in other.stderr
+    chosen = cli(tmp_path, "--redis-url", elsewhere, "keys", "migrate", "--from-env", str(old), "--to-env", str(new))
+    assert chosen.returncode == 0 and f":{port}/3 (from --redis-url)" in chosen.stdout  # the operator's choice

@@ -145,19 +145,23 @@ def _sides(args: argparse.Namespace, config: Config) -> tuple[KeySide, KeySide, 
     return old, new, new_values
 
 
-def _redis_target(config: Config, new_values: dict[str, str | None], to_env: Path | None) -> tuple[str, str]:
-    """(url, where it came from): the configured Redis, else the one named in --to-env (Pulse's own .env)."""
+def _redis_target(config: Config, new_values: dict[str, str | None], to_env: Path | None,
+                  flag: bool = False) -> tuple[str, str]:
+    """(url, where it came from): --redis-url; else the configured Redis if --to-env names none or the same one;
+    else the one --to-env names (Pulse's own .env)."""
     names = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB")
     picked = {k: v for k in names if (v := new_values.get(k))}
     from_new: str | None = None
     if to_env is not None and (picked.get("REDIS_URL") or picked.get("REDIS_HOST")):
         from_new = config_from_values({**picked, "PULSE_TUI_GATEWAY": "pulse"}).redis_url
+    if config.redis_url and flag:
+        return config.redis_url, "--redis-url"
     if config.redis_url:
         if from_new is not None and _where(from_new) != _where(config.redis_url):
             # Pulse will use NEW's Redis after the switch: migrating another one would leave its sessions unopenable.
             raise MigrateError(f"the configured Redis ({redis_shown(config.redis_url)}) is not the one {to_env} names "
                                f"({redis_shown(from_new)}): pass --redis-url with the Redis Pulse uses")
-        return config.redis_url, "the configuration (flags, environment or --env-file)"
+        return config.redis_url, "the configuration (environment or --env-file)"
     if from_new:
         return from_new, f"{to_env} (REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)"
     raise MigrateError("no Redis named: set REDIS_URL or REDIS_HOST/REDIS_PORT (or put them in the --to-env file)")
@@ -196,7 +200,8 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if apply and config.read_only:
         raise MigrateError("read-only mode: --apply is disabled")
     old, new, new_values = _sides(args, config)
-    url, source = _redis_target(config, new_values, getattr(args, "to_env", None))
+    url, source = _redis_target(config, new_values, getattr(args, "to_env", None),
+                                flag=getattr(args, "redis_url", None) is not None)
     out.write(f"keys migrate: Redis {redis_shown(url)} (from {visible(source)})\n")
     to_env = getattr(args, "to_env", None)
     # restore must reach the same Redis: name the file it came from when the configuration did not name it
