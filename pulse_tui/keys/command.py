@@ -55,8 +55,9 @@ def add_arguments(subparsers: argparse._SubParsersAction, parents: Sequence[argp
                      help="the values were written with Pulse's default (or .env.example placeholder) keys")
     mig.add_argument("--to-env", type=Path, metavar="NEW",
                      help="env file with the new keys (default: the configured ones); normally Pulse's own .env. "
-                     "Redis: REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB from the flags, environment or --env-file; "
-                     "when none names Redis, NEW's REDIS_HOST/PORT/PASSWORD/DB. The target is printed first.")
+                     "Redis: --redis-url; else REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB from the environment or "
+                     "--env-file (refused if NEW names another Redis); else NEW's REDIS_HOST/PORT/PASSWORD/DB. "
+                     "The target is printed (without password) before anything is read.")
     how = mig.add_mutually_exclusive_group()
     how.add_argument("--dry-run", action="store_true", help="report what would change (the default)")
     how.add_argument("--apply", action="store_true", help="write the changes (after a backup)")
