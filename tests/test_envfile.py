@@ -76,7 +76,7 @@ def test_parser_never_raises(text: str) -> None:
 def _fuzz_cases(n: int) -> dict[str, str]:
     rnd = random.Random(1607)
     atoms = ["A", "B_1", "x.y", "=", ": ", ":", " ", "\t", "#", "'", '"', "`", "\\n", "\\\"", "\n", "\r\n", "\r",
-             "export ", "${V}", "val", "é", "\u00a0", "\ufeff", "=\"", "\"\n", "# c\n"]
+             "export ", "${V}", "val", "é", "\u00a0", "\ufeff", "\u2028", "\v", "=\"", "\"\n", "# c\n"]
     return {f"fuzz-{i}": "".join(rnd.choice(atoms) for _ in range(rnd.randint(1, 25))) for i in range(n)}
 
 
