@@ -51,6 +51,8 @@ class Config:
     env_files: tuple[Path, ...] = ()  # files actually read, for the doctor's mode check
     pm2_app: str | None = None
     audit_log: Path | None = None
+    encryption_key_empty: bool = False  # `ENCRYPTION_KEY=` present but empty: Pulse's Joi schema refuses to start
+    node_env: str | None = None  # Pulse's NODE_ENV: under "production" a short key stops Pulse too
 
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value, for redaction. Short values are skipped to avoid masking noise."""
@@ -67,17 +69,13 @@ class Config:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE pairs of one dotenv file (Pulse's own `.env` works as is)."""
-    from dotenv import dotenv_values  # lazy: keeps `import pulse_tui.config` cheap
+    """KEY=VALUE pairs of one dotenv file, read exactly as Pulse's Node dotenv 16 reads it."""
+    from pulse_tui.envfile import EnvFileError, read
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            values = dotenv_values(stream=fh)
-    except FileNotFoundError:
-        raise ConfigError(f"--env-file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--env-file {path} cannot be read ({type(exc).__name__}).") from None
-    return {k: v for k, v in values.items() if v is not None}
+        return read(path, "--env-file").values
+    except EnvFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def layered(
@@ -112,6 +110,16 @@ def load_config(
     return config_from_values(values, read)
 
 
+def _shown(raw: str, limit: int = 24) -> str:
+    """A bad value as echoed in an error: quoted and cut to a short prefix (a 5,000-digit value is not echoed whole)."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + f"... ({len(raw)} characters)"
+
+
+def _exact(values: Mapping[str, str], name: str) -> str | None:
+    """A secret exactly as Pulse gets it (dotenv already trimmed unquoted values; quoted ones keep their spaces)."""
+    return values.get(name) or None
+
+
 def _get(values: Mapping[str, str], name: str) -> str | None:
     v = values.get(name)
     if v is None:
@@ -125,7 +133,7 @@ def _choice(values: Mapping[str, str], name: str) -> GatewayKind:
     try:
         return GatewayKind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be 'salesboy' or 'pulse', not {raw!r}.") from None
+        raise ConfigError(f"{name} must be 'salesboy' or 'pulse', not {_shown(raw)}.") from None
 
 
 def _url(values: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
@@ -150,9 +158,9 @@ def _number(values: Mapping[str, str], name: str, default: float, low: float, hi
         num = int(raw) if integer else float(raw)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{name} must be {kind} between {low:g} and {high:g}, not {raw!r}.") from None
+        raise ConfigError(f"{name} must be {kind} between {low:g} and {high:g}, not {_shown(raw)}.") from None
     if not low <= num <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw!r}.")
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {_shown(raw)}.")
     return num
 
 
@@ -162,7 +170,7 @@ def _flag(values: Mapping[str, str], name: str) -> bool:
         return True
     if raw in FALSE_WORDS:
         return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+    raise ConfigError(f"{name} must be true or false, not {_shown(raw)}.")
 
 
 def _list(values: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -203,9 +211,11 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         auth_dirs=auth_dirs,
         extra_sessions=sessions,
         redis_url=_redis_url(values, kind),
-        encryption_key=_get(values, "ENCRYPTION_KEY"),
-        encryption_salt=_get(values, "ENCRYPTION_SALT"),
-        hash_salt=_get(values, "HASH_SALT"),
+        encryption_key=_exact(values, "ENCRYPTION_KEY"),
+        encryption_salt=_exact(values, "ENCRYPTION_SALT"),
+        hash_salt=_exact(values, "HASH_SALT"),
+        encryption_key_empty="ENCRYPTION_KEY" in values and not values["ENCRYPTION_KEY"],
+        node_env=_get(values, "NODE_ENV"),
         other_secrets={k: v for k in OTHER_SECRET_VARS if (v := _get(values, k))},
         log_globs=_list(values, "PULSE_TUI_LOGS"),
         poll_seconds=_number(values, "PULSE_TUI_POLL_SECONDS", 3.0, 0.5, 3600, integer=False),

@@ -74,3 +74,11 @@ def test_keyring_derives_lazily_and_once() -> None:
     ring.open(VECTOR["redis_value"])
     ring.open(VECTOR["redis_value"])
     assert len(ring._derived) == 1
+
+
+def test_key_length_counts_utf16_units_as_javascript_does() -> None:
+    assert pc.js_length("abc") == 3 and pc.js_length("\u00e9") == 1 and pc.js_length("\U0001f600") == 2
+    emoji = "\U0001f600" * 16  # 16 code points, 32 UTF-16 units: Pulse uses it
+    assert pc.effective_key(emoji) == emoji
+    assert pc.effective_key("\U0001f600" * 15 + "x") == pc.DEFAULT_KEY  # 31 units
+    assert pc.effective_key("x" * 31) == pc.DEFAULT_KEY and pc.effective_key("x" * 32) == "x" * 32

@@ -80,8 +80,8 @@ def test_salesboy_only_config_skips_pulse_secrets() -> None:
 @pytest.mark.parametrize(
     ("change", "code", "severity"),
     [
-        ({"encryption_key": None}, "secret-unset", Severity.CRITICAL),
-        ({"encryption_key": "twenty-chars-key-xyz"}, "encryption-key-too-short", Severity.CRITICAL),
+        ({"encryption_key": None}, "secret-unset", Severity.WARNING),  # Pulse runs, on its default key
+        ({"encryption_key": "twenty-chars-key-xyz"}, "encryption-key-too-short", Severity.WARNING),
         ({"encryption_key": "your_encryption_key_here_min_32_chars_required"}, "secret-known-value",
          Severity.CRITICAL),
         ({"encryption_key": "<your-generated-key>"}, "secret-known-value", Severity.CRITICAL),
@@ -250,7 +250,7 @@ async def test_default_key_sessions_when_no_key_is_configured(redis_url: str,
     default = by_code(list(snap.findings), "sessions-default-key")
     assert default.severity == Severity.WARNING  # readable by Pulse, but with a public key
     assert "--from-default" in default.hint
-    assert by_code(list(snap.findings), "secret-unset").severity == Severity.CRITICAL
+    assert by_code(list(snap.findings), "secret-unset").severity == Severity.WARNING  # Pulse runs (default key)
 
 
 async def test_clean_persistent_redis_has_no_redis_or_key_findings(make_sim: Callable[..., GatewaySim]) -> None:

@@ -9,9 +9,8 @@ import re
 import stat
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 from pulse_tui.config import Config
+from pulse_tui.envfile import read as _read_env
 from pulse_tui.keys import command as keys_command
 from pulse_tui.keys.generate import NAMES, env_block, generate, write_env
 
@@ -39,7 +38,7 @@ def test_block_is_a_dotenv_pulse_reads(tmp_path: Path) -> None:
     values = generate()
     path = tmp_path / ".env"
     path.write_text(env_block(values))
-    assert dotenv_values(path) == values
+    assert _read_env(path).values == values
     lines = [ln for ln in env_block(values).splitlines() if not ln.startswith("#")]
     assert lines == [f"{k}={v}" for k, v in values.items()]
 
@@ -61,7 +60,7 @@ def test_write_creates_a_private_file(tmp_path: Path) -> None:
         os.umask(old_umask)
     assert result.added == NAMES and result.kept == ()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert set(dotenv_values(path)) == set(NAMES)
+    assert set(_read_env(path).values) == set(NAMES)
 
 
 def test_write_appends_only_missing_and_never_changes_a_set_variable(tmp_path: Path) -> None:
@@ -73,21 +72,24 @@ def test_write_appends_only_missing_and_never_changes_a_set_variable(tmp_path: P
     assert keys_command.run(_parse(["generate", "--write", str(path)]), Config(), out=out) == 0
     text = path.read_text()
     assert text.startswith(original + "\n")  # the old content is byte-for-byte still there
-    values = dotenv_values(path)
+    values = _read_env(path).values
     assert values["ENCRYPTION_KEY"] == "keep-this-existing-key-0123456789abcdef"
     assert values["HASH_SALT"] == ""  # present but empty: kept, and the operator is told
     assert text.count("ENCRYPTION_KEY=") == 1 and text.count("HASH_SALT=") == 1
-    for name in ("ENCRYPTION_SALT", "JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET"):
+    for name in ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET"):
         assert len(values[name] or "") == HEX_LEN[name]
+    # Pulse runs on the default salt for a missing ENCRYPTION_SALT: adding one would orphan its sessions
+    assert "ENCRYPTION_SALT" not in values
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     said = out.getvalue()
     assert "kept ENCRYPTION_KEY, HASH_SALT" in said
     assert "HASH_SALT is present but empty" in said
+    assert "ENCRYPTION_SALT not added" in said and "--from-default --to-env NEW.env" in said
     assert "keep-this-existing-key" not in said  # never echo a value
     # a second run adds nothing and changes no byte
     before = path.read_bytes()
     again = write_env(path)
-    assert again.added == () and set(again.kept) == set(NAMES)
+    assert again.added == () and set(again.kept) == set(NAMES) - {"ENCRYPTION_SALT"}
     assert path.read_bytes() == before
 
 
@@ -97,7 +99,7 @@ def test_write_flags_a_placeholder_it_keeps(tmp_path: Path) -> None:
     result = write_env(path)
     assert "ENCRYPTION_KEY" in result.kept
     assert any("placeholder" in n for n in result.notes)
-    assert dotenv_values(path)["ENCRYPTION_KEY"] == "<your-generated-key>"
+    assert _read_env(path).values["ENCRYPTION_KEY"] == "<your-generated-key>"
 
 
 def test_write_is_atomic_no_temp_files_left(tmp_path: Path) -> None:

@@ -34,8 +34,7 @@ from pulse_tui.keys.migrate import (
     Migrator,
     Outcome,
     connect,
-    default_side,
-    merge_sides,
+    old_side,
     side_from_values,
     validate,
 )
@@ -297,11 +296,11 @@ def test_from_default_migrates_default_key_sessions(client: redis.Redis, redis_u
     sid, _ = manifest.by_name("default-key")
     wrong, _ = manifest.by_name("wrong-key")
     new = side_from_values(NEW, "new")
-    old = merge_sides([default_side(new)])
+    old = old_side([], new, known=True)
     with BackupWriter(tmp_path / "b.jsonl") as bw:
         report = Migrator(client, old, new, dry_run=False, backup=bw).run()
     assert report.values[Outcome.MIGRATED] == 1
-    assert report.opened_by == {"default": 1}
+    assert report.opened_by == {"default key + default salt": 1}
     v = client.get(f"session:{sid}")
     assert v is not None and opens(v, new_key)
     default = derive_key(DEFAULT_KEY, DEFAULT_SALTS[0])
@@ -353,8 +352,9 @@ def test_command_dry_run_then_apply_then_restore(
 
     out = io.StringIO()
     code = keys_command.run(_parse(["migrate", "--from-env", str(old_env), "--to-env", str(new_env)]), config, out=out)
-    assert code == 0
+    assert code == 1  # the seed's wrong-key and corrupt values open with no side: said loudly, exit 1
     assert "DRY RUN" in out.getvalue() and "would be re-encrypted" in out.getvalue()
+    assert "Pulse DELETES each one" in out.getvalue()
     assert {k: v[0] for k, v in dump_all(client).items()} == {k: v[0] for k, v in before.items()}
     _assert_no_secret(out.getvalue(), seeded)
 
@@ -362,7 +362,7 @@ def test_command_dry_run_then_apply_then_restore(
     out = io.StringIO()
     code = keys_command.run(_parse(["migrate", "--from-env", str(old_env), "--to-env", str(new_env), "--apply",
                                     "--backup", str(backup)]), config, out=out)
-    assert code == 0, out.getvalue()
+    assert code == 1, out.getvalue()
     text = out.getvalue()
     assert "APPLIED" in text and str(backup) in text
     _assert_no_secret(text, seeded)

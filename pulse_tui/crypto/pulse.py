@@ -82,9 +82,19 @@ def hash_whatsapp_id(whatsapp_id: str, hash_salt: str) -> str:
     return hashlib.sha256((whatsapp_id + hash_salt).encode("utf-8")).hexdigest()
 
 
+def js_length(text: str) -> int:
+    """JavaScript's `string.length`: UTF-16 code units (an emoji counts 2), as Pulse's `key.length < 32` counts."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def key_too_short(key: str) -> bool:
+    """Pulse's rule: a key under 32 UTF-16 units is ignored (default key) or refused (production)."""
+    return js_length(key) < MIN_KEY_LEN
+
+
 def effective_key(configured: str | None) -> str:
-    """The key Pulse really uses: unset or shorter than 32 characters means its default key."""
-    if configured and len(configured) >= MIN_KEY_LEN:
+    """The key Pulse really uses: unset or shorter than 32 UTF-16 units means its default key."""
+    if configured and not key_too_short(configured):
         return configured
     return DEFAULT_KEY
 

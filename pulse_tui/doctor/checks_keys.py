@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from pulse_tui import envfile
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.crypto.pulse import (
     DEFAULT_HASH_SALTS,
@@ -21,6 +22,8 @@ from pulse_tui.crypto.pulse import (
     PLACEHOLDER_HASH_SALTS,
     PLACEHOLDER_KEYS,
     PLACEHOLDER_SALTS,
+    js_length,
+    key_too_short,
 )
 from pulse_tui.model import Finding, Severity
 
@@ -77,15 +80,59 @@ def is_known_value(value: str) -> str | None:
 
 
 _UNSET_EFFECT = {
-    "ENCRYPTION_KEY": (Severity.CRITICAL, "Pulse encrypts every session with its public built-in default key."),
+    "ENCRYPTION_KEY": (Severity.WARNING, "Pulse encrypts every session with its public built-in default key. At start "
+                       "it prints a random key to 'add to .env': pasting it switches keys and orphans every session "
+                       "written so far."),
     "ENCRYPTION_SALT": (Severity.WARNING, "Pulse uses its public default salt."),
     "HASH_SALT": (Severity.WARNING, "Pulse hashes WhatsApp ids with its public default salt."),
 }
 _GENERATE_HINT = "Generate values with `pulse-tui keys generate --write <your .env>` (it never changes a set variable)."
-_MIGRATE_HINT = (
-    "Sessions already written with the old key stay readable only if you migrate them: "
-    "`pulse-tui keys migrate --from-env OLD.env --to-env NEW.env` (dry run first), then restart Pulse."
-)
+
+
+def _pulse_env(config: Config) -> str:
+    return str(config.env_files[-1]) if config.env_files else "<Pulse's .env>"
+
+
+def switch_keys_hint(config: Config) -> str:
+    """The only safe way to new keys: generate into a new file, migrate with Pulse stopped, then copy them in."""
+    env = _pulse_env(config)
+    return ("Set no key by hand: with Pulse stopped (`pulse stop`), run `pulse-tui keys generate --write NEW.env` (a "
+            f"new file), `pulse-tui --env-file {env} keys migrate --from-default --to-env NEW.env` (a dry run), the "
+            "same with --apply, then copy NEW.env's ENCRYPTION_KEY, ENCRYPTION_SALT and HASH_SALT into "
+            f"{env} and `pulse start`.")
+
+
+def _production(config: Config) -> bool:
+    return (config.node_env or "").strip().lower() == "production"
+
+
+def check_encryption_key(config: Config) -> list[Finding]:
+    """What Pulse really does with this ENCRYPTION_KEY: refuse to start, silently use its default, or use it."""
+    key = config.encryption_key
+    hint = switch_keys_hint(config)
+    if config.encryption_key_empty and not key:
+        return [Finding(Severity.CRITICAL, "secret-key-empty",
+                        "ENCRYPTION_KEY= is present but empty: Pulse refuses to start (its schema says "
+                        "'\"ENCRYPTION_KEY\" is not allowed to be empty'), whatever NODE_ENV is.",
+                        "Delete the empty ENCRYPTION_KEY= line to start Pulse on the default key it used while the "
+                        "line was absent; then, to move to a real key: " + hint, ("ENCRYPTION_KEY",))]
+    if key is not None and not key_too_short(key):
+        return []
+    what = "is not set" if key is None else f"has {js_length(key)} characters (< {MIN_KEY_LEN})"
+    if _production(config):
+        return [Finding(Severity.CRITICAL, "secret-key-refused-production",
+                        f"ENCRYPTION_KEY {what} and NODE_ENV=production: Pulse's schema requires 32 or more "
+                        "characters there, so Pulse will not start.",
+                        "Sessions were written with the default key (outside production) if at all: " + hint,
+                        ("ENCRYPTION_KEY", "NODE_ENV"))]
+    unsure = "" if config.node_env else (" (under NODE_ENV=production, which pm2's production config sets, Pulse "
+                                         "refuses to start instead)")
+    if key is None:
+        return [Finding(Severity.WARNING, "secret-unset", "ENCRYPTION_KEY is not set: "
+                        + _UNSET_EFFECT["ENCRYPTION_KEY"][1] + unsure, hint, ("ENCRYPTION_KEY",))]
+    return [Finding(Severity.WARNING, "encryption-key-too-short",
+                    f"ENCRYPTION_KEY {what}: Pulse silently ignores it and uses its public default key{unsure}.",
+                    "Do not lengthen it in place (that orphans the sessions): " + hint, ("ENCRYPTION_KEY",))]
 
 
 def check_secrets(config: Config) -> list[Finding]:
@@ -100,37 +147,52 @@ def check_secrets(config: Config) -> list[Finding]:
         out.append(Finding(Severity.WARNING, "secret-unset",
                            f"{', '.join(unset_others)} {'is' if len(unset_others) == 1 else 'are'} not set.",
                            _GENERATE_HINT, tuple(unset_others)))
+    key = values["ENCRYPTION_KEY"]
+    if key is None or key_too_short(key):
+        out += check_encryption_key(config)
     for name, value in values.items():
         if value is None:
-            if name in _UNSET_EFFECT:
+            if name in _UNSET_EFFECT and name != "ENCRYPTION_KEY":
                 sev, effect = _UNSET_EFFECT[name]
-                out.append(Finding(sev, "secret-unset", f"{name} is not set: {effect}",
-                                   _GENERATE_HINT + " " + _MIGRATE_HINT, (name,)))
+                out.append(Finding(sev, "secret-unset", f"{name} is not set: {effect}", switch_keys_hint(config),
+                                   (name,)))
             continue
         known = is_known_value(value)
         if known is not None:
             sev = Severity.CRITICAL if name in ("ENCRYPTION_KEY", "JWT_SECRET", "SESSION_SECRET",
                                                 "WEBHOOK_SECRET") else Severity.WARNING
-            also = ""
-            if name == "ENCRYPTION_KEY" and len(value) < MIN_KEY_LEN:
-                also = " Being shorter than 32 characters, Pulse ignores it and uses its default key."
             out.append(Finding(sev, "secret-known-value",
-                               f"{name} holds a publicly known {known} value: anyone can use it.{also}",
-                               _GENERATE_HINT + (" " + _MIGRATE_HINT if name in _UNSET_EFFECT else ""), (name,)))
+                               f"{name} holds a publicly known {known} value: anyone can use it.",
+                               switch_keys_hint(config) if name in _UNSET_EFFECT else
+                               "Replace it by hand with `openssl rand -hex 32` output, then restart Pulse.", (name,)))
             continue
+        if name == "ENCRYPTION_KEY":
+            continue  # its length is check_encryption_key's
         if len(value) < MIN_LEN[name]:
-            if name == "ENCRYPTION_KEY":
-                out.append(Finding(
-                    Severity.CRITICAL, "encryption-key-too-short",
-                    f"ENCRYPTION_KEY has {len(value)} characters (< {MIN_KEY_LEN}): Pulse silently ignores it "
-                    "and uses its public default key.",
-                    "Set a 64-hex-character key (`pulse-tui keys generate`), then migrate the sessions written with "
-                    "the default key: `pulse-tui keys migrate --from-default --to-env NEW.env`.", (name,)))
-            else:
-                out.append(Finding(Severity.WARNING, "secret-too-short",
-                                   f"{name} has {len(value)} characters (< {MIN_LEN[name]}): easy to guess.",
-                                   _GENERATE_HINT, (name,)))
+            out.append(Finding(Severity.WARNING, "secret-too-short",
+                               f"{name} has {len(value)} characters (< {MIN_LEN[name]}): easy to guess.",
+                               switch_keys_hint(config) if name in _UNSET_EFFECT else
+                               "Replace it by hand with `openssl rand -hex 32` output, then restart Pulse.", (name,)))
     out += _duplicates(values)
+    return out
+
+
+def check_env_file_lines(paths: Iterable[Path]) -> list[Finding]:
+    """Lines of an env file that Node's dotenv (so Pulse) silently skips, by number only (a line may hold a secret)."""
+    out: list[Finding] = []
+    for path in paths:
+        try:
+            ignored = envfile.read(path).ignored_lines
+        except envfile.EnvFileError:
+            continue  # the loader already refused it
+        if not ignored:
+            continue
+        shown = ", ".join(str(n) for n in ignored[:10]) + (f" and {len(ignored) - 10} more" if len(ignored) > 10 else "")
+        # INFO: Pulse starts with the file; what a skipped line fails to set is flagged by the check of that variable.
+        out.append(Finding(Severity.INFO, "env-file-ignored-lines",
+                           f"{path}: line(s) {shown} are not KEY=VALUE to Node's dotenv, so Pulse ignores them "
+                           "(the rest of the file is read as Pulse reads it).",
+                           "Write them as KEY=VALUE; quote a value holding '#' or spaces (KEY=\"a#b\").", (str(path),)))
     return out
 
 
@@ -198,4 +260,4 @@ def check_env_files(paths: Iterable[Path]) -> list[Finding]:
 def check_config(config: Config) -> list[Finding]:
     """Every check that needs only the configuration."""
     return check_secrets(config) + check_api_key(config) + check_redis_password(config) \
-        + check_env_files(config.env_files)
+        + check_env_files(config.env_files) + check_env_file_lines(config.env_files)

@@ -3,7 +3,8 @@
 Same shapes as Pulse's `scripts/generate-encryption-keys.js`: ENCRYPTION_KEY 32 random bytes (64 hex),
 ENCRYPTION_SALT and HASH_SALT 16 bytes (32 hex), JWT/SESSION/WEBHOOK secrets 32 bytes (64 hex). Writing never
 changes a variable that is already in the file (changing ENCRYPTION_KEY orphans every session): it appends only
-the missing ones, atomically, and leaves the file at mode 600.
+the missing ones, atomically, and leaves the file at mode 600 (or stricter). Into an existing file it never adds
+ENCRYPTION_KEY/ENCRYPTION_SALT/HASH_SALT: Pulse runs on its defaults for those, so adding one orphans sessions.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dotenv import dotenv_values
-
+from pulse_tui import envfile
 from pulse_tui.doctor.checks_keys import is_known_value
 
 # (variable, random bytes): hex text is twice as long.
@@ -30,6 +31,7 @@ SPEC: tuple[tuple[str, int], ...] = (
     ("WEBHOOK_SECRET", 32),
 )
 NAMES = tuple(name for name, _ in SPEC)
+CRYPTO_NAMES = ("ENCRYPTION_KEY", "ENCRYPTION_SALT", "HASH_SALT")
 
 
 def generate() -> dict[str, str]:
@@ -56,36 +58,84 @@ class WriteResult:
     notes: tuple[str, ...] = field(default=())  # e.g. "ENCRYPTION_KEY is empty": never a value
 
 
+class GenerateError(Exception):
+    """`--write` onto something that is not a writable regular file; one sentence naming the path."""
+
+
+def _target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The file to write (a symlink is written through, to its target) and its stat, or None when absent."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        if not real.parent.is_dir():
+            raise GenerateError(f"cannot write {path}: directory {real.parent} does not exist") from None
+        return real, None
+    except OSError as exc:
+        raise GenerateError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else (
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise GenerateError(f"cannot write {path}: it is {kind}, not a regular file")
+    return real, st
+
+
 def write_env(path: Path, values: dict[str, str] | None = None) -> WriteResult:
-    """Append the variables missing from `path` (created if absent), atomically, mode 600; never change one."""
+    """Append the variables missing from `path` (created if absent), atomically, mode 600 or stricter; never change
+    one. A symlinked `.env` is written through the link; GenerateError for a directory, FIFO, device, missing dir."""
     values = values if values is not None else generate()
     path = Path(path)
-    try:
-        original = path.read_bytes()
-        st: os.stat_result | None = path.stat()
-    except FileNotFoundError:
-        original, st = b"", None
-    existing = dotenv_values(path) if st is not None else {}
+    real, st = _target(path)
+    if st is not None:
+        try:
+            original_text = envfile.read_text(real, "--write file")
+        except envfile.EnvFileError as exc:
+            raise GenerateError(str(exc).rstrip(".")) from None
+        original = original_text.encode("utf-8")
+        existing: dict[str, str] = envfile.parse(original_text).values
+    else:
+        original, existing = b"", {}
     kept = tuple(n for n in values if n in existing)
     notes = []
     for name in kept:
         current = existing.get(name)
         if not current:
-            notes.append(f"{name} is present but empty: set it by hand (Pulse falls back to a default)")
+            notes.append(f"{name} is present but empty: set it by hand (Pulse refuses to start with an empty "
+                         "ENCRYPTION_KEY)" if name == "ENCRYPTION_KEY" else
+                         f"{name} is present but empty: set it by hand (Pulse falls back to a default)")
         elif (kind := is_known_value(current)) is not None:
             notes.append(f"{name} holds a {kind} value: replace it by hand, then migrate existing sessions")
     added = {n: v for n, v in values.items() if n not in existing}
-    if added:
-        text = original
-        if text and not text.endswith(b"\n"):
-            text += b"\n"
-        if text:
-            text += b"\n"
-        text += env_block(added).encode("utf-8")
-        _atomic_write(path, text, st)
-    else:
-        _tighten(path, st)
+    if st is not None:
+        # In an existing .env a missing crypto variable means Pulse runs on its default: adding one switches keys
+        # and orphans every session written so far. Only a new file gets them; the note says how to migrate.
+        held = [n for n in CRYPTO_NAMES if n in added]
+        for name in held:
+            del added[name]
+        if held:
+            notes.append(f"{', '.join(held)} not added: Pulse uses its default for a missing one, and a new value "
+                         "orphans every session written with it. Write new keys to a new file "
+                         "(`pulse-tui keys generate --write NEW.env`), migrate (`pulse-tui keys migrate "
+                         "--from-default --to-env NEW.env`, then again with --apply), and only then copy them in")
+    try:
+        if added:
+            text = original
+            if text and not text.endswith(b"\n"):
+                text += b"\n"
+            if text:
+                text += b"\n"
+            text += env_block(added).encode("utf-8")
+            _atomic_write(real, text, st)
+        else:
+            _tighten(real, st)
+    except OSError as exc:
+        raise GenerateError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
     return WriteResult(path, tuple(added), kept, tuple(notes))
+
+
+def _mode(st: os.stat_result | None) -> int:
+    """600, or the file's own mode when it is stricter (e.g. 400)."""
+    return 0o600 if st is None else stat.S_IMODE(st.st_mode) & 0o600
 
 
 def _atomic_write(path: Path, data: bytes, st: os.stat_result | None) -> None:
@@ -93,7 +143,7 @@ def _atomic_write(path: Path, data: bytes, st: os.stat_result | None) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, _mode(st))
         if st is not None:
             # Keep the owner (the app's user reads this file); only root can give a file away, so best effort.
             with contextlib.suppress(PermissionError):
@@ -117,5 +167,5 @@ def _atomic_write(path: Path, data: bytes, st: os.stat_result | None) -> None:
 
 def _tighten(path: Path, st: os.stat_result | None) -> None:
     """Nothing to add: still leave the file at mode 600 (it holds secrets)."""
-    if st is not None and st.st_mode & 0o077:
-        os.chmod(path, 0o600)
+    if st is not None and stat.S_IMODE(st.st_mode) != _mode(st):
+        os.chmod(path, _mode(st))

@@ -11,9 +11,10 @@ JSON, are left untouched and reported. Never prints a value or a key.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -21,12 +22,17 @@ from typing import Any, cast
 import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
+from redis.retry import Retry
 
-from pulse_tui.config import Config
 from pulse_tui.crypto.pulse import (
     DEFAULT_HASH_SALTS,
+    DEFAULT_KEY,
+    DEFAULT_SALTS,
     PLACEHOLDER_HASH_SALTS,
+    PLACEHOLDER_KEYS,
+    PLACEHOLDER_SALTS,
     DecryptError,
     KeyPair,
     KeyRing,
@@ -35,6 +41,7 @@ from pulse_tui.crypto.pulse import (
     effective_salt,
     encrypt,
     hash_whatsapp_id,
+    key_too_short,
     split_value,
 )
 from pulse_tui.doctor.checks_keys import is_known_value
@@ -97,33 +104,51 @@ def side_from_values(values: Mapping[str, str | None], label: str) -> KeySide:
     return KeySide(label, (KeyPair(label, key, salt),), (effective_hash_salt(values.get("HASH_SALT")),))
 
 
-def side_from_config(config: Config, label: str = "new") -> KeySide:
-    return side_from_values({"ENCRYPTION_KEY": config.encryption_key, "ENCRYPTION_SALT": config.encryption_salt,
-                             "HASH_SALT": config.hash_salt}, label)
+def old_side(
+    named: Sequence[tuple[str, Mapping[str, str | None]]], new: KeySide, *, known: bool, label: str = "old"
+) -> KeySide:
+    """Every pair Pulse could have written with: {given keys, default key} x {given salts, new salt, defaults}.
 
+    Pulse picks the key and the salt independently (a short or unset key means the default key, whatever the
+    salt), so each key is tried with each salt. Extra candidates are safe: AES-GCM never opens with a wrong key.
+    `known` adds the `.env.example` placeholders. Labels name where a value came from, never the value.
+    """
+    keys: list[tuple[str, str]] = []
+    salts: list[tuple[str, str]] = []
+    hashes: list[str] = []
 
-def default_side(new: KeySide) -> KeySide:
-    """Every publicly known pair Pulse may have written with (defaults, placeholders, mixed with the new ones)."""
-    pair = new.pairs[0]
-    known = tuple(p for p in KeyRing.for_pulse(pair.password, pair.salt).pairs
-                  if (p.password, p.salt) != (pair.password, pair.salt))
-    salts = tuple(s for s in (*DEFAULT_HASH_SALTS, *PLACEHOLDER_HASH_SALTS) if s not in new.hash_salts)
-    return KeySide("default", known, salts)
+    def add(into: list[tuple[str, str]], what: str, value: str | None) -> None:
+        if value and all(value != v for _, v in into):
+            into.append((what, value))
 
-
-def merge_sides(sides: Iterable[KeySide]) -> KeySide:
-    pairs: list[KeyPair] = []
-    salts: list[str] = []
-    for s in sides:
-        pairs += [p for p in s.pairs if all((p.password, p.salt) != (q.password, q.salt) for q in pairs)]
-        salts += [h for h in s.hash_salts if h not in salts]
-    return KeySide("old", tuple(pairs), tuple(salts))
+    for name, values in named:
+        key = values.get("ENCRYPTION_KEY")
+        if key and not key_too_short(key):
+            add(keys, f"{name} key", key)
+        add(salts, f"{name} salt", values.get("ENCRYPTION_SALT"))
+        hashes.append(effective_hash_salt(values.get("HASH_SALT")))
+    add(keys, "default key", DEFAULT_KEY)
+    new_pair = new.pairs[0]
+    add(salts, "new salt", new_pair.salt)
+    for salt in DEFAULT_SALTS:
+        add(salts, "default salt", salt)
+    hashes += DEFAULT_HASH_SALTS
+    if known:
+        for key in PLACEHOLDER_KEYS:
+            add(keys, "placeholder key", key)
+        for salt in PLACEHOLDER_SALTS:
+            add(salts, "placeholder salt", salt)
+        hashes += PLACEHOLDER_HASH_SALTS
+    pairs = tuple(KeyPair(f"{kl} + {sl}", k, s) for kl, k in keys for sl, s in salts
+                  if (k, s) != (new_pair.password, new_pair.salt))
+    hash_salts = tuple(dict.fromkeys(h for h in hashes if h not in new.hash_salts))
+    return KeySide(label, pairs, hash_salts)
 
 
 def validate(old: KeySide, new: KeySide, new_values: Mapping[str, str | None]) -> None:
     """Refuse a new side Pulse would not use as given, or a migration that changes nothing."""
     raw_key = new_values.get("ENCRYPTION_KEY") or ""
-    if len(raw_key) < 32:
+    if key_too_short(raw_key):
         raise MigrateError("the new ENCRYPTION_KEY is unset or shorter than 32 characters: Pulse would ignore it "
                            "and use its default key (generate one with `pulse-tui keys generate`)")
     for name in ("ENCRYPTION_KEY", "ENCRYPTION_SALT", "HASH_SALT"):
@@ -168,6 +193,11 @@ class MigrationReport:
     def complete(self) -> bool:
         """Nothing left that a rerun could still migrate."""
         return not (self.values[Outcome.SKIPPED_CHANGED] or self.index["skipped-changed"])
+
+    @property
+    def safe(self) -> bool:
+        """Complete, and no encrypted value left that no side opens (Pulse would delete those on read)."""
+        return self.complete and not self.values[Outcome.UNOPENABLE]
 
 
 BeforeWrite = Callable[[list[bytes]], None]
@@ -369,7 +399,7 @@ class Migrator:
             if cur != p.old_value or dump is None:
                 self.report.note(Outcome.SKIPPED_CHANGED, p.key, _prefix_of(p.key))
                 continue
-            self.backup.add(p.key, dump, int(pttl), taken_ms=taken)
+            self.backup.add(p.key, dump, int(pttl), taken_ms=taken, expect=p.new_value)
             to_write.append(p)
         self.backup.flush()  # on disk before the first write of this batch
         if not to_write:
@@ -442,8 +472,8 @@ class Migrator:
             if cur is None or cur.strip() != sid or dump is None or new_exists:
                 self.report.note_index("skipped-changed", old)
                 continue
-            self.backup.add(old, dump, int(pttl), taken_ms=taken)
-            self.backup.add(new, None, -1)
+            self.backup.add(old, dump, int(pttl), taken_ms=taken, deleted=True)
+            self.backup.add(new, None, -1, expect=cur)
             todo.append((old, new, cur))
         self.backup.flush()
         if not todo:
@@ -461,6 +491,38 @@ class Migrator:
         self.backup.flush()
 
 
+WRITE_PROBE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', 5000)
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def can_write(client: redis.Redis, *, probe: bool) -> bool | None:
+    """Whether this Redis user may write: ACL DRYRUN where the server allows it, else (only when `probe`) a
+    scripted SET+DEL of a key of our own. None: could not tell (dry runs never write, not even a probe)."""
+    try:
+        user = client.execute_command("ACL", "WHOAMI")
+        checks = [("SET", "session:pulse-tui-write-check", "x"), ("DEL", "whatsapp:pulse-tui-write-check"),
+                  ("EVALSHA", "0" * 40, "1", "session:pulse-tui-write-check")]
+        answers = [client.execute_command("ACL", "DRYRUN", user, *c) for c in checks]
+        return all(a in (b"OK", "OK", True) for a in answers)
+    except redis.ResponseError:
+        pass  # no ACL DRYRUN (Redis < 7) or not allowed to run it
+    if not probe:
+        return None
+    try:
+        client.eval(WRITE_PROBE, 1, f"pulse-tui:write-check:{os.urandom(8).hex()}", "1")
+    except redis.ResponseError:
+        return False  # NOPERM, READONLY replica, or scripts disabled: any refusal means the writes would fail
+    return True
+
+
+SOCKET_TIMEOUT = 10.0  # a 1000-key pipeline answers in milliseconds; a silent Redis must not hang the command
+CONNECT_TIMEOUT = 3.0
+
+
 def connect(url: str) -> redis.Redis:
-    """A sync client for a migration (bytes in, bytes out; generous timeout for big pipelines)."""
-    return redis.Redis.from_url(url, socket_timeout=60, socket_connect_timeout=5, decode_responses=False)
+    """A sync client for `keys` (bytes in, bytes out): bounded socket timeouts, no silent retries."""
+    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
+                                decode_responses=False, retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
