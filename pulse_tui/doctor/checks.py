@@ -22,6 +22,9 @@ GROUPS = ("keys", "redis", "gateway", "sessions", "host", "logs")
 _CODE_TABLE: dict[str, tuple[str, str]] = {
     # keys
     "secret-unset": ("keys", "A Pulse secret (ENCRYPTION_KEY, ENCRYPTION_SALT, HASH_SALT, JWT/SESSION/WEBHOOK_SECRET) is unset."),
+    "secret-key-empty": ("keys", "ENCRYPTION_KEY= is present but empty: Pulse's config check refuses to start."),
+    "secret-key-refused-production": ("keys", "NODE_ENV=production with an ENCRYPTION_KEY under 32 characters: Pulse refuses to start."),
+    "env-file-ignored-lines": ("keys", "Lines of a .env file that Node's dotenv ignores (reported by number, never by value)."),
     "secret-known-value": ("keys", "A secret holds a public default or placeholder value."),
     "encryption-key-too-short": ("keys", "ENCRYPTION_KEY is under 32 characters, so Pulse silently uses its default key."),
     "secret-too-short": ("keys", "A secret is shorter than its minimum length."),

@@ -89,13 +89,14 @@ _UNSET_EFFECT = {
 _GENERATE_HINT = "Generate values with `pulse-tui keys generate --write <your .env>` (it never changes a set variable)."
 
 
-def _pulse_env(config: Config) -> str:
+def pulse_env_name(config: Config) -> str:
+    """The Pulse .env the operator pointed us at (for hints), or a placeholder naming it."""
     return str(config.env_files[-1]) if config.env_files else "<Pulse's .env>"
 
 
 def switch_keys_hint(config: Config) -> str:
     """The only safe way to new keys: generate into a new file, migrate with Pulse stopped, then copy them in."""
-    env = _pulse_env(config)
+    env = pulse_env_name(config)
     return ("Set no key by hand: with Pulse stopped (`pulse stop`), run `pulse-tui keys generate --write NEW.env` (a "
             f"new file), `pulse-tui --env-file {env} keys migrate --from-default --to-env NEW.env` (a dry run), the "
             "same with --apply, then copy NEW.env's ENCRYPTION_KEY, ENCRYPTION_SALT and HASH_SALT into "

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pulse_tui.config import Config
 from pulse_tui.crypto.pulse import effective_key
+from pulse_tui.doctor.checks_keys import pulse_env_name, switch_keys_hint
 from pulse_tui.model import (
     Finding,
     IndexClass,
@@ -119,7 +120,9 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
             f"{count_text(_ids(bad))} session(s) open with neither the configured keys nor any known default: "
             "Pulse will delete each one the next time it reads it.",
             _STOP_PULSE + " Put back the ENCRYPTION_KEY/ENCRYPTION_SALT they were written with, or re-encrypt them "
-            "with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env`; otherwise those users re-link once.",
+            f"from OLD.env (the keys they were written with): `pulse-tui --env-file {pulse_env_name(config)} keys "
+            "migrate --from-env OLD.env` (a dry run; read it), then the same with --apply; otherwise those users "
+            "re-link once.",
             examples(_ids(bad))))
     if dk := by_class.get(ValueClass.DEFAULT_KEY):
         labels = sorted({s.key_label or "default" for s in dk})
@@ -130,16 +133,15 @@ def check_session_values(report: RedisReport | None, config: Config) -> list[Fin
                 f"{count_text(_ids(dk))} session(s) were written with a publicly known key "
                 f"({'; '.join(labels)}), not the configured one: Pulse cannot read them and will delete them.",
                 _STOP_PULSE + " Migrate them to the configured keys: "
-                "`pulse-tui keys migrate --from-default --apply`.",
+                f"`pulse-tui --env-file {pulse_env_name(config)} keys migrate --from-default` (a dry run; read it), "
+                "then the same with --apply.",
                 examples(_ids(dk))))
         else:
             out.append(Finding(
                 Severity.WARNING, "sessions-default-key",
                 f"{count_text(_ids(dk))} session(s) are encrypted with Pulse's public default key "
                 f"({'; '.join(labels)}): anyone with a copy of Redis can read them.",
-                "Setting ENCRYPTION_KEY now would orphan them: generate keys (`pulse-tui keys generate`), migrate "
-                "(`pulse-tui keys migrate --from-default --to-env NEW.env --apply`), then put the keys in Pulse's "
-                ".env and restart it.",
+                "Setting ENCRYPTION_KEY by hand now would orphan them. " + switch_keys_hint(config),
                 examples(_ids(dk))))
     if plain := by_class.get(ValueClass.PLAIN):
         out.append(Finding(
@@ -165,7 +167,7 @@ def _type_counts(items: Sequence[UserSession | IndexKey]) -> str:
     return ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
 
 
-def check_index(report: RedisReport | None) -> list[Finding]:
+def check_index(report: RedisReport | None, config: Config) -> list[Finding]:
     """Orphan sessions (no `whatsapp:` key), dangling index keys, and index keys hashed with another HASH_SALT."""
     if report is None or not report.available:
         return []
@@ -201,8 +203,9 @@ def check_index(report: RedisReport | None) -> list[Finding]:
             Severity.WARNING, "index-hash-salt-mismatch",
             f"{count_text(mismatch)} session(s) are indexed with a different HASH_SALT than the configured one: "
             "Pulse looks them up under another key and finds nothing.",
-            "Rewrite the index keys with `pulse-tui keys migrate --from-env OLD.env --to-env NEW.env --apply` "
-            "(or --from-default when HASH_SALT used to be unset).",
+            _STOP_PULSE + " Rewrite the index keys: `pulse-tui --env-file "
+            f"{pulse_env_name(config)} keys migrate --from-env OLD.env` (OLD.env holding the HASH_SALT they were "
+            "written with; --from-default when it used to be unset), a dry run; then the same with --apply.",
             examples(mismatch)))
     return out
 
@@ -210,4 +213,4 @@ def check_index(report: RedisReport | None) -> list[Finding]:
 def check_redis(report: RedisReport | None, config: Config) -> list[Finding]:
     """Every Redis check on one report."""
     return (check_redis_available(report) + check_persistence(report) + check_session_values(report, config)
-            + check_index(report))
+            + check_index(report, config))
