@@ -1,0 +1,222 @@
+"""The headless loop: poll through the monitor on its own schedule, follow the logs, serve the last snapshot.
+
+The HTTP server (prometheus_client's WSGI app in a thread) only ever reads the collector's last rendering,
+so a slow gateway or Redis makes a scrape older, never slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.exporter.metrics import SnapshotCollector
+from pulse_tui.model import Snapshot
+from pulse_tui.sources.logs.line import LogLine
+
+POLL_TIMEOUT_MIN_S = 60.0  # a poll longer than this is abandoned (sources have their own, shorter deadlines)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class ListenError(ValueError):
+    """A `--listen` value that cannot be served."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def parse_listen(text: str) -> Listen:
+    """`127.0.0.1:9464`, `[::1]:9464` or `:9464` (loopback); raises ListenError with one sentence."""
+    raw = text.strip()
+    host, sep, port_text = raw.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ListenError(f"--listen {raw!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
+    host = host.strip("[]") or "127.0.0.1"
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ListenError(f"--listen {raw!r}: {host!r} is not an IP address") from None
+    return Listen(host, int(port_text))
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Scrapes every few seconds would flood stderr: log nothing per request."""
+
+
+def make_app(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]]) -> WsgiApp:
+    """`/metrics` (prometheus_client's app), `/healthz` (200 while polls keep landing, else 503), else 404."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            ok, why = healthy()
+            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [why.encode() + b"\n"]
+        if path == "/":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"pulse-tui exporter: /metrics, /healthz\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics\n"]
+
+    return app
+
+
+class HttpServer:
+    """A threaded WSGI server on one address, TLS when a certificate is given (stdlib ssl, no crypto here)."""
+
+    def __init__(self, listen: Listen, app: WsgiApp, *, certfile: str | None = None,
+                 keyfile: str | None = None) -> None:
+        family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+
+        class Server(ThreadingWSGIServer):
+            address_family = family
+
+        try:
+            self.httpd = make_server(listen.host, listen.port, app, Server, handler_class=_QuietHandler)
+        except OSError as exc:
+            raise ListenError(f"--listen {listen.host}:{listen.port}: {exc.strerror or exc}") from None
+        if certfile:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(certfile, keyfile)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        host, port = self.httpd.server_address[:2]
+        self.listen = Listen(str(host), int(port))
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="exporter-http", daemon=True)
+
+    def start(self) -> HttpServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class PollingMonitor(Protocol):
+    async def poll(self, *, full: bool = False) -> Snapshot: ...
+    def apply_events(self, events: Iterable[Any]) -> int: ...
+    def current(self) -> Snapshot: ...
+
+
+class LineFeed(Protocol):
+    def __aiter__(self) -> Any: ...
+
+
+class PollHealth:
+    """/healthz: healthy while polls keep finishing (a hung engine turns it red, a down gateway does not)."""
+
+    def __init__(self, interval_s: float, clock: Clock | None = None) -> None:
+        self.interval_s = interval_s
+        self.clock = clock or SystemClock()
+        self.last_poll_at: float | None = None  # monotonic, when the last poll finished
+        self.last_error = ""
+
+    def mark(self, error: str = "") -> None:
+        self.last_poll_at, self.last_error = self.clock.monotonic(), error
+
+    def __call__(self) -> tuple[bool, str]:
+        if self.last_poll_at is None:
+            return False, "no poll finished yet"
+        age = self.clock.monotonic() - self.last_poll_at
+        if age > 3 * self.interval_s + POLL_TIMEOUT_MIN_S:
+            return False, f"last poll finished {age:.0f} s ago"
+        return True, f"ok (last poll failed: {self.last_error})" if self.last_error else "ok"
+
+
+class Exporter:
+    """Polls every `interval_s`, feeds log events to the monitor, and hands each snapshot to the collector."""
+
+    def __init__(
+        self,
+        monitor: PollingMonitor,
+        collector: SnapshotCollector,
+        *,
+        interval_s: float,
+        logs: LineFeed | None = None,
+        on_lines: Callable[[list[LogLine]], None] | None = None,
+        health: PollHealth | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.monitor = monitor
+        self.collector = collector
+        self.interval_s = interval_s
+        self.logs = logs
+        self.on_lines = on_lines
+        self.health = health or PollHealth(interval_s)
+        self.err = err if err is not None else sys.stderr
+        self.polls = 0
+
+    async def poll_once(self) -> None:
+        """One poll; a failure of the poll as a whole is counted and the last snapshot stays served."""
+        timeout = max(POLL_TIMEOUT_MIN_S, 10 * self.interval_s)
+        try:
+            snap = await asyncio.wait_for(self.monitor.poll(), timeout)
+        except Exception as exc:  # noqa: BLE001 - one bad poll must never end the exporter
+            error = type(exc).__name__
+            self.collector.counters.poll_errors += 1
+            self.collector.update()
+            print(f"pulse-tui exporter: poll failed ({type(exc).__name__}); serving the last snapshot",
+                  file=self.err, flush=True)
+        else:
+            error = ""
+            self.collector.update(snap)
+        self.polls += 1
+        self.health.mark(error)
+
+    async def follow_logs(self) -> None:
+        """Each batch is counted; the gateway's state lines move sessions without spending a request."""
+        from pulse_tui.sources.logs.events import events_from_lines
+
+        if self.logs is None:
+            return
+        async for batch in self.logs:
+            if self.on_lines is not None:
+                self.on_lines(batch)
+            self.collector.counters.count_lines(batch)
+            events = events_from_lines(batch)
+            if events and self.monitor.apply_events(events):
+                self.collector.update(self.monitor.current())
+            else:
+                self.collector.update()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and follow until `stop` is set."""
+        logs = asyncio.create_task(self.follow_logs()) if self.logs is not None else None
+        try:
+            while not stop.is_set():
+                await self.poll_once()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval_s)
+        finally:
+            if logs is not None:
+                logs.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await logs
