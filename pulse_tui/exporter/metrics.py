@@ -261,3 +261,16 @@ class SnapshotCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
+
+
+def markdown_table() -> str:
+    """The README's metric table (`python -m pulse_tui.exporter.metrics` prints it)."""
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for m in METRICS:
+        labels = ", ".join(f"`{label}`" for label in m.labels) or "—"
+        rows.append(f"| `{m.name}` | {m.kind} | {labels} | {m.help.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
