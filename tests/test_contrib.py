@@ -31,9 +31,7 @@ def queries(node: Any) -> Iterator[str]:
     """Every PromQL string in a dashboard: panel targets and template variable queries."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("expr", "definition") and isinstance(value, str):
-                yield value
-            elif key == "query" and isinstance(value, str) and "(" in value:
+            if isinstance(value, str) and (key in ("expr", "definition") or (key == "query" and "(" in value)):
                 yield value
             else:
                 yield from queries(value)
