@@ -63,6 +63,7 @@ def snapshot(**kw: object) -> Snapshot:
 
 
 def render(collector: SnapshotCollector) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    collector.render()
     reg = CollectorRegistry(auto_describe=False)
     reg.register(collector)
     out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}

@@ -13,7 +13,7 @@ from pulse_tui.config import Config
 
 if TYPE_CHECKING:
     from pulse_tui.exporter.metrics import SnapshotCollector
-    from pulse_tui.exporter.serve import PollHealth
+    from pulse_tui.exporter.serve import Exposition, PollHealth
 
 EXIT_BAD_CONFIG = 2
 DEFAULT_LISTEN = "127.0.0.1:9464"  # loopback: put a reverse proxy (TLS, basic auth) in front to expose it
@@ -32,7 +32,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from pulse_tui.exporter.metrics import SnapshotCollector
-    from pulse_tui.exporter.serve import HttpServer, ListenError, PollHealth, make_app, parse_listen
+    from pulse_tui.exporter.serve import (
+        Exposition,
+        HttpServer,
+        ListenError,
+        PollHealth,
+        make_app,
+        parse_listen,
+    )
 
     cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
     if bool(cert) != bool(key):
@@ -42,9 +49,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     health = PollHealth(config.poll_seconds)
+    exposition = Exposition(registry)
     try:
         listen = parse_listen(getattr(args, "listen", DEFAULT_LISTEN) or DEFAULT_LISTEN)
-        server = HttpServer(listen, make_app(registry, health), certfile=cert, keyfile=key)
+        server = HttpServer(listen, make_app(exposition, health), certfile=cert, keyfile=key)
     except (ListenError, OSError) as exc:
         print(f"pulse-tui: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -53,13 +61,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
     print(f"pulse-tui exporter: serving {url}/metrics", file=sys.stderr, flush=True)
     server.start()
     try:
-        asyncio.run(_serve(config, collector, health))
+        asyncio.run(_serve(config, collector, exposition, health))
     finally:
         server.close()
     return 0
 
 
-async def _serve(config: Config, collector: SnapshotCollector, health: PollHealth) -> None:
+async def _serve(config: Config, collector: SnapshotCollector, exposition: Exposition, health: PollHealth) -> None:
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.exporter.serve import Exporter
     from pulse_tui.monitor.build import build_log_follower, build_targets
@@ -73,7 +81,7 @@ async def _serve(config: Config, collector: SnapshotCollector, health: PollHealt
     recent = RecentLines()
     follower = build_log_follower(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent))
-    exporter = Exporter(targets.monitor, collector, interval_s=config.poll_seconds, logs=follower,
+    exporter = Exporter(targets.monitor, collector, exposition, interval_s=config.poll_seconds, logs=follower,
                         on_lines=recent.add, health=health)
     try:
         await exporter.run(stop)
