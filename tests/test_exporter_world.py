@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -189,3 +192,49 @@ def test_port_in_use_is_one_sentence(world: DemoWorld, exporter: ExporterProcess
     r = subprocess.run([sys.executable, "-m", "pulse_tui", "exporter", "--listen", taken],
                        env=world_env(world), capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "in use" in r.stderr.lower() and "Traceback" not in r.stderr
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 (cryptography's x509 builder), as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_with_a_certificate(world: DemoWorld, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    exp = ExporterProcess.start(world_env(world), "--tls-cert", str(cert), "--tls-key", str(key))
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        assert exp.url.startswith("https://")
+        wait_for(lambda: "pulse_gateway_up" in httpx.get(f"{exp.url}/metrics", verify=trust).text,
+                 "a first poll over HTTPS")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(exp.url.replace("https://", "http://") + "/metrics", timeout=5)
+        # A peer that connects and never speaks must not stall the other scrapes.
+        host, port = exp.url.removeprefix("https://").rsplit(":", 1)
+        with socket.create_connection((host, int(port))):
+            assert httpx.get(f"{exp.url}/metrics", verify=trust, timeout=10).status_code == 200
+    finally:
+        code, err = exp.stop()
+    assert code == 0, err

@@ -137,7 +137,9 @@ class HttpServer:
         if certfile:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(certfile, keyfile)
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            # The handshake waits for the first read, in the request's own thread: a client that connects and
+            # says nothing must not hold the accept loop (and every other scrape) hostage.
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         host, port = self.httpd.server_address[:2]
         self.listen = Listen(str(host), int(port))
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="exporter-http", daemon=True)
