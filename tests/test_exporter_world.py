@@ -187,6 +187,13 @@ def test_bad_listen_is_one_sentence_and_exit_2(world: DemoWorld) -> None:
         assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_unreadable_certificate_is_one_sentence(world: DemoWorld, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "pulse_tui", "exporter", "--listen", "127.0.0.1:0", "--tls-cert",
+                        str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.key")],
+                       env=world_env(world), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--tls-cert" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_port_in_use_is_one_sentence(world: DemoWorld, exporter: ExporterProcess) -> None:
     taken = exporter.url.removeprefix("http://")
     r = subprocess.run([sys.executable, "-m", "pulse_tui", "exporter", "--listen", taken],

@@ -136,7 +136,11 @@ class HttpServer:
             raise ListenError(f"--listen {listen.host}:{listen.port}: {exc.strerror or exc}") from None
         if certfile:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(certfile, keyfile)
+            try:
+                ctx.load_cert_chain(certfile, keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                self.httpd.server_close()
+                raise ListenError(f"--tls-cert {certfile} / --tls-key {keyfile}: {exc.strerror or exc}") from None
             # The handshake waits for the first read, in the request's own thread: a client that connects and
             # says nothing must not hold the accept loop (and every other scrape) hostage.
             self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
