@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from textual.widgets import DataTable
 
 from pulse_tui.demo import RESTORED_IDS, DemoWorld
+from pulse_tui.fleet.contexts import Context, load_contexts, ssh_command
+from pulse_tui.fleet.query import FleetFailure, FleetView, PrometheusReader
 from pulse_tui.sim.redis_server import free_port
+from pulse_tui.tui.fleet_screen import FleetApp, HostsScreen, SessionsScreen
 from tests.test_exporter_world import ExporterProcess, both_connected, make_world, wait_for, world_env
 
 PROMETHEUS = shutil.which("prometheus")
 RULES = Path(__file__).resolve().parents[1] / "contrib" / "prometheus" / "pulse-rules.yml"
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")
 
 
 @dataclass
@@ -88,6 +94,8 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
+    if PROMETHEUS is None:
+        pytest.skip("prometheus not installed (apt-get install prometheus; `make test` does it as root)")
     worlds: dict[str, DemoWorld] = {}
     exporters: dict[str, ExporterProcess] = {}
     prom: PrometheusServer | None = None
@@ -106,6 +114,19 @@ def fleet() -> Iterator[Fleet]:
             w.close()
 
 
+DROPPED = ("a", RESTORED_IDS[0])
+
+
+def drop(fleet: Fleet) -> None:
+    """Drop world a's first session (once) and wait until Prometheus has scraped it."""
+    for exp in fleet.exporters.values():
+        wait_for(lambda exp=exp: both_connected(exp.url) or fleet.connected().get(DROPPED) == 0.0,
+                 "both sessions connected in each world")
+    if fleet.connected().get(DROPPED) != 0.0:
+        fleet.worlds["a"].sim.disconnect(RESTORED_IDS[0], "NAVIGATION")
+    wait_for(lambda: fleet.connected().get(DROPPED) == 0.0, "Prometheus to see the drop")
+
+
 def test_a_drop_in_one_world_changes_only_that_session(fleet: Fleet) -> None:
     for exp in fleet.exporters.values():
         wait_for(lambda exp=exp: both_connected(exp.url), "both sessions connected in each world")
@@ -120,18 +141,16 @@ def test_a_drop_in_one_world_changes_only_that_session(fleet: Fleet) -> None:
     targets = {r["metric"]["instance"] for r in fleet.prometheus.query("pulse_gateway_up == 1")}
     assert len(targets) == 2
 
-    dropped = ("a", RESTORED_IDS[0])
-    fleet.worlds["a"].sim.disconnect(RESTORED_IDS[0], "NAVIGATION")
-    wait_for(lambda: fleet.connected().get(dropped) == 0.0, "Prometheus to see the drop")
+    drop(fleet)
     seen = fleet.connected()
-    assert {k for k in everyone if seen.get(k) != 1.0} == {dropped}
+    assert {k for k in everyone if seen.get(k) != 1.0} == {DROPPED}
 
     # The shipped rule sees it too: PulseSessionDown is pending (its `for:` is 5 min) for that session only.
     def pending() -> set[tuple[str, str]]:
         return {(r["metric"]["world"], r["metric"]["session"])
                 for r in fleet.prometheus.query('ALERTS{alertname="PulseSessionDown"}')}
 
-    wait_for(lambda: pending() == {dropped}, "PulseSessionDown pending for the dropped session")
+    wait_for(lambda: pending() == {DROPPED}, "PulseSessionDown pending for the dropped session")
 
 
 def test_the_shipped_rules_load_in_a_real_prometheus(fleet: Fleet) -> None:
@@ -140,3 +159,113 @@ def test_the_shipped_rules_load_in_a_real_prometheus(fleet: Fleet) -> None:
     assert len(rules) >= 12
     bad = [(rule["name"], rule.get("lastError")) for rule in rules if rule.get("health") == "err"]
     assert not bad
+
+
+# --- the fleet view, read from that Prometheus ------------------------------------------------------------
+
+
+async def test_fleet_reader_lists_both_hosts_and_the_drop(fleet: Fleet) -> None:
+    drop(fleet)
+    reader = PrometheusReader(fleet.prometheus.url)
+    try:
+        view = await reader.fleet()
+        assert isinstance(view, FleetView), view
+        assert view.refresh_s == 1.0  # the scrape interval of the generated config
+        by_port = {h.instance: h for h in view.hosts}
+        assert set(by_port) == {e.url.removeprefix("http://") for e in fleet.exporters.values()}
+        host_a = by_port[fleet.exporters["a"].url.removeprefix("http://")]
+        host_b = by_port[fleet.exporters["b"].url.removeprefix("http://")]
+        for h in (host_a, host_b):
+            assert h.scraped and h.gateway == "ok" and h.kind == "salesboy" and h.job == "pulse"
+            assert h.redis_up is True
+        assert host_a.sessions["connected"] == 1 and host_b.sessions["connected"] == 2
+        rows = await reader.sessions(host_a)
+        assert not isinstance(rows, FleetFailure)
+        states = {r.session: r.state for r in rows}
+        assert states[RESTORED_IDS[1]] == "connected" and states[RESTORED_IDS[0]] != "connected"
+        assert all(r.since for r in rows if r.state == "connected")
+    finally:
+        await reader.aclose()
+
+
+async def test_fleet_reader_turns_a_dead_prometheus_into_a_value() -> None:
+    reader = PrometheusReader(f"http://127.0.0.1:{free_port()}")
+    try:
+        view = await reader.fleet()
+    finally:
+        await reader.aclose()
+    assert isinstance(view, FleetFailure) and "could not be read" in view.detail
+
+
+class SshRecorder(FleetApp):
+    """The fleet app with a terminal that can always be handed over (the test's pilot has none)."""
+
+    def suspend(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+async def test_fleet_screen_hosts_sessions_and_ssh(fleet: Fleet) -> None:
+    drop(fleet)
+    ran: list[list[str]] = []
+
+    def runner(argv: Sequence[str]) -> int:
+        ran.append(list(argv))
+        return 0
+
+    host_a = fleet.exporters["a"].url.removeprefix("http://")
+    contexts = {host_a: Context("operator@gw-a", ("--read-only",))}
+    reader = PrometheusReader(fleet.prometheus.url)
+    app = SshRecorder(reader, contexts, runner=runner, autorefresh=False)
+    try:
+        async with app.run_test(size=(160, 30)) as pilot:
+            await wait_until(pilot, lambda: app.view is not None and len(app.view.hosts) == 2)
+            table = app.hosts_screen.query_one("#hosts", DataTable)
+            assert table.row_count == 2
+            rows = [" ".join(str(c) for c in table.get_row_at(i)) for i in range(2)]
+            assert any("1/4 connected" in r for r in rows) and any("2/4 connected" in r for r in rows), rows
+            keys = [str(k.value) for k in table.rows]
+            table.move_cursor(row=keys.index(f"pulse/{host_a}"))
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen)
+                             and app.screen.query_one("#sessions", DataTable).row_count >= 2)
+            sessions = app.screen.query_one("#sessions", DataTable)
+            cells = {str(sessions.get_row_at(i)[1]): str(sessions.get_row_at(i)[0]) for i in range(sessions.row_count)}
+            assert cells[RESTORED_IDS[1]] == "connected" and cells[RESTORED_IDS[0]] != "connected"
+            await pilot.press("o")
+            await wait_until(pilot, lambda: bool(ran))
+            assert ran == [["ssh", "-t", "--", "operator@gw-a", "pulse-tui --read-only"]]
+            await pilot.press("escape")
+            assert isinstance(app.screen, HostsScreen)
+    finally:
+        await reader.aclose()
+
+
+async def wait_until(pilot: Any, check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting in the fleet screen")
+        await pilot.pause(0.1)
+
+
+def test_ssh_command_never_turns_a_label_into_an_option() -> None:
+    assert ssh_command("gw1.example.net:9464", {}) == ["ssh", "-t", "--", "gw1.example.net", "pulse-tui"]
+    assert ssh_command("[::1]:9464", {}) == ["ssh", "-t", "--", "::1", "pulse-tui"]
+    assert ssh_command("-oProxyCommand=evil:9464", {}) is None
+    assert ssh_command("a b:1", {}) is None
+    ctx = {"x:1": Context("root@x", ("--env-file", "/opt/pulse/.env; rm -rf /"))}
+    assert ssh_command("x:1", ctx) == ["ssh", "-t", "--", "root@x", "pulse-tui --env-file '/opt/pulse/.env; rm -rf /'"]
+
+
+def test_contexts_file_and_bad_arguments(tmp_path: Path) -> None:
+    good = tmp_path / "fleet.toml"
+    good.write_text('[hosts."gw1:9464"]\nssh = "root@gw1"\nargs = ["--gateway", "pulse"]\n')
+    assert load_contexts(good) == {"gw1:9464": Context("root@gw1", ("--gateway", "pulse"))}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[hosts."gw1:9464"]\nargs = "nope"\n')
+    for argv, needle in ((["--prometheus", "nonsense"], "--prometheus"),
+                         (["--prometheus", "http://127.0.0.1:9090", "--contexts", str(bad)], "--contexts"),
+                         (["--prometheus", "http://127.0.0.1:9090", "--contexts", str(tmp_path / "no")], "--contexts")):
+        r = subprocess.run([sys.executable, "-m", "pulse_tui", "fleet", *argv], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
