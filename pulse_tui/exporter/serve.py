@@ -244,15 +244,19 @@ class Exporter:
 
         if self.logs is None:
             return
-        async for batch in self.logs:
-            if self.on_lines is not None:
-                self.on_lines(batch)
-            self.collector.counters.count_lines(batch)
-            events = events_from_lines(batch)
-            if events and self.monitor.apply_events(events):
-                self._update(self.monitor.current())
-            else:
-                self._update()
+        try:
+            async for batch in self.logs:
+                if self.on_lines is not None:
+                    self.on_lines(batch)
+                self.collector.counters.count_lines(batch)
+                events = events_from_lines(batch)
+                if events and self.monitor.apply_events(events):
+                    self._update(self.monitor.current())
+                else:
+                    self._update()
+        except Exception as exc:  # noqa: BLE001 - the logs failing must not stop the polls
+            print(f"pulse-tui exporter: log follower stopped ({type(exc).__name__}); polls go on",
+                  file=self.err, flush=True)
 
     async def publish(self) -> None:
         """Render what changed: the families here (they read the counters), the text in a worker thread."""
