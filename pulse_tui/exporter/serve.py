@@ -204,6 +204,7 @@ class Exporter:
         on_lines: Callable[[list[LogLine]], None] | None = None,
         health: PollHealth | None = None,
         err: TextIO | None = None,
+        poll_timeout_s: float | None = None,
     ) -> None:
         self.monitor = monitor
         self.collector = collector
@@ -214,6 +215,7 @@ class Exporter:
         self.health = health or PollHealth(interval_s)
         self.err = err if err is not None else sys.stderr
         self.polls = 0
+        self.poll_timeout_s = poll_timeout_s or max(POLL_TIMEOUT_MIN_S, 10 * interval_s)
         self._changed: asyncio.Event | None = None
 
     def _update(self, snap: Snapshot | None = None) -> None:
@@ -223,9 +225,8 @@ class Exporter:
 
     async def poll_once(self) -> None:
         """One poll; a failure of the poll as a whole is counted and the last snapshot stays served."""
-        timeout = max(POLL_TIMEOUT_MIN_S, 10 * self.interval_s)
         try:
-            snap = await asyncio.wait_for(self.monitor.poll(), timeout)
+            snap = await asyncio.wait_for(self.monitor.poll(), self.poll_timeout_s)
         except Exception as exc:  # noqa: BLE001 - one bad poll must never end the exporter
             error = type(exc).__name__
             self.collector.counters.poll_errors += 1
@@ -268,7 +269,11 @@ class Exporter:
             await changed.wait()
             changed.clear()
             if self.collector.dirty:
-                await self.publish()
+                try:
+                    await self.publish()
+                except Exception as exc:  # noqa: BLE001 - keep serving the last good text, and say so once
+                    print(f"pulse-tui exporter: rendering failed ({type(exc).__name__}); serving the last metrics",
+                          file=self.err, flush=True)
             await asyncio.sleep(RENDER_EVERY_S)
 
     async def run(self, stop: asyncio.Event) -> None:
