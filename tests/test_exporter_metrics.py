@@ -158,6 +158,16 @@ def test_transitions_count_known_state_changes_only() -> None:
     assert got == {(("session", "s-a"), ("to", "stopped")): 1.0, (("session", "s-a"), ("to", "connected")): 1.0}
 
 
+def test_transitions_of_a_session_gone_for_a_day_are_forgotten() -> None:
+    c = SnapshotCollector()
+    c.update(snapshot(sessions=(view("s-a", ConnState.CONNECTED), view("s-b", ConnState.CONNECTED))))
+    c.update(snapshot(sessions=(view("s-a", ConnState.STOPPED), view("s-b", ConnState.STOPPED))))
+    c.update(snapshot(taken_at=NOW + 3600, sessions=(view("s-b", ConnState.STOPPED),)))
+    assert len(render(c)["pulse_session_transitions_total"]) == 2  # an hour away: still counted
+    c.update(snapshot(taken_at=NOW + 2 * 86_400, sessions=(view("s-b", ConnState.STOPPED),)))
+    assert set(render(c)["pulse_session_transitions_total"]) == {(("session", "s-b"), ("to", "stopped"))}
+
+
 def test_log_lines_counted_by_file_and_level_across_rotations() -> None:
     c = SnapshotCollector()
     c.counters.count_lines([LogLine(NOW, "error", "pm2-out.log", "x"), LogLine(NOW, "", "pm2-out.log.3", "y"),

@@ -22,6 +22,8 @@ PREFIX = "pulse_"
 EXPIRING_WITHIN = (("1h", 3600), ("1d", 86_400), ("7d", 7 * 86_400))
 # A gateway that answered lately: rate limits and our own budget pause the asking, they do not mean it is gone.
 UP_STATES = (HealthState.OK, HealthState.RATE_LIMITED, HealthState.BUDGET)
+# A session gone from the gateway for a day takes its transition counters with it: ids churn, memory must not.
+FORGET_AFTER_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Counters:
     log_lines: dict[tuple[str, str], int] = field(default_factory=dict)
     poll_errors: int = 0
     _last: dict[str, ConnState] = field(default_factory=dict)
+    _seen_at: dict[str, float] = field(default_factory=dict)
 
     def observe(self, snap: Snapshot) -> None:
         """Count each session whose (known) state differs from the previous snapshot's."""
@@ -119,7 +122,13 @@ class Counters:
             if before is not None and before != state and state != ConnState.UNKNOWN:
                 key = (s.id, state.value)
                 self.transitions[key] = self.transitions.get(key, 0) + 1
+            self._seen_at[s.id] = snap.taken_at
         self._last = seen
+        gone = {sid for sid, at in self._seen_at.items() if snap.taken_at - at > FORGET_AFTER_S}
+        if gone:
+            self.transitions = {k: n for k, n in self.transitions.items() if k[0] not in gone}
+            for sid in gone:
+                del self._seen_at[sid]
 
     def count_lines(self, lines: Iterable[LogLine]) -> None:
         for ln in lines:
