@@ -19,9 +19,9 @@ from textual.widgets import DataTable
 
 from pulse_tui.demo import RESTORED_IDS, DemoWorld
 from pulse_tui.fleet.contexts import Context, load_contexts, ssh_command
-from pulse_tui.fleet.query import FleetFailure, FleetView, PrometheusReader
+from pulse_tui.fleet.query import FleetFailure, FleetView, HostRow, PrometheusReader
 from pulse_tui.sim.redis_server import free_port
-from pulse_tui.tui.fleet_screen import FleetApp, HostsScreen, SessionsScreen
+from pulse_tui.tui.fleet_screen import FleetApp, HostsScreen, SessionsScreen, host_cells
 from tests.test_exporter_world import ExporterProcess, both_connected, make_world, wait_for, world_env
 
 PROMETHEUS = shutil.which("prometheus")
@@ -269,3 +269,11 @@ def test_contexts_file_and_bad_arguments(tmp_path: Path) -> None:
         r = subprocess.run([sys.executable, "-m", "pulse_tui", "fleet", *argv], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_hostile_labels_reach_the_fleet_table_escaped() -> None:
+    host = HostRow(instance="gw\x1b]0;owned\x07:9464", job="pulse\u202e", scraped=True, gateway="ok",
+                   sessions={"connected": 1})
+    cells = [c.plain for c in host_cells(host)]
+    assert all("\x1b" not in c and "\u202e" not in c and "\x07" not in c for c in cells)
+    assert "gw\\x1b]0;owned\\x07:9464" in cells

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from pulse_tui.fleet.contexts import Context, ssh_command
 from pulse_tui.fleet.query import FleetFailure, FleetView, HostRow, PrometheusReader, SessionRow
-from pulse_tui.sanitize import visible
+from pulse_tui.sanitize import markup, visible
 from pulse_tui.ui_words import duration
 
 Runner = Callable[[Sequence[str]], int]
@@ -216,17 +216,17 @@ class FleetApp(App[int]):
             return
         argv = ssh_command(host.instance, self.contexts)
         if argv is None:
-            self.notify(f"{visible(host.instance)} is not a host ssh can reach; add it to the contexts file",
+            self.notify(f"{markup(host.instance)} is not a host ssh can reach; add it to the contexts file",
                         severity="warning")
             return
         try:
             with self.suspend():
                 code = self.runner(argv)
         except Exception as exc:  # noqa: BLE001 - ssh missing, or no terminal to suspend: say so, keep running
-            self.notify(f"could not run ssh: {type(exc).__name__}: {visible(str(exc))}", severity="error")
+            self.notify(f"could not run ssh: {type(exc).__name__}: {markup(str(exc))}", severity="error")
             return
         if code != 0:
-            self.notify(f"ssh {visible(argv[3])} ended with exit code {code}", severity="warning")
+            self.notify(f"ssh {markup(argv[3])} ended with exit code {code}", severity="warning")
         self.refresh_now()
 
 
