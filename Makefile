@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint screenshots bench clean compile chromium
+.PHONY: demo test lint screenshots bench clean compile system-parts
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,18 +21,23 @@ demo: $(STAMP) compile
 	$(BIN)/pulse-tui demo
 
 # -rs: a skipped test prints why (tests/test_chromium_real.py without a chromium, for one).
-test: $(STAMP) chromium
+test: $(STAMP) system-parts
 	$(BIN)/python -m pytest -q -rs $(ARGS)
 
-# Debian's chromium for tests/test_chromium_real.py: installed when missing and we are root with apt. Never fails
-# the build: without it those tests skip and say why.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian's chromium (tests/test_chromium_real.py) and prometheus (promtool and a real server for the exporter
+# tests), installed when missing and we are root with apt. Never fails the build: without them those tests skip
+# and say why.
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+system-parts:
+	@for part in chromium:chromium prometheus:promtool; do \
+	  pkg=$${part%%:*}; cmd=$${part##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
-	      || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; } \
-	      || echo "chromium: apt-get install failed; tests/test_chromium_real.py will skip"; \
-	  else echo "chromium: not installed and not root with apt; tests/test_chromium_real.py will skip"; fi; }
+	    $(APT_INSTALL) $$pkg >/dev/null 2>&1 \
+	      || { apt-get update >/dev/null 2>&1 && $(APT_INSTALL) $$pkg >/dev/null 2>&1; } \
+	      || echo "$$pkg: apt-get install failed; the tests that need it will skip"; \
+	  else echo "$$pkg: not installed and not root with apt; the tests that need it will skip"; fi; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check pulse_tui tests bench

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("session_id", metavar="ID")
     doc = sub.add_parser("doctor", parents=[common], help="diagnose keys, Redis, gateway, sessions, logs")
     doctor_command.add_arguments(doc)
+    from pulse_tui.exporter import command as exporter_command  # light: prometheus_client loads on run
+    from pulse_tui.fleet import command as fleet_command
+
+    exporter_command.add_arguments(sub.add_parser("exporter", parents=[common], help="serve /metrics for Prometheus"))
+    fleet_command.add_arguments(sub.add_parser("fleet", parents=[common], help="every host Prometheus scrapes"))
     keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
     keys_command.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
                                parents=[common])
@@ -113,6 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(status(config, as_json=args.json))
     if command == "doctor":
         return asyncio.run(doctor(config, args))
+    if command == "exporter":
+        from pulse_tui.exporter import command as exporter_command
+
+        return exporter_command.run(config, args)
+    if command == "fleet":
+        from pulse_tui.fleet import command as fleet_command
+
+        return fleet_command.run(args)
     from pulse_tui.tui.run import run_app  # Textual only from here on
 
     return run_app(config, qr_session=getattr(args, "session_id", None))
