@@ -71,9 +71,9 @@ class AioSim:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # aiohttp has no public accessor for the bound port
+        server: Any = site._server  # aiohttp has no public accessor for the bound port
         if self.port == 0 and server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+            self.port = int(server.sockets[0].getsockname()[1])
         self._runner = runner
         await self.on_start()
 

@@ -125,6 +125,13 @@ class WahaSim(AioSim):
         """Pretend the session's last event was at `epoch_ms` (a WORKING session gone silent)."""
         self.call(lambda: setattr(self.sessions[name], "activity_ms", epoch_ms))
 
+    def send_raw(self, text: str) -> None:
+        """Send `text` as is to every websocket client (a malformed or foreign message)."""
+        def send() -> None:
+            for ws in list(self.sockets):
+                self.spawn(ws.send_str(text))
+        self.call(send)
+
     def state(self, name: str) -> str | None:
         return self.call(lambda: self.sessions[name].status if name in self.sessions else None)
 
@@ -287,11 +294,17 @@ class WahaSim(AioSim):
         given = request.headers.get("X-Api-Key") or request.query.get("x-api-key")
         return given is not None and secrets.compare_digest(given, self.api_key)
 
-    def _guard(self, request: web.Request, name: str | None = None) -> web.Response | WahaSession | None:
+    def _guard(self, request: web.Request) -> web.Response | None:
+        """401 when a key is enforced and missing or wrong."""
         if not self._key_ok(request):
             return json_reply({"message": "Unauthorized", "statusCode": 401}, 401)
-        if name is None:
-            return None
+        return None
+
+    def _find(self, request: web.Request) -> WahaSession | web.Response:
+        """The session named in the path, or the answer WAHA gives instead (401, Core's 422, 404)."""
+        if (bad := self._guard(request)) is not None:
+            return bad
+        name = request.match_info["s"]
         if self.core and name != "default":
             return _error(422, CORE_ONLY_DEFAULT)
         s = self.sessions.get(name)
@@ -369,23 +382,23 @@ class WahaSim(AioSim):
         return json_reply(self._session_json(s), 201)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        got = self._guard(request, request.match_info["s"])
+        got = self._find(request)
         if not isinstance(got, WahaSession):
-            return got or _error(404, "Session not found")
+            return got
         return json_reply(self._session_json(got, detail=True))
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
-        got = self._guard(request, request.match_info["s"])
+        got = self._find(request)
         if not isinstance(got, WahaSession):
-            return got or _error(404, "Session not found")
+            return got
         if got.status != "WORKING" or got.me is None:
             return web.Response(status=200)  # an EMPTY body when not logged in [seen]
         return json_reply(got.me)
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
-        got = self._guard(request, request.match_info["s"])
+        got = self._find(request)
         if not isinstance(got, WahaSession):
-            return got or _error(404, "Session not found")
+            return got
         await asyncio.sleep(self.action_delay_s)
         self._stop(got)
         got.linked_phone = None
@@ -397,9 +410,9 @@ class WahaSim(AioSim):
         op = request.match_info["op"]
         if op not in ("start", "stop", "restart", "logout"):
             return _error(404, f"Cannot POST {request.path}")
-        got = self._guard(request, request.match_info["s"])
+        got = self._find(request)
         if not isinstance(got, WahaSession):
-            return got or _error(404, "Session not found")
+            return got
         s = got
         if op == "start":
             if s.status not in ("STOPPED", "FAILED"):
@@ -431,9 +444,9 @@ class WahaSim(AioSim):
                            "session": s.name, "status": s.status, "expected": ["SCAN_QR_CODE"]}, 422)
 
     async def _qr(self, request: web.Request) -> web.StreamResponse:
-        got = self._guard(request, request.match_info["s"])
-        if isinstance(got, web.Response) or got is None:
-            return got or _error(404, "Session not found")
+        got = self._find(request)
+        if not isinstance(got, WahaSession):
+            return got
         s = got
         if s.status in ("STOPPED",):
             return _error(404, f"We didn't find a session with name '{s.name}'. Please start it first by using "
@@ -448,9 +461,9 @@ class WahaSim(AioSim):
         return web.Response(status=200, body=base64.b64decode(png), content_type="image/png")
 
     async def _request_code(self, request: web.Request) -> web.StreamResponse:
-        got = self._guard(request, request.match_info["s"])
-        if isinstance(got, web.Response) or got is None:
-            return got or _error(404, "Session not found")
+        got = self._find(request)
+        if not isinstance(got, WahaSession):
+            return got
         try:
             body = await request.json()
         except ValueError:
