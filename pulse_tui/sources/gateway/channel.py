@@ -31,13 +31,14 @@ class StatusKeeper:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.status = ChannelStatus(ChannelState.DOWN, "not started", clock.now())
+        self._was_connected = False
 
     def set(self, state: ChannelState, reason: str = "") -> None:
         st = self.status
-        reconnects = st.reconnects + (1 if state == ChannelState.CONNECTED and st.events + st.reconnects > 0
-                                      and st.state != ChannelState.CONNECTED else 0)
+        again = state == ChannelState.CONNECTED and st.state != ChannelState.CONNECTED and self._was_connected
+        self._was_connected = self._was_connected or state == ChannelState.CONNECTED
         since = st.since if st.state == state else self.clock.now()
-        self.status = replace(st, state=state, reason=reason, since=since, reconnects=reconnects)
+        self.status = replace(st, state=state, reason=reason, since=since, reconnects=st.reconnects + again)
 
     def counted(self) -> None:
         self.status = replace(self.status, events=self.status.events + 1)
