@@ -98,6 +98,10 @@ class AioSim:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:  # engine.io pings and the like: closed with the loop, not left pending
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def __enter__(self) -> AioSim:
         self.start()

@@ -110,6 +110,7 @@ class EvolutionSim(AioSim):
         self.namespaces: list[str] = ["/"] if global_events else []
         self.sio = socketio.AsyncServer(async_mode="aiohttp", namespaces=self.namespaces, logger=False,
                                         engineio_logger=False)
+        self.sio.namespaces = self.namespaces  # the same list: a namespace opens at its first emit
         self.sio.on("connect", self._sio_connect, namespace="*")
         self.emitted: list[tuple[str, str]] = []  # (instance, event) of every socket.io emit
 
