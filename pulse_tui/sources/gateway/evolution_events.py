@@ -180,8 +180,15 @@ class EvolutionEvents:
         async def on_disconnect(*_: Any) -> None:
             gone.set()
 
+        refusals: list[str] = []
+
+        async def on_connect_error(data: Any = None) -> None:
+            msg = data.get("message") if isinstance(data, dict) else data
+            refusals.append(str(msg)[:80] if msg is not None else "")
+
         sio.on("*", on_event, namespace=ns)
         sio.on("disconnect", on_disconnect, namespace=ns)
+        sio.on("connect_error", on_connect_error, namespace=ns)
         query = f"?{urlencode({'apikey': self._api_key})}" if self._api_key else ""
         headers = {"apikey": self._api_key} if self._api_key else {}
         try:
@@ -189,7 +196,7 @@ class EvolutionEvents:
                               wait_timeout=self.wait_timeout_s)
         except socketio.exceptions.ConnectionError as exc:
             await _quiet_disconnect(sio)
-            return _refusal(exc, ns)
+            return _refusal(" ".join(refusals) or " ".join(str(a) for a in exc.args), ns)
         except (OSError, ValueError) as exc:
             await _quiet_disconnect(sio)
             return f"cannot connect to {self._shown} ({type(exc).__name__})", False
@@ -202,8 +209,9 @@ class EvolutionEvents:
         return "Evolution closed the socket.io connection", False
 
 
-def _refusal(exc: Exception, ns: str) -> tuple[str, bool]:
-    text = " ".join(str(a) for a in exc.args).lower()
+def _refusal(said: str, ns: str) -> tuple[str, bool]:
+    """Why the server refused the namespace (from its connect_error), and whether it just does not exist yet."""
+    text = said.lower()
     if "unauthorized" in text:
         return "Evolution rejected our API key on socket.io", False
     if "namespace" in text or "unable to connect" in text:
