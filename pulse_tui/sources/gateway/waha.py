@@ -162,6 +162,7 @@ class WahaGateway:
         self.capabilities = CAPABILITIES
         self.server: WahaServer | None = None
         self._listed: dict[str, WahaSessionFacts] = {}
+        self._qr_seen: dict[str, list[str]] = {}  # distinct codes seen since the session entered SCAN_QR_CODE
 
     async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response | GatewayFailure:
         return await send(self._http, method, path, has_key=self._has_key, **kw)
@@ -279,6 +280,8 @@ class WahaGateway:
             return failure(HealthState.ERROR, f"WAHA refused {session_id}: {message_of(body) or code}", code)
         st = parse_session(session_id, body)
         if isinstance(st, GatewayFailure) or st.state != ConnState.QR:
+            if not isinstance(st, GatewayFailure) and st.state != ConnState.STOPPED:
+                self._qr_seen.pop(session_id, None)  # a FAILED session keeps its count for the doctor
             return st
         qr = await self.qr(session_id)
         return replace(st, qr=qr) if isinstance(qr, QrCode) else st
@@ -298,6 +301,9 @@ class WahaGateway:
         value = body.get("value") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
             return shape_failure(what, code)
+        seen = self._qr_seen.setdefault(session_id, [])
+        if value not in seen:
+            seen.append(value)
         return QrCode(payload=value)
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
@@ -390,7 +396,7 @@ class WahaGateway:
 
     def facts(self) -> WahaFacts:
         return WahaFacts(self.url, is_loopback_url(self.url), self._has_key, self.server,
-                         tuple(self._listed.values()))
+                         tuple(self._listed.values()), {k: len(v) for k, v in self._qr_seen.items()})
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return self.budget.snapshot()
