@@ -12,8 +12,14 @@ import pytest
 from pulse_tui.model import ConnState, GatewayFailure, HealthState, QrCode, SessionStatus
 from pulse_tui.sim.evolution import EvolutionSim
 from pulse_tui.sim.gateway import Fault
-from pulse_tui.sources.gateway.base import Timeouts
-from pulse_tui.sources.gateway.evolution import EvolutionGateway, is_transient, merge_states, parse_row, reason_text
+from pulse_tui.sources.gateway.base import Gateway, Timeouts
+from pulse_tui.sources.gateway.evolution import (
+    EvolutionGateway,
+    is_transient,
+    merge_states,
+    parse_row,
+    reason_text,
+)
 
 KEY = "testkey123"
 FAST = dict(create_delay_s=0.05, connect_delay_s=0.05, qr_delay_s=0.03, qr_interval_s=0.15, step_s=0.03)
@@ -68,6 +74,14 @@ async def _is(gw: EvolutionGateway, name: str, state: ConnState) -> bool:
     return isinstance(st, SessionStatus) and st.state == state
 
 
+async def test_satisfies_the_gateway_protocol(gw: EvolutionGateway) -> None:
+    assert isinstance(gw, Gateway)
+    caps = gw.capabilities
+    assert caps.lists_sessions and caps.stop_deletes_auth and caps.pairing_code and caps.event_stream
+    assert not caps.browser_per_session and caps.id_error("a/b") and caps.id_error("i1") is None
+    assert "[object Object]" in caps.consequences.restart
+
+
 async def test_health_reads_the_welcome_without_a_key(sim: EvolutionSim) -> None:
     gw = EvolutionGateway(sim.url, None)
     try:
@@ -88,7 +102,7 @@ async def test_start_creates_then_scan_connects(sim: EvolutionSim, gw: Evolution
     qr = await gw.qr("i1")
     assert isinstance(qr, QrCode) and qr.payload and qr.payload.startswith("2@")
     st = await status_of(gw, "i1")
-    assert (st.state, st.gateway_word) == (ConnState.STARTING, "connecting") and st.qr is not None
+    assert (st.state, st.gateway_word) == (ConnState.QR, "connecting") and st.qr == qr  # a code, no phone yet
     assert sim.scan("i1", phone="18765550199", profile="Ana")
     await eventually(lambda: _is(gw, "i1", ConnState.CONNECTED))
     st = await status_of(gw, "i1")

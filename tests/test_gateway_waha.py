@@ -11,7 +11,7 @@ import pytest
 from pulse_tui.model import ConnState, GatewayFailure, HealthState, QrCode, SessionStatus
 from pulse_tui.sim.gateway import Fault
 from pulse_tui.sim.waha import WahaFlavor, WahaSim
-from pulse_tui.sources.gateway.base import Timeouts
+from pulse_tui.sources.gateway.base import Gateway, Timeouts
 from pulse_tui.sources.gateway.waha import WahaGateway, parse_session
 
 KEY = "waha-test-key"
@@ -61,6 +61,15 @@ async def status_of(gw: WahaGateway, name: str) -> SessionStatus:
     st = await gw.status(name)
     assert isinstance(st, SessionStatus), st
     return st
+
+
+async def test_satisfies_the_gateway_protocol(gw: WahaGateway) -> None:
+    assert isinstance(gw, Gateway)
+    caps = gw.capabilities
+    assert caps.lists_sessions and not caps.stop_deletes_auth and caps.pairing_code and caps.event_stream
+    assert caps.has_logout and "empties" in caps.consequences.logout
+    await gw.probe()
+    assert gw.capabilities.browser_per_session  # the simulator reports engine WEBJS
 
 
 async def test_lists_stopped_sessions_too(gw: WahaGateway) -> None:

@@ -52,6 +52,7 @@ class Capabilities:
     consequences: Consequences = field(default_factory=Consequences)
     has_logout: bool = False  # a logout distinct from stop (unlinks the phone, keeps the session)
     version_note: str = ""  # what the adapter learned of the server, for the header: "WAHA Core 2024.10.8: …"
+    browser_per_session: bool = True  # a Chromium per session (else host facts say "no browser", not "0 B")
 
     def id_error(self, session_id: str) -> str | None:
         """Why the gateway would refuse `session_id` (None when it accepts it)."""

@@ -88,6 +88,7 @@ CAPABILITIES = Capabilities(
     event_stream=True,  # socket.io when WEBSOCKET_ENABLED
     consequences=CONSEQUENCES,
     has_logout=True,
+    browser_per_session=False,  # Baileys: no browser
 )
 
 STATES = {"open": ConnState.CONNECTED, "connecting": ConnState.STARTING, "close": ConnState.STOPPED,
@@ -306,8 +307,11 @@ class EvolutionGateway:
         if row is not None:
             self._rows[session_id] = replace(row, memory_state=memory)
         st = merge_states(session_id, memory, row)
-        if st.state == ConnState.STARTING and session_id in self._last_qr:
-            st = replace(st, qr=self._last_qr[session_id])
+        if st.state == ConnState.STARTING and session_id in self._last_qr and (row is None or not row.owner_jid):
+            # `connecting` with a code we were given and no phone linked yet: it waits for a scan
+            st = replace(st, state=ConnState.QR, qr=self._last_qr[session_id])
+        elif st.state != ConnState.STARTING:
+            self._last_qr.pop(session_id, None)
         return st
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:

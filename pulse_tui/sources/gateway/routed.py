@@ -16,12 +16,21 @@ from pulse_tui.sources.gateway.base import HttpCaller, failure
 from pulse_tui.sources.gateway.budget import Spend
 
 
+MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
+
+
 def message_of(body: Any) -> str | None:
-    """The human text of a WAHA/Evolution error body (`message` string or list, `error`, `response.message`)."""
+    """The human text of a WAHA/Evolution error body (`message` string or list, `error`, `response.message`),
+    cut to MAX_MESSAGE characters."""
+    found = _message(body)
+    return found[:MAX_MESSAGE] if found else found
+
+
+def _message(body: Any) -> str | None:
     if isinstance(body, dict):
         inner = body.get("response")
         if isinstance(inner, dict):
-            found = message_of(inner)
+            found = _message(inner)
             if found:
                 return found
         msg = body.get("message")

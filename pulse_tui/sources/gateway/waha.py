@@ -203,7 +203,7 @@ class WahaGateway:
         resp = await self._send("GET", "/api/server/version", headers={"X-Api-Key": PROBE_KEY})
         if isinstance(resp, GatewayFailure):
             return True if resp.state == HealthState.UNAUTHORIZED else None
-        return resp.status_code != 200 and None
+        return False if resp.status_code == 200 else None  # a made-up key was let in: nothing is checked
 
     async def _environment_shows_keys(self) -> bool | None:
         got = await self._json("GET", "/api/server/environment", "GET /api/server/environment")
@@ -216,11 +216,13 @@ class WahaGateway:
 
     def _adapt(self, server: WahaServer) -> None:
         note = f"WAHA {server.tier.title()} {server.version} ({server.engine})"
+        browser = server.engine.upper() not in ("NOWEB", "GOWS")  # only WEBJS runs a Chromium per session
         if server.single_default:
             note += ": only the 'default' session, no /health, no API-key check"
-            self.capabilities = replace(CAPABILITIES, id_rule=core_id_error, version_note=note)
+            self.capabilities = replace(CAPABILITIES, id_rule=core_id_error, version_note=note,
+                                        browser_per_session=browser)
         else:
-            self.capabilities = replace(CAPABILITIES, version_note=note)
+            self.capabilities = replace(CAPABILITIES, version_note=note, browser_per_session=browser)
 
     # --- reading ---------------------------------------------------------------------------
 
