@@ -15,7 +15,6 @@ from pulse_tui.model import GatewayFailure, HealthState
 from pulse_tui.sources.gateway.base import HttpCaller, failure
 from pulse_tui.sources.gateway.budget import Spend
 
-
 MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
 
 
