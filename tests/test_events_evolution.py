@@ -57,8 +57,9 @@ class Reader:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-def channel(sim: EvolutionSim, names: tuple[str, ...], key: str | None = KEY) -> EvolutionEvents:
-    return EvolutionEvents(sim.url, key, names, backoff=Backoff(0.05, 0.2), missing_retry_s=0.05)
+def channel(sim: EvolutionSim, names: tuple[str, ...], key: str | None = KEY,
+            missing_retry_s: float = 0.05) -> EvolutionEvents:
+    return EvolutionEvents(sim.url, key, names, backoff=Backoff(0.05, 0.2), missing_retry_s=missing_retry_s)
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ async def test_logout_by_the_phone(sim: EvolutionSim, ready: Reader) -> None:
 
 async def test_a_namespace_that_appears_later(sim: EvolutionSim) -> None:
     sim.add_instance("i2")  # never emitted: its namespace does not exist yet
-    r = Reader(channel(sim, ("i2",)))
+    r = Reader(channel(sim, ("i2",), missing_retry_s=0.3))  # long enough for the DOWN reason to be seen
     try:
         async def missing() -> None:
             while "does not exist yet" not in r.channel.status.reason:

@@ -143,3 +143,33 @@ def test_ws_url_carries_the_subscription() -> None:
     assert ws_url("http://127.0.0.1:3000", None) == "ws://127.0.0.1:3000/ws?session=*&events=session.status"
     assert "x-api-key=k" in ws_url("https://127.0.0.1:3000/", "k")
     assert ws_url("https://127.0.0.1:3000/", "k").startswith("wss://")
+
+
+async def test_a_peer_that_never_answers_the_handshake_is_a_timeout() -> None:
+    """A hung peer: TCP accepted, no HTTP answer. The channel says so; it never hangs or raises."""
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    r = Reader(WahaEvents(f"http://127.0.0.1:{port}", None, open_timeout_s=0.3, backoff=Backoff(1.0, 1.0)))
+    try:
+        async def timed_out() -> None:
+            while "within 0.3s" not in r.channel.status.reason:
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(timed_out(), WAIT_S)
+    finally:
+        await r.close()
+        server.close()
+
+
+async def test_an_oversized_message_closes_then_the_channel_recovers(sim: WahaSim, reader: Reader) -> None:
+    reader.channel.backoff = Backoff(0.5, 0.5)  # the DOWN state lasts long enough to be seen
+    sim.send_raw("x" * (2 << 20))
+
+    async def closed() -> None:
+        while "1009" not in reader.channel.status.reason:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(closed(), WAIT_S)
+    await reader.until(ChannelState.CONNECTED)
+    sim.add_session("beta", start=True)
+    assert (await reader.next()).session_id == "beta"

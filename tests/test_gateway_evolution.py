@@ -272,3 +272,16 @@ async def test_stopped_server_is_down(sim: EvolutionSim) -> None:
         assert (await gw.health()).state == HealthState.DOWN
     finally:
         await gw.aclose()
+
+
+async def test_server_restart_reopens_paired_instances(sim: EvolutionSim, gw: EvolutionGateway) -> None:
+    sim.add_instance("paired", connect=True, paired=True)
+    sim.add_instance("waiting", connect=True)
+    sim.add_instance("idle")
+    await eventually(lambda: _is(gw, "paired", ConnState.CONNECTED))
+    sim.stop()
+    assert isinstance(await gw.status("paired"), GatewayFailure)
+    sim.start()
+    await eventually(lambda: _is(gw, "paired", ConnState.CONNECTED))  # no scan needed
+    assert sim.states("waiting") == ("connecting", "connecting")  # a new QR, until the limit
+    assert sim.states("idle") == ("close", "close")

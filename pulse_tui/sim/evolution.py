@@ -293,6 +293,12 @@ class EvolutionSim(AioSim):
         if not (secrets.compare_digest(given, self.api_key) or given in tokens):
             raise socketio.exceptions.ConnectionRefusedError("Unauthorized")
 
+    async def on_start(self) -> None:
+        """A restarted server reconnects what was connected: paired ones open, the others show a new QR."""
+        for inst in self.instances.values():
+            if inst.mem != "close" or inst.creds:
+                self._connect(inst)
+
     async def on_stop(self) -> None:
         for ns in list(self.namespaces):
             for sid in list(self.sio.manager.get_participants(ns, None)):

@@ -412,7 +412,8 @@ class EvolutionGateway:
         if memory == "open":
             return ActionResult(True, "already connected")
         if memory is None:
-            got = await self._act("POST", "/instance/create", session_id, timeout_s=CREATE_TIMEOUT_S,
+            got = await self._act("POST", "/instance/create", session_id,
+                                  timeout_s=max(CREATE_TIMEOUT_S, self._http.timeouts.action_s),
                                   json_body={"instanceName": session_id, "qrcode": True,
                                              "integration": "WHATSAPP-BAILEYS"})
             if isinstance(got, ActionResult):

@@ -162,7 +162,7 @@ class EvolutionEvents:
             reason, missing = await self._one_client(ns, keeper, backoff)
             keeper.set(ChannelState.DOWN, reason)
             # A namespace that does not exist yet appears at the instance's first event: retry it briskly.
-            await asyncio.sleep(min(self.missing_retry_s, backoff.initial_s) if missing else backoff.next())
+            await asyncio.sleep(self.missing_retry_s if missing else backoff.next())
 
     async def _one_client(self, ns: str, keeper: StatusKeeper, backoff: Backoff) -> tuple[str, bool]:
         """One connection until it drops: (why it ended, whether the namespace did not exist)."""

@@ -25,6 +25,7 @@ CLOSE_REASONS = {
     4001: "WAHA refused the subscription (this version allows only session=* and events=*|session.status)",
     1001: "WAHA is going away (restart or shutdown)",
     1006: "the connection dropped without a close frame",
+    1009: "WAHA sent a message over 1 MiB; pulse-tui closed the channel",
 }
 
 
@@ -113,8 +114,8 @@ class WahaEvents:
                     yield ev
                 self._last_reason = self._closed_reason(ws.close_code, ws.close_reason)
         except ConnectionClosed as exc:
-            rcvd = exc.rcvd
-            self._last_reason = self._closed_reason(rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "")
+            frame = exc.rcvd or exc.sent  # `sent` when we closed it (e.g. 1009 for an oversized message)
+            self._last_reason = self._closed_reason(frame.code if frame else 1006, None)
         except InvalidStatus as exc:
             code = exc.response.status_code
             self._last_reason = ("WAHA rejected our API key on the event channel (HTTP 401)" if code == 401
