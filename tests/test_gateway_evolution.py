@@ -285,3 +285,19 @@ async def test_server_restart_reopens_paired_instances(sim: EvolutionSim, gw: Ev
     await eventually(lambda: _is(gw, "paired", ConnState.CONNECTED))  # no scan needed
     assert sim.states("waiting") == ("connecting", "connecting")  # a new QR, until the limit
     assert sim.states("idle") == ("close", "close")
+
+
+async def test_del_instance_removes_what_is_not_open(make_sim: Callable[..., EvolutionSim]) -> None:
+    """The behaviour the doctor's evolution-del-instance warns about: closed instances vanish."""
+    sim = make_sim(del_instance_s=0.3)
+    gw = EvolutionGateway(sim.url, KEY)
+    try:
+        sim.add_instance("kept", connect=True, paired=True)
+        sim.add_instance("closed")
+        await eventually(lambda: _is(gw, "kept", ConnState.CONNECTED))
+
+        async def gone() -> bool:
+            return await gw.list_sessions() == ["kept"]
+        await eventually(gone)
+    finally:
+        await gw.aclose()

@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ class Instance:
     generation: int = 0
     websocket: bool = False
     maker: PayloadMaker | None = None
+    not_open_since: float | None = None  # monotonic; for DEL_INSTANCE
 
 
 class EvolutionSim(AioSim):
@@ -90,10 +92,12 @@ class EvolutionSim(AioSim):
         websocket_all: bool = True,  # as if `/websocket/set` had been called for every instance
         global_events: bool = False,
         auto_scan_s: float | None = None,
+        del_instance_s: float | None = None,  # DEL_INSTANCE (in seconds here): delete what is not open that long
         seed: int | None = None,
     ) -> None:
         super().__init__(host, port)
         self.api_key = api_key
+        self.del_instance_s = del_instance_s
         self.client_name = client_name
         self.qrcode_limit = qrcode_limit
         self.create_delay_s = create_delay_s
@@ -157,13 +161,18 @@ class EvolutionSim(AioSim):
         now = iso()
         inst = Instance(name, str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
                         str(uuid.UUID(int=self.rng.getrandbits(128), version=4)).upper(), integration,
-                        created_at=now, updated_at=now, websocket=self.websocket_all)
+                        created_at=now, updated_at=now, websocket=self.websocket_all,
+                        not_open_since=time.monotonic())
         self.instances[name] = inst
         return inst
 
     def _touch(self, inst: Instance, mem: str | None = None, db: str | None = None) -> None:
         if mem is not None:
             inst.mem = mem
+            if mem == "open":
+                inst.not_open_since = None
+            elif inst.not_open_since is None:
+                inst.not_open_since = time.monotonic()
         if db is not None:
             inst.db = db
         inst.updated_at = iso()
@@ -298,6 +307,20 @@ class EvolutionSim(AioSim):
         for inst in self.instances.values():
             if inst.mem != "close" or inst.creds:
                 self._connect(inst)
+        if self.del_instance_s is not None:
+            self.spawn(self._del_instance(self.del_instance_s))
+
+    async def _del_instance(self, after_s: float) -> None:
+        """DEL_INSTANCE: Evolution removes instances that stayed not `open` for that long."""
+        while True:
+            await asyncio.sleep(min(after_s / 4, 1.0))
+            now = time.monotonic()
+            for inst in list(self.instances.values()):
+                since = inst.not_open_since if inst.not_open_since is not None else now
+                if inst.mem != "open" and now - since >= after_s:
+                    inst.generation += 1
+                    self._emit(inst, "remove.instance", None)
+                    self.instances.pop(inst.name, None)
 
     async def on_stop(self) -> None:
         for ns in list(self.namespaces):

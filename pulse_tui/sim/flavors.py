@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--create-delay", type=float, default=5.0, help="Evolution: seconds create takes")
     p.add_argument("--connect-delay", type=float, default=2.0, help="Evolution: seconds connect from close takes")
     p.add_argument("--qrcode-limit", type=int, default=30, help="Evolution: QRCODE_LIMIT")
+    p.add_argument("--del-instance", type=float, default=None, metavar="MINUTES",
+                   help="Evolution: DEL_INSTANCE (delete instances not open for that long)")
     p.add_argument("--auto-scan", type=float, default=None, metavar="SECONDS", help="scan each QR after this long")
     p.add_argument("--fault", choices=[f.value for f in Fault], default="none")
     return p
@@ -40,7 +42,8 @@ def build_sim(args: argparse.Namespace) -> AioSim:
     if args.flavor == "evolution":
         evo = EvolutionSim(args.api_key or "testkey123", host=args.host, port=args.port,
                            create_delay_s=args.create_delay, connect_delay_s=args.connect_delay,
-                           qrcode_limit=args.qrcode_limit, auto_scan_s=args.auto_scan)
+                           qrcode_limit=args.qrcode_limit, auto_scan_s=args.auto_scan,
+                           del_instance_s=args.del_instance * 60 if args.del_instance else None)
         sim = evo
     else:
         sim = WahaSim(args.api_key, flavor=WahaFlavor(args.flavor), host=args.host, port=args.port,
