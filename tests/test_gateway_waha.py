@@ -135,6 +135,10 @@ async def test_qr_codes_rotate_then_failed(make_sim: Callable[..., WahaSim]) -> 
         task.cancel()
         assert 2 <= len(seen) <= 3 and len(set(seen)) == len(seen)
         assert await gw.qr("alpha") is None  # FAILED shows no QR
+        await gw.list_sessions()
+        facts = gw.facts()
+        assert facts.qr_codes_seen == {"alpha": len(seen)}  # kept for the doctor after FAILED
+        assert [s.status for s in facts.sessions if s.name == "alpha"] == ["FAILED"]
     finally:
         await gw.aclose()
 
