@@ -123,6 +123,11 @@ class SessionStatus:
     qr: QrCode | None = None
     phone: str | None = None
     name: str | None = None
+    # Gateways with a state machine of their own (WAHA, Evolution) say it here; None: derive from exists/ready.
+    state: ConnState | None = None
+    gateway_word: str = ""  # the gateway's own word, shown as is: "FAILED", "close (database: connecting)"
+    detail: str = ""  # why, in one sentence: "logged out on the phone (401): needs a new QR"
+    last_activity: float | None = None  # epoch seconds of the session's last event, when the gateway tells
 
 
 @dataclass(frozen=True)

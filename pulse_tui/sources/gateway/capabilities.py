@@ -31,6 +31,7 @@ class Consequences:
     stop: str = "Stops its WhatsApp client."
     restart: str = "Restarts its WhatsApp client; it is offline for a moment."
     delete: str = "Removes its auth. It cannot be restored: the next start needs a new QR scan."
+    logout: str = "Logs out: unlinks the phone; the next start needs a new QR scan."
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Capabilities:
     event_stream: bool = False  # pushes session events (else: polls, plus its log lines)
     budget_window_s: float | None = None  # its rate-limit window, None when it has none
     consequences: Consequences = field(default_factory=Consequences)
+    has_logout: bool = False  # a logout distinct from stop (unlinks the phone, keeps the session)
+    version_note: str = ""  # what the adapter learned of the server, for the header: "WAHA Core 2024.10.8: …"
+    browser_per_session: bool = True  # a Chromium per session (else host facts say "no browser", not "0 B")
 
     def id_error(self, session_id: str) -> str | None:
         """Why the gateway would refuse `session_id` (None when it accepts it)."""

@@ -1,0 +1,81 @@
+"""One request through `HttpCaller`'s budget and failure mapping, where the route itself reads its 4xx answers.
+
+WAHA answers 422 and Evolution 403/404 with meaningful bodies ("already started", "name in use", "does not
+exist"); `HttpCaller.request` would turn those into a generic failure, so these adapters send through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import httpx
+
+from pulse_tui.model import GatewayFailure, HealthState
+from pulse_tui.sources.gateway.base import HttpCaller, failure
+from pulse_tui.sources.gateway.budget import Spend
+
+MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
+
+
+def message_of(body: Any) -> str | None:
+    """The human text of a WAHA/Evolution error body (`message` string or list, `error`, `response.message`),
+    cut to MAX_MESSAGE characters."""
+    found = _message(body)
+    return found[:MAX_MESSAGE] if found else found
+
+
+def _message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("response")
+        if isinstance(inner, dict):
+            found = _message(inner)
+            if found:
+                return found
+        msg = body.get("message")
+        if isinstance(msg, list) and msg and all(isinstance(m, str) for m in msg):
+            return "; ".join(msg)
+        for key in ("message", "error"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])
+    return None
+
+
+async def send(
+    http: HttpCaller,
+    method: str,
+    path: str,
+    *,
+    has_key: bool,
+    route_codes: Collection[int] = (400, 404, 422),
+    spend: Spend = Spend.POLL,
+    json_body: Any = None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> httpx.Response | GatewayFailure:
+    """A response whose status is 2xx or in `route_codes`, else a typed failure (never an exception)."""
+    if not http.budget.try_spend(spend):
+        return http.budget.refusal(spend)
+    t = timeout_s if timeout_s is not None else http.timeouts.status_s
+    started = http.clock.monotonic()
+    try:
+        kw: dict[str, Any] = {"timeout": http.timeout(t)}
+        if json_body is not None:
+            kw["json"] = json_body
+        if params:
+            kw["params"] = params
+        if headers:
+            kw["headers"] = headers
+        resp = await http.client.request(method, path, **kw)
+    except httpx.HTTPError as exc:
+        return http.transport_failure(exc, t)
+    http.last_latency_ms = round((http.clock.monotonic() - started) * 1000.0, 1)
+    http.observe(resp)
+    code = resp.status_code
+    if 200 <= code < 300 or code in route_codes:
+        return resp
+    if code in (401, 403):
+        why = "the gateway rejected our API key" if has_key else "the gateway requires an API key"
+        return failure(HealthState.UNAUTHORIZED, f"{why} (HTTP {code})", code)
+    return http.status_failure(resp) or failure(HealthState.ERROR, f"unexpected HTTP {code}", code)
