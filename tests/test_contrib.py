@@ -48,8 +48,10 @@ def served() -> Iterator[set[str]]:
     try:
         wait_for(lambda: both_connected(exp.url), "both restored sessions connected")
         world.sim.disconnect(RESTORED_IDS[0], "NAVIGATION")  # a transition, for the counters' series
-        wait_for(lambda: "pulse_user_sessions" in scrape(exp.url) and "pulse_session_transitions_total"
-                 in scrape(exp.url), "a Redis inspection and a first transition", timeout=60)
+        # PSS is read by the host scan, which may land a poll after the gateway's first answers
+        wait_for(lambda: {"pulse_user_sessions", "pulse_session_transitions_total",
+                          "pulse_session_browser_pss_bytes"} <= set(scrape(exp.url)),
+                 "a Redis inspection, a host scan and a first transition", timeout=60)
         yield set(scrape(exp.url))
     finally:
         exp.stop()

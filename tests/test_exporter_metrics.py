@@ -33,7 +33,8 @@ NOW = 1_790_000_000.0
 
 def view(sid: str, state: ConnState, *, last_known: ConnState | None = None, rss: int | None = None) -> SessionView:
     return SessionView(id=sid, state=state, since=NOW - 60, seconds_in_state=60.0, phone="15551234567",
-                       restorable=state == ConnState.CONNECTED, last_known=last_known, rss_bytes=rss)
+                       restorable=state == ConnState.CONNECTED, last_known=last_known, rss_bytes=rss,
+                       pss_bytes=None if rss is None else rss // 3, uss_bytes=None if rss is None else rss // 6)
 
 
 def user(i: int, cls: ValueClass, ttl: int | None) -> UserSession:
@@ -107,7 +108,8 @@ def test_session_state_is_one_hot_over_every_state() -> None:
     assert got["pulse_sessions"][(("state", "stuck"),)] == 0.0
     assert got["pulse_session_restorable"] == {(("session", "s-a"),): 1.0, (("session", "s-b"),): 0.0}
     assert got["pulse_session_state_change_timestamp_seconds"][(("session", "s-a"),)] == NOW - 60
-    assert got["pulse_session_browser_rss_bytes"] == {(("session", "s-a"),): 300_000_000.0}
+    assert got["pulse_session_browser_pss_bytes"] == {(("session", "s-a"),): 100_000_000.0}
+    assert got["pulse_session_browser_uss_bytes"] == {(("session", "s-a"),): 50_000_000.0}
 
 
 def test_gateway_figures_in_base_units() -> None:

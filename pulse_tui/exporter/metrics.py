@@ -59,9 +59,11 @@ METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pulse_session_transitions_total", "counter", ("session", "to"),
               "state changes of a connection since the exporter started, by the state entered "
               "(a source going away is not counted: `unknown` is what we know, not the session's state)"),
-    MetricDoc("pulse_session_browser_rss_bytes", "gauge", ("session",),
-              "resident memory of the connection's Chromium processes, summed (shared pages count once "
-              "per process)"),
+    MetricDoc("pulse_session_browser_pss_bytes", "gauge", ("session",),
+              "proportional memory (PSS) of the connection's Chromium processes, summed: what the session "
+              "costs the host (shared pages split between their users)"),
+    MetricDoc("pulse_session_browser_uss_bytes", "gauge", ("session",),
+              "private memory (USS) of the connection's Chromium processes, summed: what stopping it frees"),
     MetricDoc("pulse_redis_up", "gauge", (), "1 when Pulse's Redis answered the last inspection"),
     MetricDoc("pulse_redis_persistence_enabled", "gauge", (),
               "1 when Redis saves to disk (RDB or AOF), 0 when a restart loses every session; absent when "
@@ -172,10 +174,11 @@ def families(snap: Snapshot | None, counters: Counters, *, gateway_version: str 
     state = _gauge("pulse_session_state", ["session", "state"])
     since = _gauge("pulse_session_state_change_timestamp_seconds", ["session"])
     restorable = _gauge("pulse_session_restorable", ["session"])
-    rss = _gauge("pulse_session_browser_rss_bytes", ["session"])
+    pss = _gauge("pulse_session_browser_pss_bytes", ["session"])
+    uss = _gauge("pulse_session_browser_uss_bytes", ["session"])
     # Samples built directly (add_metric zips labels per call): 1,000 sessions make 11,000 samples per poll.
     state_samples, since_samples = state.samples, since.samples
-    restorable_samples, rss_samples = restorable.samples, rss.samples
+    restorable_samples, pss_samples, uss_samples = restorable.samples, pss.samples, uss.samples
     state_values = [st.value for st in states]
     for s in snap.sessions:
         by_state[s.state] += 1
@@ -186,12 +189,14 @@ def families(snap: Snapshot | None, counters: Counters, *, gateway_version: str 
         only = {"session": s.id}
         since_samples.append(Sample("pulse_session_state_change_timestamp_seconds", only, s.since))
         restorable_samples.append(Sample("pulse_session_restorable", only, 1.0 if s.restorable else 0.0))
-        if s.rss_bytes is not None:
-            rss_samples.append(Sample("pulse_session_browser_rss_bytes", only, float(s.rss_bytes)))
+        if s.pss_bytes is not None:
+            pss_samples.append(Sample("pulse_session_browser_pss_bytes", only, float(s.pss_bytes)))
+        if s.uss_bytes is not None:
+            uss_samples.append(Sample("pulse_session_browser_uss_bytes", only, float(s.uss_bytes)))
     sessions = _gauge("pulse_sessions", ["state"])
     for st in states:
         sessions.add_metric([st.value], float(by_state[st]))
-    out += [sessions, state, since, restorable, rss]
+    out += [sessions, state, since, restorable, pss, uss]
 
     out += _redis_families(snap)
 
