@@ -19,6 +19,7 @@ from pulse_tui.config import Config, ConfigError, load_config
 from pulse_tui.doctor import command as doctor_command
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.keys import command as keys_command
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.recent import RecentLines
 
 EXIT_BAD_CONFIG = 2
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _maybe_async(keys_command.run(args, config))
         config = config_from_args(args)
     except ConfigError as exc:
-        print(f"pulse-tui: {exc}", file=sys.stderr)
+        print(f"pulse-tui: {visible(str(exc))}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if command == "status":
         return asyncio.run(status(config, as_json=args.json))

@@ -31,6 +31,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
 
 LEVEL_CYCLE = ("", WARN, ERROR)  # "" shows everything
@@ -433,12 +434,16 @@ class LogPane(Vertical):
             text = ln.text
             if ln.highlight is not None:
                 text = f"{text}  ⟨{ln.highlight}⟩"
-            head = f"{self._clock(ln.at)} {mark}{ln.source} │ "
-            if "\n" not in text and (not width or len(head) + len(text) <= width):
-                rows.append(head + text)
-                continue
+            # Log lines are written by anyone who can reach the gateway: controls are shown, never sent raw.
+            # (visible() costs one scan and no copy on a clean line; a stack's "\n" is split first.)
+            head = f"{self._clock(ln.at)} {mark}{visible(ln.source)} │ "
+            if "\n" not in text:
+                text = visible(text)
+                if not width or len(head) + len(text) <= width:
+                    rows.append(head + text)
+                    continue
             cont = " " * TIME_WIDTH + mark
-            first, *more = text.split("\n")
+            first, *more = (visible(part) for part in text.split("\n"))
             pieces = [(head, first)] + [(cont + "  ", frame) for frame in more]
             for prefix, body in pieces:
                 if not width:
@@ -486,9 +491,9 @@ class LogPane(Vertical):
         if self._level:
             parts.append(f"level: {_LEVEL_NAMES[self._level]}")
         if self._session:
-            parts.append(f"session: {self._session}")
+            parts.append(f"session: {visible(self._session)}")
         if self._filter_text:
-            parts.append(f"filter: {self._filter_text}")
+            parts.append(f"filter: {visible(self._filter_text)}")
         if self._filtering():
             parts.append(f"{self._matches:,} match(es)")
         if self._filter_error:

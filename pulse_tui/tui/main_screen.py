@@ -18,6 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.model import ConnState, SessionView, Snapshot
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.authdirs import salesboy_id_error
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
@@ -302,7 +303,7 @@ class MainScreen(Screen[None]):
         if lines:
             text.append("\nIn the log (g: only its lines)\n", style="bold")
             for line in lines:
-                text.append(f"  {line.text[:200]}\n", style="red" if line.is_error else "dim")
+                text.append(f"  {visible(line.text[:200])}\n", style="red" if line.is_error else "dim")
         return text
 
     @on(DataTable.RowHighlighted)
