@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pulse_tui.config import Config, ConfigError, load_config
+from pulse_tui.config import Config, ConfigError, GatewayKind, load_config
 from pulse_tui.doctor import command as doctor_command
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.keys import command as keys_command
@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pulse-tui: {visible(str(exc))}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if command == "qr" and (why := qr_id_error(config, args.session_id)):
+        print(f"pulse-tui: {visible(why)}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     if command == "status":
         return asyncio.run(status(config, as_json=args.json))
     if command == "doctor":
@@ -117,6 +120,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pulse_tui.tui.run import run_app  # Textual only from here on
 
     return run_app(config, qr_session=getattr(args, "session_id", None))
+
+
+def qr_id_error(config: Config, session_id: str) -> str | None:
+    """Why the gateway would refuse this id (one sentence), or None: `qr ../../etc` must not open the app."""
+    from pulse_tui.sources.authdirs import PHONE_RE, salesboy_id_error
+
+    shown = session_id if len(session_id) <= 40 else session_id[:40] + "…"
+    if config.gateway_kind == GatewayKind.PULSE:
+        if not PHONE_RE.match(session_id):
+            return f"qr {shown!r}: a Pulse session id is the phone number, 6 to 20 digits."
+        return None
+    why = salesboy_id_error(session_id)
+    if why is not None:
+        return f"qr {shown!r}: the Salesboy gateway answers \"{why}\" for it; a session id is a user's UUID."
+    return None
 
 
 def _maybe_async(result: Any) -> int:

@@ -18,7 +18,13 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
     # A full collection during start-up walks every module, class and function just imported (~13 ms, in
     # the middle of the first frame); frozen, they are never walked again, at start-up or while idle.
     gc.freeze()
-    return int(app.run(**options) or 0)
+    try:
+        return int(app.run(**options) or 0)
+    finally:
+        # Frozen objects outlive the interpreter's last collection: zxing-cpp's nanobind objects (held by
+        # cycles) would then print "nanobind: leaked …" over the operator's terminal at exit.
+        gc.unfreeze()
+        gc.collect()
 
 
 def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
