@@ -17,8 +17,9 @@ from typing import Any
 
 from pulse_tui.config import Config, ConfigError, GatewayKind, load_config
 from pulse_tui.doctor import command as doctor_command
-from pulse_tui.doctor.checks import findings_for
+from pulse_tui.doctor.checks import ExtraChecks, findings_for
 from pulse_tui.keys import command as keys_command
+from pulse_tui.model import Finding, Snapshot
 from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.recent import RecentLines
 
@@ -148,7 +149,8 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
+                                                          extra=path_checks(config)))
     try:
         snap = await targets.monitor.poll(full=True)
     finally:
@@ -166,11 +168,23 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
     from pulse_tui.monitor.build import build_targets
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
+                                                          extra=path_checks(config)))
     try:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:
         await targets.aclose()
+
+
+def path_checks(config: Config) -> tuple[ExtraChecks, ...]:
+    """Findings for configured auth roots and log paths that give nothing (missing, a file, a FIFO, unreadable)."""
+    from pulse_tui.sources.authdirs import root_findings
+    from pulse_tui.sources.logs.follower import log_path_findings
+
+    def check(_snapshot: Snapshot) -> list[Finding]:
+        return root_findings(config.auth_dirs) + log_path_findings(config.log_globs)
+
+    return (check,)
 
 
 async def recent_logs(config: Config) -> RecentLines:

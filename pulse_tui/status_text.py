@@ -43,7 +43,8 @@ def render_status(snap: Snapshot) -> str:
     if snap.findings:
         lines.append("")
         for f in snap.findings:
-            lines.append(f"[{f.severity.value}] {f.message}")
+            lines.append(f"[{f.severity.value}] {f.message}"
+                         + (f" e.g. {', '.join(f.subjects[:3])}" if f.subjects else ""))
     lines.append("")
     lines.append("healthy" if is_healthy(snap) else "NOT healthy")
     # Ids, phones, error details and findings come from peers and dir names: each line is made safe whole,

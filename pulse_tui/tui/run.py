@@ -31,11 +31,12 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
     """The app's `connect`: builds the monitor over the real sources when called (after the first frame)."""
 
     def connect() -> Connection:
+        from pulse_tui.cli import path_checks
         from pulse_tui.doctor.checks import findings_for
         from pulse_tui.monitor.build import build_targets
         from pulse_tui.tui.app import Connection
 
-        targets = build_targets(config, findings=findings_for(config, log_lines=recent))
+        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
         return Connection(targets.monitor, targets.gateway, on_close=targets.aclose)
 
     return connect
