@@ -243,3 +243,26 @@ def test_root_problem_names_each_case(tmp_path: Path) -> None:
     found = root_findings([good, paths["fifo"][0]])
     assert [f.code for f in found] == ["sessions-auth-root-unusable"] and str(paths["fifo"][0]) in found[0].message
     assert discover([paths["fifo"][0], paths["file"][0], paths["missing"][0]]) == []
+
+
+def test_never_restored_finding_names_the_real_dirs(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / ".wwebjs_auth"
+    mk(root / "session-test-user-7")
+    mk(root / "session-not-a-uuid-either")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_TUI_", "REDIS_"))}
+    env.update({"PULSE_TUI_GATEWAY_URL": "http://127.0.0.1:9", "PULSE_TUI_AUTH_DIR": str(root),
+                "XDG_STATE_HOME": str(tmp_path)})
+    out = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--json"], env=env, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    found = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "auth-dir-never-restored"]
+    assert len(found) == 1
+    assert "current-user" not in json.dumps(found)
+    assert set(found[0]["subjects"]) == {"test-user-7", "not-a-uuid-either"}
+    text = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--once"], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
+    line = next(ln for ln in text.splitlines() if "never restores" in ln)
+    assert "test-user-7" in line and "current-user" not in line

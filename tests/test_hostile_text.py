@@ -210,3 +210,34 @@ def test_status_once_stdout_has_no_raw_control(tmp_path: Path, redis_url: str) -
     assert_clean(stdout, "status --once")
     assert out.stderr == b""
     assert "\\x1b]0;pwned\\x07" in stdout
+
+
+async def test_qr_view_shows_hostile_ids_and_gateway_bodies_literally() -> None:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from textual.app import App
+
+    from pulse_tui.model import GatewayFailure, QrCode
+    from pulse_tui.tui.qr_view import QrScreen
+
+    evil = "\x1b]0;pwned\x07[bold]b[/bold]\x9b2J"
+
+    async def codes() -> AsyncIterator[QrCode | GatewayFailure]:
+        yield QrCode(png_data_url="data:image/png;base64,\x1b]0;x\x07")  # undecodable: its error is shown
+        yield GatewayFailure(HealthState.ERROR, f"HTTP 500: {evil}", 500)
+        await asyncio.Event().wait()
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(QrScreen(evil, codes()))
+
+    app = Host()
+    async with app.run_test(size=(120, 45)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            text = screen_text(app)  # type: ignore[arg-type]
+            if "HTTP 500" in text:
+                break
+        assert "HTTP 500" in text and "[bold]b[/bold]" in text
+        assert_clean(text, "QR view")
