@@ -250,6 +250,8 @@ def _check_redis_url(raw: str) -> str:
             raise ConfigError(f"{name} holds a space, a control or a non-ASCII character (percent-encode them).")
         parts = urlsplit(raw)
         path = unquote(parts.path)
+        if parts.hostname:  # redis-py would ignore it and open the path: say so rather than guess
+            raise ConfigError(f"{name} names a host in a unix:// URL; write unix:///path/to/redis.sock.")
         if not path.startswith("/") or path == "/":
             raise ConfigError(f"{name} must name the socket's absolute path, e.g. unix:///run/redis/redis.sock.")
     else:
