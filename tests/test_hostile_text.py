@@ -18,6 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 from textual.pilot import Pilot
 
@@ -27,7 +29,7 @@ from pulse_tui.config import Config
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.model import Finding, GatewayHealth, HealthState, Pm2Summary, Severity
 from pulse_tui.monitor.build import build_targets
-from pulse_tui.sanitize import has_unsafe
+from pulse_tui.sanitize import has_unsafe, visible
 from pulse_tui.sources.logs.follower import LogFollower
 from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
@@ -241,3 +243,11 @@ async def test_qr_view_shows_hostile_ids_and_gateway_bodies_literally() -> None:
                 break
         assert "HTTP 500" in text and "[bold]b[/bold]" in text
         assert_clean(text, "QR view")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text())
+def test_log_pane_fast_path_is_visible(text: str) -> None:
+    from pulse_tui.tui.log_pane import _safe
+
+    assert _safe(text) == visible(text)
