@@ -87,7 +87,7 @@ async def test_hostile_strings_through_the_real_sources_reach_no_terminal(tmp_pa
     app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
                    logs=LogFollower([str(log)]), autopoll=False)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
             await poll(app, pilot)
             await wait_for(pilot, lambda: app.log_pane.buffered >= len(ALL))
             table = app.main.conn_table
@@ -115,6 +115,13 @@ async def test_hostile_strings_through_the_real_sources_reach_no_terminal(tmp_pa
             assert MARKUP_BOLD in seen and MARKUP_LINK[:30] in seen  # Redis ids and profile names as typed
             await pilot.press("1")
             await _through_dialogs(app, pilot)
+            # A gateway error body, quoted in the action's toast and the details' history.
+            sim.fail_next_start("\x1b]0;pwned\x07 [bold]body[/bold]")
+            result = await app.perform("start", UID_A)
+            await pilot.pause(0.5)
+            text = screen_text(app)
+            assert_clean(text, "failed start toast")
+            assert not result.ok and "\\x1b]0;pwned\\x07 [bold]body[/bold]" in text  # the toast, as sent
     finally:
         await targets.aclose()
         sim.stop()
@@ -165,7 +172,7 @@ async def test_hostile_gateway_detail_pm2_name_and_findings_in_a_canned_snapshot
                                              memory_restarts=0, uptime_s=10.0, memory_bytes=None))
     snap = replace(base, host=host, findings=(Finding(Severity.WARNING, "x-evil", f"found {evil}", evil, (evil,)),))
     app = canned_app(snap)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         await app.poll_now().wait()
         await pilot.pause()
@@ -175,9 +182,11 @@ async def test_hostile_gateway_detail_pm2_name_and_findings_in_a_canned_snapshot
         await pilot.press("D")
         await pilot.pause()
         assert_clean(screen_text(app), "doctor")
-        app.notify(f"toast {evil}", title=evil)
-        await pilot.pause()
-        assert_clean(screen_text(app), "toast")
+        app.notify(f"toast {evil}", title="title [b]t[/b]")
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert_clean(text, "toast")
+        assert "toast \\x1b]0;pwned\\x07" in text and "title [b]t[/b]" in text
 
 
 async def test_too_small_terminal_says_the_size_needed() -> None:
