@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pulse_tui.config import ConfigError, config_from_values
+from pulse_tui.sanitize import has_unsafe
 from pulse_tui.sim.redis_server import find_redis_server
 
 SECRET_KEY_NON_ASCII = "clé-secrète-très-longue"
@@ -48,6 +49,8 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"API_SECRET_KEY": SECRET_KEY_NON_ASCII}, "API_SECRET_KEY"),
     ({"API_SECRET_KEY": SECRET_KEY_CRLF}, "API_SECRET_KEY"),
     ({"PULSE_TUI_POLL_SECONDS": "9" * 5000}, "PULSE_TUI_POLL_SECONDS"),
+    ({"PULSE_TUI_GATEWAY": "\x1b]0;pwned\x07"}, "PULSE_TUI_GATEWAY"),
+    ({"PULSE_TUI_SESSIONS": "a/\x1b[2J\x9b"}, "PULSE_TUI_SESSIONS"),
 ]
 
 
@@ -69,6 +72,7 @@ def test_bad_value_is_one_sentence_and_exit_2(env: dict[str, str], word: str, tm
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr[:2000]
     assert lines[0].startswith("pulse-tui: ") and word in lines[0]
+    assert not has_unsafe(lines[0]) and "\x1b" not in out.stderr
     assert len(lines[0]) < 300  # an echoed value is cut short
     assert out.stdout == ""
     for value in env.values():
