@@ -101,6 +101,7 @@ async def test_hostile_strings_through_the_real_sources_reach_no_terminal(tmp_pa
                 seen += text
             assert "\\x1b]0;pwned\\x07" in seen  # the escape is shown, visibly
             assert "$accent $text-muted" in seen and MARKUP_COLOUR in seen  # log pane: markup as typed
+            assert "smile:thumbs_up:please" in seen  # an auth-dir name: no emoji code applied
             await pilot.press("2")
             await pilot.pause()
             users = app.main.user_table

@@ -133,11 +133,6 @@ def short_id(session_id: str, short: bool) -> str:
     return visible(shown)
 
 
-def plain(value: str) -> Text:
-    """Untrusted text as a cell: controls made visible, and a Text so the table never parses it as markup."""
-    return Text(visible(value))
-
-
 def state_cell(state: ConnState, stale_s: float | None = None) -> Text:
     text = Text(f"{STATE_GLYPHS[state]} {STATE_WORDS[state]}", style=STATE_STYLES[state])
     if stale_s is not None and state != ConnState.UNKNOWN:
@@ -168,8 +163,8 @@ def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
     rss = s.rss_bytes
     return {
         "state": state_cell(s.state, s.stale_s),
-        "id": plain(short_id(s.id, short)),
-        "phone": plain(s.phone or "-"),
+        "id": short_id(s.id, short),  # made safe there; SyncedTable never parses a cell as markup
+        "phone": visible(s.phone or "-"),
         "mem": _bytes(rss) if rss else "-",
         "cpu": "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f}%",
         "flags": flag_text,
@@ -186,13 +181,13 @@ def user_cells(u: UserSession, short: bool) -> dict[str, Text | str]:
     index = Text(u.index.value, style="" if u.index == IndexClass.OK else "yellow")
     return {
         "class": cls,
-        "id": plain(short_id(u.session_id, short)),
-        "phone": plain(u.phone or "-"),
+        "id": short_id(u.session_id, short),
+        "phone": visible(u.phone or "-"),
         "linked": "yes" if u.linked else "no",
         "ttl": "none" if u.ttl is None else duration(u.ttl),
-        "activity": plain((u.last_activity or "-")[:16].replace("T", " ")),
+        "activity": visible((u.last_activity or "-")[:16].replace("T", " ")),
         "index": index,
-        "key": plain(u.key_label or "-"),
+        "key": visible(u.key_label or "-"),
     }
 
 

@@ -28,8 +28,9 @@ Rows = Mapping[str, Mapping[str, Cell]]
 
 
 def safe_cell(value: Cell) -> Cell:
-    """A str cell that DataTable would parse as markup or that holds controls, as a plain Text."""
-    if isinstance(value, str) and ("[" in value or has_unsafe(value)):
+    """A str cell as DataTable shows it literally: it parses str cells as Rich markup (`[…]`) and emoji codes
+    (`:name:`), and ids and phones come from peers; such a cell (or one holding controls) becomes a plain Text."""
+    if isinstance(value, str) and ("[" in value or ":" in value or has_unsafe(value)):
         return Text(visible(value))
     return value
 

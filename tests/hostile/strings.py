@@ -24,11 +24,12 @@ MARKUP_CLOSE = "[/]"
 MARKUP_LINK = "[link=https://evil.example]click[/link]"
 MARKUP_COLOUR = "[red on white]x[/]"
 TEXTUAL_VAR = "$accent $text-muted"
+EMOJI_CODE = "smile:thumbs_up:please"
 LONG = "A" * 5000 + "\x1b]0;tail\x07"
 
 ALL: tuple[str, ...] = (
     OSC_TITLE, CSI_CLEAR, CSI_COLOUR, C1_CSI, C1_OSC, BEL, CR, NUL, DEL, BACKSPACE, BIDI, BIDI_ISOLATE,
-    LONE_SURROGATE, MARKUP_BOLD, MARKUP_CLOSE, MARKUP_LINK, MARKUP_COLOUR, TEXTUAL_VAR, LONG,
+    LONE_SURROGATE, MARKUP_BOLD, MARKUP_CLOSE, MARKUP_LINK, MARKUP_COLOUR, TEXTUAL_VAR, EMOJI_CODE, LONG,
 )
 
 # Markup that must appear literally (as typed) wherever it is shown.
