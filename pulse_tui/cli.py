@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pulse_tui.config import Config, ConfigError, load_config
+from pulse_tui.config import Config, ConfigError, GatewayKind, load_config
 from pulse_tui.doctor import command as doctor_command
-from pulse_tui.doctor.checks import findings_for
+from pulse_tui.doctor.checks import ExtraChecks, findings_for
 from pulse_tui.keys import command as keys_command
+from pulse_tui.model import Finding, Snapshot
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.recent import RecentLines
 
 EXIT_BAD_CONFIG = 2
@@ -112,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _maybe_async(keys_command.run(args, config))
         config = config_from_args(args)
     except ConfigError as exc:
-        print(f"pulse-tui: {exc}", file=sys.stderr)
+        print(f"pulse-tui: {visible(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if command == "qr" and (why := qr_id_error(config, args.session_id)):
+        print(f"pulse-tui: {visible(why)}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if command == "status":
         return asyncio.run(status(config, as_json=args.json))
@@ -131,6 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_app(config, qr_session=getattr(args, "session_id", None))
 
 
+def qr_id_error(config: Config, session_id: str) -> str | None:
+    """Why the gateway would refuse this id (one sentence), or None: `qr ../../etc` must not open the app."""
+    from pulse_tui.sources.authdirs import PHONE_RE, salesboy_id_error
+
+    shown = session_id if len(session_id) <= 40 else session_id[:40] + "…"
+    if config.gateway_kind == GatewayKind.PULSE:
+        if not PHONE_RE.match(session_id):
+            return f"qr {shown!r}: a Pulse session id is the phone number, 6 to 20 digits."
+        return None
+    why = salesboy_id_error(session_id)
+    if why is not None:
+        return f"qr {shown!r}: the Salesboy gateway answers \"{why}\" for it; a session id is a user's UUID."
+    return None
+
+
 def _maybe_async(result: Any) -> int:
     if asyncio.iscoroutine(result):
         return int(asyncio.run(result))
@@ -142,7 +162,8 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
+                                                          extra=path_checks(config)))
     try:
         snap = await targets.monitor.poll(full=True)
     finally:
@@ -160,11 +181,23 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
     from pulse_tui.monitor.build import build_targets
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
+                                                          extra=path_checks(config)))
     try:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:
         await targets.aclose()
+
+
+def path_checks(config: Config) -> tuple[ExtraChecks, ...]:
+    """Findings for configured auth roots and log paths that give nothing (missing, a file, a FIFO, unreadable)."""
+    from pulse_tui.sources.authdirs import root_findings
+    from pulse_tui.sources.logs.follower import log_path_findings
+
+    def check(_snapshot: Snapshot) -> list[Finding]:
+        return root_findings(config.auth_dirs) + log_path_findings(config.log_globs)
+
+    return (check,)
 
 
 async def recent_logs(config: Config) -> RecentLines:

@@ -7,12 +7,14 @@ A bad value raises `ConfigError` with one sentence naming the variable; the mess
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 
 class GatewayKind(StrEnum):
@@ -110,9 +112,18 @@ def load_config(
     return config_from_values(values, read)
 
 
-def _shown(raw: str, limit: int = 24) -> str:
-    """A bad value as echoed in an error: quoted and cut to a short prefix (a 5,000-digit value is not echoed whole)."""
-    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + f"... ({len(raw)} characters)"
+MAX_URL_LEN = 2048
+ECHO_LEN = 24  # a value quoted in an error is cut to this many characters
+_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
+_REDIS_QUERY = {"db", "ssl_cert_reqs"}  # the URL options REDIS_URL may carry (redis-py raises on bad others)
+
+
+def _echo(raw: str) -> str:
+    """A non-secret value for an error message: a short, safe prefix (a 5,000-digit value echoes 5 kB)."""
+    from pulse_tui.sanitize import visible
+
+    cut = raw if len(raw) <= ECHO_LEN else raw[:ECHO_LEN] + "…"
+    return repr(visible(cut))
 
 
 def _exact(values: Mapping[str, str], name: str) -> str | None:
@@ -125,6 +136,8 @@ def _get(values: Mapping[str, str], name: str) -> str | None:
     if v is None:
         return None
     v = v.strip()
+    if "\x00" in v:
+        raise ConfigError(f"{name} holds a NUL character.")
     return v or None
 
 
@@ -133,20 +146,49 @@ def _choice(values: Mapping[str, str], name: str) -> GatewayKind:
     try:
         return GatewayKind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be 'salesboy' or 'pulse', not {_shown(raw)}.") from None
+        raise ConfigError(f"{name} must be 'salesboy' or 'pulse', not {_echo(raw)}.") from None
+
+
+def _host_error(host: str) -> str | None:
+    """Why `host` (as urlsplit gives it, brackets removed) is no host name or IP address; None when it is one."""
+    if not host:
+        return "names no host"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return "has an invalid IPv6 address"
+        return None
+    if not _HOST_RE.match(host):
+        return "has an invalid host name"
+    return None
 
 
 def _url(values: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    """A URL of one of `schemes` naming a host and a valid port; errors name the variable, never echo the value."""
     raw = _get(values, name) or default
-    parts = urlsplit(raw)
-    if parts.scheme not in schemes or not parts.hostname:
-        want = " or ".join(f"{s}://" for s in schemes)
-        # The value may carry a password: name the variable, never echo the value.
-        raise ConfigError(f"{name} must be a URL starting with {want} and naming a host.")
+    want = " or ".join(f"{s}://" for s in schemes)
+    # The value may carry a password: every message names the variable, never the value.
+    if len(raw) > MAX_URL_LEN:
+        raise ConfigError(f"{name} is too long ({len(raw):,} characters; a URL has at most {MAX_URL_LEN:,}).")
+    if not raw.isascii():
+        raise ConfigError(f"{name} holds non-ASCII characters; write an international host name in its xn-- form "
+                          "and percent-encode the rest.")
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise ConfigError(f"{name} holds a space or a control character.")
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ConfigError(f"{name} has an invalid port number.") from None
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        why = "an unclosed [ in its IPv6 address" if "IPv6" in str(exc) else "an invalid port number"
+        raise ConfigError(f"{name} has {why}.") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{name} must be a URL starting with {want}.")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{name} has port {port}; a port is between 1 and 65535.")
+    problem = _host_error(parts.hostname or "")
+    if problem is not None:
+        raise ConfigError(f"{name} {problem}; it must be a URL like {schemes[0]}://127.0.0.1:PORT.")
     return raw
 
 
@@ -158,9 +200,9 @@ def _number(values: Mapping[str, str], name: str, default: float, low: float, hi
         num = int(raw) if integer else float(raw)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{name} must be {kind} between {low:g} and {high:g}, not {_shown(raw)}.") from None
+        raise ConfigError(f"{name} must be {kind} between {low:g} and {high:g}, not {_echo(raw)}.") from None
     if not low <= num <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {_shown(raw)}.")
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {_echo(raw)}.")
     return num
 
 
@@ -170,7 +212,7 @@ def _flag(values: Mapping[str, str], name: str) -> bool:
         return True
     if raw in FALSE_WORDS:
         return False
-    raise ConfigError(f"{name} must be true or false, not {_shown(raw)}.")
+    raise ConfigError(f"{name} must be true or false, not {_echo(raw)}.")
 
 
 def _list(values: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -178,36 +220,109 @@ def _list(values: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
+def _expand(name: str, raw: str) -> Path:
+    try:
+        return Path(raw).expanduser()
+    except (RuntimeError, ValueError):  # "~nosuchuser/…": no home dir to expand to
+        raise ConfigError(f"{name} names a home dir (~user) that does not exist.") from None
+
+
+def _paths(values: Mapping[str, str], name: str) -> tuple[Path, ...]:
+    return tuple(_expand(name, p) for p in _list(values, name))
+
+
+def _redis_query(query: str) -> str | None:
+    """Why REDIS_URL's options are refused (redis-py would raise on them, or read a wrong db); None when fine."""
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in _REDIS_QUERY:
+            return f"has the option {_echo(key)}, which pulse-tui does not pass on (only db=N)"
+        if key == "db" and not (value.isdigit() and value.isascii()):
+            return "has a database (?db=) that is not a number"
+        if key == "ssl_cert_reqs" and value.lower() not in ("none", "optional", "required"):
+            return "has ssl_cert_reqs other than none, optional or required"
+    return None
+
+
+def _check_redis_url(raw: str) -> str:
+    """REDIS_URL validated: redis[s]://host[:port][/db][?db=N], or unix:///path/to.sock[?db=N]."""
+    name = "REDIS_URL"
+    if len(raw) > MAX_URL_LEN:
+        raise ConfigError(f"{name} is too long ({len(raw):,} characters; a URL has at most {MAX_URL_LEN:,}).")
+    if raw.lower().startswith("unix:"):
+        if not raw.isascii() or any(c.isspace() or not c.isprintable() for c in raw):
+            raise ConfigError(f"{name} holds a space, a control or a non-ASCII character (percent-encode them).")
+        parts = urlsplit(raw)
+        path = unquote(parts.path)
+        if parts.hostname:  # redis-py would ignore it and open the path: say so rather than guess
+            raise ConfigError(f"{name} names a host in a unix:// URL; write unix:///path/to/redis.sock.")
+        if not path.startswith("/") or path == "/":
+            raise ConfigError(f"{name} must name the socket's absolute path, e.g. unix:///run/redis/redis.sock.")
+    else:
+        _url({name: raw}, name, "", ("redis", "rediss"))
+        parts = urlsplit(raw)
+        db = parts.path.lstrip("/")
+        if db and not (db.isdigit() and db.isascii()):
+            raise ConfigError(f"{name} has a database (the path after the host) that is not a number, e.g. /0.")
+    problem = _redis_query(parts.query)
+    if problem is not None:
+        raise ConfigError(f"{name} {problem}.")
+    return raw
+
+
 def _redis_url(values: Mapping[str, str], kind: GatewayKind) -> str | None:
     """REDIS_URL, or Pulse's REDIS_HOST/PORT/PASSWORD/DB; Pulse's own default when watching a Pulse gateway."""
-    if _get(values, "REDIS_URL"):
-        return _url(values, "REDIS_URL", "", ("redis", "rediss", "unix"))
+    url = _get(values, "REDIS_URL")
+    if url:
+        return _check_redis_url(url)
     host = _get(values, "REDIS_HOST")
     if host is None and kind != GatewayKind.PULSE:
         return None
     host = host or "127.0.0.1"
+    if not host.isascii() or _host_error(host.strip("[]")) is not None:
+        hint = "; put the port in REDIS_PORT" if host.count(":") == 1 else ""
+        raise ConfigError(f"REDIS_HOST must be a host name or an IP address alone{hint}.")
+    host = host.strip("[]")
     port = int(_number(values, "REDIS_PORT", 6379, 1, 65535, integer=True))
     db = int(_number(values, "REDIS_DB", 0, 0, 10_000, integer=True))
     password = _get(values, "REDIS_PASSWORD")
+    if password is not None and not _utf8(password):
+        raise ConfigError("REDIS_PASSWORD is not valid UTF-8.")
     auth = f":{quote(password, safe='')}@" if password else ""
     netloc = f"[{host}]" if ":" in host else host
     return f"redis://{auth}{netloc}:{port}/{db}"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (undecodable bytes in the environment)
+        return False
+    return True
+
+
+def _api_key(values: Mapping[str, str]) -> str | None:
+    key = _get(values, "API_SECRET_KEY")
+    if key is not None and not all(" " <= c <= "~" for c in key):
+        # It is sent as an HTTP header: a header is ASCII, and CR/LF would end it. Never echo a secret.
+        raise ConfigError("API_SECRET_KEY must be printable ASCII (it is sent as the x-api-key header); "
+                          "it holds a non-ASCII or control character.")
+    return key
 
 
 def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = ()) -> Config:
     """Validate merged variables into a Config (raises ConfigError naming the first bad variable)."""
     kind = _choice(values, "PULSE_TUI_GATEWAY")
     gateway_url = _url(values, "PULSE_TUI_GATEWAY_URL", DEFAULT_URLS[kind], ("http", "https"))
-    auth_dirs = tuple(Path(p).expanduser() for p in _list(values, "PULSE_TUI_AUTH_DIR"))
+    auth_dirs = _paths(values, "PULSE_TUI_AUTH_DIR")
     sessions = _list(values, "PULSE_TUI_SESSIONS")
     for sid in sessions:
         if "/" in sid or sid in (".", ".."):
-            raise ConfigError(f"PULSE_TUI_SESSIONS holds {sid!r}, which is not a session id.")
+            raise ConfigError(f"PULSE_TUI_SESSIONS holds {_echo(sid)}, which is not a session id.")
     audit = _get(values, "PULSE_TUI_AUDIT_LOG")
     return Config(
         gateway_kind=kind,
         gateway_url=gateway_url,
-        api_key=_get(values, "API_SECRET_KEY"),
+        api_key=_api_key(values),
         auth_dirs=auth_dirs,
         extra_sessions=sessions,
         redis_url=_redis_url(values, kind),
@@ -224,5 +339,5 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         ascii=_flag(values, "PULSE_TUI_ASCII"),
         env_files=env_files,
         pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS[kind],
-        audit_log=Path(audit).expanduser() if audit else None,
+        audit_log=_expand("PULSE_TUI_AUDIT_LOG", audit) if audit else None,
     )

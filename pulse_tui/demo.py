@@ -103,6 +103,7 @@ def start_world(
         read_only=read_only,
         ascii=ascii,
         pm2_app="salesboy-gateway",
+        audit_log=root / "audit.jsonl",  # the demo's actions are not the operator's: never ~/.local/state
     )
     world = DemoWorld(root, redis, sim, config)
     writer = threading.Thread(target=_pm2_writer, args=(logs / "pm2-out.log", world.stop_event), daemon=True)

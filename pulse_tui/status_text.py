@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pulse_tui.model import Snapshot
+from pulse_tui.sanitize import visible
 from pulse_tui.status_json import is_healthy
 from pulse_tui.ui_words import STATE_GLYPHS, duration
 
@@ -42,7 +43,10 @@ def render_status(snap: Snapshot) -> str:
     if snap.findings:
         lines.append("")
         for f in snap.findings:
-            lines.append(f"[{f.severity.value}] {f.message}")
+            lines.append(f"[{f.severity.value}] {f.message}"
+                         + (f" e.g. {', '.join(f.subjects[:3])}" if f.subjects else ""))
     lines.append("")
     lines.append("healthy" if is_healthy(snap) else "NOT healthy")
-    return "\n".join(lines)
+    # Ids, phones, error details and findings come from peers and dir names: each line is made safe whole,
+    # so a "\n" inside a value shows as \x0a instead of forging a line of its own.
+    return "\n".join(visible(line) for line in lines)

@@ -173,3 +173,96 @@ def test_pulse_delete(tmp_path: Path) -> None:
 def test_authdir_is_what_the_monitor_adapts() -> None:
     d = AuthDir("x", Path("/a/session-x"), Layout.SALESBOY, False, "r")
     assert (d.session_id, d.id, str(d.path), d.valid) == ("x", "x", "/a/session-x", False)
+
+
+# --- unusable auth roots and log paths: a finding naming the path, never a traceback (issue 13, item 9) -------
+
+_DROP_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+              "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def _unprivileged() -> list[str] | None:
+    """A command prefix under which file modes apply (root ignores them), or None when none is available."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    return _DROP_CAPS if shutil.which("setpriv") else None
+
+
+def _bad_paths(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "session-7c9e6679-7425-40de-944b-e07fc1f90ae7").mkdir()
+    unreadable.chmod(0)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    afile = tmp_path / "afile"
+    afile.write_text("x\n")
+    return {"missing": (tmp_path / "nowhere", "does not exist"), "file": (afile, "is a file, not a directory"),
+            "fifo": (fifo, "is a FIFO"), "unreadable": (unreadable, "permission denied")}
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "fifo", "unreadable"])
+def test_unusable_auth_root_is_a_finding_in_status_and_doctor(kind: str, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    prefix = _unprivileged()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: file modes cannot be tested")
+    path, words = _bad_paths(tmp_path)[kind]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_TUI_", "REDIS_"))}
+    env.update({"PULSE_TUI_GATEWAY_URL": "http://127.0.0.1:9", "PULSE_TUI_AUTH_DIR": str(path),
+                "XDG_STATE_HOME": str(tmp_path)})
+    try:
+        status = subprocess.run([*prefix, sys.executable, "-m", "pulse_tui", "status", "--json"], env=env,
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        doctor = subprocess.run([*prefix, sys.executable, "-m", "pulse_tui", "doctor"], env=env,
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        (tmp_path / "unreadable").chmod(0o700)
+    assert "Traceback" not in status.stderr + doctor.stderr, status.stderr[-2000:] + doctor.stderr[-2000:]
+    found = [f for f in json.loads(status.stdout)["findings"] if f["code"] == "sessions-auth-root-unusable"]
+    assert len(found) == 1 and str(path) in found[0]["message"] and words in found[0]["message"]
+    assert "Sessions  [" in doctor.stdout and "Sessions  [✔ ok]" not in doctor.stdout
+    assert str(path) in doctor.stdout
+
+
+def test_root_problem_names_each_case(tmp_path: Path) -> None:
+    from pulse_tui.sources.authdirs import root_findings, root_problem
+
+    paths = _bad_paths(tmp_path)
+    (tmp_path / "unreadable").chmod(0o700)  # modes are the subprocess test's business
+    good = mk(tmp_path / ".wwebjs_auth")
+    assert root_problem(good) is None
+    assert root_problem(paths["missing"][0]) == "does not exist"
+    assert root_problem(paths["file"][0]) == "is a file, not a directory"
+    assert root_problem(paths["fifo"][0]) == "is a FIFO, not a directory"
+    found = root_findings([good, paths["fifo"][0]])
+    assert [f.code for f in found] == ["sessions-auth-root-unusable"] and str(paths["fifo"][0]) in found[0].message
+    assert discover([paths["fifo"][0], paths["file"][0], paths["missing"][0]]) == []
+
+
+def test_never_restored_finding_names_the_real_dirs(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / ".wwebjs_auth"
+    mk(root / "session-test-user-7")
+    mk(root / "session-not-a-uuid-either")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_TUI_", "REDIS_"))}
+    env.update({"PULSE_TUI_GATEWAY_URL": "http://127.0.0.1:9", "PULSE_TUI_AUTH_DIR": str(root),
+                "XDG_STATE_HOME": str(tmp_path)})
+    out = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--json"], env=env, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    found = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "auth-dir-never-restored"]
+    assert len(found) == 1
+    assert "current-user" not in json.dumps(found)
+    assert set(found[0]["subjects"]) == {"test-user-7", "not-a-uuid-either"}
+    text = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--once"], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
+    line = next(ln for ln in text.splitlines() if "never restores" in ln)
+    assert "test-user-7" in line and "current-user" not in line

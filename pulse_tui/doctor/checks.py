@@ -146,7 +146,7 @@ _FLAG_FINDINGS: tuple[tuple[str, str, Severity, str, str], ...] = (
      "Pulse instance(s) are logged out when Pulse shuts down, so each restart forces a re-scan",
      "Known Pulse behaviour: schedule restarts when someone can scan the QR."),
     ("never-restored", "auth-dir-never-restored", Severity.WARNING,
-     "auth dir(s) have a name the gateway never restores (not a UUID, e.g. session-current-user)",
+     "auth dir(s) have a name the gateway never restores (not a UUID)",  # the real names: subjects
      "Orphans from the dashboard's placeholder ids: remove them once you have checked nothing uses them."),
     ("auth-dead", "sessions-auth-dead", Severity.WARNING,
      "session(s) were logged out from the phone (LOGOUT): their auth dir is dead",

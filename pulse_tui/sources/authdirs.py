@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat as statmod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from pulse_tui.model import Finding, Severity
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 PHONE_RE = re.compile(r"^[0-9]{6,20}$")
@@ -140,12 +143,69 @@ def _list_dirs(path: Path) -> list[str]:
         return []
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return statmod.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):  # Path.is_dir raises PermissionError under an unreadable root
+        return False
+
+
 def _expand_roots(roots: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for root in roots:
         root = Path(root)
         out.append(root)
-        out.extend(root / child for child in ROOT_CHILDREN if (root / child).is_dir())
+        out.extend(root / child for child in ROOT_CHILDREN if _is_dir(root / child))
+    return out
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular, non-directory file is, in the words of `ls -l`'s first column."""
+    if statmod.S_ISFIFO(mode):
+        return "a FIFO"
+    if statmod.S_ISSOCK(mode):
+        return "a socket"
+    if statmod.S_ISCHR(mode) or statmod.S_ISBLK(mode):
+        return "a device"
+    if statmod.S_ISDIR(mode):
+        return "a directory"
+    return "a file"
+
+
+def root_problem(root: Path) -> str | None:
+    """Why an auth root cannot be listed (missing, a file, a FIFO, unreadable), or None when it can."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        return "cannot be reached (permission denied on a parent dir)"
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    if not statmod.S_ISDIR(st.st_mode):
+        return f"is {file_kind(st.st_mode)}, not a directory"
+    try:
+        with os.scandir(root) as it:
+            next(it, None)
+    except PermissionError:
+        return "cannot be read (permission denied)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def root_findings(roots: Iterable[Path]) -> list[Finding]:
+    """One finding per configured auth root that cannot be listed: its sessions are invisible, not absent."""
+    out: list[Finding] = []
+    for root in roots:
+        problem = root_problem(Path(root))
+        if problem is not None:
+            out.append(Finding(
+                Severity.WARNING, "sessions-auth-root-unusable",
+                f"The auth root {root} (PULSE_TUI_AUTH_DIR) {problem}: no session on it can be seen.",
+                "Point PULSE_TUI_AUTH_DIR (--auth-dir) at the gateway's .wwebjs_auth (Salesboy) or "
+                "whatsapp-sessions (Pulse) dir, and run pulse-tui as a user who can read it.",
+                ()))
     return out
 
 

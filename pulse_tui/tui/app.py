@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import Worker
 
@@ -26,6 +28,7 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
@@ -115,6 +118,18 @@ class PulseApp(App[int]):
         self._screen_ready = False
 
     # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast, plain: they quote session ids and gateway answers (markup and controls shown as text)."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
 
     def get_default_screen(self) -> MainScreen:
         return self.main
@@ -307,7 +322,7 @@ class PulseApp(App[int]):
             return  # not asked yet, or the gateway is away: wait for a poll that knows
         self._qr_mode_started = True
         if s.state == ConnState.CONNECTED:
-            self.exit(0, message=f"{sid} is already connected.")
+            self.exit(0, message=Text(f"{visible(sid)} is already connected."))
             return
         if s.state in (ConnState.STOPPED, ConnState.RESTORABLE) and not self.config.read_only:
             self.run_worker(self.perform("start", sid), group="actions")

@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from pulse_tui.sanitize import visible
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Yes/No about one action on one target; dismisses with True only on an explicit Yes."""
@@ -28,8 +30,8 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, target: str, title: str, consequence: str, yes_label: str = "Yes") -> None:
         super().__init__(classes="confirm")
         self.target = target  # captured now: a poll that reorders rows cannot change it
-        self.title_text = title
-        self.consequence = consequence
+        self.title_text = visible(title)  # they name the session, whose id came from a peer or a dir name
+        self.consequence = visible(consequence)
         self.yes_label = yes_label
 
     def compose(self) -> ComposeResult:
@@ -59,14 +61,14 @@ class TypeToConfirm(ModalScreen[bool]):
     def __init__(self, target: str, title: str, consequence: str) -> None:
         super().__init__(classes="confirm")
         self.target = target
-        self.title_text = title
-        self.consequence = consequence
+        self.title_text = visible(title)
+        self.consequence = visible(consequence)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label(self.title_text, id="confirm-title", markup=False)
             yield Static(self.consequence, id="confirm-body", markup=False)
-            yield Static(f"Type the session id to confirm:\n{self.target}", id="confirm-prompt", markup=False)
+            yield Static(f"Type the session id to confirm:\n{visible(self.target)}", id="confirm-prompt", markup=False)
             yield Input(placeholder="session id", id="confirm-input")
             yield Static("", id="confirm-error", markup=False)
 

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from pulse_tui.model import SessionView, Snapshot, UserSession
 from pulse_tui.monitor.state import FLAG_EXPLANATIONS
+from pulse_tui.sanitize import visible
 from pulse_tui.tui.rows import state_cell
 from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
 
@@ -24,21 +25,21 @@ def clock_time(ts: float) -> str:
 
 def _field(t: Text, name: str, value: object) -> None:
     t.append(f"{name:<13}", style="bold")
-    t.append(f"{value}\n")
+    t.append(visible(str(value)) + "\n")  # every value may come from a peer: shown, never acted on
 
 
 def session_details(s: SessionView, snap: Snapshot) -> Text:
     """Fields, flags explained, state history with timestamps."""
     now = snap.taken_at
     t = Text()
-    t.append(f"{s.id}\n", style="bold")
+    t.append(visible(s.id) + "\n", style="bold")
     t.append_text(state_cell(s.state, s.stale_s))
     t.append(f" for {duration(now - s.since)}")
     if s.last_known is not None:
         t.append(f" (last known: {s.last_known.value})", style="magenta")
     t.append("\n")
     if s.detail:
-        t.append(f"{s.detail}\n", style="italic")
+        t.append(visible(s.detail) + "\n", style="italic")
     t.append("\n")
     _field(t, "phone", s.phone or "-")
     if s.name:
@@ -67,7 +68,7 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
     if s.flags:
         t.append("\nFlags\n", style="bold")
         for f in sorted(s.flags):
-            t.append(f"  ▲ {f}", style="yellow")
+            t.append(f"  ▲ {visible(f)}", style="yellow")
             t.append(f": {FLAG_EXPLANATIONS.get(f, '')}\n")
     if s.history:
         t.append("\nHistory\n", style="bold")
@@ -75,7 +76,7 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
             t.append(f"  {clock_time(h.at)}  ")
             t.append_text(state_cell(h.state))
             if h.reason:
-                t.append(f"  {h.reason}", style="dim")
+                t.append(f"  {visible(h.reason)}", style="dim")
             t.append("\n")
     return t
 
@@ -83,7 +84,7 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
 def user_details(u: UserSession) -> Text:
     """A Redis `session:` key: how it opens, its index, its TTL and its (redacted) fields."""
     t = Text()
-    t.append(f"{u.key}\n", style="bold")
+    t.append(visible(u.key) + "\n", style="bold")
     _field(t, "value", u.value_class.value)
     _field(t, "opened by", u.key_label or "no known key")
     _field(t, "index", u.index.value)
@@ -94,12 +95,12 @@ def user_details(u: UserSession) -> Text:
     if u.expires_at:
         _field(t, "expires at", u.expires_at)
     if u.detail:
-        t.append(f"\n{u.detail}\n", style="italic")
+        t.append(f"\n{visible(u.detail)}\n", style="italic")
     if u.fields:
         t.append("\nFields (secrets redacted)\n", style="bold")
         for name, value in u.fields:
-            t.append(f"  {name:<18}", style="dim")
-            t.append(f"{value}\n")
+            t.append(f"  {visible(name):<18}", style="dim")
+            t.append(visible(str(value)) + "\n")
     return t
 
 
@@ -112,9 +113,9 @@ def findings_text(snap: Snapshot) -> Text:
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan", "unknown": "magenta"}
     for f in sorted(snap.findings, key=lambda f: -f.severity.rank):
         t.append(f"{SEVERITY_GLYPHS.get(f.severity, '?')} {f.severity.value:<8} ", style=styles.get(f.severity.value, ""))
-        t.append(f"{f.message}\n")
+        t.append(visible(f.message) + "\n")
         if f.hint:
-            t.append(f"           fix: {f.hint}\n", style="dim")
+            t.append(f"           fix: {visible(f.hint)}\n", style="dim")
         if f.subjects:
-            t.append(f"           e.g. {', '.join(f.subjects[:3])}\n", style="dim")
+            t.append(f"           e.g. {visible(', '.join(f.subjects[:3]))}\n", style="dim")
     return t

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from pulse_tui.sanitize import visible
+
 KEYS = (
     ("Moving", (
         ("↑ ↓ / j k", "move in the table"),
@@ -53,7 +55,7 @@ def help_text(audit_path: str, read_only: bool) -> str:
         lines.append(section)
         lines.extend(f"  {k:<12} {v}" for k, v in rows)
         lines.append("")
-    lines.append(f"Audit log: {audit_path}")
+    lines.append(f"Audit log: {visible(audit_path)}")
     if read_only:
         lines.append("Read-only mode: every action is disabled.")
     lines.append("Glyphs: ● connected  ▣ scan QR  ◔ starting  ↻ restoring  ◐ restorable  ○ stopped  ✖ stuck  "

@@ -31,6 +31,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
+from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
 
 LEVEL_CYCLE = ("", WARN, ERROR)  # "" shows everything
@@ -41,6 +42,13 @@ ASCII_MARKS = {"error": "E ", "warn": "W ", "debug": ". ", "": "  "}
 SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thread (see _LogView._update_size)
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
+
+
+def _safe(text: str) -> str:
+    """`visible(text)`, with str.isprintable() (C speed) as the fast path: a printable str holds nothing
+    visible() would escape (controls, bidi overrides, surrogates are all non-printable). Log lines are the
+    hot path; this halves the cost of a clean line."""
+    return text if text.isprintable() else visible(text)
 
 
 class _MarkHighlighter(Highlighter):
@@ -433,12 +441,16 @@ class LogPane(Vertical):
             text = ln.text
             if ln.highlight is not None:
                 text = f"{text}  ⟨{ln.highlight}⟩"
-            head = f"{self._clock(ln.at)} {mark}{ln.source} │ "
-            if "\n" not in text and (not width or len(head) + len(text) <= width):
-                rows.append(head + text)
-                continue
+            # Log lines are written by anyone who can reach the gateway: controls are shown, never sent raw.
+            # (a stack's "\n" is split first, so frames stay rows of their own.)
+            head = f"{self._clock(ln.at)} {mark}{_safe(ln.source)} │ "
+            if "\n" not in text:
+                text = _safe(text)
+                if not width or len(head) + len(text) <= width:
+                    rows.append(head + text)
+                    continue
             cont = " " * TIME_WIDTH + mark
-            first, *more = text.split("\n")
+            first, *more = (_safe(part) for part in text.split("\n"))
             pieces = [(head, first)] + [(cont + "  ", frame) for frame in more]
             for prefix, body in pieces:
                 if not width:
@@ -486,9 +498,9 @@ class LogPane(Vertical):
         if self._level:
             parts.append(f"level: {_LEVEL_NAMES[self._level]}")
         if self._session:
-            parts.append(f"session: {self._session}")
+            parts.append(f"session: {visible(self._session)}")
         if self._filter_text:
-            parts.append(f"filter: {self._filter_text}")
+            parts.append(f"filter: {visible(self._filter_text)}")
         if self._filtering():
             parts.append(f"{self._matches:,} match(es)")
         if self._filter_error:

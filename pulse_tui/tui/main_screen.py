@@ -18,7 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.model import ConnState, SessionView, Snapshot
-from pulse_tui.sanitize import markup
+from pulse_tui.sanitize import markup, visible
 from pulse_tui.sources.authdirs import salesboy_id_error
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 NARROW = 110  # below this width the details pane folds away (enter shows it full screen)
 MEDIUM = 150  # below this width the details pane is narrower
 DETAILS_WIDTHS = {"wide": 48, "medium": 36}  # as in pulse.tcss
+# Below this the table shows no session row (header, tabs and log take the height; the core columns the width).
+MIN_WIDTH, MIN_HEIGHT = 60, 16
 RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
 
 
@@ -141,14 +143,27 @@ class MainScreen(Screen[None]):
             with VerticalScroll(id="details"):
                 yield Static(Text("Select a session."), id="details-body")
         yield self.papp.make_log_widget()
+        yield Static("", id="too-small", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fit_terminal()
         self._layout(self.size.width)
         self.papp.start()
 
     def on_resize(self) -> None:
+        self._fit_terminal()
         self._layout(self.size.width)
+
+    def _fit_terminal(self) -> None:
+        """Below the smallest usable size, say which size is needed instead of a screen with no session row."""
+        width, height = self.size
+        small = 0 < width < MIN_WIDTH or 0 < height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small for pulse-tui: need {MIN_WIDTH}x{MIN_HEIGHT}, have {width}x{height}. "
+                "Enlarge the window (q quits).")
 
     def _layout(self, width: int) -> None:
         if width <= 0 or width == self._width:
@@ -303,7 +318,7 @@ class MainScreen(Screen[None]):
         if lines:
             text.append("\nIn the log (g: only its lines)\n", style="bold")
             for line in lines:
-                text.append(f"  {line.text[:200]}\n", style="red" if line.is_error else "dim")
+                text.append(f"  {visible(line.text[:200])}\n", style="red" if line.is_error else "dim")
         return text
 
     @on(DataTable.RowHighlighted)

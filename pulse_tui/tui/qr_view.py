@@ -28,6 +28,7 @@ from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.model import GatewayFailure, HealthState, QrCode
 from pulse_tui.qr.decode import QrDecodeError, payload_from_qr
 from pulse_tui.qr.render import QrEncodeError, QrMatrix, Rendering, TooSmall, encode, fit_matrix
+from pulse_tui.sanitize import visible
 
 # WhatsApp issues a new linking code about every 20 s (then gives up after a few).
 DEFAULT_CODE_INTERVAL_S = 20.0
@@ -258,7 +259,7 @@ class QrScreen(Screen[str]):
         if self._matrix is None:
             self._rendering = None
             code.display = False
-            message.update(self._problem or "Waiting for the first QR code from the gateway…")
+            message.update(visible(self._problem) or "Waiting for the first QR code from the gateway…")
             message.display = True
             return
         area = self.query_one(QrArea)
@@ -286,7 +287,7 @@ class QrScreen(Screen[str]):
             self.query_one("#qr-info", Static).update(self._info_text())
 
     def _info_text(self) -> str:
-        parts = [f"Scan to link session {self.session_id}"]
+        parts = [f"Scan to link session {visible(self.session_id)}"]
         if self._attempt:
             parts.append(f"attempt {self._attempt}")
             parts.append(self._countdown_text())
@@ -305,7 +306,7 @@ class QrScreen(Screen[str]):
     def _set_status(self, text: str) -> None:
         if self.is_mounted:
             status = self.query_one("#qr-status", Static)
-            status.update(text)
+            status.update(visible(text))  # a gateway's error detail may quote its body
             status.set_class(not text, "-empty")
 
     # --- closing ------------------------------------------------------------------------------------

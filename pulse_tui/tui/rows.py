@@ -20,6 +20,7 @@ from pulse_tui.model import (
     UserSession,
     ValueClass,
 )
+from pulse_tui.sanitize import visible
 from pulse_tui.ui_words import STATE_GLYPHS, STATE_WORDS, VALUE_GLYPHS, duration
 
 STATE_STYLES = {
@@ -128,7 +129,8 @@ def fit_columns(columns: tuple[Column, ...], table_width: int) -> TableLayout:
 
 def short_id(session_id: str, short: bool) -> str:
     """The id, shortened with an ellipsis when space is short (the details pane shows it whole)."""
-    return session_id[:12] + "…" if short and len(session_id) > ID_SHORT else session_id
+    shown = session_id[:12] + "…" if short and len(session_id) > ID_SHORT else session_id
+    return visible(shown)
 
 
 def state_cell(state: ConnState, stale_s: float | None = None) -> Text:
@@ -156,15 +158,15 @@ def time_cells(s: SessionView, now: float) -> dict[str, Text | str]:
 def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
     """A session's cells but the time ones (see time_cells); the table picks the visible columns."""
     flags = sorted(s.flags - {"stale"})
-    flag_text = Text(", ".join(flags), style="yellow" if flags else "")
+    flag_text = Text(visible(", ".join(flags)), style="yellow" if flags else "")
     if s.stale_s is not None:
         flag_text.append((", " if flags else "") + f"data {duration(s.stale_s)} old", style="magenta")
     rss, pss = s.rss_bytes, s.pss_bytes
     mem: Text | str = _bytes(pss) if pss else (Text(_bytes(rss), style="dim") if rss else "-")
     return {
         "state": state_cell(s.state, s.stale_s),
-        "id": short_id(s.id, short),
-        "phone": s.phone or "-",
+        "id": short_id(s.id, short),  # made safe there; SyncedTable never parses a cell as markup
+        "phone": visible(s.phone or "-"),
         "mem": mem,
         "cpu": "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f}%",
         "flags": flag_text,
@@ -182,12 +184,12 @@ def user_cells(u: UserSession, short: bool) -> dict[str, Text | str]:
     return {
         "class": cls,
         "id": short_id(u.session_id, short),
-        "phone": u.phone or "-",
+        "phone": visible(u.phone or "-"),
         "linked": "yes" if u.linked else "no",
         "ttl": "none" if u.ttl is None else duration(u.ttl),
-        "activity": (u.last_activity or "-")[:16].replace("T", " "),
+        "activity": visible((u.last_activity or "-")[:16].replace("T", " ")),
         "index": index,
-        "key": u.key_label or "-",
+        "key": visible(u.key_label or "-"),
     }
 
 
@@ -208,14 +210,14 @@ def _bytes(n: int | None) -> str:
 def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
     """`Gateway salesboy http://… ● ok 12 ms · budget 84/90`, with the failure and its countdown."""
     t = Text("Gateway ", style="bold")
-    t.append(f"{kind} {url}  ")
+    t.append(visible(f"{kind} {url}  "))
     t.append(f"{HEALTH_GLYPHS[gw.state]} {gw.state.value}", style=HEALTH_STYLES[gw.state])
     if gw.state == HealthState.OK and gw.latency_ms is not None:
         t.append(f" {gw.latency_ms:.0f} ms")
     if gw.retry_after_s is not None and gw.state in (HealthState.RATE_LIMITED, HealthState.BUDGET):
         t.append(f" {gw.retry_after_s:.0f} s", style=HEALTH_STYLES[gw.state])
     if gw.detail and gw.state != HealthState.OK:
-        t.append(f" ({gw.detail})", style="dim" if gw.state == HealthState.UNKNOWN else "")
+        t.append(visible(f" ({gw.detail})"), style="dim" if gw.state == HealthState.UNKNOWN else "")
     if gw.budget_left is not None and gw.budget_limit is not None:
         low = gw.budget_left < max(5, gw.budget_limit // 10)
         t.append(" · budget ")
@@ -232,7 +234,7 @@ def redis_line(report: RedisReport | None, pending: bool = False) -> Text:
         return t
     if not report.available:
         t.append("✖ down", style="bold red")
-        t.append(f" ({report.error}) · reconnecting each poll")
+        t.append(visible(f" ({report.error})") + " · reconnecting each poll")
         return t
     t.append("● ok", style="green")
     p = report.persistence
@@ -241,7 +243,7 @@ def redis_line(report: RedisReport | None, pending: bool = False) -> Text:
         t.append("unknown (CONFIG unavailable)", style="magenta")
     elif p.enabled:
         t.append("on", style="green")
-        t.append(f" (save '{p.save or ''}', appendonly {p.appendonly or '?'})", style="dim")
+        t.append(visible(f" (save '{p.save or ''}', appendonly {p.appendonly or '?'})"), style="dim")
     else:
         t.append("✖ OFF: a Redis restart loses every session", style="bold red")
     if p is not None and p.last_save_failed:
@@ -261,9 +263,9 @@ KEY_WORDS = {
 def keys_line(snap: Snapshot, read_only: bool) -> Text:
     t = Text("Keys    ", style="bold")
     word, style = KEY_WORDS.get(snap.keys.state, ("? " + snap.keys.state, "magenta"))
-    t.append(word, style=style)
+    t.append(visible(word), style=style)
     if snap.keys.detail:
-        t.append(f" ({snap.keys.detail})", style="dim")
+        t.append(visible(f" ({snap.keys.detail})"), style="dim")
     host = snap.host
     if host is not None:
         t.append(" · Host browsers ")
@@ -281,8 +283,8 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
             t.append(f" · {host.foreign_locks} lock(s) from another host", style="bold red")
         pm2 = host.pm2
         if pm2 is not None:
-            t.append(f" · pm2 {pm2.app} ")
-            t.append(pm2.status, style="green" if pm2.status == "online" else "bold red")
+            t.append(visible(f" · pm2 {pm2.app} "))
+            t.append(visible(pm2.status), style="green" if pm2.status == "online" else "bold red")
             t.append(f" ↻{pm2.restarts}")
             if pm2.restarts_since_start:
                 t.append(f" (+{pm2.restarts_since_start} since pulse-tui started)", style="bold yellow")

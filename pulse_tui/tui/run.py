@@ -18,18 +18,25 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
     # A full collection during start-up walks every module, class and function just imported (~13 ms, in
     # the middle of the first frame); frozen, they are never walked again, at start-up or while idle.
     gc.freeze()
-    return int(app.run(**options) or 0)
+    try:
+        return int(app.run(**options) or 0)
+    finally:
+        # Frozen objects outlive the interpreter's last collection: zxing-cpp's nanobind objects (held by
+        # cycles) would then print "nanobind: leaked …" over the operator's terminal at exit.
+        gc.unfreeze()
+        gc.collect()
 
 
 def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
     """The app's `connect`: builds the monitor over the real sources when called (after the first frame)."""
 
     def connect() -> Connection:
+        from pulse_tui.cli import path_checks
         from pulse_tui.doctor.checks import findings_for
         from pulse_tui.monitor.build import build_targets
         from pulse_tui.tui.app import Connection
 
-        targets = build_targets(config, findings=findings_for(config, log_lines=recent))
+        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
         return Connection(targets.monitor, targets.gateway, on_close=targets.aclose)
 
     return connect

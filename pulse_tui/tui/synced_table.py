@@ -20,10 +20,19 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
+from pulse_tui.sanitize import has_unsafe, visible
 from pulse_tui.tui.rows import Column
 
 Cell = Text | str
 Rows = Mapping[str, Mapping[str, Cell]]
+
+
+def safe_cell(value: Cell) -> Cell:
+    """A str cell as DataTable shows it literally: it parses str cells as Rich markup (`[…]`) and emoji codes
+    (`:name:`), and ids and phones come from peers; such a cell (or one holding controls) becomes a plain Text."""
+    if isinstance(value, str) and ("[" in value or ":" in value or has_unsafe(value)):
+        return Text(visible(value))
+    return value
 
 
 class SyncedTable(DataTable[Cell]):
@@ -113,7 +122,7 @@ class SyncedTable(DataTable[Cell]):
         for key, cells in rows.items():
             self._given[key] = cells
             self._cells[key] = {c.key: cells.get(c.key, "") for c in self._columns}
-            batch.append((key, [self._cells[key][c.key] for c in self._columns]))
+            batch.append((key, [safe_cell(self._cells[key][c.key]) for c in self._columns]))
         for key, values in batch:
             self.add_row(*values, key=key)
 
@@ -132,6 +141,7 @@ class SyncedTable(DataTable[Cell]):
         self, row_key: RowKey | str, column_key: ColumnKey | str, value: Cell, *, update_width: bool = False
     ) -> None:
         """Set one cell and repaint its row only (Textual's own version re-renders every visible cell)."""
+        value = safe_cell(value)
         if update_width:
             super().update_cell(row_key, column_key, value, update_width=True)
             return

@@ -1,0 +1,1 @@
+"""Hostile inputs shared by the parser and renderer tests."""

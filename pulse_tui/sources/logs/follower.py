@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.model import Finding, Severity
+from pulse_tui.sources.authdirs import file_kind
 from pulse_tui.sources.logs.line import ERROR, MAX_LINE_CHARS, LogLine
 from pulse_tui.sources.logs.parse import parse_line
 from pulse_tui.sources.logs.redact import Redactor
@@ -107,6 +109,48 @@ def default_log_globs(
             continue
         if not only_existing or globmod.glob(c):
             out.append(c)
+    return out
+
+
+def log_path_problem(pattern: str) -> str | None:
+    """Why a configured log path or glob yields nothing to follow, or None when it does. Never opens a file
+    (opening a FIFO would block)."""
+    if globmod.has_magic(pattern):
+        try:
+            matches = globmod.glob(os.path.expanduser(pattern))
+        except (OSError, ValueError):
+            matches = []
+        if not matches:
+            return "matches no file"
+        if not any(_stat(p) is not None for p in matches):
+            return "matches no regular file"
+        return None
+    try:
+        st = os.stat(os.path.expanduser(pattern))
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        return "cannot be reached (permission denied on a parent dir)"
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    if not statmod.S_ISREG(st.st_mode):
+        return f"is {file_kind(st.st_mode)}, not a regular file"
+    if not os.access(os.path.expanduser(pattern), os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def log_path_findings(patterns: Sequence[str]) -> list[Finding]:
+    """One finding per configured log path or glob that gives no line (missing, a dir, a FIFO, unreadable)."""
+    out: list[Finding] = []
+    for pattern in patterns:
+        problem = log_path_problem(pattern)
+        if problem is not None:
+            out.append(Finding(
+                Severity.WARNING, "log-path-unusable",
+                f"The log path {pattern} (PULSE_TUI_LOGS) {problem}: its lines are not read.",
+                "Name the gateway's pm2 or winston log files (globs allowed), readable by the user running "
+                "pulse-tui."))
     return out
 
 
