@@ -409,7 +409,8 @@ class Monitor:
             if health.state == HealthState.OK:
                 self._ok(health)
             else:
-                self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s))
+                self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s,
+                                          kind=health.failure_kind or FailureKind.HTTP))
         left, cap = self._budget()
         self._health = replace(self._health, budget_left=left, budget_limit=cap, budget_use=self._budget_use())
 
@@ -513,6 +514,7 @@ class Monitor:
                 latency_ms=self._health.latency_ms,
                 retry_after_s=failure.retry_after_s,
                 detail=failure.detail,
+                failure_kind=failure.kind,
             )
             return
         self._gw_backoff.failure(mono, at_least_s=failure.retry_after_s or 0.0)
@@ -521,6 +523,8 @@ class Monitor:
             latency_ms=None,
             retry_after_s=failure.retry_after_s,
             detail=failure.detail,
+            failure_kind=failure.kind,
+            budget_use=self._budget_use(),
         )
         self._health_at = mono
 
