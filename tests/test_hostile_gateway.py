@@ -201,3 +201,22 @@ async def test_tui_leaves_waiting_for_the_first_poll_with_a_message(hostile: Hos
         assert "error" in text and "not usable JSON" in text
         await pilot.press("q")
     await targets.aclose()
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("drip", FailureKind.DEADLINE), ("deep", FailureKind.MALFORMED),
+                                             ("lying-headers", None)])
+async def test_simulator_fault_switches_for_hostile_answers(auth_root: Path, fault: str,
+                                                            kind: FailureKind | None) -> None:
+    from pulse_tui.sim.gateway import GatewaySim
+
+    with GatewaySim(auth_root, api_key="k", start_delay_s=0.1, restore_on_boot=False) as sim:
+        sim.set_fault(fault)
+        g = SalesboyGateway(sim.url, "k", auth_roots=[auth_root], timeouts=SHORT)
+        try:
+            got = await asyncio.wait_for(g.status(UID), CEILING_S)
+            if kind is None:
+                assert isinstance(got, SessionStatus) and g.budget_snapshot() == (99, 100)
+            else:
+                assert isinstance(got, GatewayFailure) and got.kind == kind
+        finally:
+            await g.aclose()

@@ -73,6 +73,8 @@ def test_one_shot_runs_share_one_ledger_and_tell_who_spent(sim: GatewaySim, tmp_
     spent_a = sim.requests_seen()
     assert 1 <= spent_a <= SHARE_OF_90  # 30 sessions, but a one-shot run spends its share of the window only
     assert use_of(a) == {"this_process": spent_a, "other_pulse_tui": 0, "someone_else": 0, "server_used": spent_a}
+    gw_a = a["gateway"]
+    assert isinstance(gw_a, dict) and isinstance(gw_a["latency_ms"], float)  # set by the status calls
     first = set(asked_ids(sim))
 
     b = status_json(sim, state, tmp_path)

@@ -400,6 +400,8 @@ class Monitor:
             self._tracked[sid].learn_status(result, self.clock.now())
             self._adopted.discard(sid)
             self._ok()
+            if (latency := self._latency()) is not None:
+                self._health = replace(self._health, latency_ms=latency)
             self._health_at = self.clock.monotonic()  # an answered status proves health: no /health needed
         self._credit -= asked
         if asked == 0 and (full or self._health_due()):
@@ -439,6 +441,11 @@ class Monitor:
         if cap is None:
             return len(self._tracked)
         return max(1, int(cap * self.config.oneshot_share))
+
+    def _latency(self) -> float | None:
+        """The last answered request's latency, when the adapter tells it."""
+        latency = getattr(self.gateway, "last_latency_ms", None)
+        return latency if isinstance(latency, int | float) else None
 
     def _budget_use(self) -> BudgetUse | None:
         budget = getattr(self.gateway, "budget", None)

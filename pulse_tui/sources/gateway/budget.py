@@ -23,6 +23,7 @@ from pulse_tui.model import BudgetUse, FailureKind, GatewayFailure, HealthState,
 DEFAULT_BLOCK_S = 60.0  # a 429 that does not say for how long
 MAX_WAIT_S = 3600.0  # a server asking us to wait longer than this is not believed beyond it
 MAX_COUNT = 10**9  # no rate limit counts more requests than this in one window
+NEW_WINDOW_SLACK_S = 5.0
 MAX_RESET_AHEAD_S = 86400.0  # a reset further ahead than a day is not a real window
 
 
@@ -213,8 +214,12 @@ class RequestBudget:
                 st.server_limit = lim
             if lim and rem is not None:
                 used = max(0, lim - rem)
-                if reset is not None and (st.window_end is None or reset > st.window_end + 1):
-                    st.spent = used  # a new server window: its count replaces ours
+                # A clearly later reset and a lower count: the server started a new window. A reset up to a few
+                # seconds later is the same window (the server starts it at its first hit and rounds the reset
+                # up), and a lower count alone is only requests still in flight, ours or another process's.
+                late = st.window_end is None or reset is not None and reset > st.window_end + NEW_WINDOW_SLACK_S
+                if reset is not None and late and used < st.spent:
+                    st.spent = used  # its count replaces ours
                     st.by_process = {self.me: 1} if used else {}
                     st.server_used = used
                 else:

@@ -277,6 +277,11 @@ class SalesboyGateway:
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return self.budget.snapshot()
 
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took."""
+        return self._http.last_latency_ms
+
     def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
         """Each session's last known status and its time, from the shared ledger (costs no request)."""
         return self.budget.recall()
