@@ -192,7 +192,7 @@ async def test_tui_leaves_waiting_for_the_first_poll_with_a_message(hostile: Hos
         await pilot.pause()
         text = str(app.main.query_one("#hdr-gateway").content)
         assert "waiting for the first poll" not in text
-        assert "down" in text and "no complete answer" in text
+        assert "down" in text and "no answer" in text and "whole" in text
         hostile.mode = "nan"
         targets.monitor._gw_backoff.success()  # noqa: SLF001 - ask again now rather than after the backoff
         await asyncio.wait_for(app.poll_now().wait(), CEILING_S)

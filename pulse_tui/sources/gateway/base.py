@@ -246,7 +246,7 @@ class HttpCaller:
         except (TimeoutError, httpx.TimeoutException) as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 return self.transport_failure(exc, deadline)
-            return failure(HealthState.DOWN, f"no complete answer from {self.url} to {call.value} within {deadline:g}s",
+            return failure(HealthState.DOWN, f"no answer from {self.url} within {deadline:g}s (whole {call.value} answer)",
                            kind=FailureKind.DEADLINE)
         except httpx.HTTPError as exc:
             return self.transport_failure(exc, deadline)
