@@ -66,6 +66,13 @@ def _huge_undeclared(sock: socket.socket, stop: threading.Event) -> None:
         sock.sendall(block)
 
 
+def _sse_drip(sock: socket.socket, stop: threading.Event) -> None:
+    sock.sendall(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}))
+    sock.sendall(b"6\r\ndata: \r\n")
+    while not stop.wait(0.5):
+        sock.sendall(b"1\r\nx\r\n")  # an event that never ends, a byte at a time
+
+
 def _silent(sock: socket.socket, stop: threading.Event) -> None:
     stop.wait(120)  # headers never sent
 
@@ -91,6 +98,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("huge", send=_huge),
     Mode("huge-undeclared", send=_huge_undeclared),
     Mode("silent", send=_silent),
+    Mode("sse-drip", send=_sse_drip),
     Mode("no-body", send=_no_body),
     Mode("deep", b"[" * 100_000),
     Mode("deep-object", b'{"a":' * 100_000),

@@ -7,6 +7,7 @@ call only, and Redis still reports through the same monitor, in `status --json` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -220,3 +221,35 @@ async def test_simulator_fault_switches_for_hostile_answers(auth_root: Path, fau
                 assert isinstance(got, GatewayFailure) and got.kind == kind
         finally:
             await g.aclose()
+
+
+async def test_qr_stream_headers_have_a_deadline(hostile: HostileServer) -> None:
+    hostile.mode = "silent"
+    g = SalesboyGateway(hostile.url, "k", timeouts=SHORT, sse_retry_s=0.1)
+    stream = g.qr_stream(UID)
+    try:
+        first = await asyncio.wait_for(anext(stream), CEILING_S)
+        assert isinstance(first, GatewayFailure) and first.kind == FailureKind.DEADLINE
+    finally:
+        await stream.aclose()
+        await g.aclose()
+
+
+async def test_qr_stream_that_never_finishes_an_event_is_reopened(hostile: HostileServer) -> None:
+    hostile.mode = "sse-drip"
+    g = SalesboyGateway(hostile.url, "k", timeouts=SHORT, sse_silence_s=1.0, sse_retry_s=0.1)
+    stream = g.qr_stream(UID)
+    task = asyncio.create_task(anext(stream))
+    try:
+        for _ in range(int(CEILING_S * 10)):
+            if hostile.requests >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert hostile.requests >= 2, "the dripping stream was never given up"
+        assert not task.done()  # nothing to show: no code, and no failure either (a quiet reconnect)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await stream.aclose()
+        await g.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -201,10 +202,15 @@ class SalesboyGateway:
             retry = min(retry * 2, 60.0)
 
     async def _one_stream(self, path: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        """One SSE connection: its headers within the QR deadline, then events until a silence or a drop."""
         http = self._http
         timeout = http.timeout(http.timeouts.status_s, read_s=self.sse_silence_s)
+        deadline = http.timeouts.deadline(CallKind.QR)
+        cap = http.timeouts.cap(CallKind.QR)
         try:
-            async with http.client.stream("GET", path, timeout=timeout) as resp:
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(deadline):  # a server that never sends its headers
+                    resp = await stack.enter_async_context(http.client.stream("GET", path, timeout=timeout))
                 http.observe(resp)
                 bad = http.status_failure(resp)
                 if bad is None and resp.status_code != 200:
@@ -212,17 +218,26 @@ class SalesboyGateway:
                                   resp.status_code)
                 if bad is None and not resp.headers.get("content-type", "").startswith("text/event-stream"):
                     bad = failure(HealthState.ERROR, "unexpected answer to the QR stream: not an event stream",
-                                  resp.status_code)
+                                  resp.status_code, kind=FailureKind.MALFORMED)
                 if bad is not None:
                     yield bad
                     return
-                cap = http.timeouts.cap(CallKind.QR)
-                async for data in sse_events(bounded_lines(resp.aiter_text(), cap), cap):
+                events = sse_events(bounded_lines(resp.aiter_text(), cap), cap)
+                while True:
+                    try:
+                        # No complete event for this long (silence, or a byte now and then): reconnect.
+                        async with asyncio.timeout(self.sse_silence_s):
+                            data = await anext(events)
+                    except (StopAsyncIteration, TimeoutError):
+                        return
                     yield qr_from_event(data)
+        except TimeoutError:
+            yield failure(HealthState.DOWN, f"no answer from {self.url} within {deadline:g}s (QR stream headers)",
+                          kind=FailureKind.DEADLINE)
         except httpx.ReadTimeout:
             return  # silence: reconnect quietly
         except EventTooLarge:
-            yield failure(HealthState.ERROR, f"QR stream event larger than {http.timeouts.cap(CallKind.QR) // 1024} KiB",
+            yield failure(HealthState.ERROR, f"QR stream event larger than {cap // 1024} KiB",
                           kind=FailureKind.TOO_LARGE)
         except httpx.HTTPError as exc:
             yield http.transport_failure(exc, http.timeouts.status_s)
