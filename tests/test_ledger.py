@@ -22,6 +22,7 @@ import pytest
 from pulse_tui.clock import FakeClock
 from pulse_tui.model import BudgetUse, GatewayHealth, HealthState, SessionStatus
 from pulse_tui.sim.gateway import GatewaySim
+from pulse_tui.sim.simlog import iso_now
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
 from pulse_tui.sources.gateway.ledger import Ledger, ledger_path
 from pulse_tui.tui.rows import gateway_line
@@ -181,3 +182,19 @@ def test_header_names_who_spent_the_window() -> None:
     assert "budget 60/90 (spent: us 5, other pulse-tui 20, someone else 5)" in text
     alone = GatewayHealth(HealthState.OK, 12.0, 85, 90, budget_use=BudgetUse(5, 0, 0, 5))
     assert "spent:" not in gateway_line("salesboy", "http://127.0.0.1:3001", alone, polling=False).plain
+
+
+def test_one_shot_status_reads_session_states_from_the_logs(sim: GatewaySim, tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    # A winston JSON line from the gateway: free news of a session the one-shot run may not spend a request on.
+    log.write_text(json.dumps({"level": "info", "message": f"WhatsApp client ready for user {IDS[-1]}",
+                               "timestamp": iso_now()}) + "\n")
+    env = {"PULSE_TUI_LOGS": str(log), "PULSE_TUI_ONESHOT_SHARE": "0.02"}  # 1 request of 90
+    out = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--json"], capture_output=True, text=True,
+                         env={**env_for(sim, tmp_path / "state"), **env}, cwd=tmp_path, timeout=120)
+    assert out.returncode in (0, 1), out.stderr
+    doc = json.loads(out.stdout)
+    assert sim.requests_seen() == 1
+    by_id = {s["id"]: s for s in doc["sessions"]}
+    assert IDS[-1] not in asked_ids(sim)
+    assert by_id[IDS[-1]]["state"] == "connected"
