@@ -198,3 +198,17 @@ def test_one_shot_status_reads_session_states_from_the_logs(sim: GatewaySim, tmp
     by_id = {s["id"]: s for s in doc["sessions"]}
     assert IDS[-1] not in asked_ids(sim)
     assert by_id[IDS[-1]]["state"] == "connected"
+
+
+def test_a_zero_share_answers_from_the_ledger_without_asking(sim: GatewaySim, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    status_json(sim, state, tmp_path)
+    spent = sim.requests_seen()
+    known = set(asked_ids(sim))
+    out = subprocess.run([sys.executable, "-m", "pulse_tui", "status", "--json"], capture_output=True, text=True,
+                         env={**env_for(sim, state), "PULSE_TUI_ONESHOT_SHARE": "0"}, cwd=tmp_path, timeout=120)
+    doc = json.loads(out.stdout)
+    assert sim.requests_seen() == spent
+    by_id = {s["id"]: s for s in doc["sessions"]}
+    assert all(by_id[sid]["state"] == "restorable" for sid in known)
+    assert doc["gateway"]["budget_use"]["other_pulse_tui"] == spent

@@ -404,7 +404,7 @@ class Monitor:
                 self._health = replace(self._health, latency_ms=latency)
             self._health_at = self.clock.monotonic()  # an answered status proves health: no /health needed
         self._credit -= asked
-        if asked == 0 and (full or self._health_due()):
+        if asked == 0 and (self._oneshot_limit() > 0 if full else self._health_due()):
             self._credit -= 1
             health = await self.gateway.health()
             self._health_at = self.clock.monotonic()
@@ -440,7 +440,8 @@ class Monitor:
         _, cap = self._budget()
         if cap is None:
             return len(self._tracked)
-        return max(1, int(cap * self.config.oneshot_share))
+        share = self.config.oneshot_share
+        return max(1, int(cap * share)) if share > 0 else 0  # 0: answer from the ledger and free sources only
 
     def _latency(self) -> float | None:
         """The last answered request's latency, when the adapter tells it."""
