@@ -200,6 +200,12 @@ async def test_tui_leaves_waiting_for_the_first_poll_with_a_message(hostile: Hos
         await pilot.pause()
         text = str(app.main.query_one("#hdr-gateway").content)
         assert "error" in text and "not usable JSON" in text
+        hostile.mode = "deep"  # `[` x100000: once "Poll failed (RecursionError)" on every poll
+        targets.monitor._gw_backoff.success()  # noqa: SLF001
+        await asyncio.wait_for(app.poll_now().wait(), CEILING_S)
+        await pilot.pause()
+        assert "error" in str(app.main.query_one("#hdr-gateway").content)
+        assert not any("Poll failed" in n.message for n in app._notifications)  # noqa: SLF001
         await pilot.press("q")
     await targets.aclose()
 
