@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ MAX_WAIT_S = 3600.0  # a server asking us to wait longer than this is not believ
 MAX_COUNT = 10**9  # no rate limit counts more requests than this in one window
 NEW_WINDOW_SLACK_S = 5.0
 MAX_RESET_AHEAD_S = 86400.0  # a reset further ahead than a day is not a real window
+
+
+_COMBINED = re.compile(r"\b(limit|remaining|reset)\s*=\s*([^,;\s]{1,40})", re.IGNORECASE)
 
 
 class Spend(StrEnum):
@@ -198,6 +202,9 @@ class RequestBudget:
         """Believe the server's rate-limit headers (when they make sense) and honour Retry-After / 429."""
         now = self.clock.now()
         headers = {k.lower(): v for k, v in headers.items()}
+        # draft-7's combined form, `RateLimit: limit=100, remaining=99, reset=900`, as the separate headers.
+        for key, value in _COMBINED.findall(headers.get("ratelimit", "")[:200]):
+            headers.setdefault(f"ratelimit-{key.lower()}", value)
         lim = _int(headers.get("x-ratelimit-limit")) or _int(headers.get("ratelimit-limit"))
         rem = _int(headers.get("x-ratelimit-remaining"))
         if rem is None:
