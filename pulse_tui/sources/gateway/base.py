@@ -2,6 +2,8 @@
 
 Every call returns a value: a result, or a typed `GatewayFailure` / not-ok `ActionResult`. httpx errors,
 JSON errors, wrong shapes, 401/429/5xx never escape as exceptions, and no message carries a secret.
+Every request has a total deadline (connect + headers + body) and a body size cap per call kind
+(`Timeouts`): a peer that drips, never answers or sends without end is a typed failure, never a hang.
 """
 
 from __future__ import annotations

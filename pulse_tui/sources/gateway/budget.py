@@ -4,6 +4,10 @@ We count what we send in a fixed window, and let the server correct us: its `X-R
 (other clients on the same IP spend the same budget) and `X-RateLimit-Reset` re-align our window, a 429
 or `Retry-After` blocks every request until then. Polls may not spend the last `reserve` requests, so an
 operator's start/stop still goes through when the monitor has used the rest.
+
+The state lives in a `Store`: this process's memory, or the host-wide `ledger.Ledger` of the gateway URL,
+so every pulse-tui process spends from one window and can tell who spent it. Header values are parsed
+defensively: NaN, inf, negative or absurd numbers are ignored, and no wait is believed beyond an hour.
 """
 
 from __future__ import annotations
