@@ -187,3 +187,18 @@ def test_absurd_rate_limit_numbers_are_not_believed() -> None:
                "X-RateLimit-Reset": "1e309", "Retry-After": "1e309"}, 429)
     assert b.snapshot() == (0, 90)
     assert b.blocked_for() == 60.0  # no believable wait given: the default block, not forever
+
+
+def test_poll_rate_yields_to_other_spenders_of_the_window() -> None:
+    clock = FakeClock()
+    b = RequestBudget(90, window_s=900, clock=clock, reserve=10)
+    assert b.poll_rate() == 0.1  # nothing spent yet: the whole budget over the whole window
+    assert b.try_spend()
+    mine = b.poll_rate()
+    assert mine is not None and 0.08 < mine < 0.1
+    # The server says someone else already spent 60 of this window.
+    b.observe(hdr(100, 39, clock.now() + 900), 200)
+    shared = b.poll_rate()
+    assert shared is not None and shared < mine / 2
+    b.observe(hdr(100, 5, clock.now() + 900), 200)
+    assert b.poll_rate() == 0.0  # only the reserve for actions is left

@@ -467,8 +467,17 @@ class Monitor:
         if limit is None:
             self._credit = float(MAX_STATUS_PER_POLL)
         elif self._credit_at is not None:
-            window = getattr(getattr(self.gateway, "budget", None), "window_s", PACE_WINDOW_S)
-            self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + limit / window * (mono - self._credit_at))
+            budget = getattr(self.gateway, "budget", None)
+            window = getattr(budget, "window_s", PACE_WINDOW_S)
+            rate = limit / window
+            try:
+                # What is left of the shared window over the time left: yields to other spenders as they spend.
+                shared = budget.poll_rate() if budget is not None and hasattr(budget, "poll_rate") else None
+            except Exception:  # noqa: BLE001 - a budget readout must never break a poll
+                shared = None
+            if isinstance(shared, int | float):
+                rate = min(rate, float(shared))
+            self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + rate * (mono - self._credit_at))
         self._credit_at = mono
         return max(0.0, self._credit)
 

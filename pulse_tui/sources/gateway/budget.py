@@ -168,6 +168,18 @@ class RequestBudget:
         with self.store.transaction() as st:
             return self._left(st), self._cap(st)
 
+    def poll_rate(self) -> float | None:
+        """Polls per second that last until the window ends, given what every spender has left (None: no limit)."""
+        with self.store.transaction() as st:
+            self._roll(st)
+            cap = self._cap(st)
+            if cap is None:
+                return None
+            if st.window_end is None:
+                return cap / self.window_s
+            spare = max(0, cap - st.spent - self._keep(Spend.POLL))
+            return spare / max(1.0, st.window_end - self.clock.now())
+
     def use(self) -> BudgetUse | None:
         """Who spent this window: this process, other pulse-tui processes, someone else (None: unlimited)."""
         with self.store.transaction() as st:
