@@ -162,8 +162,9 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
-                                                          extra=path_checks(config)))
+    recent = await recent_logs(config)
+    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
+    targets.monitor.apply_events(recent.events())  # free facts: fewer gateway requests to spend
     try:
         snap = await targets.monitor.poll(full=True)
     finally:
@@ -181,8 +182,9 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
     from pulse_tui.monitor.build import build_targets
 
-    targets = build_targets(config, findings=findings_for(config, log_lines=await recent_logs(config),
-                                                          extra=path_checks(config)))
+    recent = await recent_logs(config)
+    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
+    targets.monitor.apply_events(recent.events())
     try:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:

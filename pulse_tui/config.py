@@ -55,6 +55,8 @@ class Config:
     audit_log: Path | None = None
     encryption_key_empty: bool = False  # `ENCRYPTION_KEY=` present but empty: Pulse's Joi schema refuses to start
     node_env: str | None = None  # Pulse's NODE_ENV: under "production" a short key stops Pulse too
+    state_dir: Path | None = None  # $XDG_STATE_HOME: the shared budget ledger lives in <state_dir>/pulse-tui/
+    oneshot_share: float = 0.1  # share of the gateway's window one `status`/`doctor` run may spend
 
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value, for redaction. Short values are skipped to avoid masking noise."""
@@ -340,4 +342,14 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         env_files=env_files,
         pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS[kind],
         audit_log=_expand("PULSE_TUI_AUDIT_LOG", audit) if audit else None,
+        state_dir=_state_dir(values),
+        oneshot_share=_number(values, "PULSE_TUI_ONESHOT_SHARE", 0.1, 0.0, 1.0, integer=False),
     )
+
+
+def _state_dir(values: Mapping[str, str]) -> Path | None:
+    """$XDG_STATE_HOME, else ~/.local/state (None when neither it nor HOME is known)."""
+    if xdg := _get(values, "XDG_STATE_HOME"):
+        return Path(xdg).expanduser()
+    home = _get(values, "HOME")
+    return Path(home) / ".local" / "state" if home else None

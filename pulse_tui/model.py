@@ -93,6 +93,20 @@ class QrCode:
     png_data_url: str | None = None
 
 
+class FailureKind(StrEnum):
+    """Why a gateway call failed, finer than its HealthState (for scripts reading `status --json`)."""
+
+    TRANSPORT = "transport"  # refused, reset, closed without answering
+    DEADLINE = "deadline"  # no complete answer within the call's total deadline
+    TOO_LARGE = "too-large"  # the body grew past the call's size cap
+    MALFORMED = "malformed"  # not JSON, too deep, NaN/inf, or the wrong shape
+    HTTP = "http"  # 401/404/5xx and other statuses the route does not expect
+    RATE_LIMITED = "rate-limited"  # the server's 429 / Retry-After
+    BUDGET = "budget"  # our own (shared) budget refused the request; nothing was sent
+    INVALID = "invalid"  # an id the gateway would refuse; nothing was sent
+    INTERNAL = "internal"  # an unexpected error inside pulse-tui, contained to this source
+
+
 @dataclass(frozen=True)
 class GatewayFailure:
     """A gateway call that did not succeed, as a value instead of an exception."""
@@ -101,6 +115,17 @@ class GatewayFailure:
     detail: str
     status_code: int | None = None
     retry_after_s: float | None = None
+    kind: FailureKind = FailureKind.HTTP
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """Who spent the gateway's rate-limit window: this process, other pulse-tui processes, anyone else."""
+
+    this_process: int
+    other_pulse_tui: int
+    someone_else: int  # the server's count minus every pulse-tui request in the shared ledger
+    server_used: int | None = None  # the server's own count (limit - remaining), when it said
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,8 @@ class GatewayHealth:
     budget_limit: int | None = None
     retry_after_s: float | None = None  # when rate-limited: seconds until we may ask again
     detail: str = ""
+    failure_kind: FailureKind | None = None
+    budget_use: BudgetUse | None = None
 
 
 @dataclass(frozen=True)

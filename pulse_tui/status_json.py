@@ -8,7 +8,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse_tui.model import ConnState, HealthState, HostSummary, Severity, Snapshot, UserSession, ValueClass
+from pulse_tui.model import (
+    BudgetUse,
+    ConnState,
+    HealthState,
+    HostSummary,
+    Severity,
+    Snapshot,
+    UserSession,
+    ValueClass,
+)
 
 SCHEMA_VERSION = 1
 UNHEALTHY_STATES = (ConnState.STUCK, ConnState.UNKNOWN)
@@ -38,6 +47,8 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
             "budget_limit": gw.budget_limit,
             "retry_after_s": gw.retry_after_s,
             "detail": gw.detail,
+            "failure": None if gw.failure_kind is None or gw.state == HealthState.OK else gw.failure_kind.value,
+            "budget_use": budget_use_to_json(gw.budget_use),
         },
         "sessions": [
             {
@@ -118,6 +129,14 @@ def user_session_json(u: UserSession) -> dict[str, Any]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def budget_use_to_json(use: BudgetUse | None) -> dict[str, Any] | None:
+    """Who spent the gateway's current window (null when it has no limit)."""
+    if use is None:
+        return None
+    return {"this_process": use.this_process, "other_pulse_tui": use.other_pulse_tui,
+            "someone_else": use.someone_else, "server_used": use.server_used}
 
 
 def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:

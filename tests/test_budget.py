@@ -167,3 +167,38 @@ def test_ietf_draft_headers_use_delta_seconds() -> None:
     assert b.left == 40
     clock.advance(121)
     assert b.left == 100
+
+
+def test_combined_draft7_ratelimit_header_is_read() -> None:
+    clock = FakeClock()
+    b = RequestBudget(90, clock=clock, reserve=0)
+    assert b.try_spend()
+    b.observe({"RateLimit": "limit=100, remaining=40, reset=300", "RateLimit-Policy": "100;w=900"}, 200)
+    assert b.snapshot() == (30, 90)  # the server counted 60: only 30 of our 90 are left
+    clock.advance(301)  # `reset` counts seconds from now: the window is over
+    assert b.snapshot() == (90, 90)
+
+
+def test_absurd_rate_limit_numbers_are_not_believed() -> None:
+    clock = FakeClock()
+    b = RequestBudget(90, clock=clock, reserve=0)
+    assert b.try_spend()
+    b.observe({"RateLimit-Limit": "-1", "RateLimit-Remaining": "NaN", "RateLimit-Reset": "1e309",
+               "X-RateLimit-Reset": "1e309", "Retry-After": "1e309"}, 429)
+    assert b.snapshot() == (0, 90)
+    assert b.blocked_for() == 60.0  # no believable wait given: the default block, not forever
+
+
+def test_poll_rate_yields_to_other_spenders_of_the_window() -> None:
+    clock = FakeClock()
+    b = RequestBudget(90, window_s=900, clock=clock, reserve=10)
+    assert b.poll_rate() == 0.1  # nothing spent yet: the whole budget over the whole window
+    assert b.try_spend()
+    mine = b.poll_rate()
+    assert mine is not None and 0.08 < mine < 0.1
+    # The server says someone else already spent 60 of this window.
+    b.observe(hdr(100, 39, clock.now() + 900), 200)
+    shared = b.poll_rate()
+    assert shared is not None and shared < mine / 2
+    b.observe(hdr(100, 5, clock.now() + 900), 200)
+    assert b.poll_rate() == 0.0  # only the reserve for actions is left

@@ -142,10 +142,6 @@ def test_pulse_env_file_as_is(tmp_path: Path) -> None:
         load_config({"REDIS_DB": "x"}, {"REDIS_HOST": "h"}, [], tmp_path)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 item 12: Monitor._ok() (monitor/service.py, gateway engineer) "
-                   "copies the previous health's latency, None until /health was asked, and the adapters keep the "
-                   "measured latency private (SalesboyGateway._http.last_latency_ms): every answered request "
-                   "should set the health's latency from a public last_latency_ms of the adapter")
 def test_status_json_latency_is_set_once_sessions_are_polled(sim: GatewaySim, tmp_path: Path) -> None:
     env = {"PULSE_TUI_GATEWAY_URL": sim.url, "API_SECRET_KEY": API_KEY, "PULSE_TUI_AUTH_DIR": str(sim.auth_root)}
     out = run_cli("status", "--json", env=env, cwd=tmp_path)
@@ -154,8 +150,6 @@ def test_status_json_latency_is_set_once_sessions_are_polled(sim: GatewaySim, tm
     assert isinstance(doc["gateway"]["latency_ms"], float) and doc["gateway"]["latency_ms"] >= 0
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 item 12: budget.py (gateway engineer) believes RateLimit-Limit: -1 "
-                   "and reports 0/-1; a limit <= 0 should be ignored")
 def test_negative_rate_limit_header_does_not_zero_the_budget() -> None:
     from pulse_tui.sources.gateway.budget import RequestBudget
 

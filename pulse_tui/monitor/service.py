@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import (
+    BudgetUse,
     ConnState,
+    FailureKind,
     Finding,
     GatewayFailure,
     GatewayHealth,
@@ -25,6 +27,7 @@ from pulse_tui.model import (
     RedisReport,
     SessionStatus,
     SessionView,
+    Severity,
     Snapshot,
     ValueClass,
 )
@@ -168,6 +171,8 @@ class Monitor:
         self._listed_at: float | None = None
         self.host_observation: HostObservation | None = None  # the last probe, for actions (kill, clear lock)
         self.latest: Snapshot | None = None
+        self.auth_error = ""  # why the last auth-dir scan failed ("" when it worked)
+        self._adopted: set[str] = set()  # sessions whose latest facts came from the shared ledger
 
     # --- hints from the UI and the log follower ---------------------------------
 
@@ -239,7 +244,7 @@ class Monitor:
             started = self.clock.monotonic()
             redis_task = self._redis_in_flight()
             host_task = asyncio.create_task(self._scan_host()) if self.host is not None else None
-            await self._poll_gateway(full=full)
+            await self._poll_gateway_isolated(full=full)
             if redis_task is not None:
                 # A slow Redis (10,000 sessions, or one that hangs until its timeout) must not hold the gateway
                 # view back: wait briefly, and let an unfinished inspection land in a later poll.
@@ -339,12 +344,23 @@ class Monitor:
         now = self.clock.monotonic()
         if not self._redis_backoff.ready(now):
             return
-        report = await self.redis.inspect()
+        try:
+            report = await self.redis.inspect()
+        except Exception as exc:  # noqa: BLE001 - one source's bug must not blind the others
+            report = RedisReport(available=False, error=f"Redis inspection failed ({type(exc).__name__})")
         if report.available:
             self._redis_backoff.success()
         else:
             self._redis_backoff.failure(now)
         self._redis_report = report
+
+    async def _poll_gateway_isolated(self, *, full: bool) -> None:
+        """The gateway poll; an unexpected error in it becomes the gateway's typed state, never the poll's."""
+        try:
+            await self._poll_gateway(full=full)
+        except Exception as exc:  # noqa: BLE001 - one source's bug must not blind the others
+            self._fail(GatewayFailure(HealthState.ERROR, f"gateway poll failed ({type(exc).__name__})",
+                                      kind=FailureKind.INTERNAL))
 
     async def _poll_gateway(self, *, full: bool) -> None:
         now = self.clock.now()
@@ -362,9 +378,19 @@ class Monitor:
             self._listed, self._listed_at = frozenset(listed), self.clock.now()
         for sid in self._known_ids:
             self._track(sid)
+        self._adopt_known()
         asked = 0
-        limit = len(self._tracked) if full else int(self._pace())
-        for sid in self._plan(now)[:limit]:
+        plan = self._plan(now)
+        if full:
+            # A one-shot run (status, doctor, cron) answers fresh ledger entries as they are and spends at most
+            # its share of the window on the rest, oldest first: a check every few minutes must not lock out
+            # the dashboard, nor starve a running TUI.
+            fresh = self._fresh_within()
+            plan = [sid for sid in plan if not (sid in self._adopted and self._fresh(self._tracked[sid], now, fresh))]
+            limit = self._oneshot_limit()
+        else:
+            limit = int(self._pace())
+        for sid in plan[:limit]:
             result = await self.gateway.status(sid)
             if isinstance(result, GatewayFailure):
                 if result.state != HealthState.BUDGET or asked == 0:
@@ -372,18 +398,63 @@ class Monitor:
                 break
             asked += 1
             self._tracked[sid].learn_status(result, self.clock.now())
+            self._adopted.discard(sid)
             self._ok()
+            if (latency := self._latency()) is not None:
+                self._health = replace(self._health, latency_ms=latency)
             self._health_at = self.clock.monotonic()  # an answered status proves health: no /health needed
         self._credit -= asked
-        if asked == 0 and (full or self._health_due()):
+        if asked == 0 and (self._oneshot_limit() > 0 if full else self._health_due()):
             self._credit -= 1
             health = await self.gateway.health()
             self._health_at = self.clock.monotonic()
             if health.state == HealthState.OK:
                 self._ok(health)
             else:
-                self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s))
-        self._health = replace(self._health, budget_left=self._budget()[0], budget_limit=self._budget()[1])
+                self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s,
+                                          kind=health.failure_kind or FailureKind.HTTP))
+        left, cap = self._budget()
+        self._health = replace(self._health, budget_left=left, budget_limit=cap, budget_use=self._budget_use())
+
+    def _adopt_known(self) -> None:
+        """Take each tracked session's last known state from the shared ledger when it is newer than ours."""
+        known = getattr(self.gateway, "known_states", None)
+        if known is None:
+            return
+        try:
+            states = known()
+        except Exception:  # noqa: BLE001 - the ledger is a help, never a reason to fail a poll
+            return
+        for sid, (status, at) in states.items():
+            t = self._tracked.get(sid)
+            if t is not None and (t.facts.at is None or t.facts.at < at) and at <= self.clock.now():
+                t.learn_status(status, at)
+                self._adopted.add(sid)
+
+    @staticmethod
+    def _fresh(t: Tracked, now: float, within: float) -> bool:
+        return t.facts.source == "gateway" and t.facts.at is not None and now - t.facts.at < within
+
+    def _oneshot_limit(self) -> int:
+        """Status requests one full poll may spend: its share of the window (every session when unlimited)."""
+        _, cap = self._budget()
+        if cap is None:
+            return len(self._tracked)
+        share = self.config.oneshot_share
+        return max(1, int(cap * share)) if share > 0 else 0  # 0: answer from the ledger and free sources only
+
+    def _latency(self) -> float | None:
+        """The last answered request's latency, when the adapter tells it."""
+        latency = getattr(self.gateway, "last_latency_ms", None)
+        return latency if isinstance(latency, int | float) else None
+
+    def _budget_use(self) -> BudgetUse | None:
+        budget = getattr(self.gateway, "budget", None)
+        try:
+            use = budget.use() if budget is not None and hasattr(budget, "use") else None
+        except Exception:  # noqa: BLE001 - a budget readout must never break a poll
+            return None
+        return use if isinstance(use, BudgetUse) else None
 
     def _pace(self) -> float:
         """Status requests this poll may spend: the budget spread evenly over its window (a token bucket).
@@ -396,8 +467,17 @@ class Monitor:
         if limit is None:
             self._credit = float(MAX_STATUS_PER_POLL)
         elif self._credit_at is not None:
-            window = getattr(getattr(self.gateway, "budget", None), "window_s", PACE_WINDOW_S)
-            self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + limit / window * (mono - self._credit_at))
+            budget = getattr(self.gateway, "budget", None)
+            window = getattr(budget, "window_s", PACE_WINDOW_S)
+            rate = limit / window
+            try:
+                # What is left of the shared window over the time left: yields to other spenders as they spend.
+                shared = budget.poll_rate() if budget is not None and hasattr(budget, "poll_rate") else None
+            except Exception:  # noqa: BLE001 - a budget readout must never break a poll
+                shared = None
+            if isinstance(shared, int | float):
+                rate = min(rate, float(shared))
+            self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + rate * (mono - self._credit_at))
         self._credit_at = mono
         return max(0.0, self._credit)
 
@@ -451,6 +531,7 @@ class Monitor:
                 latency_ms=self._health.latency_ms,
                 retry_after_s=failure.retry_after_s,
                 detail=failure.detail,
+                failure_kind=failure.kind,
             )
             return
         self._gw_backoff.failure(mono, at_least_s=failure.retry_after_s or 0.0)
@@ -459,11 +540,18 @@ class Monitor:
             latency_ms=None,
             retry_after_s=failure.retry_after_s,
             detail=failure.detail,
+            failure_kind=failure.kind,
+            budget_use=self._budget_use(),
         )
         self._health_at = mono
 
     def _refresh_auth_dirs(self) -> None:
-        found = {d.session_id: d for d in self._discover()}
+        try:
+            found = {d.session_id: d for d in self._discover()}
+        except Exception as exc:  # noqa: BLE001 - an unreadable auth root must not stop the gateway or Redis
+            self.auth_error = f"auth dirs not read ({type(exc).__name__})"
+            return  # keep what the last scan found
+        self.auth_error = ""
         for sid in found:
             self._known_ids.add(sid)
         for sid in set(found) | set(self._tracked):
@@ -555,7 +643,13 @@ class Monitor:
         obs = self.host_observation
         found = host_findings(obs) if obs is not None else ()
         if self._findings is not None:
-            found = merge_findings(found, self._findings(snap))
+            try:
+                found = merge_findings(found, self._findings(snap))
+            except Exception as exc:  # noqa: BLE001 - a failing check must not lose the snapshot
+                found = merge_findings(found, (Finding(Severity.UNKNOWN, "checks-failed",
+                                                       f"the checks could not run ({type(exc).__name__})"),))
+        if self.auth_error:
+            found = merge_findings(found, (Finding(Severity.WARNING, "auth-dirs-unreadable", self.auth_error),))
         return replace(snap, findings=found)
 
     async def redis_settled(self) -> bool:

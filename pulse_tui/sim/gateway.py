@@ -36,6 +36,12 @@ SSE_POLL_S = 0.25  # how often an idle SSE stream checks for a closed client or 
 PULSE_SERVICE = "Pulse - WhatsApp Web.js Multi-Instance"
 
 
+LYING_HEADERS = {
+    "RateLimit-Limit": "-1", "RateLimit-Remaining": "NaN", "RateLimit-Reset": "1e309",
+    "X-RateLimit-Reset": "1e309", "Retry-After": "whenever",
+}
+
+
 class Fault(StrEnum):
     NONE = "none"
     DOWN = "down"  # close the connection without answering
@@ -45,6 +51,9 @@ class Fault(StrEnum):
     RATE_LIMITED = "429"
     GARBAGE = "garbage"  # 200 with a body that is not JSON
     SHAPE = "shape"  # 200 with JSON of the wrong shape
+    DRIP = "drip"  # 200 with a chunked body of one byte every 0.5 s, never finished
+    DEEP = "deep"  # 200 with `[` x100000 (RecursionError in a naive JSON decoder)
+    LYING = "lying-headers"  # normal answers with nonsense rate-limit headers (1e309, -1, NaN, garbage)
 
 
 class GatewaySim:
@@ -309,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Origin", "*")  # cors
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if self.server.sim.fault == Fault.LYING:
+            for k, v in LYING_HEADERS.items():
+                self.send_header(k, v)
         if ctype:
             self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -386,7 +398,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><body>Bad gateway? {\"exists\": tr", HTML_CT)
         elif fault == Fault.SHAPE:
             self._json(200, ["exists", True, "ready", "maybe"])
+        elif fault == Fault.DEEP:
+            self._send(200, b"[" * 100_000, JSON_CT)
+        elif fault == Fault.DRIP:
+            self._drip(sim)
+        elif fault == Fault.LYING:
+            return False  # answered normally; `_send` adds the lying headers
         return True
+
+    def _drip(self, sim: GatewaySim) -> None:
+        sim._record(self.command, self.path, 200)
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", JSON_CT)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            while not sim._stop_event.wait(0.5):
+                self.wfile.write(b"1\r\n \r\n")
+                self.wfile.flush()
 
     # --- Salesboy ----------------------------------------------------------------------
 

@@ -222,6 +222,10 @@ def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
         low = gw.budget_left < max(5, gw.budget_limit // 10)
         t.append(" · budget ")
         t.append(f"{gw.budget_left}/{gw.budget_limit}", style="bold yellow" if low else "")
+        if (use := gw.budget_use) is not None and (use.other_pulse_tui or use.someone_else):
+            # Only when someone besides us spends: then the operator needs to know who.
+            t.append(f" (spent: us {use.this_process}, other pulse-tui {use.other_pulse_tui}, "
+                     f"someone else {use.someone_else})", style="dim")
     if polling:
         t.append(" ⟳", style="dim")
     return t

@@ -2,13 +2,17 @@
 
 Every call returns a value: a result, or a typed `GatewayFailure` / not-ok `ActionResult`. httpx errors,
 JSON errors, wrong shapes, 401/429/5xx never escape as exceptions, and no message carries a secret.
+Every request has a total deadline (connect + headers + body) and a body size cap per call kind
+(`Timeouts`): a peer that drips, never answers or sends without end is a typed failure, never a hang.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,12 +21,14 @@ import httpx
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.model import (
     ActionResult,
+    FailureKind,
     GatewayFailure,
     GatewayHealth,
     HealthState,
     QrCode,
     SessionStatus,
 )
+from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend, parse_retry_after
 
 
@@ -70,16 +76,62 @@ class Gateway(Protocol):
     async def aclose(self) -> None: ...
 
 
+class CallKind(StrEnum):
+    """What a request is for: each kind has its own total deadline and body size cap."""
+
+    HEALTH = "health"
+    STATUS = "status"
+    LIST = "list"
+    QR = "qr"
+    ACTION = "action"
+
+
+KIB = 1024
+
+
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds. Status/health are short; start waits for Chromium (tens of seconds on a real gateway)."""
+    """Total deadlines (connect + headers + body, seconds) and body caps (bytes) per call kind.
+
+    Status/health are short; start waits for Chromium (tens of seconds on a real gateway). A status body
+    carries a QR PNG data URL (~10 kB); a Pulse list holds one small object per instance.
+    """
 
     connect_s: float = 3.0
-    status_s: float = 3.0
+    status_s: float = 3.0  # status, and health/list/qr unless set
     action_s: float = 60.0
+    health_s: float | None = None
+    list_s: float | None = None
+    qr_s: float | None = None
+    health_bytes: int = 16 * KIB
+    status_bytes: int = 512 * KIB
+    list_bytes: int = 2048 * KIB
+    qr_bytes: int = 512 * KIB
+    action_bytes: int = 64 * KIB
+
+    def deadline(self, call: CallKind) -> float:
+        """The total deadline of one `call`."""
+        own = {CallKind.HEALTH: self.health_s, CallKind.LIST: self.list_s, CallKind.QR: self.qr_s,
+               CallKind.ACTION: self.action_s}.get(call)
+        return self.status_s if own is None else own
+
+    def cap(self, call: CallKind) -> int:
+        """The largest body accepted for one `call`."""
+        return {CallKind.HEALTH: self.health_bytes, CallKind.STATUS: self.status_bytes,
+                CallKind.LIST: self.list_bytes, CallKind.QR: self.qr_bytes,
+                CallKind.ACTION: self.action_bytes}[call]
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A complete answer read within its deadline and size cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 def display_url(url: str) -> str:
@@ -95,8 +147,8 @@ def display_url(url: str) -> str:
 
 
 def failure(state: HealthState, detail: str, status_code: int | None = None,
-            retry_after_s: float | None = None) -> GatewayFailure:
-    return GatewayFailure(state, detail, status_code, retry_after_s)
+            retry_after_s: float | None = None, kind: FailureKind = FailureKind.HTTP) -> GatewayFailure:
+    return GatewayFailure(state, detail, status_code, retry_after_s, kind)
 
 
 def not_ok(f: GatewayFailure) -> ActionResult:
@@ -107,21 +159,24 @@ def not_ok(f: GatewayFailure) -> ActionResult:
 def to_health(f: GatewayFailure, latency_ms: float | None, budget: RequestBudget) -> GatewayHealth:
     """A failure as the header shows it."""
     left, limit = budget.snapshot()
-    return GatewayHealth(f.state, latency_ms, left, limit, f.retry_after_s, f.detail)
+    return GatewayHealth(f.state, latency_ms, left, limit, f.retry_after_s, f.detail, failure_kind=f.kind,
+                         budget_use=budget.use())
 
 
-def json_of(resp: httpx.Response, what: str) -> Any | GatewayFailure:
-    """The response body as JSON, or a typed failure saying the body was not JSON."""
+def json_of(resp: Reply, what: str) -> Any | GatewayFailure:
+    """The response body as JSON, or a typed failure saying why it is not usable JSON."""
     try:
-        return resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        ctype = resp.headers.get("content-type", "?").split(";")[0]
-        return failure(HealthState.ERROR, f"unexpected answer to {what}: not JSON ({ctype}, HTTP {resp.status_code})",
-                       resp.status_code)
+        return safejson.loads(resp.content)
+    except ValueError as exc:
+        ctype = re.sub(r"[^A-Za-z0-9/+.-]", "?", resp.headers.get("content-type", "?").split(";")[0][:40])
+        why = str(exc) if str(exc).startswith(("not JSON", "not UTF-8")) else f"not usable JSON: {exc}"
+        return failure(HealthState.ERROR, f"unexpected answer to {what}: {why[:80]} ({ctype}, HTTP {resp.status_code})",
+                       resp.status_code, kind=FailureKind.MALFORMED)
 
 
 def shape_failure(what: str, status_code: int | None = None) -> GatewayFailure:
-    return failure(HealthState.ERROR, f"unexpected answer to {what}: wrong JSON shape", status_code)
+    return failure(HealthState.ERROR, f"unexpected answer to {what}: wrong JSON shape", status_code,
+                   kind=FailureKind.MALFORMED)
 
 
 def error_text(body: Any) -> str | None:
@@ -173,27 +228,53 @@ class HttpCaller:
         method: str,
         path: str,
         *,
+        call: CallKind = CallKind.STATUS,
         spend: Spend = Spend.POLL,
         json_body: Any = None,
-        timeout_s: float | None = None,
-    ) -> httpx.Response | GatewayFailure:
-        """Send one request if the budget allows; a response with a 2xx/4xx status, or a failure."""
+    ) -> Reply | GatewayFailure:
+        """Send one request if the budget allows; the whole answer within the call's deadline and cap, or a failure."""
         if not self.budget.try_spend(spend):
             return self.budget.refusal(spend)
-        t = timeout_s if timeout_s is not None else self.timeouts.status_s
+        deadline = self.timeouts.deadline(call)
+        cap = self.timeouts.cap(call)
         started = self.clock.monotonic()
+        kw: dict[str, Any] = {"timeout": self.timeout(deadline)}
+        if json_body is not None:
+            kw["json"] = json_body
         try:
-            kw: dict[str, Any] = {"timeout": self.timeout(t)}
-            if json_body is not None:
-                kw["json"] = json_body
-            resp = await self.client.request(method, path, **kw)
+            # httpx's timeouts bound each read, not the whole answer: a byte every 0.5 s never trips them.
+            async with asyncio.timeout(deadline):
+                got = await self.read_capped(method, path, cap, kw)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                return self.transport_failure(exc, deadline)
+            return failure(HealthState.DOWN, f"no answer from {self.url} within {deadline:g}s (whole {call.value} answer)",
+                           kind=FailureKind.DEADLINE)
         except httpx.HTTPError as exc:
-            return self.transport_failure(exc, t)
+            return self.transport_failure(exc, deadline)
         self.last_latency_ms = round((self.clock.monotonic() - started) * 1000.0, 1)
-        self.observe(resp)
-        return self.status_failure(resp) or resp
+        if got is None:
+            return failure(HealthState.ERROR, f"answer from {self.url} to {call.value} larger than {cap // KIB} KiB",
+                           kind=FailureKind.TOO_LARGE)
+        return self.status_failure(got) or got
 
-    def observe(self, resp: httpx.Response) -> None:
+    async def read_capped(self, method: str, path: str, cap: int, kw: dict[str, Any]) -> Reply | None:
+        """The answer, its body streamed up to `cap` bytes; None when it is larger."""
+        async with self.client.stream(method, path, **kw) as resp:
+            self.observe(resp)  # the server counted it even if the body then turns out unusable
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+                return None
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    return None
+                chunks.append(chunk)
+            return Reply(resp.status_code, resp.headers, b"".join(chunks))
+
+    def observe(self, resp: httpx.Response | Reply) -> None:
         """Feed the budget the server's rate-limit headers."""
         if resp.status_code == 401:
             self.budget.refund()  # the API-key check runs before the limiter: a 401 costs no budget
@@ -203,17 +284,21 @@ class HttpCaller:
         """A transport error as a typed failure (message names no secret, never the raw exception text)."""
         if isinstance(exc, httpx.ConnectTimeout):
             self.budget.refund()
-            return failure(HealthState.DOWN, f"could not connect to {self.url} within {self.timeouts.connect_s:g}s")
+            return failure(HealthState.DOWN, f"could not connect to {self.url} within {self.timeouts.connect_s:g}s",
+                           kind=FailureKind.TRANSPORT)
         if isinstance(exc, httpx.TimeoutException):
-            return failure(HealthState.DOWN, f"no answer from {self.url} within {timeout_s:g}s")
+            return failure(HealthState.DOWN, f"no answer from {self.url} within {timeout_s:g}s",
+                           kind=FailureKind.DEADLINE)
         if isinstance(exc, httpx.ConnectError):
             self.budget.refund()  # never reached the server: it did not count it either
-            return failure(HealthState.DOWN, f"cannot connect to {self.url} (connection refused?)")
+            return failure(HealthState.DOWN, f"cannot connect to {self.url} (connection refused?)",
+                           kind=FailureKind.TRANSPORT)
         if isinstance(exc, httpx.RemoteProtocolError):
-            return failure(HealthState.DOWN, f"{self.url} closed the connection without answering")
-        return failure(HealthState.DOWN, f"{self.url} unreachable ({type(exc).__name__})")
+            return failure(HealthState.DOWN, f"{self.url} closed the connection without answering",
+                           kind=FailureKind.TRANSPORT)
+        return failure(HealthState.DOWN, f"{self.url} unreachable ({type(exc).__name__})", kind=FailureKind.TRANSPORT)
 
-    def status_failure(self, resp: httpx.Response) -> GatewayFailure | None:
+    def status_failure(self, resp: httpx.Response | Reply) -> GatewayFailure | None:
         """401/429/404/5xx as typed failures; None for statuses the route itself interprets (2xx, 400)."""
         code = resp.status_code
         if code == 401 or code == 403:
@@ -224,7 +309,7 @@ class HttpCaller:
             if retry is None:
                 retry = self.budget.blocked_for(Spend.ACTION)
             return failure(HealthState.RATE_LIMITED, f"rate-limited by the gateway: retry in {retry:.0f}s", 429,
-                           retry_after_s=retry)
+                           retry_after_s=retry, kind=FailureKind.RATE_LIMITED)
         if code >= 500:
             return failure(HealthState.ERROR, f"gateway error (HTTP {code})", code)
         if code == 404:
@@ -235,7 +320,7 @@ class HttpCaller:
 
     async def health(self, path: str) -> GatewayHealth:
         """GET `path`, expecting `{"status": "ok", …}`."""
-        resp = await self.request("GET", path)
+        resp = await self.request("GET", path, call=CallKind.HEALTH)
         if isinstance(resp, GatewayFailure):
             return to_health(resp, self.last_latency_ms, self.budget)
         body = json_of(resp, f"GET {path}")
@@ -244,7 +329,7 @@ class HttpCaller:
         if resp.status_code != 200 or not isinstance(body, dict) or body.get("status") != "ok":
             return to_health(shape_failure(f"GET {path}", resp.status_code), self.last_latency_ms, self.budget)
         left, limit = self.budget.snapshot()
-        return GatewayHealth(HealthState.OK, self.last_latency_ms, left, limit)
+        return GatewayHealth(HealthState.OK, self.last_latency_ms, left, limit, budget_use=self.budget.use())
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -29,6 +29,7 @@ from pulse_tui.model import (
 )
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
+    CallKind,
     HttpCaller,
     Timeouts,
     failure,
@@ -257,7 +258,7 @@ class EvolutionGateway:
     async def fetch_instances(self) -> list[InstanceRow] | GatewayFailure:
         """The database's view: every row `fetchInstances` returns (an instance token sees only its own)."""
         what = "GET /instance/fetchInstances"
-        got = await self._json("GET", "/instance/fetchInstances", what)
+        got = await self._json("GET", "/instance/fetchInstances", what, call=CallKind.LIST)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -352,7 +353,7 @@ class EvolutionGateway:
         what = "GET /instance/connect"
         got = await self._json("GET", self._ipath("connect", name), what, spend=Spend.ACTION,
                                params={"number": number} if number else None,
-                               timeout_s=self._http.timeouts.action_s)
+                               timeout_s=self._http.timeouts.action_s, call=CallKind.QR)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -375,7 +376,7 @@ class EvolutionGateway:
             return bad
         what = "GET /instance/connect?number="
         got = await self._json("GET", self._ipath("connect", session_id), what, spend=Spend.ACTION,
-                               params={"number": digits}, timeout_s=self._http.timeouts.action_s)
+                               params={"number": digits}, timeout_s=self._http.timeouts.action_s, call=CallKind.QR)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -395,7 +396,7 @@ class EvolutionGateway:
         if bad := self._bad_id(name):
             return not_ok(bad)
         got = await self._json(method, path, f"{method} {path}", spend=Spend.ACTION,
-                               timeout_s=kw.pop("timeout_s", self._http.timeouts.action_s), **kw)
+                               timeout_s=kw.pop("timeout_s", self._http.timeouts.action_s), call=CallKind.ACTION, **kw)
         if isinstance(got, GatewayFailure):
             return not_ok(got)
         code, body = got

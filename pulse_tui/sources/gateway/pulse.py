@@ -15,10 +15,19 @@ from urllib.parse import quote
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
+from pulse_tui.model import (
+    ActionResult,
+    FailureKind,
+    GatewayFailure,
+    GatewayHealth,
+    HealthState,
+    QrCode,
+    SessionStatus,
+)
 from pulse_tui.sources.authdirs import PHONE_RE
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
+    CallKind,
     HttpCaller,
     Timeouts,
     failure,
@@ -32,7 +41,8 @@ BASE = "/whatsapp-web"
 
 
 def _phone_failure(phone: str) -> GatewayFailure:
-    return failure(HealthState.ERROR, f"{phone!r} is not a Pulse instance phone number (digits only)", 400)
+    return failure(HealthState.ERROR, f"{phone!r} is not a Pulse instance phone number (digits only)", 400,
+                   kind=FailureKind.INVALID)
 
 
 class PulseGateway:
@@ -62,8 +72,8 @@ class PulseGateway:
         self.qr_poll_s = qr_poll_s
         self._listed: set[str] = set()
 
-    async def _get(self, path: str, what: str) -> tuple[int, Any] | GatewayFailure:
-        resp = await self._http.request("GET", path)
+    async def _get(self, path: str, what: str, call: CallKind = CallKind.STATUS) -> tuple[int, Any] | GatewayFailure:
+        resp = await self._http.request("GET", path, call=call)
         if isinstance(resp, GatewayFailure):
             return resp
         body = json_of(resp, what)
@@ -81,7 +91,7 @@ class PulseGateway:
     async def list_sessions(self) -> list[str] | GatewayFailure:
         """The instances `GET /whatsapp-web/status` lists."""
         what = f"GET {BASE}/status"
-        got = await self._get(f"{BASE}/status", what)
+        got = await self._get(f"{BASE}/status", what, CallKind.LIST)
         if isinstance(got, GatewayFailure):
             return got
         _, body = got
@@ -110,19 +120,23 @@ class PulseGateway:
         phone = str(number) if isinstance(number, str | int) else session_id
         name = name if isinstance(name, str) else None
         if connected:
-            return SessionStatus(session_id, True, True, phone=phone, name=name)
+            linked = SessionStatus(session_id, True, True, phone=phone, name=name)
+            self.budget.remember(linked)
+            return linked
         code = await self.qr(session_id)
         if isinstance(code, GatewayFailure):
             return code
         exists = code is not None or session_id in self._listed
-        return SessionStatus(session_id, exists, False, qr=code, phone=phone, name=name)
+        waiting = SessionStatus(session_id, exists, False, qr=code, phone=phone, name=name)
+        self.budget.remember(waiting)
+        return waiting
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
         """`qrCode` from `…/qr` (None when Pulse has none: it then says "already_authenticated")."""
         if not PHONE_RE.match(session_id):
             return _phone_failure(session_id)
         what = "GET …/qr"
-        got = await self._get(self._path(session_id, "qr"), what)
+        got = await self._get(self._path(session_id, "qr"), what, CallKind.QR)
         if isinstance(got, GatewayFailure):
             return got
         _, body = got
@@ -161,8 +175,8 @@ class PulseGateway:
         if not PHONE_RE.match(session_id):
             return not_ok(_phone_failure(session_id))
         what = f"{method} …/{op}"
-        resp = await self._http.request(method, self._path(session_id, op), spend=Spend.ACTION,
-                                        timeout_s=self._http.timeouts.action_s)
+        resp = await self._http.request(method, self._path(session_id, op), call=CallKind.ACTION,
+                                        spend=Spend.ACTION)
         if isinstance(resp, GatewayFailure):
             return not_ok(resp)
         body = json_of(resp, what)
@@ -193,6 +207,15 @@ class PulseGateway:
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return self.budget.snapshot()
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took."""
+        return self._http.last_latency_ms
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """Each session's last known status and its time, from the shared ledger (costs no request)."""
+        return self.budget.recall()
 
     async def aclose(self) -> None:
         await self._http.aclose()

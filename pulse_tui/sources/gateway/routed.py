@@ -6,13 +6,14 @@ exist"); `HttpCaller.request` would turn those into a generic failure, so these 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from typing import Any
 
 import httpx
 
-from pulse_tui.model import GatewayFailure, HealthState
-from pulse_tui.sources.gateway.base import HttpCaller, failure
+from pulse_tui.model import FailureKind, GatewayFailure, HealthState
+from pulse_tui.sources.gateway.base import KIB, CallKind, HttpCaller, Reply, failure
 from pulse_tui.sources.gateway.budget import Spend
 
 MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
@@ -53,11 +54,17 @@ async def send(
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     timeout_s: float | None = None,
-) -> httpx.Response | GatewayFailure:
-    """A response whose status is 2xx or in `route_codes`, else a typed failure (never an exception)."""
+    call: CallKind = CallKind.STATUS,
+) -> Reply | GatewayFailure:
+    """A response whose status is 2xx or in `route_codes`, else a typed failure (never an exception).
+
+    The whole answer (connect, headers, body) must arrive within `timeout_s` (default: the call kind's
+    deadline) and within the call kind's size cap, as for every other gateway request.
+    """
     if not http.budget.try_spend(spend):
         return http.budget.refusal(spend)
-    t = timeout_s if timeout_s is not None else http.timeouts.status_s
+    t = timeout_s if timeout_s is not None else http.timeouts.deadline(call)
+    cap = http.timeouts.cap(call)
     started = http.clock.monotonic()
     try:
         kw: dict[str, Any] = {"timeout": http.timeout(t)}
@@ -67,11 +74,20 @@ async def send(
             kw["params"] = params
         if headers:
             kw["headers"] = headers
-        resp = await http.client.request(method, path, **kw)
+        async with asyncio.timeout(t):
+            got = await http.read_capped(method, path, cap, kw)
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return http.transport_failure(exc, t)
+        return failure(HealthState.DOWN, f"no answer from {http.url} within {t:g}s (whole {call.value} answer)",
+                       kind=FailureKind.DEADLINE)
     except httpx.HTTPError as exc:
         return http.transport_failure(exc, t)
     http.last_latency_ms = round((http.clock.monotonic() - started) * 1000.0, 1)
-    http.observe(resp)
+    if got is None:
+        return failure(HealthState.ERROR, f"answer from {http.url} to {call.value} larger than {cap // KIB} KiB",
+                       kind=FailureKind.TOO_LARGE)
+    resp = got
     code = resp.status_code
     if 200 <= code < 300 or code in route_codes:
         return resp

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,20 @@ from urllib.parse import quote
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
+from pulse_tui.model import (
+    ActionResult,
+    FailureKind,
+    GatewayFailure,
+    GatewayHealth,
+    HealthState,
+    QrCode,
+    SessionStatus,
+)
 from pulse_tui.sources.authdirs import EntryCounts, Layout, delete_auth_dir, discover, salesboy_id_error
+from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
+    CallKind,
     HttpCaller,
     Timeouts,
     error_text,
@@ -32,19 +42,42 @@ WINDOW_S = 900.0  # express-rate-limit window Salesboy configures
 
 def _id_failure(session_id: str, err: str) -> GatewayFailure:
     # No request is sent for an id the gateway would refuse: it would only spend budget on a 400.
-    return failure(HealthState.ERROR, f"{session_id!r} is not a valid Salesboy user id ({err})", 400)
+    return failure(HealthState.ERROR, f"{session_id!r} is not a valid Salesboy user id ({err})", 400,
+                   kind=FailureKind.INVALID)
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The `data` of each Server-Sent Event (multi-line data joined with newlines)."""
+class EventTooLarge(Exception):
+    """An SSE line or event grew past its cap (a hostile or broken stream)."""
+
+
+async def bounded_lines(chunks: AsyncIterator[str], cap: int) -> AsyncIterator[str]:
+    """Lines of a text stream, never buffering more than `cap` characters of one line."""
+    pending = ""
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line.removesuffix("\r")
+        if len(pending) > cap:
+            raise EventTooLarge
+    if pending:
+        yield pending.removesuffix("\r")
+
+
+async def sse_events(lines: AsyncIterator[str], cap: int | None = None) -> AsyncIterator[str]:
+    """The `data` of each Server-Sent Event (multi-line data joined with newlines); EventTooLarge past `cap`."""
     data: list[str] = []
+    size = 0
     async for line in lines:
         if line == "":
             if data:
                 yield "\n".join(data)
-                data = []
+                data, size = [], 0
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
+            size += len(data[-1])
+            if cap is not None and size > cap:
+                raise EventTooLarge
     if data:
         yield "\n".join(data)
 
@@ -52,9 +85,9 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
 def qr_from_event(data: str) -> QrCode | GatewayFailure:
     """`{"qr": "data:image/png;base64,…"}` -> QrCode, anything else -> a typed failure."""
     try:
-        obj = json.loads(data)
+        obj = safejson.loads(data)
     except ValueError:
-        return failure(HealthState.ERROR, "unexpected QR event: not JSON")
+        return failure(HealthState.ERROR, "unexpected QR event: not JSON", kind=FailureKind.MALFORMED)
     qr = obj.get("qr") if isinstance(obj, dict) else None
     if not isinstance(qr, str) or not qr.startswith(PNG_PREFIX):
         return shape_failure("the QR stream")
@@ -120,7 +153,10 @@ class SalesboyGateway:
             return body
         if resp.status_code == 400:
             return failure(HealthState.ERROR, f"gateway refused {session_id}: {error_text(body) or 'HTTP 400'}", 400)
-        return self._parse_status(session_id, body, what)
+        got = self._parse_status(session_id, body, what)
+        if isinstance(got, SessionStatus):
+            self.budget.remember(got)
+        return got
 
     @staticmethod
     def _parse_status(session_id: str, body: Any, what: str) -> SessionStatus | GatewayFailure:
@@ -166,10 +202,15 @@ class SalesboyGateway:
             retry = min(retry * 2, 60.0)
 
     async def _one_stream(self, path: str) -> AsyncIterator[QrCode | GatewayFailure]:
+        """One SSE connection: its headers within the QR deadline, then events until a silence or a drop."""
         http = self._http
         timeout = http.timeout(http.timeouts.status_s, read_s=self.sse_silence_s)
+        deadline = http.timeouts.deadline(CallKind.QR)
+        cap = http.timeouts.cap(CallKind.QR)
         try:
-            async with http.client.stream("GET", path, timeout=timeout) as resp:
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(deadline):  # a server that never sends its headers
+                    resp = await stack.enter_async_context(http.client.stream("GET", path, timeout=timeout))
                 http.observe(resp)
                 bad = http.status_failure(resp)
                 if bad is None and resp.status_code != 200:
@@ -177,14 +218,27 @@ class SalesboyGateway:
                                   resp.status_code)
                 if bad is None and not resp.headers.get("content-type", "").startswith("text/event-stream"):
                     bad = failure(HealthState.ERROR, "unexpected answer to the QR stream: not an event stream",
-                                  resp.status_code)
+                                  resp.status_code, kind=FailureKind.MALFORMED)
                 if bad is not None:
                     yield bad
                     return
-                async for data in sse_events(resp.aiter_lines()):
+                events = sse_events(bounded_lines(resp.aiter_text(), cap), cap)
+                while True:
+                    try:
+                        # No complete event for this long (silence, or a byte now and then): reconnect.
+                        async with asyncio.timeout(self.sse_silence_s):
+                            data = await anext(events)
+                    except (StopAsyncIteration, TimeoutError):
+                        return
                     yield qr_from_event(data)
+        except TimeoutError:
+            yield failure(HealthState.DOWN, f"no answer from {self.url} within {deadline:g}s (QR stream headers)",
+                          kind=FailureKind.DEADLINE)
         except httpx.ReadTimeout:
             return  # silence: reconnect quietly
+        except EventTooLarge:
+            yield failure(HealthState.ERROR, f"QR stream event larger than {cap // 1024} KiB",
+                          kind=FailureKind.TOO_LARGE)
         except httpx.HTTPError as exc:
             yield http.transport_failure(exc, http.timeouts.status_s)
 
@@ -194,8 +248,8 @@ class SalesboyGateway:
         if err := salesboy_id_error(session_id):
             return not_ok(_id_failure(session_id, err))
         what = f"POST {route}"
-        resp = await self._http.request("POST", route, spend=Spend.ACTION, json_body={"userId": session_id},
-                                        timeout_s=self._http.timeouts.action_s)
+        resp = await self._http.request("POST", route, call=CallKind.ACTION, spend=Spend.ACTION,
+                                        json_body={"userId": session_id})
         if isinstance(resp, GatewayFailure):
             return not_ok(resp)
         body = json_of(resp, what)
@@ -237,6 +291,15 @@ class SalesboyGateway:
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return self.budget.snapshot()
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took."""
+        return self._http.last_latency_ms
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """Each session's last known status and its time, from the shared ledger (costs no request)."""
+        return self.budget.recall()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -28,7 +28,9 @@ from pulse_tui.model import (
 )
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
+    CallKind,
     HttpCaller,
+    Reply,
     Timeouts,
     failure,
     json_of,
@@ -164,7 +166,7 @@ class WahaGateway:
         self._listed: dict[str, WahaSessionFacts] = {}
         self._qr_seen: dict[str, list[str]] = {}  # distinct codes seen since the session entered SCAN_QR_CODE
 
-    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response | GatewayFailure:
+    async def _send(self, method: str, path: str, **kw: Any) -> Reply | GatewayFailure:
         return await send(self._http, method, path, has_key=self._has_key, **kw)
 
     async def _json(self, method: str, path: str, what: str, **kw: Any) -> tuple[int, Any] | GatewayFailure:
@@ -251,7 +253,7 @@ class WahaGateway:
     async def list_sessions(self) -> list[str] | GatewayFailure:
         """`GET /api/sessions?all=true` (without `all`, STOPPED sessions are left out)."""
         what = "GET /api/sessions"
-        got = await self._json("GET", "/api/sessions", what, params={"all": "true"})
+        got = await self._json("GET", "/api/sessions", what, params={"all": "true"}, call=CallKind.LIST)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -294,7 +296,7 @@ class WahaGateway:
             return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400)
         what = "GET /api/{s}/auth/qr"
         got = await self._json("GET", f"/api/{quote(session_id, safe='')}/auth/qr", what,
-                               params={"format": "raw"}, timeout_s=QR_WAIT_S)
+                               params={"format": "raw"}, timeout_s=QR_WAIT_S, call=CallKind.QR)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -336,7 +338,7 @@ class WahaGateway:
             return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400)
         what = "POST /api/{s}/auth/request-code"
         got = await self._json("POST", f"/api/{quote(session_id, safe='')}/auth/request-code", what,
-                               spend=Spend.ACTION, json_body={"phoneNumber": digits}, timeout_s=QR_WAIT_S)
+                               spend=Spend.ACTION, json_body={"phoneNumber": digits}, timeout_s=QR_WAIT_S, call=CallKind.QR)
         if isinstance(got, GatewayFailure):
             return got
         code, body = got
@@ -354,7 +356,7 @@ class WahaGateway:
         if err := self.capabilities.id_error(session_id):
             return not_ok(failure(HealthState.ERROR, f"{session_id!r}: {err}", 400))
         got = await self._json(method, path, f"{method} {path}", spend=Spend.ACTION, json_body=body,
-                               timeout_s=self._http.timeouts.action_s)
+                               timeout_s=self._http.timeouts.action_s, call=CallKind.ACTION)
         if isinstance(got, GatewayFailure):
             return not_ok(got)
         code, answer = got
