@@ -27,7 +27,7 @@ from _world import PULSE_TUI, Tmux, start_world
 
 from pulse_tui.ui_words import STATE_WORDS
 
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+RUNS = 7
 POLL_S = 0.01
 TIMEOUT_S = 30.0
 TARGET = 1.5
@@ -62,7 +62,7 @@ def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
         tmux.quit(name, pid)
 
 
-def main() -> int:
+def main(runs: int = RUNS) -> int:
     started = time.perf_counter()
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "pulse_tui"), quiet=1)
     world = start_world(1)
@@ -78,7 +78,7 @@ def main() -> int:
         marker = re.compile(re.escape(MARKER))
         measure(tmux, "warm-bare", bare_argv, marker)
         measure(tmux, "warm-pulse", pulse_argv, row)
-        for i in range(RUNS):
+        for i in range(runs):
             bare.append(measure(tmux, f"bare-{i}", bare_argv, marker)[0])
             t, early = measure(tmux, f"pulse-{i}", pulse_argv, row, MAIN_SCREEN)
             pulse.append(t)
@@ -93,7 +93,7 @@ def main() -> int:
     def runs(xs: list[float]) -> str:
         return ", ".join(f"{x:.2f}" for x in xs)
 
-    print(f"first frame showing the sessions: {RUNS} interleaved starts each (+1 warm-up), tmux "
+    print(f"first frame showing the sessions: {runs} interleaved starts each (+1 warm-up), tmux "
           f"150x40, capture-pane every {POLL_S * 1000:.0f} ms, gateway with 1 session + seeded Redis "
           f"(took {time.perf_counter() - started:.1f} s)")
     print(f"  baseline bare Textual app (Header+DataTable+RichLog+Footer), its row on screen: median {b:.3f} s "
@@ -106,4 +106,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(int(sys.argv[1]) if len(sys.argv) > 1 else RUNS))
