@@ -12,7 +12,7 @@ import os
 if os.environ.get("PULSE_PROBE_TRACEMALLOC"):
     import tracemalloc
 
-    tracemalloc.start(1)
+    tracemalloc.start(1)  # one frame: deeper tracebacks slow the app ~10x
 
 import functools
 import inspect
@@ -63,6 +63,16 @@ def wrap(owner: Any, attr: str, name: str | None = None) -> None:
         setattr(owner, attr, wrapped)
 
 
+def package(filename: str) -> str:
+    """The distribution a source file belongs to: 'textual', 'pulse_tui', or 'stdlib <module>'."""
+    if "/site-packages/" in filename:
+        return filename.split("/site-packages/")[1].split("/")[0]
+    if "/pulse_tui/" in filename:
+        return "pulse_tui"
+    tail = filename.split("/python3.11/")[-1]
+    return "stdlib " + tail.split("/")[0].removesuffix(".py")
+
+
 def dump_tracemalloc(path: str, after_s: float) -> None:
     """After `after_s`, the top allocations by line, by file and by package, with the traced total."""
     import tracemalloc
@@ -77,17 +87,25 @@ def dump_tracemalloc(path: str, after_s: float) -> None:
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1]) * 1024
         packages: dict[str, int] = {}
-        for stat in snap.statistics("filename"):
-            fname = stat.traceback[0].filename
-            parts = fname.split("/site-packages/")
-            key = parts[1].split("/")[0] if len(parts) > 1 else ("pulse_tui" if "/pulse_tui/" in fname
-                                                                 else fname.rsplit("/", 2)[-2])
+        sites: dict[str, list[int]] = {}
+        for stat in snap.statistics("lineno"):
+            frame = stat.traceback[0]
+            if frame.filename.startswith("<frozen importlib"):
+                key = site = "code objects of imported modules (unmarshalled by importlib)"
+            else:
+                key, site = package(frame.filename), f"{frame.filename}:{frame.lineno}"
             packages[key] = packages.get(key, 0) + stat.size
-        out = {"traced": current, "traced_peak": peak, "rss": rss, "hwm": hwm,
+            agg = sites.setdefault(site, [0, 0])
+            agg[0] += stat.size
+            agg[1] += stat.count
+        modules: dict[str, int] = {}
+        for name in list(sys.modules):
+            top = name.split(".")[0]
+            modules[top] = modules.get(top, 0) + 1
+        out = {"modules_total": len(sys.modules),
+               "modules": sorted(modules.items(), key=lambda kv: -kv[1])[:15], "traced": current, "traced_peak": peak, "rss": rss, "hwm": hwm,
                "packages": sorted(packages.items(), key=lambda kv: -kv[1])[:15],
-               "files": [(str(s.traceback[0].filename), s.size, s.count) for s in snap.statistics("filename")[:15]],
-               "lines": [(f"{s.traceback[0].filename}:{s.traceback[0].lineno}", s.size, s.count)
-                         for s in snap.statistics("lineno")[:20]]}
+               "lines": sorted(((k, v[0], v[1]) for k, v in sites.items()), key=lambda x: -x[1])[:20]}
         with open(path, "w") as fh:
             json.dump(out, fh)
 

@@ -43,6 +43,10 @@ TOP = 12
 WAITING = {"threading.py:Condition.wait", "threading.py:Event.wait", "selectors.py:SelectSelector.select",
            "selectors.py:EpollSelector.select", "concurrent/futures/thread.py:_worker", "queue.py:Queue.get",
            "selectors.py:PollSelector.select"}
+# Frames on nearly every stack (the event loop, the app's run, callbacks): left out of the inclusive list.
+PLUMBING = ("asyncio/", "threading.py", "textual/_callback.py", "textual/message_pump.py", "pulse-tui:",
+            "pulse_tui/cli.py", "pulse_tui/tui/run.py", "concurrent/", "<frozen importlib", "textual/app.py:App.run",
+            "textual/timer.py", "_probe.py", "textual/worker.py")
 
 
 def wait_for(tmux: Tmux, name: str, pattern: re.Pattern[str], timeout_s: float = 60.0) -> float:
@@ -67,6 +71,14 @@ def frame_name(frame: str) -> str:
             path = (anchor if anchor == "pulse_tui/" else "") + path.split(anchor, 1)[1]
             break
     return f"{path}:{func}"
+
+
+def short_path(path: str) -> str:
+    """A source path with the interpreter's and the venv's prefixes cut."""
+    for anchor in ("site-packages/", "/python3.11/"):
+        if anchor in path:
+            return path.split(anchor, 1)[1]
+    return path.split("/wt-bench/", 1)[-1]
 
 
 def spy_top(raw: Path, top: int = TOP) -> str:
@@ -97,8 +109,9 @@ def spy_top(raw: Path, top: int = TOP) -> str:
     out = [f"    {total} busy samples ({waiting} more in a waiting leaf frame, left out); per thread: " + ", ".join(f"{t} {n}" for t, n in threads.most_common(6))]
     out.append("    by own samples:")
     out += [f"      {n * 100 / total:5.1f}%  {f}" for f, n in own.most_common(top)]
-    out.append("    by inclusive samples (stack contains it):")
-    out += [f"      {n * 100 / total:5.1f}%  {f}" for f, n in incl.most_common(top + 8)]
+    out.append("    by inclusive samples (stack contains it; event-loop plumbing left out):")
+    out += [f"      {n * 100 / total:5.1f}%  {f}" for f, n in incl.most_common()
+            if not f.startswith(PLUMBING)][: top + 8]
     return "\n".join(out)
 
 
@@ -240,7 +253,9 @@ def idle(tmp: Path) -> None:
                 print(f"      {size / 2**20:6.2f} MiB  {name}")
             print("    by line:")
             for where, size, count in t["lines"][:TOP + 3]:
-                print(f"      {size / 2**20:6.2f} MiB  {count:7d} blocks  {frame_name('x (' + where + ')')[:-2]}")
+                print(f"      {size / 2**20:6.2f} MiB  {count:7d} blocks  {short_path(where)}")
+            print(f"    modules loaded: {t['modules_total']}; by top-level package: "
+                  + ", ".join(f"{name} {n}" for name, n in t["modules"]))
         else:
             print("  tracemalloc: no dump (the traced run did not live long enough)")
         tmux.quit("traced", traced)
