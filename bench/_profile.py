@@ -1,6 +1,6 @@
 """Where pulse-tui's start-up time, idle CPU and memory go: the figures behind bench/PROFILE.md.
 
-Run: .venv/bin/python bench/_profile.py [startup|idle|all]   (not part of `make bench`; needs py-spy in .venv:
+Run: .venv/bin/python bench/_profile.py [startup|status|idle|all]   (not part of `make bench`; needs py-spy in .venv:
 `.venv/bin/pip install py-spy`; loopback only; removes every process, tmux session, pm2 daemon and temp dir)
 
 - startup: the real pulse-tui in tmux over a gateway with one session, as bench/first_sessions.py runs it, but
@@ -269,12 +269,51 @@ def idle(tmp: Path) -> None:
             world.close()
 
 
+def status(tmp: Path) -> None:
+    """`status --json` over 10,000 sessions under py-spy, and the same command's phases through _probe.py."""
+    from pulse_tui.demo import DEMO_HASH_SALT, DEMO_KEY, DEMO_SALT
+    from pulse_tui.sim.redis_server import RedisServer
+    from pulse_tui.sim.seeder import seed_bulk
+
+    world = start_world(1, seed=False)
+    full = RedisServer().start()
+    try:
+        seed_bulk(full.url, 10_000, DEMO_KEY, DEMO_SALT, DEMO_HASH_SALT)
+        env_file = world.env_file("full.env", REDIS_URL=full.url)
+        out = tmp / "status.jsonl"
+        t0 = time.time()
+        subprocess.run([sys.executable, str(PROBE), "--env-file", str(env_file), "status", "--json"],
+                       env={**os.environ, "PULSE_PROBE_T0": repr(t0), "PULSE_PROBE_OUT": str(out)},
+                       capture_output=True, timeout=120, check=False)
+        took = time.time() - t0
+        events = [json.loads(x) for x in out.read_text().splitlines()]
+        derivations = sum(1 for e in events if e["name"] == "PBKDF2 derive_key")
+        print(f"status --json, 10,000 sessions, through _probe.py: {took:.2f} s spawn to exit; {derivations} PBKDF2 "
+              "derivations; phases:")
+        for e in sorted(events, key=lambda e: float(e["start"])):
+            if e["name"] != "PBKDF2 derive_key":
+                print(f"    {float(e['start']):6.3f} → {float(e['end']):6.3f}  ({float(e['end']) - float(e['start']):6.3f})"
+                      f"  {e['thread']:<22} {e['name']}")
+        if PY_SPY.exists():
+            raw = tmp / "status.raw"
+            subprocess.run([str(PY_SPY), "record", "-r", "200", "--threads", "--format", "raw", "-o", str(raw), "--",
+                            str(PULSE_TUI), "--env-file", str(env_file), "status", "--json"],
+                           capture_output=True, timeout=180, check=False)
+            print("  py-spy record (CPU, every thread, 200 Hz), spawn to exit:")
+            print(spy_top(raw))
+    finally:
+        full.close()
+        world.close()
+
+
 def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-profile-"))
     try:
         if what in ("startup", "all"):
             startup(tmp)
+        if what in ("status", "all"):
+            status(tmp)
         if what in ("idle", "all"):
             idle(tmp)
     finally:
