@@ -90,17 +90,17 @@ def main(runs: int = RUNS) -> int:
     b, p, s = statistics.median(bare), statistics.median(pulse), statistics.median(screen)
     ratio = p / b
 
-    def runs(xs: list[float]) -> str:
+    def fmt(xs: list[float]) -> str:
         return ", ".join(f"{x:.2f}" for x in xs)
 
     print(f"first frame showing the sessions: {runs} interleaved starts each (+1 warm-up), tmux "
           f"150x40, capture-pane every {POLL_S * 1000:.0f} ms, gateway with 1 session + seeded Redis "
           f"(took {time.perf_counter() - started:.1f} s)")
     print(f"  baseline bare Textual app (Header+DataTable+RichLog+Footer), its row on screen: median {b:.3f} s "
-          f"[{runs(bare)}]")
-    print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{runs(screen)}] "
+          f"[{fmt(bare)}]")
+    print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen)}] "
           f"= {s / b:.2f}x bare")
-    print(f"  pulse-tui session row with its state: median {p:.3f} s [{runs(pulse)}]")
+    print(f"  pulse-tui session row with its state: median {p:.3f} s [{fmt(pulse)}]")
     print(f"  ratio pulse-tui/bare: {ratio:.2f}x   (target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'MISS'})")
     return 0
 
