@@ -114,6 +114,25 @@ def dump_tracemalloc(path: str, after_s: float) -> None:
     timer.start()
 
 
+def switch_off(parts: str) -> None:
+    """For ablation runs: turn one part off to see what it costs (`tick`, `procs`, `logs`, `pm2`)."""
+    import pulse_tui.sources.pm2 as pm2
+    import pulse_tui.sources.procs as procs
+    import pulse_tui.tui.app as app_mod
+
+    for part in filter(None, parts.split(",")):
+        if part == "tick":  # the 1 s tick that ages the time columns
+            app_mod.PulseApp._tick = lambda self: None  # type: ignore[method-assign]
+        elif part == "procs":  # the host process scan: an empty process table
+            procs.ProcessMapper._read_table = lambda self: []  # type: ignore[method-assign]
+        elif part == "logs":  # the log follower and the log pane's new lines
+            app_mod.PulseApp._follow_logs = lambda self: None  # type: ignore[method-assign]
+        elif part == "pm2":  # pm2 as absent
+            pm2.Pm2Reader.available = property(lambda self: False)  # type: ignore[method-assign]
+        else:
+            raise SystemExit(f"_probe.py: PULSE_PROBE_OFF: unknown part {part!r}")
+
+
 def main() -> int:
     mark("probe started (interpreter up)", time.time())
     spec = os.environ.get("PULSE_PROBE_TRACEMALLOC")
@@ -163,6 +182,7 @@ def main() -> int:
         return timed_connect
 
     run_mod.connector = timed_connector  # type: ignore[assignment]
+    switch_off(os.environ.get("PULSE_PROBE_OFF", ""))
     return int(cli.main(sys.argv[1:]))
 
 

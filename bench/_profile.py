@@ -1,6 +1,6 @@
 """Where pulse-tui's start-up time, idle CPU and memory go: the figures behind bench/PROFILE.md.
 
-Run: .venv/bin/python bench/_profile.py [startup|status|idle|all]   (not part of `make bench`; needs py-spy in .venv:
+Run: .venv/bin/python bench/_profile.py [startup|status|idle|ablation|all]   (not part of `make bench`; needs py-spy in .venv:
 `.venv/bin/pip install py-spy`; loopback only; removes every process, tmux session, pm2 daemon and temp dir)
 
 - startup: the real pulse-tui in tmux over a gateway with one session, as bench/first_sessions.py runs it, but
@@ -306,6 +306,43 @@ def status(tmp: Path) -> None:
         world.close()
 
 
+def ablation(tmp: Path) -> None:
+    """Idle CPU of pulse-tui with one part switched off at a time (through _probe.py), all in the same minute."""
+    pm2_bin, why = pm2_binary()
+    pm2 = Pm2(pm2_bin) if pm2_bin else None
+    world = tmux = None
+    variants = {"everything on": "", "no 1 s tick": "tick", "no host process scan": "procs",
+                "no log follower": "logs", "no pm2 reader": "pm2", "none of these": "tick,procs,logs,pm2"}
+    try:
+        logs = pm2.start() if pm2 else []
+        world = start_world(SESSIONS, logs)
+        env_file = world.env_file("pulse.env", PULSE_TUI_PM2_APP=pm2.names[0] if pm2 else "bench-app-1")
+        tmux = Tmux("prof-abl")
+        pids = {}
+        for i, (label, off) in enumerate(variants.items()):
+            pids[label] = tmux.new(f"v{i}", [sys.executable, str(PROBE), "--env-file", str(env_file)],
+                                   {**(pm2.env if pm2 else {}), "PULSE_PROBE_OFF": off})
+        time.sleep(SETTLE_S)
+        before = {k: tree_cpu_s(p) for k, p in pids.items()}
+        t0 = time.monotonic()
+        time.sleep(SAMPLE_S)
+        wall = time.monotonic() - t0
+        after = {k: tree_cpu_s(p) for k, p in pids.items()}
+        print(f"ablation: {len(variants)} pulse-tui at once over the same world ({SESSIONS} sessions, 4 pm2 logs), "
+              f"{wall:.1f} s after {SETTLE_S:g} s:")
+        for k in variants:
+            print(f"  {k:<22} {(after[k] - before[k]) / wall * 100:5.2f} % of one core")
+        for i, p in enumerate(pids.values()):
+            tmux.quit(f"v{i}", p)
+    finally:
+        if tmux:
+            tmux.close()
+        if pm2:
+            pm2.close()
+        if world:
+            world.close()
+
+
 def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-profile-"))
@@ -316,6 +353,8 @@ def main() -> int:
             status(tmp)
         if what in ("idle", "all"):
             idle(tmp)
+        if what in ("ablation", "all"):
+            ablation(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

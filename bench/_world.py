@@ -146,6 +146,12 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False)
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages and the core count: a shared machine's figures need them beside."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}/{fifteen:.1f} on {os.cpu_count()} cores"
+
+
 def kill_tree(pid: int) -> None:
     """Kill a process and every descendant it has (the bench's own children only)."""
     try:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from _bare_app import MARKER
-from _world import PULSE_TUI, Tmux, start_world
+from _world import PULSE_TUI, Tmux, load_average, start_world
 
 from pulse_tui.ui_words import STATE_WORDS
 
@@ -95,7 +95,7 @@ def main(runs: int = RUNS) -> int:
 
     print(f"first frame showing the sessions: {runs} interleaved starts each (+1 warm-up), tmux "
           f"150x40, capture-pane every {POLL_S * 1000:.0f} ms, gateway with 1 session + seeded Redis "
-          f"(took {time.perf_counter() - started:.1f} s)")
+          f"(took {time.perf_counter() - started:.1f} s; load average {load_average()})")
     print(f"  baseline bare Textual app (Header+DataTable+RichLog+Footer), its row on screen: median {b:.3f} s "
           f"[{fmt(bare)}]")
     print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen)}] "

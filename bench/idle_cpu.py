@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import psutil
-from _world import PULSE_TUI, Tmux, pm2_binary, start_world, tree_cpu_s, tree_rss, vm_hwm
+from _world import PULSE_TUI, Tmux, load_average, pm2_binary, start_world, tree_cpu_s, tree_rss, vm_hwm
 
 from pulse_tui.sources.pm2 import daemon_pid
 
@@ -155,7 +155,7 @@ def main() -> int:
     print(f"idle CPU benchmark: {SESSIONS} sessions on the gateway, 3 s poll, {APPS} logs at "
           f"{1000 / LINE_EVERY_MS:.1f} lines/s each ({'apps under ' + why if pm2 else 'no pm2: ' + why}), "
           f"settle {SETTLE_S:g} s, measured over {wall:.1f} s, all at once in tmux "
-          f"(took {time.perf_counter() - started:.1f} s)")
+          f"(took {time.perf_counter() - started:.1f} s; load average {load_average()})")
     for n in panes:
         print(f"  {n:<27}: {pct[n]:5.2f} % of one core ({after[n] - before[n]:.2f} CPU s), peak RSS "
               f"{mib[n]:.1f} MiB")

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _world import PULSE_TUI, start_world
+from _world import PULSE_TUI, load_average, start_world
 
 from pulse_tui.demo import DEMO_HASH_SALT, DEMO_KEY, DEMO_SALT
 from pulse_tui.sim.redis_server import RedisServer
@@ -86,7 +86,7 @@ def main() -> int:
         return ", ".join(f"{x:.2f}" for x in times[kind])
 
     print(f"status --json benchmark: {N} Pulse sessions vs an empty Redis vs a floor script, {RUNS} interleaved "
-          f"runs each (+1 warm-up), each a new process, spawn to exit (took {time.perf_counter() - started:.1f} s)")
+          f"runs each (+1 warm-up), each a new process, spawn to exit (took {time.perf_counter() - started:.1f} s; load average {load_average()})")
     print(f"  pulse-tui status --json, {N} sessions: median {med['full']:.3f} s [{runs('full')}]; "
           f"{users} user sessions in the JSON")
     print(f"  baseline status --json, empty Redis  : median {med['empty']:.3f} s [{runs('empty')}]")
