@@ -143,11 +143,13 @@ def main() -> int:
     import pulse_tui.cli as cli
 
     mark("import pulse_tui.cli", s, time.time())
-    s = time.time()
-    import pulse_tui.tui.app as app_mod
-    import pulse_tui.tui.run as run_mod
+    tui = not {"status", "doctor", "keys"} & set(sys.argv[1:])  # those commands never import textual
+    if tui:
+        s = time.time()
+        import pulse_tui.tui.app as app_mod
+        import pulse_tui.tui.run as run_mod
 
-    mark("import pulse_tui.tui (textual)", s, time.time())
+        mark("import pulse_tui.tui (textual)", s, time.time())
     s = time.time()
     import pulse_tui.crypto.pulse as crypto
     import pulse_tui.doctor.checks as checks
@@ -155,7 +157,7 @@ def main() -> int:
     import pulse_tui.monitor.service as service
     import pulse_tui.sources.redis_store as redis_store
 
-    mark("import monitor + sources (done later in the connect thread)", s, time.time())
+    mark("import monitor + sources (the app does it in its connect thread)", s, time.time())
     wrap(crypto, "derive_key", "PBKDF2 derive_key")
     wrap(build, "build_targets")
     wrap(checks, "findings_for")
@@ -165,6 +167,12 @@ def main() -> int:
     wrap(service.Monitor, "_scan_host")
     wrap(redis_store.RedisInspector, "inspect")
     wrap(redis_store, "build_sessions")
+    wrap(redis_store.RedisInspector, "_collect", "RedisInspector._collect (SCAN + MGET/TTL pipelines)")
+    import pulse_tui.status_json as status_json
+
+    wrap(status_json, "snapshot_to_json")
+    if not tui:
+        return int(cli.main(sys.argv[1:]))
     wrap(app_mod.PulseApp, "start", "PulseApp.start (main screen mounted)")
     wrap(app_mod.PulseApp, "apply", "PulseApp.apply (snapshot to widgets)")
     connector: Callable[..., Any] = run_mod.connector

@@ -105,6 +105,7 @@ class Tmux:
         # A session that keeps the server up between measured starts, so no start pays for the server.
         self.run("new-session", "-d", "-s", "keep", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "sleep 86400")
         self.run("set-option", "-g", "remain-on-exit", "on")  # a crash stays readable in the pane
+        self.path = Path(self.run("display-message", "-p", "#{socket_path}").strip())
 
     def run(self, *args: str) -> str:
         proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10,
@@ -144,6 +145,7 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False)
+        self.path.unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 def load_average() -> str:
