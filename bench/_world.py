@@ -131,16 +131,20 @@ class Tmux:
         return self.run("display-message", "-p", "-t", name, "#{pane_dead}").strip() == "1"
 
     def quit(self, name: str, pid: int, keys: Iterable[str] = ("q",), timeout_s: float = 8.0) -> None:
-        """Ask the program to quit with `keys`; if it has not exited within `timeout_s`, kill it; drop the session."""
+        """Ask the program to quit with `keys` (again every 0.5 s: a key sent during start-up can be lost);
+        kill it (and its children) if it has not exited within `timeout_s`; drop the session."""
+        deadline = time.monotonic() + timeout_s
         try:
-            for k in keys:
-                self.run("send-keys", "-t", name, k)
             proc = psutil.Process(pid)
-            proc.wait(timeout=timeout_s)
+            while time.monotonic() < deadline:
+                for k in keys:
+                    self.run("send-keys", "-t", name, k)
+                if _exits_within(proc, 0.5):
+                    break
+            else:
+                kill_tree(pid)
         except psutil.NoSuchProcess:
             pass
-        except psutil.TimeoutExpired:
-            kill_tree(pid)
         self.run("kill-session", "-t", name)
 
     def close(self) -> None:
@@ -152,6 +156,20 @@ def load_average() -> str:
     """The 1/5/15-minute load averages and the core count: a shared machine's figures need them beside."""
     one, five, fifteen = os.getloadavg()
     return f"{one:.1f}/{five:.1f}/{fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def _exits_within(proc: psutil.Process, seconds: float) -> bool:
+    """True once the process is gone or a zombie (tmux, with remain-on-exit, reaps its panes' exits late)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def kill_tree(pid: int) -> None:
