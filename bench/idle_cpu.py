@@ -174,7 +174,8 @@ def main() -> int:
     print(f"  pulse-tui absolute: {p:.2f} % of one core   (target < {PCT_TARGET:g} %: "
           f"{'PASS' if p < PCT_TARGET else 'MISS'})")
     rss = max(mib["pulse-tui"], hwm / 2**20)
-    print(f"  pulse-tui peak RSS: {rss:.1f} MiB   (baseline pm2 monit {mib.get('pm2 monit', 0):.1f} MiB, bare "
+    monit = f"{mib['pm2 monit']:.1f} MiB" if "pm2 monit" in mib else "not measured"
+    print(f"  pulse-tui peak RSS: {rss:.1f} MiB   (baseline pm2 monit {monit}, bare "
           f"Textual {mib['bare Textual app']:.1f} MiB; target < {RSS_TARGET_MIB:g} MiB: "
           f"{'PASS' if rss < RSS_TARGET_MIB else 'MISS'})")
     return 0
