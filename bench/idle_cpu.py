@@ -1,172 +1,192 @@
-"""Benchmark idle CPU: the demo app watching 100 sessions on a 3 s poll, left alone for 60 s, vs a minimal app.
+"""Benchmark idle CPU and peak memory as on a real host: pulse-tui watching 100 sessions on a 3 s poll and 4
+logs written by apps under pm2, against `pm2 monit` on the same 4 apps, over the same minute.
 
-Run: .venv/bin/python bench/idle_cpu.py   (not a test; loopback only; about 1.5 minutes; removes every process
-and temp dir it starts)
+Run: .venv/bin/python bench/idle_cpu.py   (not a test; loopback only; about 1.5 minutes; removes every process,
+tmux session, pm2 daemon and temp dir it starts)
 
-The parent starts the demo world (`start_world(drive=False)`: embedded Redis, gateway simulator, pm2 log
-writer) and writes SESSIONS linked `session-<uuid4>` profile dirs under its auth dir before the app starts,
-so the app's first poll already sees them (plus the world's own 4). Two children run headless at the same
-time, each a fresh `python bench/idle_cpu.py --child KIND`: the demo app, wired as `run_demo` wires it
-(connector with the doctor's recent log lines, log follower, run_frozen; Config from the world's settings
-passed as env-file variables), and the baseline, a minimal Textual app (Header + DataTable with 8 rows +
-Footer). After SETTLE_S the parent reads each child's CPU time with psutil (user + system, plus children's),
-again MEASURE_S later: CPU seconds / wall seconds = percent of one core. Each child exits by itself
-afterwards. Target: the demo app < 2%.
+The world: a Redis seeded as the demo seeds it and a Salesboy gateway simulator with SESSIONS linked sessions,
+all connected before anything is measured. A real pm2 from npm (cached in /tmp/pulse-tui-pm2, as
+tests/test_pm2.py does) runs 4 Node apps in a PM2_HOME of its own, each logging 1.4 lines/s to stdout, which
+pm2 writes to PM2_HOME/logs/<app>-out.log; pulse-tui's PULSE_TUI_LOGS names those 4 files and
+PULSE_TUI_PM2_APP the first app. In one private tmux server (150x40 each), at the same time:
+- `pulse-tui --env-file …` (the console script) with pm2's bin dir on PATH and PM2_HOME set, as on a host;
+- `pm2 monit` with the same PATH and PM2_HOME: the baseline, the operator's alternative;
+- for context: the same pulse-tui without pm2 on PATH, and the bare Textual app (bench/_bare_app.py).
+After SETTLE_S, CPU seconds (user + system of the pane's process and all its descendants, including the
+exited children they reaped, such as `pm2 jlist`) are read, and again MEASURE_S later: CPU s / wall s =
+percent of one core. RSS is sampled every 0.5 s (the process tree; for pulse-tui also the kernel's VmHWM).
+pm2's daemon serves both pulse-tui and pm2 monit; its CPU is reported beside them, counted in neither.
+Without node/npm, the bench says so and measures pulse-tui without pm2.
+Targets: pulse-tui <= 0.5x pm2 monit, < 1 % of one core; peak RSS < 64 MiB.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import uuid
 from pathlib import Path
-from typing import IO, Any
 
 import psutil
-from _demo_child import VARIABLES, app_css_path, child_config, variables, watched
+from _world import PULSE_TUI, Tmux, load_average, pm2_binary, start_world, tree_cpu_s, tree_rss, vm_hwm
+
+from pulse_tui.sources.pm2 import daemon_pid
 
 SESSIONS = 100
-# IDLE_SETTLE_S=120 measures the steady state (every session older than its last duration step).
+APPS = 4
+LINE_EVERY_MS = 714  # 1.4 lines/s per app
 SETTLE_S = float(os.environ.get("IDLE_SETTLE_S", "10"))
-MEASURE_S = 60.0
-EXIT_AFTER_S = SETTLE_S + MEASURE_S + 5.0  # each child quits by itself once the window has surely passed
-SIZE = (150, 40)
-TARGET_PCT = 2.0
+MEASURE_S = float(os.environ.get("IDLE_MEASURE_S", "60"))
+RATIO_TARGET = 0.5
+PCT_TARGET = 1.0
+RSS_TARGET_MIB = 64.0
+BARE = Path(__file__).with_name("_bare_app.py")
+APP_JS = ("let i = 0;\nsetInterval(() => { i += 1; console.log(`${new Date().toISOString()} INFO "
+          f"[${{process.env.APP}}] handled message ${{i}} from 18765551234@c.us`); }}, {LINE_EVERY_MS});\n")
 
 
-def child_minimal() -> dict[str, Any]:
-    """The baseline: Header + DataTable + Footer, idle until EXIT_AFTER_S."""
-    from textual.app import App, ComposeResult
-    from textual.widgets import DataTable, Footer, Header
+class Pm2:
+    """A pm2 daemon in its own PM2_HOME with APPS logging apps; `close()` kills it and removes the home."""
 
-    class Minimal(App[None]):
-        def compose(self) -> ComposeResult:
-            yield Header()
-            yield DataTable()
-            yield Footer()
+    def __init__(self, binary: str) -> None:
+        self.bin = binary
+        self.home = Path(tempfile.mkdtemp(prefix="pm2b-", dir="/tmp"))  # short: pm2's unix sockets live here
+        self.env = {"PATH": f"{Path(binary).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    "PM2_HOME": str(self.home)}
+        self.names = [f"bench-app-{i}" for i in range(1, APPS + 1)]
+        (self.home / "app.js").write_text(APP_JS)
 
-        def on_mount(self) -> None:
-            table = self.query_one(DataTable)
-            table.add_columns("STATE", "SESSION", "PHONE", "IN STATE")
-            for i in range(8):
-                table.add_row("● connected", f"session-{i}", "18765551234", "3m02s")
-            self.set_timer(EXIT_AFTER_S, self.exit)
+    def run(self, *args: str, **extra: str) -> None:
+        proc = subprocess.run([self.bin, *args], env={**os.environ, **self.env, **extra}, capture_output=True,
+                              text=True, timeout=60, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"pm2 {args[0]} failed: {proc.stderr.strip()[-500:]}")
 
-    Minimal().run(headless=True, size=SIZE)
-    return {}
+    def start(self) -> list[str]:
+        for name in self.names:
+            self.run("start", str(self.home / "app.js"), "--name", name, APP=name)
+        return [str(self.home / "logs" / f"{n}-out.log") for n in self.names]
 
-
-def child_demo() -> dict[str, Any]:
-    """The demo app over the world, polling every 3 s, until EXIT_AFTER_S; how many polls it showed."""
-    from pulse_tui.demo import follower
-    from pulse_tui.model import Snapshot
-    from pulse_tui.sources.logs.recent import RecentLines
-    from pulse_tui.tui.app import PulseApp
-    from pulse_tui.tui.run import connector, run_frozen
-
-    config = child_config()
-    out: dict[str, Any] = {"polls": 0, "sessions": 0}
-    recent = RecentLines()
-
-    def count(snap: Snapshot) -> None:
-        out["polls"] += 1
-        out["sessions"] = len(snap.sessions)
-        out["gateway"] = snap.gateway.state.value
-
-    class Idle(PulseApp):
-        CSS_PATH = app_css_path()
-
-        def on_mount(self) -> None:
-            self.set_timer(EXIT_AFTER_S, lambda: self.exit(0))  # on_unmount closes HTTP and Redis
-
-    # As run_demo builds it: sources made after the first frame.
-    app = Idle(config, connect=watched(connector(config, recent), count), logs=follower(config), recent=recent)
-    run_frozen(app, headless=True, size=SIZE)
-    return out
+    def close(self) -> None:
+        subprocess.run([self.bin, "kill"], env={**os.environ, **self.env}, capture_output=True, timeout=60,
+                       check=False)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
-def cpu_s(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
+def python_writers(root: Path, stop: threading.Event) -> list[str]:
+    """Without pm2: the same 4 logs written by threads of this process (not counted in any figure)."""
+    paths = [root / f"app-{i}-out.log" for i in range(1, APPS + 1)]
+
+    def write() -> None:
+        n = 0
+        while not stop.wait(LINE_EVERY_MS / 1000):
+            n += 1
+            for i, p in enumerate(paths, 1):
+                with open(p, "a", encoding="utf-8") as fh:
+                    fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO [app-{i}] handled message {n}\n")
+
+    for p in paths:
+        p.touch()
+    threading.Thread(target=write, daemon=True).start()
+    return [str(p) for p in paths]
 
 
 def main() -> int:
-    from dataclasses import replace
-
-    from pulse_tui.config import config_from_values
-    from pulse_tui.demo import start_world
-    from pulse_tui.sim.engine import write_linked_profile
-
     started = time.perf_counter()
+    pm2_bin, why = pm2_binary()
+    pm2 = Pm2(pm2_bin) if pm2_bin else None
     tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-idle-"))
-    world = start_world(drive=False)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    files: list[IO[bytes]] = []
+    stop = threading.Event()
+    world = None
+    tmux = None
+    panes: dict[str, int] = {}
     try:
-        root = world.config.auth_dirs[0]
-        for _ in range(SESSIONS):
-            write_linked_profile(root / f"session-{uuid.uuid4()}")
-        values = variables(world, tmp / "audit.jsonl")
-        assert config_from_values(values) == replace(world.config, audit_log=tmp / "audit.jsonl")
-        env = {**os.environ, VARIABLES: json.dumps(values)}
-        for kind in ("demo", "minimal"):
-            out, err = open(tmp / f"{kind}.out", "wb"), open(tmp / f"{kind}.err", "wb")  # noqa: SIM115
-            files += [out, err]
-            procs[kind] = subprocess.Popen([sys.executable, __file__, "--child", kind], env=env,
-                                           stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        handles = {k: psutil.Process(p.pid) for k, p in procs.items()}
+        logs = pm2.start() if pm2 else python_writers(tmp, stop)
+        world = start_world(SESSIONS, logs)
+        env_file = world.env_file("pulse.env", PULSE_TUI_PM2_APP=pm2.names[0] if pm2 else "bench-app-1")
+        tmux = Tmux("idle")
+        pulse_argv = [str(PULSE_TUI), "--env-file", str(env_file)]
+        if pm2:
+            panes["pulse-tui"] = tmux.new("pulse", pulse_argv, pm2.env)
+            panes["pm2 monit"] = tmux.new("monit", [pm2.bin, "monit"], pm2.env)
+            no_pm2 = {"PATH": os.environ.get("PATH", ""), "PM2_HOME": str(pm2.home)}
+            panes["pulse-tui, no pm2 on PATH"] = tmux.new("pulse-nopm2", pulse_argv, no_pm2)
+        else:
+            panes["pulse-tui"] = tmux.new("pulse", pulse_argv)
+        panes["bare Textual app"] = tmux.new("bare", [sys.executable, str(BARE)])
         time.sleep(SETTLE_S)
-        for kind, p in procs.items():
-            if p.poll() is not None:
-                raise RuntimeError(f"{kind} child exited early: {(tmp / f'{kind}.err').read_text()[-2000:]}")
-        before = {k: cpu_s(h) for k, h in handles.items()}
+        for name, pid in panes.items():
+            if not psutil.pid_exists(pid):
+                raise RuntimeError(f"{name} exited early")
+        daemon = daemon_pid(pm2.home) if pm2 else None
+        before = {n: tree_cpu_s(p) for n, p in panes.items()}
+        daemon_before = tree_cpu_s(daemon) if daemon else 0.0
+        peak = dict.fromkeys(panes, 0)
         t0 = time.monotonic()
-        time.sleep(MEASURE_S)
-        after = {k: cpu_s(h) for k, h in handles.items()}
+        while time.monotonic() - t0 < MEASURE_S:
+            for n, p in panes.items():
+                peak[n] = max(peak[n], tree_rss(p))
+            time.sleep(0.5)
+        after = {n: tree_cpu_s(p) for n, p in panes.items()}
+        daemon_after = tree_cpu_s(daemon) if daemon else 0.0
         wall = time.monotonic() - t0
-        rss = {k: h.memory_info().rss / 2**20 for k, h in handles.items()}
-        for p in procs.values():
-            p.wait(timeout=EXIT_AFTER_S + 20)
-        reports = {}
-        for kind, p in procs.items():
-            if p.returncode != 0:
-                raise RuntimeError(f"{kind} child failed ({p.returncode}): "
-                                   f"{(tmp / f'{kind}.err').read_text()[-2000:]}")
-            lines = (tmp / f"{kind}.out").read_text().strip().splitlines()
-            reports[kind] = json.loads(lines[-1]) if lines else {}
+        hwm = vm_hwm(panes["pulse-tui"]) or 0
+        screen = tmux.capture("pulse")
+        sizes = [Path(p).stat().st_size if Path(p).exists() else 0 for p in logs]
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for f in files:
-            f.close()
-        world.close()
+        stop.set()
+        if tmux:
+            for session, pid in _sessions(panes).items():
+                tmux.quit(session, pid, keys=("C-c",) if session == "monit" else ("q",))
+            tmux.close()
+        if pm2:
+            pm2.close()
+        if world:
+            world.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    pct = {k: (after[k] - before[k]) / wall * 100 for k in procs}
-    demo = reports["demo"]
-    print(f"idle CPU benchmark: {SESSIONS} extra sessions, {world.config.poll_seconds:g} s poll, settle "
-          f"{SETTLE_S:g} s, measured over {wall:.1f} s, both apps at once (took {time.perf_counter() - started:.1f} s)")
-    print(f"  demo app : {pct['demo']:5.2f} % of one core ({after['demo'] - before['demo']:.2f} CPU s), RSS "
-          f"{rss['demo']:.0f} MiB; {demo.get('polls', 0)} polls in {EXIT_AFTER_S:g} s, last showed "
-          f"{demo.get('sessions', 0)} sessions, gateway {demo.get('gateway', '?')}")
-    print(f"  baseline minimal Textual app: {pct['minimal']:5.3f} % of one core "
-          f"({after['minimal'] - before['minimal']:.2f} CPU s; psutil counts 10 ms ticks), RSS {rss['minimal']:.0f} MiB")
-    ratio = f"{pct['demo'] / pct['minimal']:.0f}x" if pct["minimal"] > 0 else "n/a (baseline below one tick)"
-    print(f"  ratio demo/minimal: {ratio}; demo minus baseline {pct['demo'] - pct['minimal']:.2f} points")
-    print(f"  target demo < {TARGET_PCT:g} % of one core: {'PASS' if pct['demo'] < TARGET_PCT else 'MISS'}")
+    pct = {n: (after[n] - before[n]) / wall * 100 for n in panes}
+    mib = {n: v / 2**20 for n, v in peak.items()}
+    shown = sum(1 for sid in world.ids if sid in screen)
+    print(f"idle CPU benchmark: {SESSIONS} sessions on the gateway, 3 s poll, {APPS} logs at "
+          f"{1000 / LINE_EVERY_MS:.1f} lines/s each ({'apps under ' + why if pm2 else 'no pm2: ' + why}), "
+          f"settle {SETTLE_S:g} s, measured over {wall:.1f} s, all at once in tmux "
+          f"(took {time.perf_counter() - started:.1f} s; load average {load_average()})")
+    for n in panes:
+        print(f"  {n:<27}: {pct[n]:5.2f} % of one core ({after[n] - before[n]:.2f} CPU s), peak RSS "
+              f"{mib[n]:.1f} MiB")
+    if pm2:
+        print(f"  pm2 daemon (serves both)   : {(daemon_after - daemon_before) / wall * 100:5.2f} % of one core, "
+              f"counted in neither")
+    print(f"  pulse-tui VmHWM {hwm / 2**20:.1f} MiB; {shown} session ids on its screen; log bytes written "
+          f"{sum(sizes)}")
+    p = pct["pulse-tui"]
+    if pm2:
+        ratio = p / pct["pm2 monit"] if pct["pm2 monit"] > 0 else float("inf")
+        print(f"  ratio pulse-tui/pm2 monit: {ratio:.2f}x   (target <= {RATIO_TARGET}x: "
+              f"{'PASS' if ratio <= RATIO_TARGET else 'MISS'})")
+    else:
+        print(f"  ratio pulse-tui/pm2 monit: not measured ({why})")
+    print(f"  pulse-tui absolute: {p:.2f} % of one core   (target < {PCT_TARGET:g} %: "
+          f"{'PASS' if p < PCT_TARGET else 'MISS'})")
+    rss = max(mib["pulse-tui"], hwm / 2**20)
+    monit = f"{mib['pm2 monit']:.1f} MiB" if "pm2 monit" in mib else "not measured"
+    print(f"  pulse-tui peak RSS: {rss:.1f} MiB   (baseline pm2 monit {monit}, bare "
+          f"Textual {mib['bare Textual app']:.1f} MiB; target < {RSS_TARGET_MIB:g} MiB: "
+          f"{'PASS' if rss < RSS_TARGET_MIB else 'MISS'})")
     return 0
 
 
+def _sessions(panes: dict[str, int]) -> dict[str, int]:
+    """tmux session name of each pane started."""
+    names = {"pulse-tui": "pulse", "pm2 monit": "monit", "pulse-tui, no pm2 on PATH": "pulse-nopm2",
+             "bare Textual app": "bare"}
+    return {names[n]: pid for n, pid in panes.items()}
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        figures = child_demo() if sys.argv[2] == "demo" else child_minimal()
-        print(json.dumps(figures))
-        raise SystemExit(0)
     raise SystemExit(main())

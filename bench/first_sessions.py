@@ -1,0 +1,109 @@
+"""Benchmark what an operator waits for: from typing `pulse-tui` to the frame that shows their sessions.
+
+Run: .venv/bin/python bench/first_sessions.py   (not a test; loopback only; removes every process, tmux
+session and temp dir it starts)
+
+The world (a Redis seeded as the demo seeds it, a Salesboy gateway simulator holding ONE linked, connected
+session) is started first and is not measured. Each measured start is the real `pulse-tui` console script from
+.venv/bin with `--env-file` naming that world, in a real terminal: a new 150x40 session of a private tmux
+server, with `capture-pane -p` polled every ~10 ms until a row of the connections table shows the session's
+state word followed by its id. The baseline is a bare Textual app (Header + DataTable + RichLog + Footer,
+bench/_bare_app.py) started the same way, until its one row appears. Both clocks run from just before
+`tmux new-session`. pulse_tui is byte-compiled first (as pip does on install); one unmeasured start of each
+warms the page cache; then RUNS interleaved starts; medians. Target: pulse-tui / bare <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import compileall
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _bare_app import MARKER
+from _world import PULSE_TUI, Tmux, load_average, start_world
+
+from pulse_tui.ui_words import STATE_WORDS
+
+RUNS = 7
+POLL_S = 0.01
+TIMEOUT_S = 30.0
+TARGET = 1.5
+BARE = Path(__file__).with_name("_bare_app.py")
+MAIN_SCREEN = "1 Connections"  # the tab strip: pulse-tui's main screen is painted, sessions or not
+
+
+def row_pattern(session_id: str) -> re.Pattern[str]:
+    """A connections-table row: a state word, then the session id (log lines name the id before any state)."""
+    words = "|".join(re.escape(w) for w in STATE_WORDS.values())
+    return re.compile(rf"(?:{words})\s+{re.escape(session_id)}")
+
+
+def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
+            early: str | None = None) -> tuple[float, float | None]:
+    """Seconds from `new-session` to the capture matching `done` (and to the first one containing `early`)."""
+    t0 = time.perf_counter()
+    pid = tmux.new(name, argv)
+    seen_early: float | None = None
+    try:
+        while True:
+            screen = tmux.capture(name)
+            now = time.perf_counter() - t0
+            if early is not None and seen_early is None and early in screen:
+                seen_early = now
+            if done.search(screen):
+                return now, seen_early
+            if now > TIMEOUT_S or tmux.dead(name):
+                raise RuntimeError(f"{name}: no match after {now:.1f} s; the pane shows:\n{screen[-1500:]}")
+            time.sleep(POLL_S)
+    finally:
+        tmux.quit(name, pid)
+
+
+def main(runs: int = RUNS) -> int:
+    started = time.perf_counter()
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "pulse_tui"), quiet=1)
+    world = start_world(1)
+    tmux = Tmux("first")
+    bare: list[float] = []
+    pulse: list[float] = []
+    screen: list[float] = []
+    try:
+        env = world.env_file("pulse.env")
+        pulse_argv = [str(PULSE_TUI), "--env-file", str(env)]
+        bare_argv = [sys.executable, str(BARE)]
+        row = row_pattern(world.ids[0])
+        marker = re.compile(re.escape(MARKER))
+        measure(tmux, "warm-bare", bare_argv, marker)
+        measure(tmux, "warm-pulse", pulse_argv, row)
+        for i in range(runs):
+            bare.append(measure(tmux, f"bare-{i}", bare_argv, marker)[0])
+            t, early = measure(tmux, f"pulse-{i}", pulse_argv, row, MAIN_SCREEN)
+            pulse.append(t)
+            screen.append(early if early is not None else t)
+    finally:
+        tmux.close()
+        world.close()
+
+    b, p, s = statistics.median(bare), statistics.median(pulse), statistics.median(screen)
+    ratio = p / b
+
+    def fmt(xs: list[float]) -> str:
+        return ", ".join(f"{x:.2f}" for x in xs)
+
+    print(f"first frame showing the sessions: {runs} interleaved starts each (+1 warm-up), tmux "
+          f"150x40, capture-pane every {POLL_S * 1000:.0f} ms, gateway with 1 session + seeded Redis "
+          f"(took {time.perf_counter() - started:.1f} s; load average {load_average()})")
+    print(f"  baseline bare Textual app (Header+DataTable+RichLog+Footer), its row on screen: median {b:.3f} s "
+          f"[{fmt(bare)}]")
+    print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen)}] "
+          f"= {s / b:.2f}x bare")
+    print(f"  pulse-tui session row with its state: median {p:.3f} s [{fmt(pulse)}]")
+    print(f"  ratio pulse-tui/bare: {ratio:.2f}x   (target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'MISS'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(int(sys.argv[1]) if len(sys.argv) > 1 else RUNS))
