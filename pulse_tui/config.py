@@ -124,8 +124,9 @@ def _echo(raw: str) -> str:
     """A non-secret value for an error message: a short, safe prefix (a 5,000-digit value echoes 5 kB)."""
     from pulse_tui.sanitize import visible
 
-    cut = raw if len(raw) <= ECHO_LEN else raw[:ECHO_LEN] + "…"
-    return repr(visible(cut))
+    if len(raw) <= ECHO_LEN:
+        return repr(visible(raw))
+    return f"{visible(raw[:ECHO_LEN])!r}… ({len(raw)} characters)"
 
 
 def _exact(values: Mapping[str, str], name: str) -> str | None:

@@ -203,6 +203,27 @@ async def test_a_poll_that_raises_still_gives_the_redis_checks(
     doc = json.loads(out.getvalue())
     codes = {f["code"] for f in doc["findings"]}
     assert code == doc["exit_code"] == 1 and doc["could_check"] is True
+    # The monitor contains the hook's failure as a finding of its own; the poll and the Redis checks go on.
+    assert {"checks-failed", "redis-persistence-off"} <= codes
+
+
+async def test_a_poll_that_raises_falls_back_to_redis_alone(sim: GatewaySim, redis_url: str, tmp_path: Path) -> None:
+    seed_bulk(redis_url, 3, KEY, SALT, HASH_SALT)
+    config = _config(sim, redis_url, tmp_path)
+    targets = build_targets(config)
+
+    async def raising_poll(*, full: bool = False) -> object:
+        raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+    targets.monitor.poll = raising_poll  # type: ignore[method-assign,assignment]  # our own code failing, not a peer
+    out = io.StringIO()
+    try:
+        code = await doctor_command.run(config, targets.monitor, _args("--json"), out=out)
+    finally:
+        await targets.aclose()
+    doc = json.loads(out.getvalue())
+    codes = {f["code"] for f in doc["findings"]}
+    assert code == doc["exit_code"] == 1 and doc["could_check"] is True
     assert {"gateway-could-not-check", "redis-persistence-off"} <= codes
     assert "RecursionError" in doc["error"] and doc["redis"] == {"available": True}
 
