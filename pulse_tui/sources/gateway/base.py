@@ -235,16 +235,25 @@ class HttpCaller:
         """Send one request if the budget allows; the whole answer within the call's deadline and cap, or a failure."""
         if not self.budget.try_spend(spend):
             return self.budget.refusal(spend)
-        deadline = self.timeouts.deadline(call)
-        cap = self.timeouts.cap(call)
-        started = self.clock.monotonic()
-        kw: dict[str, Any] = {"timeout": self.timeout(deadline)}
+        kw: dict[str, Any] = {}
         if json_body is not None:
             kw["json"] = json_body
+        got = await self.fetch(method, path, call, kw)
+        if isinstance(got, GatewayFailure):
+            return got
+        return self.status_failure(got) or got
+
+    async def fetch(self, method: str, path: str, call: CallKind, kw: dict[str, Any],
+                    deadline_s: float | None = None) -> Reply | GatewayFailure:
+        """The whole answer (connect, headers, body) within the deadline (default: the call kind's) and the call
+        kind's size cap, or a typed failure. Spends no budget and maps no status: callers do both."""
+        deadline = self.timeouts.deadline(call) if deadline_s is None else deadline_s
+        cap = self.timeouts.cap(call)
+        started = self.clock.monotonic()
         try:
             # httpx's timeouts bound each read, not the whole answer: a byte every 0.5 s never trips them.
             async with asyncio.timeout(deadline):
-                got = await self.read_capped(method, path, cap, kw)
+                got = await self.read_capped(method, path, cap, {**kw, "timeout": self.timeout(deadline)})
         except (TimeoutError, httpx.TimeoutException) as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 return self.transport_failure(exc, deadline)
@@ -256,7 +265,7 @@ class HttpCaller:
         if got is None:
             return failure(HealthState.ERROR, f"answer from {self.url} to {call.value} larger than {cap // KIB} KiB",
                            kind=FailureKind.TOO_LARGE)
-        return self.status_failure(got) or got
+        return got
 
     async def read_capped(self, method: str, path: str, cap: int, kw: dict[str, Any]) -> Reply | None:
         """The answer, its body streamed up to `cap` bytes; None when it is larger."""

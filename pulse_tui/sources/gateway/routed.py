@@ -6,14 +6,11 @@ exist"); `HttpCaller.request` would turn those into a generic failure, so these 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 from typing import Any
 
-import httpx
-
-from pulse_tui.model import FailureKind, GatewayFailure, HealthState
-from pulse_tui.sources.gateway.base import KIB, CallKind, HttpCaller, Reply, failure
+from pulse_tui.model import GatewayFailure, HealthState
+from pulse_tui.sources.gateway.base import CallKind, HttpCaller, Reply, failure
 from pulse_tui.sources.gateway.budget import Spend
 
 MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
@@ -63,31 +60,16 @@ async def send(
     """
     if not http.budget.try_spend(spend):
         return http.budget.refusal(spend)
-    t = timeout_s if timeout_s is not None else http.timeouts.deadline(call)
-    cap = http.timeouts.cap(call)
-    started = http.clock.monotonic()
-    try:
-        kw: dict[str, Any] = {"timeout": http.timeout(t)}
-        if json_body is not None:
-            kw["json"] = json_body
-        if params:
-            kw["params"] = params
-        if headers:
-            kw["headers"] = headers
-        async with asyncio.timeout(t):
-            got = await http.read_capped(method, path, cap, kw)
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        if isinstance(exc, httpx.ConnectTimeout):
-            return http.transport_failure(exc, t)
-        return failure(HealthState.DOWN, f"no answer from {http.url} within {t:g}s (whole {call.value} answer)",
-                       kind=FailureKind.DEADLINE)
-    except httpx.HTTPError as exc:
-        return http.transport_failure(exc, t)
-    http.last_latency_ms = round((http.clock.monotonic() - started) * 1000.0, 1)
-    if got is None:
-        return failure(HealthState.ERROR, f"answer from {http.url} to {call.value} larger than {cap // KIB} KiB",
-                       kind=FailureKind.TOO_LARGE)
-    resp = got
+    kw: dict[str, Any] = {}
+    if json_body is not None:
+        kw["json"] = json_body
+    if params:
+        kw["params"] = params
+    if headers:
+        kw["headers"] = headers
+    resp = await http.fetch(method, path, call, kw, timeout_s)
+    if isinstance(resp, GatewayFailure):
+        return resp
     code = resp.status_code
     if 200 <= code < 300 or code in route_codes:
         return resp
