@@ -31,7 +31,10 @@ from pulse_tui.model import Finding, Severity
 from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SALESBOY_PREFIX, Layout
 
 FLAG = "--user-data-dir"
-SCAN_ATTRS = ["pid", "ppid", "cmdline", "memory_info", "cpu_times", "create_time", "status"]
+# All read from /proc/PID/stat (one file per process): a process's command line never changes, so it is read
+# once per (pid, start time), and memory only for the browser processes the scan maps.
+SCAN_ATTRS = ["pid", "ppid", "cpu_times", "create_time", "status"]
+CMDLINE_SETTLE_S = 5.0
 _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (pid reuse)
 # smaps_rollup walks every mapping: ~5 ms for a real Chromium process, 2-3 s for 450 of them (bench/procmap.py),
 # ten times the whole process scan. PSS/USS are refreshed when this old, at most MEMORY_BATCH per scan (oldest
@@ -275,6 +278,7 @@ class ProcessMapper:
         self._mem: dict[_MemKey, tuple[int | None, int | None, float]] = {}  # → (pss, uss, monotonic read at)
         self._memory_batch = memory_batch
         self._first_parent: dict[_MemKey, int] = {}  # root → the parent it had when first seen
+        self._cmd: dict[_MemKey, tuple[str, str | None]] = {}  # (pid, start) → (name, absolute profile dir)
         self._subreapers = frozenset(subreapers)
 
     @property
@@ -296,6 +300,7 @@ class ProcessMapper:
         mono = self._clock.monotonic()
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
         groups = self._group(rows)
+        self._fill_rss(groups)
         mem_started = time.perf_counter()
         mem, reads = self._memory(groups, mono) if memory else ({}, 0)
         mem_took = time.perf_counter() - mem_started if memory else 0.0
@@ -326,26 +331,49 @@ class ProcessMapper:
 
     def _read_table(self) -> dict[int, _Row]:
         rows: dict[int, _Row] = {}
+        known = self._cmd
+        seen: dict[_MemKey, tuple[str, str | None]] = {}
+        # A process seen between its fork and its exec still shows its parent's command line: only a command line
+        # read once the process is a few seconds old is kept.
+        settled_before = time.time() - CMDLINE_SETTLE_S
         for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
             info = proc.info
             if info.get("status") == psutil.STATUS_ZOMBIE:
                 continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
-            mem, cpu = info.get("memory_info"), info.get("cpu_times")
-            cmd = info.get("cmdline") or []
-            udd = user_data_dir_of(cmd) if cmd else None
-            if udd and not os.path.isabs(udd):
-                udd = _absolute(proc, udd)
-            rows[info["pid"]] = _Row(
-                pid=info["pid"],
+            cpu = info.get("cpu_times")
+            key = (info["pid"], info.get("create_time") or 0.0)
+            cmd_facts = known.get(key)
+            if cmd_facts is None:
+                cmd_facts = _command_facts(proc)
+                if cmd_facts[0] == "" and key[1] == 0.0:
+                    continue  # vanished between the listing and its first read
+            if key[1] < settled_before:
+                seen[key] = cmd_facts
+            rows[key[0]] = _Row(
+                pid=key[0],
                 ppid=info.get("ppid") or 0,
-                create_time=info.get("create_time") or 0.0,
-                rss=int(mem.rss) if mem is not None else 0,
+                create_time=key[1],
+                rss=0,
                 cpu=(cpu.user + cpu.system) if cpu is not None else None,
-                name=os.path.basename(cmd[0].split(" ", 1)[0]) if cmd else "",
-                udd=udd,
+                name=cmd_facts[0],
+                udd=cmd_facts[1],
                 proc=proc,
             )
+        self._cmd = seen  # forget exited processes: a reused pid has another start time
         return rows
+
+    @staticmethod
+    def _fill_rss(groups: dict[str, _Group]) -> None:
+        """RSS of each mapped browser process (statm: one more read each, only for these)."""
+        for g in groups.values():
+            for tree in g.trees.values():
+                for row in tree:
+                    if row.proc is None:
+                        continue
+                    try:
+                        row.rss = int(row.proc.memory_info().rss)
+                    except (psutil.Error, OSError):
+                        row.rss = 0
 
     def _group(self, rows: dict[int, _Row]) -> dict[str, _Group]:
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
@@ -484,6 +512,20 @@ def _smaps(proc: psutil.Process | None) -> tuple[int | None, int | None]:
     except (psutil.Error, OSError):
         return None, None
     return int(getattr(full, "pss", 0)), int(full.uss)
+
+
+def _command_facts(proc: psutil.Process) -> tuple[str, str | None]:
+    """(program name, absolute --user-data-dir or None) of a process; ("", None) when it cannot be read."""
+    try:
+        cmd = proc.cmdline()
+    except (psutil.Error, OSError):
+        return "", None
+    if not cmd:
+        return "", None
+    udd = user_data_dir_of(cmd)
+    if udd and not os.path.isabs(udd):
+        udd = _absolute(proc, udd)
+    return os.path.basename(cmd[0].split(" ", 1)[0]), udd
 
 
 def _absolute(proc: psutil.Process, udd: str) -> str | None:
