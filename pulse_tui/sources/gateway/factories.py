@@ -3,12 +3,10 @@ so `make_gateway` needs one line per gateway. A hashed WAHA key stops with one s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Iterable, Mapping
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import ConfigError
-from pulse_tui.events import ChannelStatus, SessionEvent
 from pulse_tui.sources.gateway.base import DEFAULT_TIMEOUTS, Timeouts
 from pulse_tui.sources.gateway.budget import RequestBudget
 from pulse_tui.sources.gateway.evolution import EvolutionGateway
@@ -23,23 +21,6 @@ from pulse_tui.sources.gateway.waha import WahaGateway
 from pulse_tui.sources.gateway.waha_events import WahaEvents
 
 DEFAULT_URLS = {"waha": "http://127.0.0.1:3000", "evolution": "http://127.0.0.1:8080"}
-
-
-class EventChannel(Protocol):
-    """A gateway's push channel of session events, as the engine consumes it."""
-
-    @property
-    def status(self) -> ChannelStatus:
-        """Connected / connecting / down, and why."""
-        ...
-
-    def events(self) -> AsyncIterator[SessionEvent]:
-        """Session events until cancelled; reconnects by itself."""
-        ...
-
-    def watch(self, names: Iterable[str]) -> None:
-        """The sessions the last listing named (channels that follow one connection per session need them)."""
-        ...
 
 
 def _waha(env: Mapping[str, str] | WahaSettings) -> WahaSettings:
