@@ -162,3 +162,22 @@ def test_qr_takes_the_gateways_own_names() -> None:
     assert qr_id_error(waha, "default") is None and qr_id_error(evo, "shop-1") is None  # not UUIDs: still fine
     assert "WAHA" in (qr_id_error(waha, "../etc") or "")
     assert "Evolution" in (qr_id_error(evo, "a/b") or "")
+
+
+async def test_the_demo_worlds_of_both_gateways() -> None:
+    from pulse_tui.cli import build_parser
+    from pulse_tui.demo_gateways import EVOLUTION_INSTANCES, WAHA_SESSIONS, start_gateway_demo
+
+    assert build_parser().parse_args(["demo", "--gateway", "evolution"]).gateway == "evolution"
+    for kind, names in ((GatewayKind.WAHA, WAHA_SESSIONS), (GatewayKind.EVOLUTION, EVOLUTION_INSTANCES)):
+        demo = start_gateway_demo(kind, auto_scan_s=None, action_delay_s=0.0)
+        try:
+            assert demo.config.gateway_kind == kind and demo.config.audit_log is not None
+            assert str(demo.root) in str(demo.config.audit_log)  # the demo's actions are never the operator's
+            gw = make_gateway(demo.config)
+            assert sorted(await gw.list_sessions()) == sorted(names)  # type: ignore[arg-type]
+            assert make_event_channel(demo.config, gw) is not None  # both push in the demo
+            await gw.aclose()
+        finally:
+            demo.close()
+        assert not demo.root.exists()
