@@ -208,7 +208,7 @@ class QrScreen(Screen[str]):
         yield Static("", id="qr-status", classes="-empty", markup=False)
         # Disabled (so never focused) until `p`: until then every key goes to the screen's bindings.
         yield Input(placeholder="phone number with country code, e.g. +1 876 555 0123", id="qr-phone",
-                    disabled=True)
+                    disabled=True, restrict=r"[0-9+ ().-]*", max_length=32)
         yield Static("", id="qr-pairing", classes="-empty", markup=False)
         with QrArea(id="qr-area"):
             yield Static("", id="qr-code", classes="qr-code", markup=False)
