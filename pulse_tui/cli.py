@@ -47,7 +47,7 @@ def common_options() -> argparse.ArgumentParser:
     g = p.add_argument_group("targets (each also settable in the environment or an env file)")
     g.add_argument("--env-file", action="append", type=Path, metavar="FILE",
                    help="read variables from FILE (repeatable; Pulse's own .env works as is)")
-    g.add_argument("--gateway", choices=("salesboy", "pulse"), help="PULSE_TUI_GATEWAY")
+    g.add_argument("--gateway", choices=tuple(k.value for k in GatewayKind), help="PULSE_TUI_GATEWAY")
     g.add_argument("--url", help="PULSE_TUI_GATEWAY_URL, e.g. http://127.0.0.1:3001")
     g.add_argument("--auth-dir", action="append", metavar="DIR", help="PULSE_TUI_AUTH_DIR (repeatable)")
     g.add_argument("--session", action="append", metavar="ID", help="PULSE_TUI_SESSIONS (repeatable)")
@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     p = argparse.ArgumentParser(
         prog="pulse-tui",
-        description="Terminal console for WhatsApp bot gateways (Salesboy, Pulse) and Pulse's Redis.",
+        description="Terminal console for WhatsApp gateways (Salesboy, Pulse, WAHA, Evolution API) "
+                    "and Pulse's Redis.",
         parents=[common],
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -144,6 +145,13 @@ def qr_id_error(config: Config, session_id: str) -> str | None:
     if config.gateway_kind == GatewayKind.PULSE:
         if not PHONE_RE.match(session_id):
             return f"qr {shown!r}: a Pulse session id is the phone number, 6 to 20 digits."
+        return None
+    if config.gateway_kind in (GatewayKind.WAHA, GatewayKind.EVOLUTION):
+        from pulse_tui.sources.gateway import evolution, waha
+
+        caps = waha.CAPABILITIES if config.gateway_kind == GatewayKind.WAHA else evolution.CAPABILITIES
+        if (why := caps.id_error(session_id)) is not None:
+            return f"qr {shown!r}: {why}."
         return None
     why = salesboy_id_error(session_id)
     if why is not None:

@@ -14,21 +14,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings, WahaSettings
 
 
 class GatewayKind(StrEnum):
     SALESBOY = "salesboy"
     PULSE = "pulse"
+    WAHA = "waha"
+    EVOLUTION = "evolution"
 
 
 class ConfigError(Exception):
     """Bad configuration; its message is one sentence naming the variable."""
 
 
-DEFAULT_URLS = {GatewayKind.SALESBOY: "http://127.0.0.1:3001", GatewayKind.PULSE: "http://127.0.0.1:3000"}
+DEFAULT_URLS = {GatewayKind.SALESBOY: "http://127.0.0.1:3001", GatewayKind.PULSE: "http://127.0.0.1:3000",
+                GatewayKind.WAHA: "http://127.0.0.1:3000", GatewayKind.EVOLUTION: "http://127.0.0.1:8080"}
+# WAHA and Evolution mostly run in Docker: no pm2 app unless PULSE_TUI_PM2_APP names one.
 DEFAULT_PM2_APPS = {GatewayKind.SALESBOY: "salesboy-gateway", GatewayKind.PULSE: "pulse"}
 OTHER_SECRET_VARS = ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET", "ELEVENLABS_API_KEY")
+# The WAHA and Evolution key variables: redacted whichever gateway is watched (one .env may hold several).
+GATEWAY_KEY_VARS = ("PULSE_TUI_WAHA_API_KEY", "WAHA_API_KEY", "WHATSAPP_API_KEY", "PULSE_TUI_EVOLUTION_API_KEY",
+                    "AUTHENTICATION_API_KEY")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
 
@@ -57,11 +68,14 @@ class Config:
     node_env: str | None = None  # Pulse's NODE_ENV: under "production" a short key stops Pulse too
     state_dir: Path | None = None  # $XDG_STATE_HOME: the shared budget ledger lives in <state_dir>/pulse-tui/
     oneshot_share: float = 0.1  # share of the gateway's window one `status`/`doctor` run may spend
+    waha: WahaSettings | None = None  # read from WAHA's own variables when PULSE_TUI_GATEWAY=waha
+    evolution: EvolutionSettings | None = None  # read from Evolution's own variables when PULSE_TUI_GATEWAY=evolution
+    gateway_keys: tuple[str, ...] = ()  # values of GATEWAY_KEY_VARS, for redaction only
 
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value, for redaction. Short values are skipped to avoid masking noise."""
         vals = [self.api_key, self.encryption_key, self.encryption_salt, self.hash_salt]
-        vals += list(self.other_secrets.values())
+        vals += list(self.other_secrets.values()) + list(self.gateway_keys)
         if self.redis_url and "@" in self.redis_url:
             userinfo = self.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
             quoted = userinfo.split(":", 1)[-1]
@@ -149,7 +163,8 @@ def _choice(values: Mapping[str, str], name: str) -> GatewayKind:
     try:
         return GatewayKind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be 'salesboy' or 'pulse', not {_echo(raw)}.") from None
+        words = ", ".join(f"'{k.value}'" for k in GatewayKind)
+        raise ConfigError(f"{name} must be one of {words}, not {_echo(raw)}.") from None
 
 
 def _host_error(host: str) -> str | None:
@@ -341,11 +356,28 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         read_only=_flag(values, "PULSE_TUI_READ_ONLY"),
         ascii=_flag(values, "PULSE_TUI_ASCII"),
         env_files=env_files,
-        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS[kind],
+        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS.get(kind),
         audit_log=_expand("PULSE_TUI_AUDIT_LOG", audit) if audit else None,
         state_dir=_state_dir(values),
         oneshot_share=_number(values, "PULSE_TUI_ONESHOT_SHARE", 0.1, 0.0, 1.0, integer=False),
+        **_gateway_settings(values, kind),
     )
+
+
+def _gateway_settings(values: Mapping[str, str], kind: GatewayKind) -> dict[str, Any]:
+    """WAHA's or Evolution's own settings (only for the watched gateway), and every gateway key for redaction."""
+    from pulse_tui.sources.gateway.keys_from_env import evolution_settings, waha_settings
+
+    out: dict[str, Any] = {"gateway_keys": tuple(v for n in GATEWAY_KEY_VARS if (v := _exact(values, n)))}
+    if kind == GatewayKind.WAHA:
+        waha = waha_settings(values)
+        if waha.key_is_hashed:
+            raise ConfigError(f"{waha.key_variable} holds a hashed key (sha512:…) that cannot be sent: put the "
+                              "plain key in PULSE_TUI_WAHA_API_KEY.")
+        out["waha"] = waha
+    elif kind == GatewayKind.EVOLUTION:
+        out["evolution"] = evolution_settings(values)
+    return out
 
 
 def _state_dir(values: Mapping[str, str]) -> Path | None:

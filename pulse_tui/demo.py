@@ -170,6 +170,17 @@ def run_demo(args: argparse.Namespace) -> int:
     """Start the world, run the app on it, tear everything down (no process or temp dir left behind)."""
     from pulse_tui.tui.run import run_app
 
+    kind = getattr(args, "gateway", None)
+    if kind in (GatewayKind.WAHA.value, GatewayKind.EVOLUTION.value):
+        from pulse_tui.demo_gateways import start_gateway_demo
+
+        print(f"Starting the demo: the {kind} simulator on 127.0.0.1…", flush=True)
+        demo = start_gateway_demo(GatewayKind(kind), read_only=getattr(args, "read_only", None) == "true",
+                                  ascii=getattr(args, "ascii", None) == "true")
+        try:
+            return run_app(demo.config)
+        finally:
+            demo.close()
     print("Starting the demo: embedded Redis, gateway simulator, log writers (all on 127.0.0.1)…", flush=True)
     world = start_world(read_only=getattr(args, "read_only", None) == "true",
                         ascii=getattr(args, "ascii", None) == "true")

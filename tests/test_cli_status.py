@@ -88,7 +88,7 @@ def test_status_gateway_unauthorized_is_unhealthy(sim: GatewaySim, tmp_path: Pat
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
-        ({"PULSE_TUI_GATEWAY": "waha"}, "PULSE_TUI_GATEWAY"),
+        ({"PULSE_TUI_GATEWAY": "wppconnect"}, "PULSE_TUI_GATEWAY"),
         ({"PULSE_TUI_GATEWAY_URL": "ftp://x"}, "PULSE_TUI_GATEWAY_URL"),
         ({"PULSE_TUI_POLL_SECONDS": "soon"}, "PULSE_TUI_POLL_SECONDS"),
         ({"PULSE_TUI_REQUEST_BUDGET": "-4"}, "PULSE_TUI_REQUEST_BUDGET"),

@@ -51,3 +51,18 @@ def test_runs_as_a_module_and_prints_its_url() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_the_main_simulator_command_takes_the_new_flavours() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "pulse_tui.sim", "--flavor=evolution", "--api-key", "k-flv-1"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        body = httpx.get(url + "/", trust_env=False).json()
+        assert body["message"].startswith("Welcome to the Evolution API")
+        assert httpx.get(url + "/instance/fetchInstances", trust_env=False).status_code == 401  # no apikey sent
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from pulse_tui.config import Config, GatewayKind
+from pulse_tui.doctor.checks_gateways import CODES as GATEWAY_CODES
 from pulse_tui.doctor.checks_keys import check_config, pulse_in_play
 from pulse_tui.doctor.checks_redis import check_redis, count_text, examples
 from pulse_tui.model import ConnState, Finding, HealthState, Severity, Snapshot
@@ -76,6 +77,7 @@ _CODE_TABLE: dict[str, tuple[str, str]] = {
     "elevenlabs-unauthorized": ("logs", "ElevenLabs answers 401 while ELEVENLABS_API_KEY is set."),
     "log-decryption-failed": ("logs", "Pulse logged 'Decryption failed': it is deleting sessions it cannot read."),
 }
+_CODE_TABLE.update(GATEWAY_CODES)  # WAHA's and Evolution's own checks (doctor/checks_gateways.py)
 CODES: dict[str, str] = {code: desc for code, (_, desc) in _CODE_TABLE.items()}
 GROUP_OF: dict[str, str] = {code: group for code, (group, _) in _CODE_TABLE.items()}
 # Findings from other modules (locks, pm2) are filed by their prefix.
@@ -99,21 +101,41 @@ def group_of(code: str) -> str:
 # --- gateway and sessions -------------------------------------------------------------------------
 
 
+# What to do when the gateway is down or refuses the key, in each gateway's own terms (WAHA and Evolution mostly run
+# in Docker and read other variables than Salesboy's API_SECRET_KEY).
+_DOWN_HINTS: dict[str, str] = {
+    GatewayKind.PULSE: "Check `pm2 status` and the pm2 error log; start it with `pulse restart`.",
+    GatewayKind.WAHA: "Check `docker ps` and `docker logs waha`; start it with `docker start waha` (or your "
+                      "compose file).",
+    GatewayKind.EVOLUTION: "Check `docker ps` (or `pm2 status`) and Evolution's log; it needs its database "
+                           "(DATABASE_CONNECTION_URI) up before it answers.",
+}
+_KEY_HINTS: dict[str, str] = {
+    GatewayKind.WAHA: "Give pulse-tui WAHA's key: `--env-file` WAHA's .env (WAHA_API_KEY or WHATSAPP_API_KEY), or "
+                      "PULSE_TUI_WAHA_API_KEY when the server stores it hashed (sha512:).",
+    GatewayKind.EVOLUTION: "Give pulse-tui Evolution's AUTHENTICATION_API_KEY (`--env-file` its .env), or an "
+                           "instance token in PULSE_TUI_EVOLUTION_API_KEY.",
+}
+
+
 def check_gateway(snapshot: Snapshot, config: Config) -> list[Finding]:
     """Gateway health: down, 401 (wrong API_SECRET_KEY), 429, errors."""
     gw = snapshot.gateway
     where = f"{snapshot.gateway_kind} gateway at {snapshot.gateway_url}"
     detail = f" ({gw.detail})" if gw.detail else ""
     if gw.state == HealthState.DOWN:
-        restart = "pulse restart" if snapshot.gateway_kind == GatewayKind.PULSE else "pm2 restart salesboy-gateway"
-        return [Finding(Severity.CRITICAL, "gateway-down", f"The {where} does not answer{detail}.",
-                        f"Check `pm2 status` and the pm2 error log; start it with `{restart}`.")]
+        hint = _DOWN_HINTS.get(snapshot.gateway_kind, "Check `pm2 status` and the pm2 error log; "
+                               "start it with `pm2 restart salesboy-gateway`.")
+        return [Finding(Severity.CRITICAL, "gateway-down", f"The {where} does not answer{detail}.", hint)]
     if gw.state == HealthState.UNAUTHORIZED:
-        sent = "an API key" if config.api_key else "no API key"
+        key = (config.waha.api_key if config.waha else config.evolution.api_key if config.evolution
+               else config.api_key)
+        sent = "an API key" if key else "no API key"
+        hint = _KEY_HINTS.get(snapshot.gateway_kind, "Give pulse-tui the gateway's API_SECRET_KEY "
+                              "(`--env-file /root/salesboy-gateway/.env` or the API_SECRET_KEY variable); under pm2 "
+                              "NODE_ENV=production turns the check on.")
         return [Finding(Severity.CRITICAL, "gateway-unauthorized",
-                        f"The {where} answers 401: pulse-tui sent {sent} and the gateway refused it.",
-                        "Give pulse-tui the gateway's API_SECRET_KEY (`--env-file /root/salesboy-gateway/.env` or "
-                        "the API_SECRET_KEY variable); under pm2 NODE_ENV=production turns the check on.")]
+                        f"The {where} answers 401: pulse-tui sent {sent} and the gateway refused it.", hint)]
     if gw.state == HealthState.RATE_LIMITED:
         wait = f" for {gw.retry_after_s:.0f} s" if gw.retry_after_s else ""
         return [Finding(Severity.WARNING, "gateway-rate-limited",

@@ -11,7 +11,7 @@ from pulse_tui.events import EventKind, SessionEvent
 from pulse_tui.model import Finding, Severity
 from pulse_tui.sources.gateway.evolution import EvolutionFacts, is_transient, reason_text
 from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings
-from pulse_tui.sources.gateway.waha import WahaFacts
+from pulse_tui.sources.gateway.waha import WahaFacts, is_loopback_url
 
 WAHA_QR_MAX = 6  # a QR lives 60 s, then 20 s each, 6 codes, then FAILED (waha#1799)
 SILENT_AFTER_S = 30 * 60.0  # WORKING with no activity for this long is the known silent failure (waha#1931)
@@ -151,3 +151,22 @@ def _loops(events: Iterable[SessionEvent], now: float | None, window_s: float, t
                     f"{window_s / 60:.0f} minutes.",
                     "A restart loop (Evolution #765): look for two servers on one database, a bad proxy, or a "
                     "session the phone keeps rejecting; log it out and link again.", examples(loops))]
+
+
+async def gateway_fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
+                                events: Sequence[SessionEvent] = ()) -> list[Finding]:
+    """The WAHA or Evolution checks over what the adapter learned in the poll (WAHA is probed first if it was not
+    yet); [] for a gateway that has no facts of its own."""
+    facts_of = getattr(gateway, "facts", None)
+    if facts_of is None:
+        return []
+    facts = facts_of()
+    probe = getattr(gateway, "probe", None)
+    if isinstance(facts, WahaFacts) and facts.server is None and probe is not None:
+        await probe()  # its failure is already the gateway's state: the checks then say what they can
+        facts = facts_of()
+    if isinstance(facts, WahaFacts):
+        return check_waha(facts, now)
+    if isinstance(facts, EvolutionFacts):
+        return check_evolution(facts, settings, events, now, loopback=is_loopback_url(facts.url))
+    return []

@@ -9,7 +9,8 @@ import sys
 from typing import Any, TextIO
 
 from pulse_tui.config import Config
-from pulse_tui.doctor.checks import checked_groups, group_of, redact, run_checks
+from pulse_tui.doctor.checks import check_failed, checked_groups, group_of, redact, run_checks
+from pulse_tui.doctor.checks_gateways import gateway_fact_findings
 from pulse_tui.doctor.report import exit_code, render_report, report_json, visible_lines
 from pulse_tui.model import Finding, GatewayHealth, HealthState, RedisReport, Severity, Snapshot
 from pulse_tui.monitor.service import Monitor, keys_status
@@ -46,6 +47,16 @@ def _findings(config: Config, snap: Snapshot) -> list[Finding]:
     have = redact(snap.findings, config.secret_values())
     codes = {f.code for f in have}
     return have + [f for f in run_checks(config, snap) if f.code not in codes]
+
+
+async def _gateway_facts(config: Config, monitor: Monitor, timeout: float) -> list[Finding]:
+    """WAHA's and Evolution's own checks over the adapter's facts; a failure costs the gateway group only."""
+    try:
+        found = await asyncio.wait_for(
+            gateway_fact_findings(monitor.gateway, config.evolution, monitor.clock.now()), timeout)
+    except Exception as exc:  # noqa: BLE001 - a hostile answer must not hide the rest of the report
+        found = [check_failed("gateway", exc)]
+    return redact(found, config.secret_values())
 
 
 def _reason(exc: BaseException, config: Config) -> str:
@@ -96,6 +107,8 @@ async def run(config: Config, monitor: Monitor, args: argparse.Namespace, *, out
     try:
         snap = await asyncio.wait_for(monitor.poll(full=True), timeout)
         findings = _findings(config, snap)
+        codes = {f.code for f in findings}
+        findings += [f for f in await _gateway_facts(config, monitor, timeout) if f.code not in codes]
         checked = checked_groups(config, snap)
     except Exception as exc:  # noqa: BLE001 - any failure of the poll is "could not check" for the gateway only
         failure = _reason(exc, config)

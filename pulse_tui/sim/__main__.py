@@ -1,4 +1,6 @@
-"""`python -m pulse_tui.sim --port N --auth-root DIR [...]`: run the gateway simulator, print its URL."""
+"""`python -m pulse_tui.sim --port N --auth-root DIR [...]`: run the gateway simulator, print its URL.
+
+`--flavor waha|waha-core-2024|evolution` runs the WAHA or Evolution simulator instead (pulse_tui.sim.flavors)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1 or ::1")
     p.add_argument("--auth-root", type=Path, required=True, help="LocalAuth root (.wwebjs_auth / whatsapp-sessions)")
     p.add_argument("--api-key", default=None, help="production mode: require x-api-key")
-    p.add_argument("--flavor", choices=("salesboy", "pulse"), default="salesboy")
+    p.add_argument("--flavor", choices=("salesboy", "pulse"), default="salesboy",
+                   help="salesboy or pulse; waha, waha-core-2024 and evolution take the options of "
+                        "`python -m pulse_tui.sim.flavors`")
     p.add_argument("--log-dir", type=Path, default=None, help="write winston gateway-YYYY-MM-DD.log here")
     p.add_argument("--auto-scan", type=float, default=None, metavar="SECONDS", help="scan each QR after this long")
     p.add_argument("--rate-limit", type=int, default=100)
@@ -30,8 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _other_flavor(argv: list[str]) -> bool:
+    from pulse_tui.sim.flavors import FLAVORS
+
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--flavor=") else argv[i + 1] if arg == "--flavor" and \
+            i + 1 < len(argv) else None
+        if value in FLAVORS:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT/SIGTERM."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _other_flavor(argv):
+        from pulse_tui.sim import flavors
+
+        return flavors.main(argv)
     args = build_parser().parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print("the simulator only listens on loopback (127.0.0.1 or ::1)", file=sys.stderr)

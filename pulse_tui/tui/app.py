@@ -336,7 +336,12 @@ class PulseApp(App[int]):
             return
         from pulse_tui.tui.qr_view import QrScreen
 
-        self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock)
+        caps = getattr(self.gateway, "capabilities", None)
+        # Linking by phone number starts a connection on some gateways (Evolution's connect): an action.
+        pair = getattr(self.gateway, "request_pairing_code", None) if caps is not None and caps.pairing_code \
+            and not self.config.read_only else None
+        self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock,
+                                  pair=pair)
         self.push_screen(self.qr_screen, callback=self._qr_closed)
 
     def _qr_closed(self, result: str | None) -> None:

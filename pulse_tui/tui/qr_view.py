@@ -2,7 +2,8 @@
 
 The app pushes `QrScreen(session_id, gateway.qr_stream(session_id))` and calls `mark_connected()` when its
 monitor sees the session become ready; the screen then dismisses itself with "connected" (Escape gives
-"closed"). The code is drawn dark-on-light: the drawing widget has an explicit black-on-white style (see
+"closed"). With `pair` (gateways whose capabilities have `pairing_code`), `p` asks for the phone number and shows
+the 8-character code to type on the phone instead of scanning. The code is drawn dark-on-light: the drawing widget has an explicit black-on-white style (see
 pulse_tui.qr.render for why), and it is re-fitted to the space left whenever that space changes.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import ClassVar
 
 from textual import events, work
@@ -22,7 +24,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.model import GatewayFailure, HealthState, QrCode
@@ -35,6 +37,25 @@ DEFAULT_CODE_INTERVAL_S = 20.0
 
 RESULT_CONNECTED = "connected"
 RESULT_CLOSED = "closed"
+
+# (session id, phone digits) -> the pairing code, or why there is none
+PairFn = Callable[[str, str], Awaitable["str | GatewayFailure"]]
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+PAIRING_STEPS = "On the phone: WhatsApp › Linked devices › Link a device › Link with phone number instead."
+
+
+def phone_digits(text: str) -> str | None:
+    """The digits of a typed phone number (spaces, dashes, dots, brackets and a leading + allowed); None if it is
+    not 6 to 15 digits."""
+    raw = _PHONE_SEPARATORS.sub("", text.strip())
+    raw = raw[1:] if raw.startswith("+") else raw
+    return raw if raw.isascii() and raw.isdigit() and 6 <= len(raw) <= 15 else None
+
+
+def shown_code(code: str) -> str:
+    """An 8-character pairing code as WhatsApp shows it (ABCD-EFGH); other lengths as given."""
+    code = visible(code).strip()
+    return f"{code[:4]}-{code[4:]}" if len(code) == 8 and "-" not in code else code
 
 
 def prepare_code(qr: QrCode) -> QrMatrix:
@@ -58,6 +79,7 @@ class QrScreen(Screen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
         Binding("a", "toggle_ascii", "ASCII", show=False),
+        Binding("p", "pair", "Pair by phone", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -80,6 +102,19 @@ class QrScreen(Screen[str]):
         color: $warning;
     }
     QrScreen #qr-status.-empty {
+        display: none;
+    }
+    QrScreen #qr-phone {
+        display: none;
+        margin: 0 1;
+    }
+    QrScreen #qr-pairing {
+        height: auto;
+        width: 100%;
+        padding: 0 1;
+        text-style: bold;
+    }
+    QrScreen #qr-pairing.-empty {
         display: none;
     }
     QrScreen #qr-hint {
@@ -117,6 +152,7 @@ class QrScreen(Screen[str]):
         code_interval_s: float = DEFAULT_CODE_INTERVAL_S,
         clock: Clock | None = None,
         notify_connected: bool = True,
+        pair: PairFn | None = None,
         name: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual's own parameter name
         classes: str | None = None,
@@ -126,6 +162,8 @@ class QrScreen(Screen[str]):
         self.ascii = ascii
         self.code_interval_s = code_interval_s
         self.notify_connected = notify_connected
+        self.pair = pair
+        self.pairing_code: str | None = None  # the last code the gateway gave, as shown
         self._codes = codes
         self._clock = clock or SystemClock()
         self._attempt = 0
@@ -168,10 +206,15 @@ class QrScreen(Screen[str]):
     def compose(self) -> ComposeResult:
         yield Static(self._info_text(), id="qr-info", markup=False)
         yield Static("", id="qr-status", classes="-empty", markup=False)
+        # Disabled (so never focused) until `p`: until then every key goes to the screen's bindings.
+        yield Input(placeholder="phone number with country code, e.g. +1 876 555 0123", id="qr-phone",
+                    disabled=True, restrict=r"[0-9+ ().-]*", max_length=32)
+        yield Static("", id="qr-pairing", classes="-empty", markup=False)
         with QrArea(id="qr-area"):
             yield Static("", id="qr-code", classes="qr-code", markup=False)
             yield Static("Waiting for the first QR code from the gateway…", id="qr-message", markup=False)
-        yield Static("Press Escape to close · a: ASCII / blocks", id="qr-hint", markup=False)
+        pairing = " · p: pair by phone number" if self.pair is not None else ""
+        yield Static(f"Press Escape to close · a: ASCII / blocks{pairing}", id="qr-hint", markup=False)
 
     def on_mount(self) -> None:
         # Toasts sit bottom right, over the code's corner: a phone camera must see the whole code.
@@ -189,8 +232,12 @@ class QrScreen(Screen[str]):
         self._refit()
 
     def action_close(self) -> None:
-        """Escape: close without waiting for the scan."""
+        """Escape: close without waiting for the scan (or, while typing a phone number, stop typing)."""
         if self._done:
+            return
+        phone = self.query_one("#qr-phone", Input)
+        if phone.display:
+            self._hide_phone(phone)
             return
         self._done = True
         self._stop()
@@ -200,6 +247,58 @@ class QrScreen(Screen[str]):
         """Switch between half blocks and the ASCII fallback."""
         self.ascii = not self.ascii
         self._refit()
+
+    def action_pair(self) -> None:
+        """`p`: ask for the phone number to link with a pairing code instead of the QR."""
+        if self._done:
+            return
+        if self.pair is None:
+            self._set_status("This gateway cannot link by phone number: scan the QR code.")
+            return
+        phone = self.query_one("#qr-phone", Input)
+        phone.disabled = False
+        phone.display = True
+        phone.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "qr-phone":
+            return
+        event.stop()
+        digits = phone_digits(event.value)
+        if digits is None:
+            self._set_status("A phone number is 6 to 15 digits with its country code, e.g. +1 876 555 0123.")
+            return
+        self._hide_phone(event.input)
+        self._set_status("")
+        self._show_pairing(f"Asking the gateway for a pairing code for +{digits}…")
+        self._request_code(digits)
+
+    @work(exclusive=True, exit_on_error=False, group="qr-pair")
+    async def _request_code(self, digits: str) -> None:
+        assert self.pair is not None
+        try:
+            got = await self.pair(self.session_id, digits)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug shows here, the QR stays usable
+            got = GatewayFailure(HealthState.ERROR, f"the request failed ({type(exc).__name__})")
+        if self._done:
+            return
+        if isinstance(got, GatewayFailure):
+            self._show_pairing("")
+            self._set_status(f"No pairing code: {_failure_text(got)}")
+            return
+        self.pairing_code = shown_code(got)
+        self._show_pairing(f"Pairing code for +{digits}: {self.pairing_code}   {PAIRING_STEPS}")
+
+    def _hide_phone(self, phone: Input) -> None:
+        phone.display = False
+        phone.disabled = True
+        self.set_focus(None)
+
+    def _show_pairing(self, text: str) -> None:
+        if self.is_mounted:
+            line = self.query_one("#qr-pairing", Static)
+            line.update(text)
+            line.set_class(not text, "-empty")
 
     # --- the stream ---------------------------------------------------------------------------------
 
@@ -315,6 +414,7 @@ class QrScreen(Screen[str]):
         if self._timer is not None:
             self._timer.stop()
         self.workers.cancel_group(self, "qr-stream")
+        self.workers.cancel_group(self, "qr-pair")
 
     def _finish(self, result: str) -> None:
         if result == RESULT_CONNECTED and self.notify_connected:

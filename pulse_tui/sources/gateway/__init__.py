@@ -1,4 +1,4 @@
-"""Gateway adapters behind one `Gateway` protocol, and `make_gateway(config, clock)`."""
+"""Gateway adapters behind one `Gateway` protocol, `make_gateway(config, clock)` and `make_event_channel`."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.sources.gateway.base import DEFAULT_TIMEOUTS, Gateway, Timeouts
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.event_channel import EventChannel
+from pulse_tui.sources.gateway.evolution import EvolutionGateway
+from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings, WahaSettings, evolution_settings
 from pulse_tui.sources.gateway.ledger import Ledger
 from pulse_tui.sources.gateway.pulse import PulseGateway
 from pulse_tui.sources.gateway.salesboy import WINDOW_S, SalesboyGateway
+from pulse_tui.sources.gateway.waha import WahaGateway
 
 __all__ = [
+    "EventChannel",
+    "EvolutionGateway",
     "Gateway",
     "PulseGateway",
     "RequestBudget",
     "SalesboyGateway",
     "Spend",
     "Timeouts",
+    "WahaGateway",
+    "make_event_channel",
     "make_gateway",
 ]
 
@@ -28,6 +36,15 @@ def make_gateway(config: Config, clock: Clock | None = None, *, timeouts: Timeou
     """
     clock = clock or SystemClock()
     store = Ledger.for_url(config.state_dir, config.gateway_url) if config.state_dir is not None else None
+    if config.gateway_kind in (GatewayKind.WAHA, GatewayKind.EVOLUTION):
+        from pulse_tui.sources.gateway.factories import evolution_gateway, waha_gateway
+    if config.gateway_kind == GatewayKind.WAHA:
+        # Neither WAHA nor Evolution rate-limits: the budget only counts (and shares the host-wide ledger).
+        return waha_gateway(config.gateway_url, config.waha or WahaSettings(None, None), clock=clock,
+                            timeouts=timeouts, budget=RequestBudget(None, clock=clock, store=store))
+    if config.gateway_kind == GatewayKind.EVOLUTION:
+        return evolution_gateway(config.gateway_url, config.evolution or _no_evolution_settings(), clock=clock,
+                                 timeouts=timeouts, budget=RequestBudget(None, clock=clock, store=store))
     if config.gateway_kind == GatewayKind.PULSE:
         return PulseGateway(config.gateway_url, config.api_key, clock=clock, timeouts=timeouts,
                             budget=RequestBudget(None, clock=clock, store=store))
@@ -40,3 +57,20 @@ def make_gateway(config: Config, clock: Clock | None = None, *, timeouts: Timeou
         clock=clock,
         timeouts=timeouts,
     )
+
+
+def _no_evolution_settings() -> EvolutionSettings:
+    return evolution_settings({})
+
+
+def make_event_channel(config: Config, gateway: Gateway, clock: Clock | None = None) -> EventChannel | None:
+    """The push channel of this gateway (WAHA's websocket, Evolution's socket.io when WEBSOCKET_ENABLED), or None
+    when it has none and the monitor polls. Evolution's channel learns its instances through `watch(names)`."""
+    # Imported here: websockets and python-socketio load only for the gateways that push.
+    from pulse_tui.sources.gateway.factories import evolution_channel, waha_channel
+
+    if isinstance(gateway, WahaGateway):
+        return waha_channel(gateway, config.waha or WahaSettings(None, None), clock=clock)
+    if isinstance(gateway, EvolutionGateway):
+        return evolution_channel(gateway, config.evolution or _no_evolution_settings(), clock=clock)
+    return None

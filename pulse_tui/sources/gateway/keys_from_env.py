@@ -44,13 +44,22 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise ConfigError(f"{name} must be true or false, not {raw.strip()[:20]!r}")
+    raise ConfigError(f"{name} must be true or false, not {raw.strip()[:20]!r}.")
+
+
+def _header_safe(name: str, value: str) -> str:
+    """A key sent as an HTTP header: printable ASCII only (CR/LF would end the header). Never echoes the value."""
+    if not all(" " <= c <= "~" for c in value):
+        raise ConfigError(f"{name} must be printable ASCII (it is sent as an HTTP header); it holds a non-ASCII or "
+                          "control character.")
+    return value
 
 
 def waha_settings(env: Mapping[str, str]) -> WahaSettings:
     """WAHA's key from `WAHA_API_KEY`, else `WHATSAPP_API_KEY`; `PULSE_TUI_WAHA_API_KEY` wins over both."""
     for name in ("PULSE_TUI_WAHA_API_KEY", "WAHA_API_KEY", "WHATSAPP_API_KEY"):
         if (value := _get(env, name)) is not None:
+            _header_safe(name, value)
             hashed = value.lower().startswith("sha512:")
             return WahaSettings(None if hashed else value, name, hashed)
     return WahaSettings(None, None)
@@ -58,14 +67,15 @@ def waha_settings(env: Mapping[str, str]) -> WahaSettings:
 
 def evolution_settings(env: Mapping[str, str]) -> EvolutionSettings:
     """Evolution's key and the server settings its doctor checks read; a bad number names its variable."""
-    key = _get(env, "PULSE_TUI_EVOLUTION_API_KEY") or _get(env, "AUTHENTICATION_API_KEY")
+    key_var = next((n for n in ("PULSE_TUI_EVOLUTION_API_KEY", "AUTHENTICATION_API_KEY") if _get(env, n)), None)
+    key = _header_safe(key_var, _get(env, key_var) or "") if key_var else None
     raw_del = _get(env, "DEL_INSTANCE")
     del_min: float | None = None
     if raw_del is not None and raw_del.lower() not in _FALSE:
         try:
             del_min = float(raw_del)
         except ValueError:
-            raise ConfigError(f"DEL_INSTANCE must be a number of minutes or false, not {raw_del[:20]!r}") from None
+            raise ConfigError(f"DEL_INSTANCE must be a number of minutes or false, not {raw_del[:20]!r}.") from None
         if del_min <= 0:
             del_min = None
     raw_limit = _get(env, "QRCODE_LIMIT")
@@ -74,9 +84,9 @@ def evolution_settings(env: Mapping[str, str]) -> EvolutionSettings:
         try:
             limit = int(raw_limit)
         except ValueError:
-            raise ConfigError(f"QRCODE_LIMIT must be a whole number, not {raw_limit[:20]!r}") from None
+            raise ConfigError(f"QRCODE_LIMIT must be a whole number, not {raw_limit[:20]!r}.") from None
         if limit < 1:
-            raise ConfigError(f"QRCODE_LIMIT must be at least 1, not {limit}")
+            raise ConfigError(f"QRCODE_LIMIT must be at least 1, not {limit}.")
     return EvolutionSettings(
         api_key=key,
         key_is_default=(key or EVOLUTION_DEFAULT_KEY) == EVOLUTION_DEFAULT_KEY,

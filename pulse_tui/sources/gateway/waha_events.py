@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -86,6 +86,9 @@ class WahaEvents:
     @property
     def status(self) -> ChannelStatus:
         return self._keeper.status
+
+    def watch(self, names: Iterable[str]) -> None:
+        """Nothing to do: one websocket carries every session (`session=*`)."""
 
     async def events(self) -> AsyncIterator[SessionEvent]:
         """Every session event until the consumer stops iterating (reconnects in between)."""
