@@ -26,7 +26,7 @@ async def clear_lock(monitor: Monitor, session_id: str, *, read_only: bool) -> A
 
 
 async def kill_orphans(monitor: Monitor, session_id: str, *, read_only: bool) -> ActionResult:
-    """Stop each browser tree of this session still orphaned when we act (SIGINT, SIGTERM, SIGKILL), then
+    """Stop each browser tree of this session still orphaned when we act (SIGHUP, SIGTERM, SIGKILL), then
     remove the lock it left if it still names the killed browser; the message says what was done."""
     obs = monitor.host_observation
     host = monitor.host
