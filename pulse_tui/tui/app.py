@@ -33,9 +33,8 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
+from pulse_tui.monitor.logs import LogLine, RecentLines
 from pulse_tui.sanitize import visible
-from pulse_tui.sources.logs.line import LogLine
-from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen

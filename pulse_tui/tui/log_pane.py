@@ -31,8 +31,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
+from pulse_tui.monitor.logs import DEBUG, ERROR, WARN, LogLine
 from pulse_tui.sanitize import visible
-from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
 
 LEVEL_CYCLE = ("", WARN, ERROR)  # "" shows everything
 _LEVEL_NAMES = {"": "all", WARN: "warn+", ERROR: "errors"}
