@@ -145,3 +145,11 @@ def test_the_kind_check_finds_what_it_looks_for() -> None:
             'if screen.kind == "doctor":\n    pass\n'  # a screen's own kind, not a gateway
             'if caps.has_restart:\n    pass\n')
     assert _kind_test_lines(text) == [1, 3]
+
+
+def test_screens_never_import_the_app() -> None:
+    """Attributes go down, messages go up: a screen that imported the app would call it (and close a cycle)."""
+    screens = [p for p in (PKG / "tui").glob("*.py") if p.name not in ("app.py", "run.py", "screenshots.py")]
+    assert any(p.name == "main_screen.py" for p in screens)
+    for path in screens:
+        assert "pulse_tui.tui.app" not in _imports(path), f"{path.name} imports the app"

@@ -344,7 +344,9 @@ class MainScreen(Screen[None]):
         sid = self.conn_table.selected_key
         s = snap.session(sid) if sid else None
         if s is None and not snap.sessions:
-            return Text("No WhatsApp sessions found yet.\n\nSalesboy has no route that lists sessions: point "
+            if self.capabilities is not None and self.capabilities.lists_sessions:
+                return Text("No WhatsApp sessions found yet: the gateway lists none.")
+            return Text("No WhatsApp sessions found yet.\n\nThis gateway has no route that lists sessions: point "
                         "PULSE_TUI_AUTH_DIR (--auth-dir) at the gateway's .wwebjs_auth, or name ids in "
                         "PULSE_TUI_SESSIONS (--session).")
         if s is None:
