@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pulse_tui.model import ConnState, SessionView
-from pulse_tui.sources.gateway.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    # Only a type here: importing sources.gateway would load the HTTP stack before the first frame.
+    from pulse_tui.sources.gateway.capabilities import Capabilities
 
 RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
 
@@ -23,8 +27,8 @@ class Confirm(StrEnum):
 
 
 # Why an action may not run now, given the session as last seen and the gateway's capabilities; None = it may.
-Check = Callable[[SessionView | None, Capabilities], str | None]
-Words = Callable[[str, SessionView | None, Capabilities], str]
+Check = Callable[[SessionView | None, "Capabilities"], "str | None"]
+Words = Callable[[str, SessionView | None, "Capabilities"], str]
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class ActionSpec:
     button: str = ""  # the dialog's confirm button (default: the verb)
     show: bool = False  # shown in the footer
 
+    @property
+    def button_label(self) -> str:
+        """The dialog's confirm button."""
+        return self.button or self.verb
+
     def refusal(self, view: SessionView | None, caps: Capabilities) -> str | None:
         """Why this action may not run on `view` now, or None."""
         return self.check(view, caps)
@@ -52,19 +61,19 @@ def _start_check(s: SessionView | None, caps: Capabilities) -> str | None:
     if s is not None and s.state == ConnState.CONNECTED:
         return f"{s.id} is already connected."
     if s is not None and (why := caps.id_error(s.id)):
-        return f"The gateway refuses {s.id!r} ({why})."
+        return f"The gateway refuses {s.id} ({why})."
     return None
 
 
 def _start_words(sid: str, s: SessionView | None, caps: Capabilities) -> str:
     what = ("Its auth is on disk: it should reconnect without a QR." if s is not None and s.restorable
             else "It has no usable auth: a QR code will be shown to scan.")
-    return f"{caps.consequences.start} {what}"
+    return f"Starts a WhatsApp client for {sid}. {what}"
 
 
 def _stop_check(s: SessionView | None, caps: Capabilities) -> str | None:
     if s is not None and s.state not in (*RUNNING, ConnState.UNKNOWN):
-        return f"{s.id} has no running client: nothing to disconnect (x deletes its auth)."
+        return f"{s.id} has no running client: nothing to disconnect (x deletes its auth dir)."
     return None
 
 
@@ -81,12 +90,18 @@ def _delete_check(s: SessionView | None, caps: Capabilities) -> str | None:
 
 
 def _delete_words(sid: str, s: SessionView | None, caps: Capabilities) -> str:
-    where = f"Removes {s.auth_dir}. " if s is not None and s.auth_dir else ""
-    return where + caps.consequences.delete
+    where = f" Auth dir: {s.auth_dir}." if s is not None and s.auth_dir else ""
+    return caps.consequences.delete + where
 
 
 def _lock_check(s: SessionView | None, caps: Capabilities) -> str | None:
-    if s is not None and s.lock != "stale":
+    if s is None:
+        return "No session selected."
+    if s.lock == "foreign":
+        host = s.lock_info.host if s.lock_info and s.lock_info.host else "another host"  # from the symlink
+        return (f"{s.id}: the lock was written on {host}; the next start fails (exit 21). "
+                "Clear it by hand, only if no browser on that host uses this profile.")
+    if s.lock != "stale":
         return f"{s.id} has no stale profile lock (lock: {s.lock})."
     return None
 
@@ -94,23 +109,30 @@ def _lock_check(s: SessionView | None, caps: Capabilities) -> str | None:
 def _lock_words(sid: str, s: SessionView | None, caps: Capabilities) -> str:
     info = s.lock_info if s is not None else None
     where = info.profile_dir if info else "its profile dir"
-    pid = info.pid if info and info.pid is not None else "?"
-    return (f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}) is dead; "
-            "this is checked again at the moment of removing.")
+    pid = info.pid if info else "?"
+    return (f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}, this "
+            "host) is dead; this is checked again at the moment of removing. Optional: Chromium clears a lock "
+            "like this itself at the next start.")
 
 
 def _orphan_check(s: SessionView | None, caps: Capabilities) -> str | None:
-    if s is not None and not s.orphans:
+    if s is None:
+        return "No session selected."
+    if not s.orphans:
         return f"{s.id} has no orphaned browser."
     return None
 
 
 def _orphan_words(sid: str, s: SessionView | None, caps: Capabilities) -> str:
+    # What monitor/host_actions.py + sources/procs.py kill_orphan do: SIGHUP, SIGTERM after 5 s, SIGKILL.
     orphans = s.orphans if s is not None else ()
     pids = [p for o in orphans for p in o.pids]
-    mib = sum(o.rss_bytes for o in orphans) / 2**20
-    return (f"Asks {len(pids)} process(es) ({mib:.0f} MiB) to exit: {', '.join(map(str, pids[:12]))}. Checked again "
-            "at the moment of acting: if the gateway owns the browser again, nothing is killed.")
+    pss = [o.pss_bytes for o in orphans if o.pss_bytes is not None]
+    size = (f"{sum(pss) / 2**20:.0f} MiB PSS" if pss
+            else f"{sum(o.rss_bytes for o in orphans) / 2**20:.0f} MiB RSS")
+    return (f"Asks Chromium to exit (SIGHUP, so it removes its lock; SIGTERM after 5 s, SIGKILL after 5 more) "
+            f"for {len(pids)} process(es) ({size}): {', '.join(map(str, pids[:12]))}. Checked again at the "
+            "moment of acting: if the gateway owns the browser again, nothing is killed.")
 
 
 def _never(s: SessionView | None, caps: Capabilities) -> str | None:
@@ -126,18 +148,19 @@ def _caps_text(pick: Callable[[Capabilities], str]) -> Words:
 
 
 SPECS: tuple[ActionSpec, ...] = (
-    ActionSpec("start", "s", "Start", "start (shows the QR when a scan is needed)", Scope.SESSION, Confirm.YES_NO,
-               _start_check, lambda sid, s, c: f"Start {sid}?", _start_words, show=True),
-    ActionSpec("stop", "d", "Disconnect", "disconnect (on some gateways this also deletes the auth)", Scope.SESSION,
-               Confirm.YES_NO, _stop_check, lambda sid, s, c: f"Disconnect {sid}?",
+    ActionSpec("start", "s", "Start", "start the session (shows its QR when it needs a scan)", Scope.SESSION,
+               Confirm.YES_NO, _start_check, lambda sid, s, c: f"Start {sid}?", _start_words, show=True),
+    ActionSpec("stop", "d", "Disconnect", "disconnect (some gateways also delete its auth: the next start needs a QR)",
+               Scope.SESSION, Confirm.YES_NO, _stop_check, lambda sid, s, c: f"Disconnect {sid}?",
                _caps_text(lambda c: c.consequences.stop), show=True),
-    ActionSpec("restart", "r", "Restart", "restart (where the gateway has one)", Scope.SESSION, Confirm.YES_NO,
+    ActionSpec("restart", "r", "Restart", "restart (where the gateway has it)", Scope.SESSION, Confirm.YES_NO,
                _restart_check, lambda sid, s, c: f"Restart {sid}?", _caps_text(lambda c: c.consequences.restart)),
-    ActionSpec("delete", "x", "Delete auth", "delete the session's auth (type the id to confirm)", Scope.SESSION,
+    ActionSpec("delete", "x", "Delete auth", "delete auth / session (type the id to confirm)", Scope.SESSION,
                Confirm.TYPE_ID, _delete_check, lambda sid, s, c: f"Delete the auth of {sid}?", _delete_words),
-    ActionSpec("clear-lock", "L", "Clear lock", "clear the session's stale Chromium SingletonLock", Scope.SESSION,
-               Confirm.YES_NO, _lock_check, lambda sid, s, c: f"Clear the stale lock of {sid}?", _lock_words),
-    ActionSpec("kill-orphan", "K", "Kill orphan", "stop the session's orphaned browser tree", Scope.SESSION,
+    ActionSpec("clear-lock", "L", "Clear lock", "clear the session's stale Chromium lock (then offers to start it)",
+               Scope.SESSION, Confirm.YES_NO, _lock_check, lambda sid, s, c: f"Clear the old lock of {sid}?",
+               _lock_words),
+    ActionSpec("kill-orphan", "K", "Kill orphan", "kill the session's orphaned browser", Scope.SESSION,
                Confirm.YES_NO, _orphan_check, lambda sid, s, c: f"Kill the orphaned browser of {sid}?",
                _orphan_words, button="Kill"),
     ActionSpec("restart-gateway", "R", "Restart gateway", "restart the gateway under pm2", Scope.GATEWAY,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pulse_tui.model import ActionResult, GatewayFailure, QrCode, Snapshot
 from pulse_tui.sim.qrpayload import make_payload
+from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
 
 
 class CannedSource:
@@ -18,6 +19,9 @@ class CannedSource:
         self.snap = snap
 
     async def poll(self, *, full: bool = False) -> Snapshot:
+        return self.snap
+
+    def current(self) -> Snapshot:
         return self.snap
 
     def watch(self, session_id: str | None) -> None:
@@ -40,6 +44,7 @@ class CannedGateway:
     url = "http://127.0.0.1:3001"
     supports_restart = False
     supports_delete = True
+    capabilities = SALESBOY_CAPABILITIES
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         yield QrCode(payload=make_payload(random.Random(5)))

@@ -1,5 +1,9 @@
 """The Textual app: owns the poll loop, the actions, the QR view and the log feed; screens only render.
 
+The main screen is given what it shows (the log pane, the clock, snapshots through `show`) and asks for
+everything else with messages (`MainScreen.ActionRequested`…): it never calls the app. Actions run through
+`pulse_tui.actions.perform`, the same path a script or the watchdog takes.
+
 Built by `PulseApp(config, source, gateway, …)` with every dependency passed in (clock, audit log, log
 feed), so tests build it against the simulator and a real Redis, or with canned snapshots for screenshots.
 `PulseApp(config, connect=…)` paints first and builds the sources in a thread (the CLI and the demo do this:
@@ -24,32 +28,28 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import Worker
 
+from pulse_tui.actions import spec_for
 from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
+from pulse_tui.monitor.logs import LogLine, RecentLines
 from pulse_tui.sanitize import visible
-from pulse_tui.sources.logs.line import LogLine
-from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.details import findings_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
 
 if TYPE_CHECKING:
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
-    from pulse_tui.sources.gateway.base import Gateway
+    from pulse_tui.actions import Gateway
     from pulse_tui.tui.qr_view import QrScreen
-
-ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "delete": "Delete auth",
-                "clear-lock": "Clear stale lock", "kill-orphan": "Kill orphaned browser",
-                "restart-gateway": "Restart gateway"}
-HOST_ACTIONS = ("clear-lock", "kill-orphan", "restart-gateway")
 
 
 class SnapshotSource(Protocol):
     """What the app reads: the Monitor, or canned snapshots in appearance tests."""
 
     async def poll(self, *, full: bool = False) -> Snapshot: ...
+    def current(self) -> Snapshot: ...
     def watch(self, session_id: str | None) -> None: ...
     def note_action(self, session_id: str, action: str, ok: bool) -> None: ...
     def add_session(self, session_id: str) -> None: ...
@@ -111,7 +111,8 @@ class PulseApp(App[int]):
         self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
         self.polling = False
         self.snapshot: Snapshot | None = None
-        self.main = MainScreen()
+        self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
+                               audit_path=str(self.audit.path), pm2_app=config.pm2_app or "")
         self.qr_screen: QrScreen | None = None
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
@@ -145,8 +146,24 @@ class PulseApp(App[int]):
             self._connected()
             self.poll_now()
 
+    def on_main_screen_ready(self, event: MainScreen.Ready) -> None:
+        self.start()
+
+    def on_main_screen_action_requested(self, event: MainScreen.ActionRequested) -> None:
+        self.run_worker(self.perform(event.name, event.target), group="actions")
+
+    def on_main_screen_qr_requested(self, event: MainScreen.QrRequested) -> None:
+        self.open_qr(event.session_id)
+
+    def on_main_screen_watched(self, event: MainScreen.Watched) -> None:
+        if self.connected:
+            self.source.watch(event.session_id)
+
+    def on_main_screen_poll_requested(self, event: MainScreen.PollRequested) -> None:
+        self.poll_now()
+
     def start(self) -> None:
-        """Called by the main screen once it is mounted: the 1 s tick, the log feed, signal handling."""
+        """Once the main screen is mounted: the 1 s tick, the log feed, signal handling."""
         self._screen_ready = True
         if self.snapshot is not None:
             self.apply(self.snapshot)
@@ -178,22 +195,9 @@ class PulseApp(App[int]):
         with contextlib.suppress(NoMatches):  # a tick that lands while the app closes
             self.main.tick()
 
-    def make_log_widget(self) -> LogPane:
-        return LogPane(id="log", ascii=self.config.ascii)
-
     @property
     def log_pane(self) -> LogPane:
-        return self.main.query_one("#log", LogPane)
-
-    def focus_log(self) -> None:
-        """`l`: focus the log; pressed again, the log takes the whole screen (and back)."""
-        pane = self.log_pane
-        if pane.has_focus_within:
-            self.main.toggle_class("-log-full")
-        pane.view.focus()
-
-    def log_action(self, name: str) -> None:
-        getattr(self.log_pane, f"action_{name}")()
+        return self.main.log_pane
 
     # --- the log feed ---------------------------------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class PulseApp(App[int]):
             self._follow_logs()
 
     def _connected(self) -> None:
+        self.main.capabilities = self.gateway.capabilities
         if self.qr_session:
             self.source.add_session(self.qr_session)
 
@@ -268,7 +273,7 @@ class PulseApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - a source bug must not kill the UI; show it and go on
             self.notify(f"Poll failed ({type(exc).__name__}); retrying.", severity="error")
         finally:
-            self.polling = False
+            self.polling = self.main.polling = False
             slow.stop()
             # A first Redis inspection that outlived its poll (key derivation, a slow Redis) is shown the
             # moment it lands, without another poll.
@@ -294,6 +299,7 @@ class PulseApp(App[int]):
                 self.apply(current())
 
     def _show_polling(self) -> None:
+        self.main.polling = self.polling
         with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way
             self.main.refresh_header()
 
@@ -357,55 +363,38 @@ class PulseApp(App[int]):
     # --- actions --------------------------------------------------------------------------------------------
 
     async def perform(self, action: str, sid: str) -> ActionResult:
-        """Run one confirmed action: gateway call, audit line, notification, state hint, fresh poll."""
+        """Run one confirmed action through `actions.perform` (re-check, audit), then tell the operator and poll."""
         if self.config.read_only:
             return ActionResult(False, "read-only mode")
         if not self.connected:
             return ActionResult(False, "still connecting")
-        verb = ACTION_VERBS.get(action, action)
+        from pulse_tui.actions.perform import ActionContext
+        from pulse_tui.actions.perform import perform as act
+        from pulse_tui.monitor.service import Monitor
+
+        verb = spec_for(action).verb
         # The session as the confirmation described it: while the call is under way, the gateway creates the
         # new client's LocalAuth dir and a poll or log line may already show it as restorable.
         before = self.snapshot.session(sid) if self.snapshot else None
+        host = self.source if isinstance(self.source, Monitor) else None  # canned views have no host probe
+        ctx = ActionContext(self.source, self.gateway, self.audit, host=host, read_only=self.config.read_only)
         self.notify(f"{verb} {sid}…", timeout=2)
-        try:
-            result = await (self._host_action(action, sid) if action in HOST_ACTIONS
-                            else self._gateway_action(action, sid))
-        except Exception as exc:  # noqa: BLE001 - sources return values; this is a last guard
-            result = ActionResult(False, f"failed ({type(exc).__name__})")
-        audit_error = await asyncio.to_thread(self.audit.record, action, sid, result.ok, result.message,
-                                              gateway=self.gateway.kind)
-        if result.ok:
-            self.notify(f"{verb} {sid}: {result.message or 'done'}", title="Done")
+        outcome = await act(action, sid, ctx)
+        if outcome.ok:
+            self.notify(f"{verb} {sid}: {outcome.message or 'done'}", title="Done")
+        elif outcome.refused:
+            self.notify(f"{verb} {sid}: not done. {outcome.message}", title="Not done", severity="warning",
+                        timeout=8)
         else:
-            self.notify(f"{verb} {sid} failed: {result.message}", title="Failed", severity="error", timeout=8)
-        if audit_error:
-            self.notify(audit_error, severity="warning")
-        self.source.note_action(sid, action, result.ok)
-        if action == "start" and result.ok:
-            self.source.add_session(sid)
+            self.notify(f"{verb} {sid} failed: {outcome.message}", title="Failed", severity="error", timeout=8)
+        if outcome.audit_error:
+            self.notify(outcome.audit_error, severity="warning")
+        if action == "start" and outcome.ok:
             self.open_qr_when_needed(sid, before)
-        if action == "clear-lock" and result.ok:
+        if action == "clear-lock" and outcome.ok:
             self.main.offer_start(sid)
         self.poll_now()
-        return result
-
-    async def _gateway_action(self, action: str, sid: str) -> ActionResult:
-        call = {"start": self.gateway.start, "stop": self.gateway.stop, "restart": self.gateway.restart,
-                "delete": self.gateway.delete}[action]
-        return await call(sid)
-
-    async def _host_action(self, action: str, sid: str) -> ActionResult:
-        from pulse_tui.monitor import host_actions
-        from pulse_tui.monitor.service import Monitor
-
-        read_only = self.config.read_only
-        if action == "restart-gateway":
-            return await host_actions.restart_gateway(sid, read_only=read_only)
-        if not isinstance(self.source, Monitor):
-            return ActionResult(False, "no host probe in this view")
-        if action == "clear-lock":
-            return await host_actions.clear_lock(self.source, sid, read_only=read_only)
-        return await host_actions.kill_orphans(self.source, sid, read_only=read_only)
+        return ActionResult(outcome.ok, outcome.message)
 
     def open_qr_when_needed(self, sid: str, before: SessionView | None) -> None:
         """After a start: show the QR view unless the session had auth to restore (`before`: as confirmed).

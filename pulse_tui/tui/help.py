@@ -10,9 +10,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from pulse_tui.actions import SPECS
 from pulse_tui.sanitize import visible
 
-KEYS = (
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Moving", (
         ("↑ ↓ / j k", "move in the table"),
         ("enter", "details of the session (QR view when it waits for a scan)"),
@@ -22,15 +23,8 @@ KEYS = (
         ("l", "focus the log (again: full screen)"),
         ("D", "doctor: every finding"),
     )),
-    ("Acting (each asks first, names the session, default No)", (
-        ("s", "start the session (shows its QR when it needs a scan)"),
-        ("d", "disconnect (Salesboy also deletes its auth: the next start needs a QR)"),
-        ("r", "restart (where the gateway has it)"),
-        ("x", "delete auth / session (type the id to confirm)"),
-        ("L", "clear the session's stale Chromium lock (then offers to start it)"),
-        ("K", "kill the session's orphaned browser"),
-        ("R", "restart the gateway under pm2"),
-    )),
+    ("Acting (each asks first, names the session, default No)",
+     tuple((spec.key, spec.help) for spec in SPECS)),  # the actions' own words (pulse_tui/actions/specs.py)
     ("Log", (
         ("f", "follow on / off (scrolling up pauses)"),
         ("w", "wrap on / off"),

@@ -31,8 +31,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
+from pulse_tui.monitor.logs import DEBUG, ERROR, WARN, LogLine
 from pulse_tui.sanitize import visible
-from pulse_tui.sources.logs.line import DEBUG, ERROR, WARN, LogLine
 
 LEVEL_CYCLE = ("", WARN, ERROR)  # "" shows everything
 _LEVEL_NAMES = {"": "all", WARN: "warn+", ERROR: "errors"}
@@ -73,8 +73,9 @@ class _LogView(Log):
     (~20 ms here, the largest part of the app's idle CPU). While the log already scrolls and only grows
     taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly.
     Painting is cheap too: rows are rendered once and cached, the style is looked up once per paint, and
-    small batches are measured without a thread. (Relies on Textual internals; Textual is pinned to an
-    exact version.)
+    small batches are measured without a thread. (Relies on Textual internals, pinned by
+    tests/test_textual_contract.py rather than replaced by a line-API widget of our own: a Textual upgrade that
+    breaks them fails there by name.)
     """
 
     _quiet_growth = False

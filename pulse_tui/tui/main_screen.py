@@ -1,28 +1,35 @@
 """The operator's screen: header, sessions table (two tabs), details, log, footer; and every key on it.
 
-Widgets only render snapshots. Polls, actions and the QR stream run in workers, so no key waits on I/O.
+Widgets only render snapshots. The screen never calls the app: what it shows comes down as attributes and
+`show(snapshot)`; what the operator asks for goes up as messages (`ActionRequested`, `QrRequested`, …), which
+the app handles in workers, so no key waits on I/O. The action keys, footer and dialogs come from
+`pulse_tui.actions.SPECS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
+from pulse_tui.actions import SPECS, ActionSpec, Confirm, Scope, spec_for
+from pulse_tui.clock import Clock
 from pulse_tui.model import ConnState, SessionView, Snapshot
-from pulse_tui.sanitize import markup, visible
-from pulse_tui.sources.authdirs import salesboy_id_error
+from pulse_tui.sanitize import visible
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details
 from pulse_tui.tui.help import HelpScreen, help_text
+from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.rows import (
     CONN_COLUMNS,
     USER_COLUMNS,
@@ -38,14 +45,18 @@ from pulse_tui.tui.rows import (
 from pulse_tui.tui.synced_table import SyncedTable
 
 if TYPE_CHECKING:
-    from pulse_tui.tui.app import PulseApp
+    from pulse_tui.actions import Capabilities
 
 NARROW = 110  # below this width the details pane folds away (enter shows it full screen)
 MEDIUM = 150  # below this width the details pane is narrower
 DETAILS_WIDTHS = {"wide": 48, "medium": 36}  # as in pulse.tcss
 # Below this the table shows no session row (header, tabs and log take the height; the core columns the width).
 MIN_WIDTH, MIN_HEIGHT = 60, 16
-RUNNING = (ConnState.CONNECTED, ConnState.QR, ConnState.STARTING, ConnState.STUCK)
+
+
+def action_bindings(specs: Iterable[ActionSpec] = SPECS) -> list[BindingType]:
+    """One binding per action spec: its key, its verb in the footer when the spec says so."""
+    return [Binding(spec.key, f"act({spec.name!r})", spec.verb, show=spec.show) for spec in specs]
 
 
 def _young(s: SessionView, now: float) -> bool:
@@ -81,13 +92,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "help", "Help"),
-        Binding("s", "start", "Start"),
-        Binding("d", "disconnect", "Disconnect"),
-        Binding("r", "restart", "Restart", show=False),
-        Binding("x", "delete", "Delete", show=False),
-        Binding("L", "clear_lock", "Clear lock", show=False),
-        Binding("K", "kill_orphan", "Kill orphan", show=False),
-        Binding("R", "restart_gateway", "Restart gateway", show=False),
+        *action_bindings(),
         Binding("slash", "filter", "Filter"),
         Binding("1", "tab('conns')", "Connections", show=False),
         Binding("2", "tab('users')", "Users", show=False),
@@ -103,8 +108,43 @@ class MainScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self) -> None:
+    @dataclass
+    class Ready(Message):
+        """Mounted: the app may start its tick, its log feed and show what it has."""
+
+    @dataclass
+    class ActionRequested(Message):
+        """The operator confirmed action `name` on `target` (a session id, or the pm2 app)."""
+
+        name: str
+        target: str
+
+    @dataclass
+    class QrRequested(Message):
+        """Show the QR view of this session."""
+
+        session_id: str
+
+    @dataclass
+    class Watched(Message):
+        """The cursor is on this session (None: on none): the monitor polls it more often."""
+
+        session_id: str | None
+
+    @dataclass
+    class PollRequested(Message):
+        """ctrl+r: poll now."""
+
+    def __init__(self, log_pane: LogPane, *, clock: Clock, read_only: bool = False, audit_path: str = "",
+                 pm2_app: str = "") -> None:
         super().__init__(id="main")
+        self.log_pane = log_pane  # given by the app, which feeds it
+        self.clock = clock
+        self.read_only = read_only
+        self.audit_path = audit_path
+        self.pm2_app = pm2_app
+        self.capabilities: Capabilities | None = None  # set by the app once its gateway exists
+        self.polling = False  # set by the app: the header says so during a slow poll
         self.snap: Snapshot | None = None
         self.filter_text = ""
         self._width = 0
@@ -120,10 +160,6 @@ class MainScreen(Screen[None]):
         self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         self._conn_layout = fit_columns(CONN_COLUMNS, 200)
         self._user_layout = fit_columns(USER_COLUMNS, 200)
-
-    @property
-    def papp(self) -> PulseApp:
-        return self.app  # type: ignore[return-value]
 
     # --- layout --------------------------------------------------------------------------------------------
 
@@ -142,14 +178,14 @@ class MainScreen(Screen[None]):
                         yield self.user_table
             with VerticalScroll(id="details"):
                 yield Static(Text("Select a session."), id="details-body")
-        yield self.papp.make_log_widget()
+        yield self.log_pane
         yield Static("", id="too-small", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self._fit_terminal()
         self._layout(self.size.width)
-        self.papp.start()
+        self.post_message(self.Ready())
 
     def on_resize(self) -> None:
         self._fit_terminal()
@@ -206,7 +242,7 @@ class MainScreen(Screen[None]):
             conns[s.id] = cells
         self._conn_cache = cache
         self.conn_table.sync(conns)
-        self.age_rows(self.papp.clock.now())
+        self.age_rows(self.clock.now())
         users: dict[str, dict[str, Text | str]] = {}
         user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         if snap.redis is not None:
@@ -226,9 +262,9 @@ class MainScreen(Screen[None]):
         if snap is None:
             return
         lines = {
-            "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.papp.polling),
+            "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.polling),
             "#hdr-redis": redis_line(snap.redis, bool(snap.extra.get("redis_pending"))),
-            "#hdr-keys": keys_line(snap, self.papp.config.read_only),
+            "#hdr-keys": keys_line(snap, self.read_only),
         }
         for selector, text in lines.items():
             if self._header.get(selector) != text:  # an unchanged line costs no repaint
@@ -258,7 +294,7 @@ class MainScreen(Screen[None]):
         """
         if self.snap is None:
             return
-        now = self.papp.clock.now()
+        now = self.clock.now()
         if now - self._aged_at >= 5:
             self.age_rows(now)
             return
@@ -308,13 +344,15 @@ class MainScreen(Screen[None]):
         sid = self.conn_table.selected_key
         s = snap.session(sid) if sid else None
         if s is None and not snap.sessions:
-            return Text("No WhatsApp sessions found yet.\n\nSalesboy has no route that lists sessions: point "
+            if self.capabilities is not None and self.capabilities.lists_sessions:
+                return Text("No WhatsApp sessions found yet: the gateway lists none.")
+            return Text("No WhatsApp sessions found yet.\n\nThis gateway has no route that lists sessions: point "
                         "PULSE_TUI_AUTH_DIR (--auth-dir) at the gateway's .wwebjs_auth, or name ids in "
                         "PULSE_TUI_SESSIONS (--session).")
         if s is None:
             return Text("Select a session.")
         text = session_details(s, snap)
-        lines = self.papp.log_pane.lines_mentioning(s.id)
+        lines = self.log_pane.lines_mentioning(s.id)
         if lines:
             text.append("\nIn the log (g: only its lines)\n", style="bold")
             for line in lines:
@@ -324,7 +362,7 @@ class MainScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "conn-table":
-            self.papp.source.watch(self.conn_table.selected_key)
+            self.post_message(self.Watched(self.conn_table.selected_key))
         self.refresh_details()
 
     @on(TabbedContent.TabActivated)
@@ -338,14 +376,14 @@ class MainScreen(Screen[None]):
         sid = self.conn_table.selected_key if event.data_table.id == "conn-table" else None
         s = self.snap.session(sid) if (self.snap and sid) else None
         if s is not None and s.state == ConnState.QR:
-            self.papp.open_qr(s.id)
+            self.post_message(self.QrRequested(s.id))
         elif self.has_class("-narrow"):
             self.app.push_screen(TextScreen("Details", self.details_for_selection()))
 
     # --- keys ------------------------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(help_text(str(self.papp.audit.path), self.papp.config.read_only)))
+        self.app.push_screen(HelpScreen(help_text(self.audit_path, self.read_only)))
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
@@ -384,19 +422,22 @@ class MainScreen(Screen[None]):
             self.conn_table.focus()
 
     def action_focus_log(self) -> None:
-        self.papp.focus_log()
+        """`l`: focus the log; pressed again, the log takes the whole screen (and back)."""
+        if self.log_pane.has_focus_within:
+            self.toggle_class("-log-full")
+        self.log_pane.view.focus()
 
     def action_log_of_session(self) -> None:
         """Show only the selected session's log lines (again: all lines)."""
         key = (self.user_table if self.active_tab == "users" else self.conn_table).selected_key
-        pane = self.papp.log_pane
+        pane = self.log_pane
         pane.show_session(None if pane.session_filter == key else key)
 
     def action_log_follow(self) -> None:
-        self.papp.log_action("toggle_follow")
+        self.log_pane.action_toggle_follow()
 
     def action_log_wrap(self) -> None:
-        self.papp.log_action("toggle_wrap")
+        self.log_pane.action_toggle_wrap()
 
     def action_doctor(self) -> None:
         if self.snap is not None:
@@ -404,7 +445,7 @@ class MainScreen(Screen[None]):
                                             findings_text(self.snap), kind="doctor"))
 
     def action_poll_now(self) -> None:
-        self.papp.poll_now()
+        self.post_message(self.PollRequested())
 
     def action_copy_id(self) -> None:
         key = (self.user_table if self.active_tab == "users" else self.conn_table).selected_key
@@ -412,13 +453,15 @@ class MainScreen(Screen[None]):
             self.app.copy_to_clipboard(key)
             self.notify(f"Copied {key}")
 
-    # --- actions (each confirmed, bound to the id captured now) ------------------------------------------------
+    # --- actions (generated from the specs; each confirmed, bound to the id captured now) ---------------------
 
-    def _target(self, verb: str) -> str | None:
-        """The session under the cursor on the connections tab, or None with a notice why."""
-        if self.papp.config.read_only:
-            self.notify(f"Read-only mode: {verb} is disabled.", severity="warning")
+    def _target(self, spec: ActionSpec) -> str | None:
+        """What `spec` acts on now (the session under the cursor on tab 1, or the pm2 app), or None with a notice."""
+        if self.read_only:
+            self.notify(f"Read-only mode: {spec.verb.lower()} is disabled.", severity="warning")
             return None
+        if spec.scope == Scope.GATEWAY:
+            return self.pm2_app
         if self.active_tab != "conns":
             self.notify("Actions work on WhatsApp connections (tab 1); Redis is only read here.",
                         severity="warning")
@@ -428,120 +471,32 @@ class MainScreen(Screen[None]):
             self.notify("No session selected.", severity="warning")
         return sid
 
-    def action_start(self) -> None:
-        sid = self._target("start")
-        if sid is None:
+    def action_act(self, name: str) -> None:
+        """Any action key: check it against the session as shown, then ask in the dialog its spec describes."""
+        spec = spec_for(name)
+        target = self._target(spec)
+        if target is None:
             return
-        s = self.snap.session(sid) if self.snap else None
-        if s is not None and s.state == ConnState.QR:
-            self.papp.open_qr(sid)
+        caps = self.capabilities
+        if caps is None:
+            self.notify("Still connecting to the gateway.", severity="warning")
             return
-        if s is not None and s.state == ConnState.CONNECTED:
-            self.notify(f"{sid} is already connected.")
+        s = self.snap.session(target) if (self.snap and spec.scope == Scope.SESSION) else None
+        if name == "start" and s is not None and s.state == ConnState.QR:
+            self.post_message(self.QrRequested(target))  # it is waiting for a scan: show the scan
             return
-        if self.papp.gateway.kind == "salesboy" and (why := salesboy_id_error(sid)):
-            self.notify(f"The gateway answers \"{why}\" for {sid}: only UUID user ids can start (and only "
-                        "their auth dirs are restored).", severity="warning")
+        if (why := spec.refusal(s, caps)) is not None:
+            self.notify(why, severity="warning")
             return
-        restore = s is not None and s.restorable
-        what = ("Its auth is on disk: it should reconnect without a QR." if restore
-                else "It has no usable auth: a QR code will be shown to scan.")
-        self._confirm("start", sid, ConfirmScreen(sid, f"Start {sid}?", f"Starts a WhatsApp client for {sid}. {what}",
-                                                  "Start"))
-
-    def action_disconnect(self) -> None:
-        sid = self._target("disconnect")
-        if sid is None:
-            return
-        s = self.snap.session(sid) if self.snap else None
-        if s is not None and s.state not in (*RUNNING, ConnState.UNKNOWN):
-            self.notify(f"{sid} has no running client: nothing to disconnect (x deletes its auth dir).",
-                        severity="warning")
-            return
-        if self.papp.gateway.kind == "salesboy":
-            consequence = ("The gateway destroys its WhatsApp client and DELETES its auth files; "
-                           "the next start needs a new QR scan on the phone.")
-        else:
-            consequence = "Pulse logs it out: WhatsApp unlinks this device; the next start needs a new QR scan."
-        self._confirm("stop", sid, ConfirmScreen(sid, f"Disconnect {sid}?", consequence, "Disconnect"))
-
-    def action_restart(self) -> None:
-        sid = self._target("restart")
-        if sid is None:
-            return
-        if not self.papp.gateway.supports_restart:
-            self.notify(f"The {self.papp.gateway.kind} gateway has no restart route.", severity="warning")
-            return
-        self._confirm("restart", sid, ConfirmScreen(
-            sid, f"Restart {sid}?", f"Restarts the WhatsApp client of {sid}; it is offline for a moment.", "Restart"))
-
-    def action_delete(self) -> None:
-        sid = self._target("delete")
-        if sid is None:
-            return
-        s = self.snap.session(sid) if self.snap else None
-        if s is not None and s.state in RUNNING:
-            self.notify(f"{sid} has a running client: disconnect it first (d).", severity="warning")
-            return
-        self._confirm("delete", sid, TypeToConfirm(
-            sid, f"Delete the auth of {sid}?",
-            f"Removes {s.auth_dir if s and s.auth_dir else 'its auth dir'}. It cannot be restored: "
-            "the next start needs a new QR scan."))
-
-    def action_clear_lock(self) -> None:
-        sid = self._target("clear lock")
-        s = self.snap.session(sid) if (self.snap and sid) else None
-        if sid is None or s is None:
-            return
-        if s.lock == "foreign":
-            host = s.lock_info.host if s.lock_info and s.lock_info.host else "another host"  # from the symlink
-            self.notify(f"{markup(sid)}: the lock was written on {markup(host)}; the next start fails (exit 21). "
-                        "Clear it by hand, only if no browser on that host uses this profile.", severity="error")
-            return
-        if s.lock != "stale":
-            self.notify(f"{sid} has no stale profile lock (lock: {s.lock}).", severity="warning")
-            return
-        where = s.lock_info.profile_dir if s.lock_info else "its profile dir"
-        pid = s.lock_info.pid if s.lock_info else "?"
-        self._confirm("clear-lock", sid, ConfirmScreen(
-            sid, f"Clear the old lock of {sid}?",
-            f"Removes SingletonLock/SingletonSocket/SingletonCookie in {where}. Their browser (pid {pid}, this "
-            "host) is dead; this is checked again at the moment of removing. Optional: Chromium clears a lock "
-            "like this itself at the next start.", "Clear lock"))
+        title, body = spec.title(target, s, caps), spec.consequence(target, s, caps)
+        modal: ModalScreen[bool] = (TypeToConfirm(target, title, body) if spec.confirm == Confirm.TYPE_ID
+                                    else ConfirmScreen(target, title, body, spec.button_label))
+        self._confirm(name, target, modal)
 
     def offer_start(self, sid: str) -> None:
         """After a cleared lock: the session can start again."""
         self._confirm("start", sid, ConfirmScreen(sid, f"Start {sid} now?",
                                                   "The old lock is gone: its browser can start again.", "Start"))
-
-    def action_kill_orphan(self) -> None:
-        sid = self._target("kill orphan")
-        s = self.snap.session(sid) if (self.snap and sid) else None
-        if sid is None or s is None:
-            return
-        if not s.orphans:
-            self.notify(f"{sid} has no orphaned browser.", severity="warning")
-            return
-        pids = [p for o in s.orphans for p in o.pids]
-        pss = [o.pss_bytes for o in s.orphans if o.pss_bytes is not None]
-        size = (f"{sum(pss) / 2**20:.0f} MiB PSS" if pss
-                else f"{sum(o.rss_bytes for o in s.orphans) / 2**20:.0f} MiB RSS")
-        self._confirm("kill-orphan", sid, ConfirmScreen(
-            sid, f"Kill the orphaned browser of {sid}?",
-            f"Asks Chromium to exit (SIGHUP, so it removes its lock; SIGTERM after 5 s, SIGKILL after 5 more) "
-            f"for {len(pids)} process(es) ({size}): "
-            f"{', '.join(map(str, pids[:12]))}. Checked again at the moment of acting: if the gateway owns "
-            "the browser again, nothing is killed.", "Kill"))
-
-    def action_restart_gateway(self) -> None:
-        if self.papp.config.read_only:
-            self.notify("Read-only mode: restart gateway is disabled.", severity="warning")
-            return
-        app_name = self.papp.config.pm2_app or ""
-        self._confirm("restart-gateway", app_name, ConfirmScreen(
-            app_name, f"Restart the gateway (pm2 restart {app_name})?",
-            "Every WhatsApp client stops; the gateway then restores each auth dir, one every 5 s. "
-            "Sessions without a usable auth dir will need a QR scan.", "Restart gateway"))
 
     def _confirm(self, action: str, sid: str, modal: ModalScreen[bool]) -> None:
         # The callback carries `sid` as captured now, never the row under the cursor later.
@@ -549,10 +504,6 @@ class MainScreen(Screen[None]):
 
     def _answered(self, action: str, sid: str, yes: bool | None) -> None:
         if yes:
-            self.perform_confirmed(action, sid)
+            self.post_message(self.ActionRequested(action, sid))
         else:
             self.notify(f"Cancelled: nothing was done to {sid}.")
-
-    @work(group="actions")
-    async def perform_confirmed(self, action: str, sid: str) -> None:
-        await self.papp.perform(action, sid)

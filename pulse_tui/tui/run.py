@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pulse_tui.config import Config
 
 if TYPE_CHECKING:
-    from pulse_tui.sources.logs.recent import RecentLines
+    from pulse_tui.monitor.logs import RecentLines
     from pulse_tui.tui.app import Connection, PulseApp
 
 
@@ -45,7 +45,7 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
 def run_app(config: Config, *, qr_session: str | None = None) -> int:
     """Run the app on the real sources (built once the screen is painted); the app's exit code."""
     from pulse_tui.monitor.build import build_log_follower
-    from pulse_tui.sources.logs.recent import RecentLines
+    from pulse_tui.monitor.logs import RecentLines
     from pulse_tui.tui.app import PulseApp
 
     recent = RecentLines()

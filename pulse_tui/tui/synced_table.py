@@ -7,7 +7,8 @@ and then the cursor is put back on the same row key (htop's trap: the list re-so
 A changed cell repaints its row only, and re-renders only itself. Textual's `update_cell` bumps one counter
 that keys every render cache, so any cell change re-rendered every visible cell (~12 ms at 150x40, the
 largest part of the idle CPU while durations tick); here only the changed cells' cache entries (and their
-rows') are dropped. (Relies on DataTable internals; Textual is pinned to an exact version.)
+rows') are dropped. (Relies on DataTable internals, pinned by tests/test_textual_contract.py rather
+than replaced by a line-API widget of our own: a Textual upgrade that breaks them fails there by name.)
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from pulse_tui.model import (
 )
 from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend, parse_retry_after
+from pulse_tui.sources.gateway.capabilities import Capabilities
 
 
 @runtime_checkable
@@ -40,6 +41,7 @@ class Gateway(Protocol):
     url: str
     supports_restart: bool
     supports_delete: bool
+    capabilities: Capabilities  # what it can do: every caller asks this, never `kind`
 
     async def health(self) -> GatewayHealth:
         """Is the gateway answering (costs one request)."""

@@ -36,6 +36,7 @@ from pulse_tui.sources.gateway.base import (
     shape_failure,
 )
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
 
 BASE = "/whatsapp-web"
 
@@ -45,10 +46,29 @@ def _phone_failure(phone: str) -> GatewayFailure:
                    kind=FailureKind.INVALID)
 
 
+def pulse_id_error(session_id: str) -> str | None:
+    """Pulse's instance ids are phone numbers: why it would refuse this one, or None."""
+    return None if PHONE_RE.match(session_id) else "a Pulse session id is the phone number, 6 to 20 digits"
+
+
+CAPABILITIES = Capabilities(
+    lists_sessions=True,  # it lists every instance it runs
+    stop_deletes_auth=True,  # its stop is a logout: the next start needs a QR
+    has_restart=True,
+    has_delete=True,
+    qr_form=QrForm.RAW,
+    id_rule=pulse_id_error,
+    consequences=Consequences(
+        stop="Pulse logs it out: WhatsApp unlinks this device; the next start needs a new QR scan.",
+    ),
+)
+
+
 class PulseGateway:
     """Pulse's multi-instance WhatsApp Web service; instance ids are phone numbers."""
 
     kind = "pulse"
+    capabilities = CAPABILITIES
     supports_restart = True
     supports_delete = True
 

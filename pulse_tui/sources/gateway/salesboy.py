@@ -35,6 +35,7 @@ from pulse_tui.sources.gateway.base import (
     shape_failure,
 )
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
 
 PNG_PREFIX = "data:image/png;base64,"
 WINDOW_S = 900.0  # express-rate-limit window Salesboy configures
@@ -94,10 +95,25 @@ def qr_from_event(data: str) -> QrCode | GatewayFailure:
     return QrCode(png_data_url=qr)
 
 
+CAPABILITIES = Capabilities(
+    lists_sessions=False,  # no listing route: ids come from auth dirs, configuration and what we started
+    stop_deletes_auth=True,
+    has_restart=False,
+    has_delete=True,
+    qr_form=QrForm.PNG_DATA_URL,
+    id_rule=salesboy_id_error,
+    consequences=Consequences(
+        stop=("The gateway destroys its WhatsApp client and DELETES its auth files; "
+              "the next start needs a new QR scan on the phone."),
+    ),
+)
+
+
 class SalesboyGateway:
     """Salesboy: no listing route, so sessions come from auth dirs, configuration and what we started."""
 
     kind = "salesboy"
+    capabilities = CAPABILITIES
     supports_restart = False
     supports_delete = True  # local: removes the auth dir under a configured root
 
