@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pulse_tui.fleet import command as fleet_command
 
     exporter_command.add_arguments(sub.add_parser("exporter", parents=[common], help="serve /metrics for Prometheus"))
+    from pulse_tui.watch import command as watch_command
+
+    watch_command.add_arguments(sub.add_parser("watch", parents=[common], help="the headless watchdog: reconnect "
+                                               "dropped sessions by policy, warn before anything expires"))
     fleet_command.add_arguments(sub.add_parser("fleet", parents=[common], help="every host Prometheus scrapes"))
     keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
     keys_command.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
@@ -127,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pulse_tui.exporter import command as exporter_command
 
         return exporter_command.run(config, args)
+    if command == "watch":
+        from pulse_tui.watch import command as watch_command
+
+        return watch_command.run(config, args)
     if command == "fleet":
         from pulse_tui.fleet import command as fleet_command
 
