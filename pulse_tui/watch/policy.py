@@ -24,6 +24,8 @@ class Policy:
     max_actions_per_step: int = 3  # never spend more than this many requests on actions in one step
     expiry_window_s: float = 86_400.0  # Pulse user sessions whose TTL ends within this become warnings
     qr_give_up_s: float = 120.0  # a QR waiting this long has used its attempts (Salesboy: 5 codes, ~20 s apart)
+    restore_interval_s: float = 5.0  # the gateway's boot-time restore starts one session this often
+    restore_slack_s: float = 20.0  # and the last one needs this long to connect
     interval_s: float = 15.0  # the headless loop polls this often
     journal_max_bytes: int = 1_000_000  # the journal rotates to journal.jsonl.1 past this
 
@@ -41,6 +43,8 @@ VARIABLES: dict[str, tuple[str, float, float, bool]] = {
     "PULSE_TUI_WATCH_MAX_ACTIONS_PER_STEP": ("max_actions_per_step", 1, 100, True),
     "PULSE_TUI_WATCH_EXPIRY_WINDOW_S": ("expiry_window_s", 0, 90 * 86_400, False),
     "PULSE_TUI_WATCH_QR_GIVE_UP_S": ("qr_give_up_s", 1, 86_400, False),
+    "PULSE_TUI_WATCH_RESTORE_INTERVAL_S": ("restore_interval_s", 0, 600, False),
+    "PULSE_TUI_WATCH_RESTORE_SLACK_S": ("restore_slack_s", 0, 3600, False),
     "PULSE_TUI_WATCH_INTERVAL_S": ("interval_s", 0.5, 3600, False),
     "PULSE_TUI_WATCH_JOURNAL_MAX_BYTES": ("journal_max_bytes", 10_000, 1_000_000_000, True),
 }

@@ -57,6 +57,7 @@ class _Memo:
     state: ConnState | None = None
     was_connected: bool = False
     pending: bool = False  # we acted; waiting to see it connect
+    history_at: float | None = None  # the newest state change of the monitor's history already counted
     said: dict[str, str] = field(default_factory=dict)  # kind -> last reason journaled (journal changes only)
 
 
@@ -110,6 +111,9 @@ class Watchdog:
         self._memos: dict[str, _Memo] = {}
         self._plans: list[Planned] = []
         self._forecast = BudgetForecast(ctx.capabilities.budget_window_s)
+        self._gateway_was_down = False
+        self._hold_until: float | None = None  # monotonic: the gateway's own restore queue runs until about then
+        self._hold_why = ""
         journal.new_entries()  # resets are read from here on
 
     # --- the public face ------------------------------------------------------------
@@ -159,7 +163,8 @@ class Watchdog:
         for s in snap.sessions:
             out += self._observe(s, snap.taken_at, now_m, mode)
         out += self._expiry(snap, mode)
-        pause = self._pause_reason(snap)
+        self._watch_restore(snap, now_m)
+        pause = self._pause_reason(snap, now_m)
         if pause != self.paused:
             kind, why = ("paused", pause) if pause else ("resumed", f"was paused: {self.paused}")
             out.append(self._note(Entry(snap.taken_at, kind, reason=why), mode))
@@ -216,8 +221,7 @@ class Watchdog:
         prev, memo.state = memo.state, s.state
         if s.state == ConnState.CONNECTED or any(h.state == ConnState.CONNECTED for h in s.history):
             memo.was_connected = True
-        if prev is not None and prev != s.state and (why := memo.breaker.changed(now_m)) is not None:
-            out.append(self._note(Entry(now, "circuit-open", s.id, reason=why), mode))
+        out += self._count_changes(s, memo, mode)
         if s.state == ConnState.CONNECTED:
             if memo.pending:
                 memo.breaker.succeeded()
@@ -232,6 +236,18 @@ class Watchdog:
         if memo.was_connected and needs_qr(s):
             why = f"needs a QR scan ({s.detail or s.state.value}); {_age(s.seconds_in_state)} in {s.state.value}"
             out += self._once(memo, Entry(now, "needs-qr", s.id, reason=why), mode, key=s.state.value)
+        return out
+
+    def _count_changes(self, s: SessionView, memo: _Memo, mode: Mode) -> list[Entry]:
+        """Feed the breaker every state change the monitor saw since the last step (not only those at steps)."""
+        seen = memo.history_at
+        memo.history_at = max((h.at for h in s.history), default=seen)
+        if seen is None:
+            return []  # the first sight of a session: its past is not a flap we watched
+        out = []
+        for h in s.history:
+            if h.at > seen and h.state != ConnState.UNKNOWN and (why := memo.breaker.changed(h.at)) is not None:
+                out.append(self._note(Entry(h.at, "circuit-open", s.id, reason=why), mode))
         return out
 
     def _plan(self, snap: Snapshot, now_m: float, mode: Mode, out: list[Entry]) -> list[Planned]:
@@ -271,7 +287,31 @@ class Watchdog:
             return (action, f"circuit open ({memo.breaker.open_reason}): `pulse-tui watch --reset {s.id}`")
         return action
 
-    def _pause_reason(self, snap: Snapshot) -> str:
+    def _watch_restore(self, snap: Snapshot, now_m: float) -> None:
+        """Notice the gateway restoring sessions by itself (after a restart) and hold off until its queue is done.
+
+        Signs: the monitor's RESTORING, a session starting that we did not start, or the gateway coming back
+        from down. Salesboy restores one auth dir every 5 s; starting them ourselves meanwhile only doubles them.
+        """
+        if not self.ctx.capabilities.restores_from_auth_dir:
+            return
+        interval = self.policy.restore_interval_s
+        queued = [s for s in snap.sessions if s.has_auth_dir and s.state != ConnState.CONNECTED]
+        up = snap.gateway.state == HealthState.OK
+        busy = [s for s in snap.sessions if s.state == ConnState.RESTORING
+                or (s.state == ConnState.STARTING and not self._memo(s.id).pending)]
+        until = None
+        if up and self._gateway_was_down:
+            until = now_m + len(queued) * interval + self.policy.restore_slack_s
+            self._hold_why = "the gateway is back: it restores its auth dirs first"
+        elif busy:
+            until = now_m + max(1, len(queued)) * interval + self.policy.restore_slack_s
+            self._hold_why = f"the gateway is restoring sessions from disk ({len(busy)} starting by itself)"
+        if until is not None:
+            self._hold_until = max(self._hold_until or until, until)
+        self._gateway_was_down = snap.gateway.state in (HealthState.DOWN, HealthState.ERROR)
+
+    def _pause_reason(self, snap: Snapshot, now_m: float) -> str:
         gw = snap.gateway
         if gw.state != HealthState.OK:
             detail = f": {gw.detail}" if gw.detail else ""
@@ -280,9 +320,8 @@ class Watchdog:
             return f"request budget low: {gw.budget_left} left, {self.policy.budget_reserve} kept in reserve"
         if (why := keys_in_doubt(snap)) is not None:
             return why
-        restoring = sum(1 for s in snap.sessions if s.state == ConnState.RESTORING)
-        if restoring:
-            return f"the gateway is restoring {restoring} session(s) from disk: waiting for its queue"
+        if self._hold_until is not None and now_m < self._hold_until:
+            return f"{self._hold_why}: waiting for its queue"
         return ""
 
     def _expiry(self, snap: Snapshot, mode: Mode) -> list[Entry]:
