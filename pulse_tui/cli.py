@@ -178,7 +178,9 @@ async def status(config: Config, *, as_json: bool) -> int:
     finally:
         await targets.aclose()
     if as_json:
-        print(json.dumps(snapshot_to_json(snap), indent=2))
+        from pulse_tui.watch.state import watchdog_block
+
+        print(json.dumps(snapshot_to_json(snap, watchdog=watchdog_block(config)), indent=2))
     else:
         from pulse_tui.status_text import render_status
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,18 @@ def watchdog_block(config: Config, now: float | None = None) -> dict[str, Any]:
             block[key] = state.get(key)
     block["last"] = [e.to_json() for e in Journal(journal_path).last(10)]
     return block
+
+
+def watchdog_reader(config: Config) -> Callable[[], dict[str, Any] | None]:
+    """For the exporter: the running watchdog's last state (None when none runs), read at each render."""
+
+    def read() -> dict[str, Any] | None:
+        if config.state_dir is None:
+            return None
+        _, state_path, lock_path = watch_paths(config.state_dir, config.gateway_url)
+        if not lock_is_held(lock_path):
+            return None
+        state = read_state(state_path)
+        return None if state is None else {**state, "running": True}
+
+    return read
