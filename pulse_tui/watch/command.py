@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pulse_tui.config import Config, ConfigError
+from pulse_tui.config import Config, ConfigError, layered
 from pulse_tui.sanitize import visible
 
 if TYPE_CHECKING:
@@ -59,7 +59,9 @@ def run(config: Config, args: argparse.Namespace, environ: Mapping[str, str] | N
 
     env = os.environ if environ is None else environ
     try:
-        policy = policy_from_env(env, interval_s=getattr(args, "interval", None),
+        # The same layers as every other variable: flags > environment > --env-file files > ./.env.
+        values, _ = layered({}, env, getattr(args, "env_file", None) or ())
+        policy = policy_from_env(values, interval_s=getattr(args, "interval", None),
                                  backoff_base_s=getattr(args, "backoff", None),
                                  max_per_hour=getattr(args, "max_per_hour", None))
     except ConfigError as exc:
