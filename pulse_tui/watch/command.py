@@ -145,6 +145,8 @@ async def _watch(config: Config, policy: Any, *, dry_run: bool, once: bool) -> i
     mode = dog.mode
     print(f"pulse-tui watch: {mode.value}" + (" (another watchdog acts on this gateway; watching only)"
                                               if mode.value == "observer" else ""), file=sys.stderr, flush=True)
+    if dog.lock is not None and dog.lock.held:
+        write_state(state_path, dog.status(), time.time())  # `status --json` sees it from the start
     try:
         while not stop.is_set():
             if follower is not None:
