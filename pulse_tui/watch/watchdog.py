@@ -302,13 +302,17 @@ class Watchdog:
                 or (s.state == ConnState.STARTING and not self._memo(s.id).pending)]
         until = None
         if up and self._gateway_was_down:
+            # Its queue may not be visible yet (status calls are paced): allow it the whole queue's time.
             until = now_m + len(queued) * interval + self.policy.restore_slack_s
             self._hold_why = "the gateway is back: it restores its auth dirs first"
         elif busy:
-            until = now_m + max(1, len(queued)) * interval + self.policy.restore_slack_s
+            # Rolling: the queue starts the next one every `interval`; it is done when none started for a while.
+            until = now_m + interval + self.policy.restore_slack_s
             self._hold_why = f"the gateway is restoring sessions from disk ({len(busy)} starting by itself)"
         if until is not None:
             self._hold_until = max(self._hold_until or until, until)
+        elif up and not queued:
+            self._hold_until = None  # everything it could restore is connected: the queue is done
         self._gateway_was_down = snap.gateway.state in (HealthState.DOWN, HealthState.ERROR)
 
     def _pause_reason(self, snap: Snapshot, now_m: float) -> str:
