@@ -216,6 +216,7 @@ async def test_gateway_down_pauses_the_watchdog(world: World) -> None:
     assert dog.status()["paused"] == dog.paused
     await dog.step(await w.poll(advance=60.0))
     assert w.posts() == starts_before
+    assert dog.counts["paused"] == 1  # journaled once per cause, not every step
     w.sim.set_fault(Fault.NONE)
     kinds: list[str] = []
     for _ in range(10):  # back up: it restores its auth dirs first (waited for), then the watchdog resumes

@@ -174,11 +174,12 @@ def test_a_waiting_qr_says_when_it_gives_up() -> None:
 def test_a_budget_running_out_before_its_window_resets_is_predicted() -> None:
     f = BudgetForecast(900.0)
     assert f.observe(snap(left=90)) is None
-    w = f.observe(snap(left=60, at=NOW + 60))  # 30 requests a minute: empty in 2 min, 13 min before the reset
-    assert w is not None and w.code == "budget-running-out" and w.at == pytest.approx(NOW + 180)
+    assert f.observe(snap(left=80, at=NOW + 30)) is None  # a burst is not a pace
+    w = f.observe(snap(left=50, at=NOW + 120))  # 20 requests a minute: empty in 2.5 min, 10 min before the reset
+    assert w is not None and w.code == "budget-running-out" and w.at == pytest.approx(NOW + 270)
     calm = BudgetForecast(900.0)
     calm.observe(snap(left=90))
-    assert calm.observe(snap(left=89, at=NOW + 60)) is None
+    assert calm.observe(snap(left=88, at=NOW + 120)) is None
 
 
 # --- the Watchdog on hand-made snapshots ----------------------------------------------------------

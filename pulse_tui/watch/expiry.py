@@ -47,9 +47,11 @@ def qr_giving_up(snap: Snapshot, give_up_s: float) -> list[ExpiryWarning]:
 class BudgetForecast:
     """Predicts from the last samples of `budget_left` whether the window's budget runs out before it resets."""
 
-    def __init__(self, window_s: float | None, keep: int = 20) -> None:
+    def __init__(self, window_s: float | None, span_s: float = 300.0, min_span_s: float = 120.0) -> None:
         self.window_s = window_s
-        self.samples: deque[tuple[float, int]] = deque(maxlen=keep)  # (wall seconds, left)
+        self.span_s = span_s  # the pace is measured over the last 5 minutes…
+        self.min_span_s = min_span_s  # …and not predicted from less than 2 (a burst is not a pace)
+        self.samples: deque[tuple[float, int]] = deque()  # (wall seconds, left)
         self.window_start: float | None = None
 
     def observe(self, snap: Snapshot) -> ExpiryWarning | None:
@@ -63,8 +65,10 @@ class BudgetForecast:
         if self.window_start is None:
             self.window_start = now
         self.samples.append((now, left))
+        while now - self.samples[0][0] > self.span_s:
+            self.samples.popleft()
         (t0, l0) = self.samples[0]
-        if now - t0 < 30 or l0 <= left:
+        if now - t0 < self.min_span_s or l0 <= left:
             return None
         rate = (l0 - left) / (now - t0)  # requests per second
         runs_out = now + left / rate

@@ -104,6 +104,7 @@ class Watchdog:
         self.enabled = enabled
         self.say = say
         self.paused = ""  # why acting is paused ("" = not paused)
+        self._pause_cause = ""
         self.stopping = False  # set by SIGTERM: finish the current action, start no other
         self.counts: Counter[str] = Counter()  # journaled decisions by kind (acted, failed, would-act…)
         self.last: deque[Entry] = deque(maxlen=LAST_KEPT)
@@ -164,11 +165,12 @@ class Watchdog:
             out += self._observe(s, snap.taken_at, now_m, mode)
         out += self._expiry(snap, mode)
         self._watch_restore(snap, now_m)
-        pause = self._pause_reason(snap, now_m)
-        if pause != self.paused:
+        cause, pause = self._pause_reason(snap, now_m)
+        if cause != self._pause_cause:  # journal a new cause, not every change of its figures
             kind, why = ("paused", pause) if pause else ("resumed", f"was paused: {self.paused}")
             out.append(self._note(Entry(snap.taken_at, kind, reason=why), mode))
-            self.paused = pause
+            self._pause_cause = cause
+        self.paused = pause
         if mode == Mode.OFF:
             self._plans = []
             return out
@@ -315,18 +317,20 @@ class Watchdog:
             self._hold_until = None  # everything it could restore is connected: the queue is done
         self._gateway_was_down = snap.gateway.state in (HealthState.DOWN, HealthState.ERROR)
 
-    def _pause_reason(self, snap: Snapshot, now_m: float) -> str:
+    def _pause_reason(self, snap: Snapshot, now_m: float) -> tuple[str, str]:
+        """(cause, why) acting is paused now; ("", "") when it is not."""
         gw = snap.gateway
         if gw.state != HealthState.OK:
             detail = f": {gw.detail}" if gw.detail else ""
-            return f"gateway {gw.state.value}{detail}"
+            return f"gateway-{gw.state.value}", f"gateway {gw.state.value}{detail}"
         if gw.budget_left is not None and gw.budget_left <= self.policy.budget_reserve:
-            return f"request budget low: {gw.budget_left} left, {self.policy.budget_reserve} kept in reserve"
+            return "budget", (f"request budget low: {gw.budget_left} left, {self.policy.budget_reserve} kept in "
+                              "reserve")
         if (why := keys_in_doubt(snap)) is not None:
-            return why
+            return "keys", why
         if self._hold_until is not None and now_m < self._hold_until:
-            return f"{self._hold_why}: waiting for its queue"
-        return ""
+            return "restore", f"{self._hold_why}: waiting for its queue"
+        return "", ""
 
     def _expiry(self, snap: Snapshot, mode: Mode) -> list[Entry]:
         warnings = session_expiry(snap, self.policy.expiry_window_s) + qr_giving_up(snap, self.policy.qr_give_up_s)
