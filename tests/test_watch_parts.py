@@ -257,3 +257,11 @@ def test_reset_is_written_to_the_journal(tmp_path: Path, monkeypatch: pytest.Mon
     config = Config(state_dir=tmp_path)
     (entry,) = Journal(watch_paths(tmp_path, config.gateway_url)[0]).last()
     assert entry.kind == "reset" and entry.session == "s-9"
+
+
+def test_status_json_carries_the_watchdog_block() -> None:
+    from pulse_tui.status_json import snapshot_to_json
+
+    assert snapshot_to_json(snap())["watchdog"] is None
+    block = {"running": False, "mode": "off", "last": []}
+    assert json.loads(json.dumps(snapshot_to_json(snap(), watchdog=block)))["watchdog"] == block

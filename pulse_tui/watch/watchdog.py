@@ -121,6 +121,7 @@ class Watchdog:
 
     @property
     def mode(self) -> Mode:
+        """What the watchdog does now; an observer tries the lock each time, so it takes over when the actor exits."""
         if not self.enabled:
             return Mode.OFF
         if self.lock is not None and not self.lock.acquire():
@@ -235,7 +236,7 @@ class Watchdog:
             memo.pending = False
             if (why := memo.breaker.failed()) is not None:
                 out.append(self._note(Entry(now, "circuit-open", s.id, reason=why), mode))
-        if memo.was_connected and needs_qr(s):
+        if needs_qr(s):  # never acted on, whether it was linked once or never: said once per state
             why = f"needs a QR scan ({s.detail or s.state.value}); {_age(s.seconds_in_state)} in {s.state.value}"
             out += self._once(memo, Entry(now, "needs-qr", s.id, reason=why), mode, key=s.state.value)
         return out
