@@ -207,12 +207,27 @@ async def test_it_pauses_when_acting_could_hurt(tmp_path: Path, kwargs: dict[str
     assert [e.kind for e in decisions if e.kind in ("paused", "acted", "failed")] == ["paused"]
 
 
-async def test_off_plans_nothing(tmp_path: Path) -> None:
+async def test_off_plans_nothing_and_journals_nothing(tmp_path: Path) -> None:
     dog = bare_dog(tmp_path, enabled=False)
     assert dog.mode == Mode.OFF
     await dog.step(snap(view("s-1", ConnState.CONNECTED)))
-    await dog.step(snap(view("s-1", ConnState.RESTORABLE)))
+    await dog.step(snap(view("s-1", ConnState.RESTORABLE), health=HealthState.DOWN))
     assert dog.next_action() is None and dog.status()["mode"] == "off"
+    assert dog.journal.last() == [] and dog.paused.startswith("gateway down")  # it still sees
+
+
+async def test_thousands_of_expiring_user_sessions_are_listed_not_journaled(tmp_path: Path) -> None:
+    users = tuple(UserSession(f"session:{i:032x}", f"{i:032x}", ValueClass.OK, 86_000 - i) for i in range(2000))
+    dog = bare_dog(tmp_path)
+    await dog.step(snap(view("s-qr", ConnState.QR, since=NOW - 10), redis=RedisReport(True, sessions=users)))
+    status = dog.status()
+    assert status["warnings_total"] == 2001 and len(status["warnings"]) == 50
+    # the soonest first: the QR gives up in 110 s, then the user session with the shortest TTL
+    assert [w["subject"] for w in status["warnings"][:2]] == ["s-qr", f"{1999:032x}"]
+    kinds = [(e.kind, e.action) for e in dog.journal.last(100)]
+    assert ("warning", "qr-giving-up") in kinds and ("warning", "session-expiring") not in kinds
+    await dog.step(snap(view("s-qr", ConnState.QR, since=NOW - 10), redis=RedisReport(True, sessions=users)))
+    assert len(dog.journal.last(100)) == len(kinds)  # still true: not said again
 
 
 # --- status --json and metrics ---------------------------------------------------------------------

@@ -53,7 +53,8 @@ def watchdog_block(config: Config, now: float | None = None) -> dict[str, Any]:
     fresh = isinstance(updated, int | float) and now - updated < STALE_AFTER_S
     block: dict[str, Any] = {"running": running, "mode": state.get("mode", "off") if (running or fresh) else "off"}
     if running or fresh:
-        for key in ("acting", "paused", "next_action", "circuits_open", "counts", "warnings", "updated_at"):
+        for key in ("acting", "paused", "next_action", "circuits_open", "counts", "warnings", "warnings_total",
+                    "updated_at"):
             block[key] = state.get(key)
     block["last"] = [e.to_json() for e in Journal(journal_path).last(10)]
     return block

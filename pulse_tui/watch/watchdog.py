@@ -26,6 +26,7 @@ from pulse_tui.watch.policy import Policy
 
 KEY_DOUBT_FINDINGS = ("sessions-undecryptable", "sessions-default-key")
 LAST_KEPT = 50  # decisions kept in memory for `status()`
+WARNINGS_SHOWN = 50  # the soonest; `warnings_total` counts them all
 
 
 class Mode(StrEnum):
@@ -105,6 +106,7 @@ class Watchdog:
         self.say = say
         self.paused = ""  # why acting is paused ("" = not paused)
         self._pause_cause = ""
+        self._warned: set[tuple[str, str]] = set()  # (code, subject) of the warnings journaled and still true
         self.stopping = False  # set by SIGTERM: finish the current action, start no other
         self.counts: Counter[str] = Counter()  # journaled decisions by kind (acted, failed, would-act…)
         self.last: deque[Entry] = deque(maxlen=LAST_KEPT)
@@ -200,7 +202,8 @@ class Watchdog:
             "circuits_open": self.circuits(),
             "counts": dict(self.counts),
             "warnings": [{"code": w.code, "subject": w.subject, "at": round(w.at, 1), "message": w.message}
-                         for w in self.warnings],
+                         for w in self.warnings[:WARNINGS_SHOWN]],
+            "warnings_total": len(self.warnings),
             "last": [e.to_json() for e in list(self.last)[-10:]],
             "journal_error": self.journal.error or None,
         }
@@ -337,11 +340,17 @@ class Watchdog:
         warnings = session_expiry(snap, self.policy.expiry_window_s) + qr_giving_up(snap, self.policy.qr_give_up_s)
         if (budget := self._forecast.observe(snap)) is not None:
             warnings.append(budget)
-        self.warnings = warnings
+        self.warnings = sorted(warnings, key=lambda w: w.at)
         out: list[Entry] = []
+        seen: set[tuple[str, str]] = set()
         for w in warnings:
-            memo = self._memo(w.subject)
-            out += self._once(memo, Entry(snap.taken_at, "warning", w.subject, w.code, w.message), mode, key=w.code)
+            if w.code == "session-expiring":
+                continue  # Pulse's TTL is a day: thousands at once. `status()` lists them; the journal would only fill
+            key = (w.code, w.subject)
+            seen.add(key)
+            if key not in self._warned:
+                out.append(self._note(Entry(snap.taken_at, "warning", w.subject, w.code, w.message), mode))
+        self._warned = seen
         return out
 
     # --- acting and saying ------------------------------------------------------------
@@ -372,12 +381,14 @@ class Watchdog:
         memo.said[entry.kind] = said
         return [self._note(entry, mode)]
 
-    def _note(self, entry: Entry, mode: Mode, *, journal: bool = True) -> Entry:
+    def _note(self, entry: Entry, mode: Mode) -> Entry:
+        self.last.append(entry)
+        if mode == Mode.OFF:
+            return entry  # switched off (the TUI's default): it keeps watching, quietly
         # The acting watchdog keeps the journal; an observer would only write it twice.
-        if journal and mode != Mode.OBSERVER:
+        if mode != Mode.OBSERVER:
             self.journal.append(entry)
         self.counts[entry.kind] += 1
-        self.last.append(entry)
         if self.say is not None:
             self.say(entry)
         return entry
