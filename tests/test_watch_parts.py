@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -280,3 +281,19 @@ def test_status_json_carries_the_watchdog_block() -> None:
     assert snapshot_to_json(snap())["watchdog"] is None
     block = {"running": False, "mode": "off", "last": []}
     assert json.loads(json.dumps(snapshot_to_json(snap(), watchdog=block)))["watchdog"] == block
+
+
+@pytest.mark.parametrize("has_restart", [True, False])
+async def test_a_hung_client_is_restarted_only_where_the_gateway_has_a_restart(tmp_path: Path,
+                                                                               has_restart: bool) -> None:
+    ctx = ActionContext(cast(Any, None), cast(Any, None), replace(CAPS, has_restart=has_restart), cast(Any, None))
+    dog = Watchdog(Policy(jitter=0.0), ctx, Journal(tmp_path / "j.jsonl"))
+    await dog.step(snap(view("s-1", ConnState.CONNECTED)))
+    decisions = await dog.step(snap(view("s-1", ConnState.STUCK)))
+    nxt = dog.next_action()
+    if has_restart:
+        assert nxt is not None and nxt.action == "restart" and not nxt.due
+    else:
+        assert nxt is None
+        (skip,) = [e for e in decisions if e.kind == "skipped"]
+        assert "no restart route" in skip.reason
