@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,6 @@ from typing import Any
 from pulse_tui.config import Config
 from pulse_tui.watch.journal import Journal, watch_paths
 from pulse_tui.watch.lock import lock_is_held
-
-STALE_AFTER_S = 300.0  # a state file older than this (and no lock held) is a watchdog that is gone
 
 
 def write_state(path: Path, state: dict[str, Any], now: float) -> str | None:
@@ -41,18 +38,15 @@ def read_state(path: Path) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def watchdog_block(config: Config, now: float | None = None) -> dict[str, Any]:
-    """The `watchdog` block of `status --json`: the acting watchdog's last state, else its journal's tail."""
+def watchdog_block(config: Config) -> dict[str, Any]:
+    """The `watchdog` block of `status --json`: the running watchdog's last state, and its journal's tail."""
     if config.state_dir is None:
         return {"running": False, "mode": "off", "detail": "no state directory (XDG_STATE_HOME/HOME unset)"}
     journal_path, state_path, lock_path = watch_paths(config.state_dir, config.gateway_url)
     running = lock_is_held(lock_path)
-    state = read_state(state_path) or {}
-    now = time.time() if now is None else now
-    updated = state.get("updated_at")
-    fresh = isinstance(updated, int | float) and now - updated < STALE_AFTER_S
-    block: dict[str, Any] = {"running": running, "mode": state.get("mode", "off") if (running or fresh) else "off"}
-    if running or fresh:
+    state = (read_state(state_path) or {}) if running else {}
+    block: dict[str, Any] = {"running": running, "mode": state.get("mode", "off")}
+    if running:
         for key in ("acting", "paused", "next_action", "circuits_open", "counts", "warnings", "warnings_total",
                     "updated_at"):
             block[key] = state.get(key)
