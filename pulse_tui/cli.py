@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pulse_tui.fleet import command as fleet_command
 
     exporter_command.add_arguments(sub.add_parser("exporter", parents=[common], help="serve /metrics for Prometheus"))
+    from pulse_tui.watch import command as watch_command
+
+    watch_command.add_arguments(sub.add_parser("watch", parents=[common], help="the headless watchdog: reconnect "
+                                               "dropped sessions by policy, warn before anything expires"))
     fleet_command.add_arguments(sub.add_parser("fleet", parents=[common], help="every host Prometheus scrapes"))
     keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
     keys_command.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
@@ -128,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pulse_tui.exporter import command as exporter_command
 
         return exporter_command.run(config, args)
+    if command == "watch":
+        from pulse_tui.watch import command as watch_command
+
+        return watch_command.run(config, args)
     if command == "fleet":
         from pulse_tui.fleet import command as fleet_command
 
@@ -178,7 +186,9 @@ async def status(config: Config, *, as_json: bool) -> int:
     finally:
         await targets.aclose()
     if as_json:
-        print(json.dumps(snapshot_to_json(snap), indent=2))
+        from pulse_tui.watch.state import watchdog_block
+
+        print(json.dumps(snapshot_to_json(snap, watchdog=watchdog_block(config)), indent=2))
     else:
         from pulse_tui.status_text import render_status
 

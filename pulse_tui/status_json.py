@@ -30,8 +30,8 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
-    """The documented JSON object for one snapshot."""
+def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The documented JSON object for one snapshot (`watchdog`: the watchdog block, see pulse_tui/watch/state.py)."""
     gw = snap.gateway
     redis = snap.redis
     persistence = redis.persistence if redis else None
@@ -106,6 +106,7 @@ def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
             }
             for f in snap.findings
         ],
+        "watchdog": watchdog,
         "healthy": is_healthy(snap),
     }
 

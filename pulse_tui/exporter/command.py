@@ -54,7 +54,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if not 0.5 <= interval <= 3600:
         print(f"pulse-tui: --interval {interval:g}: expected 0.5 to 3600 seconds", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    collector = SnapshotCollector()
+    from pulse_tui.watch.state import watchdog_reader
+
+    collector = SnapshotCollector(watchdog=watchdog_reader(config))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     health = PollHealth(interval)

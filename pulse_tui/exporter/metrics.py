@@ -7,8 +7,9 @@ user sessions are counted by class; a WhatsApp connection is labelled by its gat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -85,6 +86,14 @@ METRICS: tuple[MetricDoc, ...] = (
               "when the last snapshot was taken (Unix time): a stalled exporter shows here"),
     MetricDoc("pulse_exporter_poll_errors_total", "counter", (), "polls that failed as a whole (the last "
               "snapshot keeps being served)"),
+    MetricDoc("pulse_watchdog_running", "gauge", (), "1 while a `pulse-tui watch` holds this gateway's lock "
+              "(acting, or dry-run/read-only), else 0"),
+    MetricDoc("pulse_watchdog_paused", "gauge", (), "1 while the watchdog is paused (gateway unwell, budget low, "
+              "keys in doubt, the gateway restoring by itself)"),
+    MetricDoc("pulse_watchdog_actions_total", "counter", ("result",), "the watchdog's decisions since it started, "
+              "by result: acted, failed, would-act, skipped, needs-qr, circuit-open"),
+    MetricDoc("pulse_watchdog_circuit_open", "gauge", ("session",), "1 for a session the watchdog leaves alone "
+              "until an operator resets it (`pulse-tui watch --reset ID`), else 0"),
 )
 _DOC = {m.name: m for m in METRICS}
 
@@ -261,11 +270,35 @@ def counter_families(counters: Counters, out: list[Metric]) -> None:
     out += [trans, lines, errors]
 
 
+WATCHDOG_RESULTS = ("acted", "failed", "would-act", "skipped", "needs-qr", "circuit-open")
+
+
+def watchdog_families(state: dict[str, Any] | None, snap: Snapshot | None) -> list[Metric]:
+    """The watchdog's metrics from its last state (pulse_tui/watch/state.py); all zero when none runs."""
+    state = state or {}
+    running = _single("pulse_watchdog_running", 1.0 if state.get("running") else 0.0)
+    paused = _single("pulse_watchdog_paused", 1.0 if state.get("running") and state.get("paused") else 0.0)
+    raw_counts, raw_circuits = state.get("counts"), state.get("circuits_open")
+    counts: dict[str, Any] = raw_counts if isinstance(raw_counts, dict) else {}
+    actions = CounterMetricFamily("pulse_watchdog_actions", _DOC["pulse_watchdog_actions_total"].help,
+                                  labels=["result"])
+    for result in WATCHDOG_RESULTS:
+        n = counts.get(result, 0)
+        actions.add_metric([result], float(n) if isinstance(n, int | float) and not isinstance(n, bool) else 0.0)
+    circuits: dict[str, Any] = raw_circuits if isinstance(raw_circuits, dict) else {}
+    circuit = _gauge("pulse_watchdog_circuit_open", ["session"])
+    for s in snap.sessions if snap is not None else ():
+        circuit.add_metric([s.id], 1.0 if s.id in circuits else 0.0)
+    return [running, paused, actions, circuit]
+
+
 class SnapshotCollector(Collector):
     """Serves the families of the last `render()`; a scrape never polls and never waits for a poll."""
 
-    def __init__(self, *, gateway_version: str = "unknown") -> None:
+    def __init__(self, *, gateway_version: str = "unknown",
+                 watchdog: Callable[[], dict[str, Any] | None] | None = None) -> None:
         self.gateway_version = gateway_version
+        self.watchdog = watchdog  # reads the running watchdog's state (a small file), at render time
         self.counters = Counters()
         self.snapshot: Snapshot | None = None
         self.dirty = True
@@ -281,7 +314,9 @@ class SnapshotCollector(Collector):
     def render(self) -> None:
         """Build the families of the last snapshot (call from the thread that updates, not from a scrape)."""
         # One assignment: a scrape in the HTTP thread sees the old tuple or the new one, never a mix.
-        self._families = tuple(families(self.snapshot, self.counters, gateway_version=self.gateway_version))
+        state = self.watchdog() if self.watchdog is not None else None
+        self._families = tuple(families(self.snapshot, self.counters, gateway_version=self.gateway_version)
+                               + watchdog_families(state, self.snapshot))
         self.dirty = False
 
     def collect(self) -> Iterator[Metric]:
