@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -15,6 +15,7 @@ from pulse_tui.sources.logs.redact import Redactor
 
 if TYPE_CHECKING:
     # Imported where they are built: the app paints before it builds them (HTTP, Redis, crypto stacks).
+    from pulse_tui.monitor.engine import Engine, EventChannel
     from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
     from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import Gateway
@@ -25,19 +26,44 @@ LOG_BATCH_EVERY_S = 0.5
 
 @dataclass
 class Targets:
-    """What one configuration watches: the monitor and the sources it owns (closed together)."""
+    """What one configuration watches: the engine, its monitor and the sources it owns (closed together)."""
 
     config: Config
     monitor: Monitor
     gateway: Gateway
     redis: RedisInspector | None
+    engine: Engine
 
     async def aclose(self) -> None:
-        """Close HTTP and Redis connections."""
-        await self.monitor.aclose()
-        await self.gateway.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
+        """Stop the event channel, close HTTP and Redis connections."""
+        await self.engine.aclose()
+
+
+def make_event_channel(config: Config, gateway: Gateway) -> EventChannel | None:
+    """The gateway's push channel when its adapter declares one (else None: the engine polls)."""
+    if not gateway.capabilities.event_stream:
+        return None
+    factory = _CHANNELS.get(str(gateway.kind))
+    return factory(config, gateway) if factory is not None else None
+
+
+def _waha_channel(config: Config, gateway: Gateway) -> EventChannel:
+    from pulse_tui.sources.gateway.waha_events import WahaEvents
+
+    return WahaEvents(gateway.url, config.api_key)
+
+
+def _evolution_channel(config: Config, gateway: Gateway) -> EventChannel:
+    from pulse_tui.sources.gateway.evolution_events import EvolutionEvents
+
+    return EvolutionEvents(gateway.url, config.api_key, config.extra_sessions, global_events=True)
+
+
+# The adapters that push events, by kind: the one table to grow with a new pushing gateway.
+_CHANNELS: dict[str, Callable[[Config, Gateway], EventChannel]] = {
+    "waha": _waha_channel,
+    "evolution": _evolution_channel,
+}
 
 
 def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequence[AuthDirFact]:
@@ -49,10 +75,13 @@ def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequenc
 
 
 def build_targets(
-    config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True
+    config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True,
+    channel: bool = True,
 ) -> Targets:
-    """Gateway adapter, Redis inspector (when Redis is configured), host probe, and the monitor over them."""
+    """Gateway adapter, Redis inspector (when Redis is configured), host probe, the monitor over them and the
+    engine that feeds it events (`channel`: the gateway's event channel when it has one)."""
     from pulse_tui.crypto.pulse import KeyRing
+    from pulse_tui.monitor.engine import Engine
     from pulse_tui.monitor.host import HostSource
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.sources.authdirs import EntryCounts
@@ -72,7 +101,10 @@ def build_targets(
         findings=findings,
         host=HostSource(config, clock) if host else None,
     )
-    return Targets(config, monitor, gateway, redis)
+    closers = (gateway.aclose,) if redis is None else (gateway.aclose, redis.aclose)
+    events = make_event_channel(config, gateway) if channel else None
+    engine = Engine(monitor, channel=events, clock=clock, closers=closers)
+    return Targets(config, monitor, gateway, redis, engine)
 
 
 def build_log_follower(config: Config) -> LogFollower | None:

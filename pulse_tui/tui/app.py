@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from rich.text import Text
 from textual import work
@@ -28,6 +28,7 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
+from pulse_tui.monitor.engine import SnapshotSource
 from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.logs.recent import RecentLines
@@ -44,16 +45,6 @@ ACTION_VERBS = {"start": "Start", "stop": "Disconnect", "restart": "Restart", "d
                 "clear-lock": "Clear stale lock", "kill-orphan": "Kill orphaned browser",
                 "restart-gateway": "Restart gateway"}
 HOST_ACTIONS = ("clear-lock", "kill-orphan", "restart-gateway")
-
-
-class SnapshotSource(Protocol):
-    """What the app reads: the Monitor, or canned snapshots in appearance tests."""
-
-    async def poll(self, *, full: bool = False) -> Snapshot: ...
-    def watch(self, session_id: str | None) -> None: ...
-    def note_action(self, session_id: str, action: str, ok: bool) -> None: ...
-    def add_session(self, session_id: str) -> None: ...
-    def apply_events(self, events: Iterable[Any]) -> int: ...
 
 
 class LogFeed(Protocol):
@@ -199,19 +190,14 @@ class PulseApp(App[int]):
 
     @work(group="logs", exit_on_error=False)
     async def _follow_logs(self) -> None:
-        """Each batch goes to the log pane; the gateway's state messages go to the monitor (no request spent)."""
-        from pulse_tui.sources.logs.events import events_from_lines
-
+        """Each batch, once the engine has applied its state messages (no request spent), goes to the log pane."""
         assert self.logs is not None
-        async for batch in self.logs:
-            self.log_pane.add_lines(batch)
+        async for batch in self.source.follow(self.logs):
+            self.log_pane.add_lines(batch.lines)
             if self.recent is not None:
-                self.recent.add(batch)
-            events = events_from_lines(batch)
-            if events and self.source.apply_events(events):
-                current = getattr(self.source, "current", None)
-                if current is not None:
-                    self.apply(current())
+                self.recent.add(batch.lines)
+            if batch.snapshot is not None:
+                self.apply(batch.snapshot)
 
     # --- connecting (`connect=`: the sources are built in a thread once the screen is painted) -----------------
 
@@ -285,13 +271,9 @@ class PulseApp(App[int]):
     @work(exclusive=True, group="redis-settled", exit_on_error=False)
     async def _apply_when_settled(self) -> None:
         """The first Redis inspection outlived its poll: show its report as soon as it is in (no request)."""
-        settled = getattr(self.source, "redis_settled", None)
-        current = getattr(self.source, "current", None)
-        if settled is None or current is None:
-            return  # only the Monitor reads Redis
-        if await settled() and not self.polling:  # a poll under way shows it anyway
+        if await self.source.redis_settled() and not self.polling:  # a poll under way shows it anyway
             with contextlib.suppress(NoMatches):
-                self.apply(current())
+                self.apply(self.source.current())
 
     def _show_polling(self) -> None:
         with contextlib.suppress(NoMatches):  # the app may be closing while a poll is under way

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     FailureKind,
@@ -30,14 +31,16 @@ from pulse_tui.model import (
 )
 from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend, parse_retry_after
+from pulse_tui.sources.gateway.capabilities import Capabilities
 
 
 @runtime_checkable
 class Gateway(Protocol):
     """One WhatsApp gateway (Salesboy, Pulse…) as the monitor and the TUI use it."""
 
-    kind: str
+    kind: GatewayKind
     url: str
+    capabilities: Capabilities  # what it can do: every caller asks these, never its kind
     supports_restart: bool
     supports_delete: bool
 
