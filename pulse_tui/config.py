@@ -340,7 +340,7 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         read_only=_flag(values, "PULSE_TUI_READ_ONLY"),
         ascii=_flag(values, "PULSE_TUI_ASCII"),
         env_files=env_files,
-        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS[kind],
+        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or None,  # None: watch the usual name, never miss it loudly
         audit_log=_expand("PULSE_TUI_AUDIT_LOG", audit) if audit else None,
         state_dir=_state_dir(values),
         oneshot_share=_number(values, "PULSE_TUI_ONESHOT_SHARE", 0.1, 0.0, 1.0, integer=False),

@@ -10,9 +10,9 @@ from pulse_tui.clock import FakeClock
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.model import ConnState
 from pulse_tui.monitor.service import Monitor
-from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
 from pulse_tui.sim.engine import MAX_QR_REASON, Engine, Flavor, Timing, phone_for
 from pulse_tui.sim.simlog import WinstonLog
+from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
 from pulse_tui.sources.logs import EventKind, LogFollower, SessionEvent, events_from_lines, parse_event
 
 A = "6f1c2a4e-1b2c-4d3e-8f90-123456789abc"

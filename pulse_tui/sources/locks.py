@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from pulse_tui.model import Finding, Severity
-from pulse_tui.sources.procs import HostReport, Orphan, user_data_dir_of
+from pulse_tui.sources.procs import HostReport, user_data_dir_of
 
 LOCK = "SingletonLock"
 LOCK_FILES = (LOCK, "SingletonSocket", "SingletonCookie")
@@ -274,43 +274,3 @@ def lock_findings(locks: Iterable[LockInfo]) -> tuple[Finding, ...]:
                 f"Inspect {lk.profile_dir}/{LOCK} by hand.", subjects))
     return tuple(out)
 
-
-def host_facts(
-    report: HostReport,
-    locks: Iterable[LockInfo] = (),
-    orphans: Iterable[Orphan] = (),
-) -> dict[str, dict[str, object]]:
-    """Per-session host facts for `status --json`: rss/pss/uss_bytes, cpu_percent, browser_pids, lock, orphaned."""
-
-    rss: dict[str, int] = {}
-    pss: dict[str, int] = {}
-    uss: dict[str, int] = {}
-    cpu: dict[str, float | None] = {}
-    pids: dict[str, list[int]] = {}
-    for s in report.sessions:  # one id may have two profile dirs (two roots): add them up
-        rss[s.session_id] = rss.get(s.session_id, 0) + s.rss_bytes
-        if s.pss_bytes is not None:
-            pss[s.session_id] = pss.get(s.session_id, 0) + s.pss_bytes
-        if s.uss_bytes is not None:
-            uss[s.session_id] = uss.get(s.session_id, 0) + s.uss_bytes
-        pids.setdefault(s.session_id, []).extend(s.pids)
-        if s.cpu_percent is not None:
-            cpu[s.session_id] = (cpu.get(s.session_id) or 0.0) + s.cpu_percent
-    lock: dict[str, str] = {}
-    for lk in locks:
-        if lk.session_id and (lk.state != LockState.NONE or lk.session_id not in lock):
-            lock[lk.session_id] = lk.state.value
-    orphaned = {o.session_id for o in orphans}
-    out: dict[str, dict[str, object]] = {}
-    for sid in sorted({*rss, *lock, *orphaned}):
-        c = cpu.get(sid)
-        out[sid] = {
-            "rss_bytes": rss.get(sid, 0),
-            "pss_bytes": pss.get(sid),
-            "uss_bytes": uss.get(sid),
-            "cpu_percent": None if c is None else round(c, 1),
-            "browser_pids": pids.get(sid, []),
-            "lock": lock.get(sid, LockState.NONE.value),
-            "orphaned": sid in orphaned,
-        }
-    return out

@@ -91,11 +91,6 @@ class Pm2Report:
                 return a
         return None
 
-    @property
-    def gateway_pids(self) -> tuple[int, ...]:
-        """Pids of the watched apps that are online (for orphan detection)."""
-        return tuple(a.pid for a in self.apps if a.pid and a.status == "online")
-
     def as_dict(self) -> dict[str, object]:
         return {"state": self.state.value, "detail": self.detail, "pm2_home": self.pm2_home,
                 "apps": [a.as_dict() for a in self.apps]}

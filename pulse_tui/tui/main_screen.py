@@ -537,7 +537,9 @@ class MainScreen(Screen[None]):
         if self.papp.config.read_only:
             self.notify("Read-only mode: restart gateway is disabled.", severity="warning")
             return
-        app_name = self.papp.config.pm2_app or ""
+        from pulse_tui.monitor.host import pm2_app_for
+
+        app_name = pm2_app_for(self.papp.config)
         self._confirm("restart-gateway", app_name, ConfirmScreen(
             app_name, f"Restart the gateway (pm2 restart {app_name})?",
             "Every WhatsApp client stops; the gateway then restores each auth dir, one every 5 s. "
