@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config, GatewayKind
 from pulse_tui.events import ChannelState, ChannelStatus, EventKind, SessionEvent
+from pulse_tui.findings import finding
 from pulse_tui.model import (
     BudgetUse,
     ConnState,
@@ -28,7 +29,6 @@ from pulse_tui.model import (
     RedisReport,
     SessionStatus,
     SessionView,
-    Severity,
     Snapshot,
     ValueClass,
 )
@@ -686,10 +686,9 @@ class Monitor:
             try:
                 found = merge_findings(found, self._findings(snap))
             except Exception as exc:  # noqa: BLE001 - a failing check must not lose the snapshot
-                found = merge_findings(found, (Finding(Severity.UNKNOWN, "checks-failed",
-                                                       f"the checks could not run ({type(exc).__name__})"),))
+                found = merge_findings(found, (finding("checks-failed", f"the checks could not run ({type(exc).__name__})"),))
         if self.auth_error:
-            found = merge_findings(found, (Finding(Severity.WARNING, "auth-dirs-unreadable", self.auth_error),))
+            found = merge_findings(found, (finding("auth-dirs-unreadable", self.auth_error),))
         return replace(snap, findings=found)
 
     async def redis_settled(self) -> bool:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from pulse_tui.model import Finding, Severity
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
 from pulse_tui.sources.procs import HostReport, user_data_dir_of
 
 LOCK = "SingletonLock"
@@ -247,30 +248,26 @@ def lock_findings(locks: Iterable[LockInfo]) -> tuple[Finding, ...]:
         who = lk.session_id or lk.profile_dir
         subjects = (lk.session_id,) if lk.session_id else ()
         if lk.state == LockState.STALE:
-            out.append(Finding(
-                Severity.INFO, "browser-stale-lock",
-                f"Old Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid} on this host, "
+            out.append(finding(
+                "browser-stale-lock", f"Old Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid} on this host, "
                 "which is dead; Chromium will clear it at the next start.",
                 "Nothing to do: Chromium removes a same-host lock whose pid is dead. Clearing it from pulse-tui "
                 "is optional.", subjects))
         elif lk.state == LockState.CONFLICT:
-            out.append(Finding(
-                Severity.WARNING, "browser-lock-conflict",
-                f"Chromium lock for session {who} names pid {lk.pid}, alive but not a Chromium of this profile "
+            out.append(finding(
+                "browser-lock-conflict", f"Chromium lock for session {who} names pid {lk.pid}, alive but not a Chromium of this profile "
                 f"({lk.holder or '?'}): the next start of this session may refuse the profile.",
                 "The pid was probably reused after a crash: make sure no browser uses this profile, stop the session, "
                 f"then remove {LOCK} by hand.", subjects))
         elif lk.state == LockState.FOREIGN:
-            out.append(Finding(
-                Severity.CRITICAL, "browser-lock-foreign",
-                f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): the next start of "
+            out.append(finding(
+                "browser-lock-foreign", f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): the next start of "
                 "this session fails with exit code 21. This happens after a container restart with a new hostname.",
                 "Clear it only if no browser on the other host uses this profile: remove "
                 f"{LOCK}, SingletonSocket and SingletonCookie in {lk.profile_dir} by hand.", subjects))
         elif lk.state == LockState.UNKNOWN:
-            out.append(Finding(
-                Severity.UNKNOWN, "browser-lock-unreadable",
-                f"Cannot read the Chromium lock for session {who}: {lk.detail}.",
+            out.append(finding(
+                "browser-lock-unreadable", f"Cannot read the Chromium lock for session {who}: {lk.detail}.",
                 f"Inspect {lk.profile_dir}/{LOCK} by hand.", subjects))
     return tuple(out)
 
