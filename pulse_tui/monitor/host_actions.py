@@ -35,7 +35,7 @@ async def kill_orphans(monitor: Monitor, session_id: str, *, read_only: bool) ->
         return ActionResult(False, f"no orphaned browser known for {session_id}")
     messages, ok = [], True
     for tree in trees:
-        result = await kill_orphan(tree, lambda t: still_orphaned(host, monitor.gateway, t),  # type: ignore[arg-type]
+        result = await kill_orphan(tree, lambda t: still_orphaned(host, monitor.gateway, t),
                                    read_only=read_only)
         message = result.message
         if result.outcome == Outcome.DONE:
