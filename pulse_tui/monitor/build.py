@@ -93,8 +93,10 @@ def build_targets(
     redis = None
     if config.redis_url:
         keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
-        # ~12 ms of PBKDF2 per candidate pair, 20 pairs: derive them while the screen starts, not in the poll.
-        threading.Thread(target=keyring.prewarm, name="keyring-prewarm", daemon=True).start()
+        # ~12 ms of PBKDF2 per pair: derive the configured one while the screen starts, not in the poll. The 19
+        # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
+        threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm",
+                         daemon=True).start()
         redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
     monitor = Monitor(
         config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
