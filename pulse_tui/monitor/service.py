@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config, GatewayKind
@@ -46,6 +46,7 @@ from pulse_tui.monitor.host import (
 )
 from pulse_tui.monitor.logbatch import LogBatch
 from pulse_tui.monitor.state import RESTORE_SLACK_S, STUCK_AFTER_S, Tracked, advance, view_of
+from pulse_tui.sources.authdirs import AuthDir
 from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.logs.events import SessionEvent as LogEvent
 from pulse_tui.sources.logs.events import events_from_lines, session_events
@@ -703,14 +704,9 @@ class Monitor:
         return sorted(self._tracked)
 
     @staticmethod
-    def auth_facts(dirs: Iterable[Any]) -> list[AuthDirFact]:
-        """Adapt auth-dir discovery results (anything with id/path/valid) to monitor facts."""
-        out = []
-        for d in dirs:
-            sid = getattr(d, "session_id", None) or getattr(d, "id", None)
-            if sid:
-                out.append(AuthDirFact(str(sid), str(getattr(d, "path", "")), bool(getattr(d, "valid", True))))
-        return out
+    def auth_facts(dirs: Iterable[AuthDir]) -> list[AuthDirFact]:
+        """Auth-dir discovery results as monitor facts."""
+        return [AuthDirFact(d.session_id, str(d.path), d.valid) for d in dirs if d.session_id]
 
 
 def merge_findings(*groups: Iterable[Finding]) -> tuple[Finding, ...]:
