@@ -25,6 +25,7 @@ from pulse_tui.monitor.build import build_log_follower, build_targets
 from pulse_tui.monitor.engine import Engine
 from pulse_tui.monitor.service import Monitor
 from pulse_tui.sim.simlog import WinstonLog
+from pulse_tui.sources.gateway.budget import RequestBudget
 from pulse_tui.sources.gateway.capabilities import Capabilities, QrForm
 from pulse_tui.sources.logs.line import LogLine
 
@@ -45,6 +46,7 @@ class FakeGateway:
     capabilities = PUSHING
 
     def __init__(self) -> None:
+        self.budget = RequestBudget(None)
         self.status_calls = 0
         self.answers = {
             "alpha": SessionStatus("alpha", exists=True, ready=False, state=ConnState.QR, gateway_word="SCAN_QR_CODE",

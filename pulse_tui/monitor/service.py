@@ -70,12 +70,22 @@ _CLIENT_OF = {ConnState.CONNECTED: (True, True), ConnState.STOPPED: (False, Fals
               ConnState.RESTORABLE: (False, False)}
 
 
+class BudgetReadout(Protocol):
+    """The adapter's request budget as the monitor reads it (`RequestBudget` is one)."""
+
+    def use(self) -> BudgetUse | None: ...
+    def poll_rate(self) -> float | None: ...
+
+
 class GatewaySource(Protocol):
     """What the monitor asks of a gateway adapter (`pulse_tui.sources.gateway.base.Gateway` is one)."""
 
     kind: GatewayKind
     url: str
     capabilities: Capabilities
+
+    @property
+    def budget(self) -> BudgetReadout: ...
 
     async def health(self) -> GatewayHealth: ...
     async def list_sessions(self) -> list[str] | GatewayFailure: ...
@@ -489,12 +499,10 @@ class Monitor:
         return latency if isinstance(latency, int | float) else None
 
     def _budget_use(self) -> BudgetUse | None:
-        budget = getattr(self.gateway, "budget", None)
         try:
-            use = budget.use() if budget is not None and hasattr(budget, "use") else None
+            return self.gateway.budget.use()
         except Exception:  # noqa: BLE001 - a budget readout must never break a poll
             return None
-        return use if isinstance(use, BudgetUse) else None
 
     def _pace(self) -> float:
         """Status requests this poll may spend: the budget spread evenly over its window (a token bucket).
@@ -507,14 +515,13 @@ class Monitor:
         if limit is None:
             self._credit = float(MAX_STATUS_PER_POLL)
         elif self._credit_at is not None:
-            budget = getattr(self.gateway, "budget", None)
             rate = limit / (self.gateway.capabilities.budget_window_s or PACE_WINDOW_S)
             try:
                 # What is left of the shared window over the time left: yields to other spenders as they spend.
-                shared = budget.poll_rate() if budget is not None and hasattr(budget, "poll_rate") else None
+                shared = self.gateway.budget.poll_rate()
             except Exception:  # noqa: BLE001 - a budget readout must never break a poll
                 shared = None
-            if isinstance(shared, int | float):
+            if shared is not None:
                 rate = min(rate, float(shared))
             self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + rate * (mono - self._credit_at))
         self._credit_at = mono

@@ -41,6 +41,7 @@ class Gateway(Protocol):
     kind: GatewayKind
     url: str
     capabilities: Capabilities  # what it can do: every caller asks these, never its kind
+    budget: RequestBudget  # its rate-limit window (shared host-wide through the ledger)
     supports_restart: bool
     supports_delete: bool
 
