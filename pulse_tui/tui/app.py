@@ -28,7 +28,6 @@ from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
-from pulse_tui.monitor.engine import SnapshotSource
 from pulse_tui.sanitize import visible
 from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.logs.recent import RecentLines
@@ -37,6 +36,8 @@ from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
 
 if TYPE_CHECKING:
+    from pulse_tui.monitor.engine import SnapshotSource  # only a type: its import waits for the sources
+
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
     from pulse_tui.sources.gateway.base import Gateway
     from pulse_tui.tui.qr_view import QrScreen
