@@ -25,7 +25,6 @@ from pulse_tui.model import ConnState, Snapshot  # noqa: E402
 from pulse_tui.monitor.build import Targets, build_log_follower, build_targets  # noqa: E402
 from pulse_tui.sim.engine import write_linked_profile  # noqa: E402
 from pulse_tui.sim.gateway import GatewaySim  # noqa: E402
-from pulse_tui.sources.logs.events import events_from_lines  # noqa: E402
 from pulse_tui.sources.logs.follower import LogFollower  # noqa: E402
 from pulse_tui.watch.command import build_watchdog  # noqa: E402
 from pulse_tui.watch.journal import Entry  # noqa: E402
@@ -43,7 +42,7 @@ def uid(i: int) -> str:
 
 async def feed(targets: Targets, follower: LogFollower | None) -> None:
     if follower is not None:
-        targets.monitor.apply_events(events_from_lines(await follower.poll()))
+        targets.engine.take_lines(await follower.poll())
 
 
 def connected(snap: Snapshot, ids: list[str]) -> int:

@@ -180,9 +180,9 @@ async def status(config: Config, *, as_json: bool) -> int:
 
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
-    targets.monitor.apply_events(recent.events())  # free facts: fewer gateway requests to spend
+    targets.engine.take_log_events(recent.events())  # free facts: fewer gateway requests to spend
     try:
-        snap = await targets.monitor.poll(full=True)
+        snap = await targets.engine.poll(full=True)
     finally:
         await targets.aclose()
     if as_json:
@@ -202,7 +202,7 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
 
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
-    targets.monitor.apply_events(recent.events())
+    targets.engine.take_log_events(recent.events())
     try:
         return int(await doctor_command.run(config, targets.monitor, args))
     finally:

@@ -72,6 +72,10 @@ class Config:
     evolution: EvolutionSettings | None = None  # read from Evolution's own variables when PULSE_TUI_GATEWAY=evolution
     gateway_keys: tuple[str, ...] = ()  # values of GATEWAY_KEY_VARS, for redaction only
 
+    def pm2_app_name(self) -> str:
+        """The pm2 app to watch and restart: PULSE_TUI_PM2_APP, else the usual name for the gateway kind."""
+        return self.pm2_app or DEFAULT_PM2_APPS.get(self.gateway_kind, "salesboy-gateway")
+
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value, for redaction. Short values are skipped to avoid masking noise."""
         vals = [self.api_key, self.encryption_key, self.encryption_salt, self.hash_salt]
@@ -356,7 +360,7 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         read_only=_flag(values, "PULSE_TUI_READ_ONLY"),
         ascii=_flag(values, "PULSE_TUI_ASCII"),
         env_files=env_files,
-        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or DEFAULT_PM2_APPS.get(kind),
+        pm2_app=_get(values, "PULSE_TUI_PM2_APP") or None,  # None: watch the usual name, never miss it loudly
         audit_log=_expand("PULSE_TUI_AUDIT_LOG", audit) if audit else None,
         state_dir=_state_dir(values),
         oneshot_share=_number(values, "PULSE_TUI_ONESHOT_SHARE", 0.1, 0.0, 1.0, integer=False),

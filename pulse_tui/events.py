@@ -17,6 +17,13 @@ class EventKind(StrEnum):
     LOGGED_OUT = "logged-out"  # the phone or an operator unlinked it: the next start needs a QR
     CREATED = "created"
     DELETED = "deleted"
+    # Facts told by the gateway's log lines, which say less than a state (pulse_tui/sources/logs/events.py):
+    STARTING = "starting"  # a client exists and is not ready yet (restoring, already initializing)
+    READY = "ready"  # the client is ready (`phone` when the line tells it)
+    AUTHENTICATED = "authenticated"  # the phone's credentials were accepted; ready follows
+    CLIENT_GONE = "client-gone"  # the client is gone (disconnected, auth failure, init failed, stopped)
+    AUTH_DELETED = "auth-deleted"  # the gateway removed the session's auth dir
+    RESTORE_QUEUED = "restore-queued"  # gateway-wide (no session): it restores every auth dir after boot
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class SessionEvent:
     word: str = ""  # "SCAN_QR_CODE", "connection.update open", …
     state: ConnState | None = None  # the mapped state, for STATE events
     reason_code: int | None = None  # Evolution's statusReason / disconnection code
+    phone: str | None = None  # the linked number, when the event tells it
 
 
 class ChannelState(StrEnum):

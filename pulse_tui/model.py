@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pulse_tui.events import ChannelStatus  # events.py imports this module
 
 
 class ConnState(StrEnum):
@@ -295,6 +299,7 @@ class SessionView:
     lock: str = "none"  # "none" | "stale" | "conflict" | "foreign" | "unknown" (a live own lock is "none")
     lock_info: LockView | None = None  # the lock's pid, host and paths, for the details pane
     orphans: tuple[OrphanView, ...] = ()  # browser trees of this session nobody owns any more
+    gateway_word: str = ""  # the gateway's own word for the state (WAHA "FAILED", Evolution "close"), shown as is
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,9 @@ class Snapshot:
     poll_s: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
     host: HostSummary | None = None  # None when the monitor has no host source
+    redis_pending: bool = False  # the first Redis inspection has not finished yet (the header says "checking")
+    # The gateway's event channel (pulse_tui.events.ChannelStatus): None when it has none (polling only).
+    events: ChannelStatus | None = None
 
     def session(self, session_id: str) -> SessionView | None:
         for s in self.sessions:

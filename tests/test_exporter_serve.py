@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +12,7 @@ from pulse_tui.clock import FakeClock
 from pulse_tui.exporter.metrics import SnapshotCollector
 from pulse_tui.exporter.serve import Exporter, Exposition, ListenError, PollHealth, parse_listen
 from pulse_tui.model import GatewayHealth, HealthState, KeysStatus, Snapshot
+from pulse_tui.sources.logs.line import LogLine
 
 SNAP = Snapshot(taken_at=1_790_000_000.0, gateway_kind="pulse", gateway_url="http://127.0.0.1:3000",
                 gateway=GatewayHealth(HealthState.OK), sessions=(), redis=None, keys=KeysStatus("unknown"))
@@ -35,8 +34,8 @@ class Engine:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    def apply_events(self, events: Iterable[Any]) -> int:
-        return 0
+    def take_lines(self, lines: list[LogLine]) -> bool:
+        return False
 
     def current(self) -> Snapshot:
         return SNAP

@@ -247,6 +247,26 @@ def test_pm2_app_name_defaults_by_gateway_kind() -> None:
     assert pm2_app_for(Config(pm2_app="my-gw")) == "my-gw"
 
 
+def test_pm2_app_missing_only_fires_for_a_configured_app(tmp_path: Path) -> None:
+    """The usual name is watched, but its absence is a finding only when the operator named the app."""
+    from pulse_tui.clock import FakeClock
+    from pulse_tui.config import load_config
+    from pulse_tui.monitor.host import HostObservation, host_findings
+    from pulse_tui.sources.pm2 import Pm2App, Pm2Report, Pm2State
+
+    def missing_fires(environ: dict[str, str]) -> bool:
+        config = load_config(environ=environ, cwd=tmp_path)
+        host = HostSource(config, FakeClock(), use_pm2=False)
+        report = Pm2Report(Pm2State.OK, apps=(Pm2App("other-app", 0, "online", 1, 0, 0, 1.0, None, None),))
+        obs = HostObservation(report=None, pm2=report, pm2_app=host.pm2_app,
+                              watch_missing_app=host.watch_missing_app)
+        return "pm2-app-missing" in {f.code for f in host_findings(obs)}
+
+    assert load_config(environ={}, cwd=tmp_path).pm2_app is None
+    assert not missing_fires({})
+    assert missing_fires({"PULSE_TUI_PM2_APP": "my-gw"})
+
+
 class BrokenScan(HostSource):
     async def scan(self) -> HostReport:
         raise RuntimeError("proc is gone")

@@ -28,11 +28,10 @@ from pulse_tui.sources.locks import (
     check_locks,
     clear_lock_left_by,
     clear_stale_lock,
-    host_facts,
     lock_findings,
     parse_target,
 )
-from pulse_tui.sources.procs import ProcessMapper, find_orphans
+from pulse_tui.sources.procs import ProcessMapper
 
 UUID_A = "11111111-2222-3333-4444-555555555555"
 UUID_B = "66666666-7777-8888-9999-000000000000"
@@ -207,7 +206,7 @@ def test_after_a_kill_only_the_lock_naming_the_killed_pid_is_removed(profile: Pa
 # --- many dirs, findings, status facts -----------------------------------------------------
 
 
-def test_check_locks_findings_and_host_facts(auth_root: Path, profile: Path, browser: StandInGateway) -> None:
+def test_check_locks_findings(auth_root: Path, profile: Path, browser: StandInGateway) -> None:
     foreign = auth_root / "session-33333333-3333-3333-3333-333333333333"
     make_foreign_lock(foreign)
     make_stale_lock(profile)
@@ -225,10 +224,3 @@ def test_check_locks_findings_and_host_facts(auth_root: Path, profile: Path, bro
     assert "exit code 21" in findings[1].message and "container restart" in findings[1].message
     assert "only if no browser on the other host" in findings[1].hint
 
-    orphans = find_orphans(report, gateway_sessions=set())
-    facts = host_facts(report, locks, orphans)
-    assert facts[UUID_A] == {"rss_bytes": 0, "pss_bytes": None, "uss_bytes": None, "cpu_percent": None,
-                             "browser_pids": [], "lock": "stale", "orphaned": False}
-    assert facts[UUID_B]["lock"] == "live" and facts[UUID_B]["orphaned"] is True
-    assert set(facts[UUID_B]["browser_pids"]) == set(browser.tree_pids(live))  # type: ignore[arg-type]
-    assert facts[UUID_B]["rss_bytes"] > 0  # type: ignore[operator]

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from pulse_tui.clock import FakeClock
-from pulse_tui.config import Config
+from pulse_tui.config import Config, GatewayKind
+from pulse_tui.model import ConnState
 from pulse_tui.monitor.service import Monitor
 from pulse_tui.sim.engine import MAX_QR_REASON, Engine, Flavor, Timing, phone_for
 from pulse_tui.sim.simlog import WinstonLog
+from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
 from pulse_tui.sources.logs import EventKind, LogFollower, SessionEvent, events_from_lines, parse_event
 
 A = "6f1c2a4e-1b2c-4d3e-8f90-123456789abc"
@@ -144,8 +146,9 @@ def test_kinds_are_the_strings_the_monitor_reads() -> None:
 
 
 class _NoGateway:
-    kind = "salesboy"
+    kind = GatewayKind.SALESBOY
     url = "http://127.0.0.1:1"
+    capabilities = SALESBOY_CAPABILITIES
 
 
 def test_monitor_accepts_the_events() -> None:
@@ -154,5 +157,7 @@ def test_monitor_accepts_the_events() -> None:
     evs = [parse_event(f"User {A} authenticated", clock.now()),
            parse_event(f"✅ WhatsApp client ready for user {A}", clock.now()),
            parse_event(f"User {A} connected with number: 18765551234", clock.now())]
-    assert mon.apply_events([e for e in evs if e is not None]) >= 1
+    assert mon.take_log_events([e for e in evs if e is not None])
     assert A in mon.tracked_ids()
+    view = mon.current().session(A)
+    assert view is not None and view.state == ConnState.CONNECTED and view.phone == "18765551234"

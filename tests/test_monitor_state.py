@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pulse_tui.model import ConnState, QrCode, SessionStatus
 from pulse_tui.monitor.state import Tracked, advance, derive, flags_for, view_of
+from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY
 
 T0 = 1_790_000_000.0
 SID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -43,7 +44,7 @@ def test_stuck_after_long_start_without_qr() -> None:
     assert t.state == ConnState.STARTING
     t.learn_status(status(True, False), T0 + 100)
     advance(t, T0 + 100, stuck_after_s=90)
-    assert t.state == ConnState.STUCK and "stuck" in flags_for(t, "salesboy")
+    assert t.state == ConnState.STUCK and "stuck" in flags_for(t, SALESBOY)
 
 
 def test_no_client_with_auth_is_restorable_or_restoring() -> None:
@@ -64,17 +65,17 @@ def test_no_client_no_auth_is_stopped_and_invalid_dir_never_restores() -> None:
     t2 = Tracked("current-user", has_auth_dir=True, auth_valid=False)
     t2.learn_status(SessionStatus("current-user", exists=False, ready=False), T0)
     advance(t2, T0)
-    assert t2.state == ConnState.STOPPED and "never-restored" in flags_for(t2, "salesboy")
+    assert t2.state == ConnState.STOPPED and "never-restored" in flags_for(t2, SALESBOY)
 
 
 def test_view_marks_stale_and_connected_without_auth_dir() -> None:
     t = Tracked(SID)
     t.learn_status(status(True, True), T0)
     advance(t, T0)
-    v = view_of(t, T0 + 100, "salesboy", fresh_within_s=30)
+    v = view_of(t, T0 + 100, SALESBOY, fresh_within_s=30)
     assert v.stale_s == 100 and "stale" in v.flags
     assert "will-not-survive-restart" in v.flags and not v.restorable
     t.has_auth_dir = True
-    v = view_of(t, T0 + 5, "salesboy", fresh_within_s=30)
+    v = view_of(t, T0 + 5, SALESBOY, fresh_within_s=30)
     assert v.stale_s is None and v.restorable and "will-not-survive-restart" not in v.flags
     assert v.seconds_in_state == 5

@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 from pulse_tui.clock import SystemClock
+from pulse_tui.config import Config
+from pulse_tui.monitor.host import HostSource
 from pulse_tui.sources.pm2 import (
     Pm2Reader,
     Pm2State,
@@ -166,7 +168,7 @@ async def test_real_pm2_jlist_restart_and_memory_restarts(pm2: Pm2Env) -> None:
     assert gw.pid and psutil.pid_exists(gw.pid)
     assert gw.restarts_since_start == 0 and gw.uptime_s is not None and gw.uptime_s >= 0
     assert gw.memory_bytes is not None and gw.memory_bytes > 0
-    assert first.gateway_pids == (gw.pid,)
+    assert HostSource(Config(pm2_app="t-gw"), SystemClock(), use_pm2=False).gateway_pids(first) == (gw.pid,)
     assert pm2_findings(first, ["t-gw"]) == ()
 
     refused = await restart_app("t-gw", read_only=True, env=pm2.env, pm2_bin=pm2.bin)

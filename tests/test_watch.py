@@ -15,7 +15,6 @@ from pulse_tui.config import Config
 from pulse_tui.model import ConnState, Snapshot
 from pulse_tui.monitor.build import Targets, build_log_follower, build_targets
 from pulse_tui.sim.gateway import Fault, GatewaySim
-from pulse_tui.sources.logs.events import events_from_lines
 from pulse_tui.sources.logs.follower import LogFollower
 from pulse_tui.watch.command import build_watchdog
 from pulse_tui.watch.journal import RESET, Entry, Journal, watch_paths
@@ -39,7 +38,7 @@ class World:
     async def poll(self, advance: float = 3.0) -> Snapshot:
         """Feed the gateway's log lines, advance the fake clock, poll once."""
         if self.follower is not None:
-            self.targets.monitor.apply_events(events_from_lines(await self.follower.poll()))
+            self.targets.engine.take_lines(await self.follower.poll())
         self.clock.advance(advance)
         return await self.targets.monitor.poll()
 

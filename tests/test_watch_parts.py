@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from pulse_tui.actions import ActionContext
+from pulse_tui.actions.perform import ActionContext
 from pulse_tui.config import Config, ConfigError
 from pulse_tui.exporter.metrics import watchdog_families
 from pulse_tui.model import (
@@ -188,7 +188,7 @@ def test_a_budget_running_out_before_its_window_resets_is_predicted() -> None:
 
 def bare_dog(tmp_path: Path, **kw: Any) -> Watchdog:
     """A watchdog whose context is never used: every case here must decide without acting."""
-    ctx = ActionContext(cast(Any, None), cast(Any, None), CAPS, cast(Any, None))
+    ctx = ActionContext(cast(Any, None), cast(Any, None), cast(Any, None), capabilities_override=CAPS)
     return Watchdog(Policy(jitter=0.0), ctx, Journal(tmp_path / "j.jsonl"), **kw)
 
 
@@ -287,7 +287,8 @@ def test_status_json_carries_the_watchdog_block() -> None:
 @pytest.mark.parametrize("has_restart", [True, False])
 async def test_a_hung_client_is_restarted_only_where_the_gateway_has_a_restart(tmp_path: Path,
                                                                                has_restart: bool) -> None:
-    ctx = ActionContext(cast(Any, None), cast(Any, None), replace(CAPS, has_restart=has_restart), cast(Any, None))
+    ctx = ActionContext(cast(Any, None), cast(Any, None), cast(Any, None),
+                        capabilities_override=replace(CAPS, has_restart=has_restart))
     dog = Watchdog(Policy(jitter=0.0), ctx, Journal(tmp_path / "j.jsonl"))
     await dog.step(snap(view("s-1", ConnState.CONNECTED)))
     decisions = await dog.step(snap(view("s-1", ConnState.STUCK)))

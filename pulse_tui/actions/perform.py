@@ -33,10 +33,12 @@ class ActionContext:
     audit: AuditLog
     host: Monitor | None = None  # the Monitor that probes this host (locks, orphans); None in canned views
     read_only: bool = False
+    capabilities_override: Capabilities | None = None  # tests of a policy under other capabilities
 
     @property
     def capabilities(self) -> Capabilities:
-        return self.gateway.capabilities
+        """What the gateway can do (its adapter's declaration unless overridden)."""
+        return self.capabilities_override or self.gateway.capabilities
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The doctor's checks: every troubleshooting step of the seeds as a function returning `Finding`s.
 
 `findings_for(config, log_lines=...)` is the Monitor's hook (run after each poll); `run_checks` is the same for
-one snapshot. Codes are stable and kebab-case; `CODES` documents each, `GROUP_OF` files it under a report group.
+one snapshot. Codes are stable and kebab-case, registered in `pulse_tui.findings` with their group and description.
 No finding ever holds a secret: they name variables and example ids, and a last pass redacts configured values.
 """
 
@@ -12,90 +12,17 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from pulse_tui.config import Config, GatewayKind
-from pulse_tui.doctor.checks_gateways import CODES as GATEWAY_CODES
 from pulse_tui.doctor.checks_keys import check_config, pulse_in_play
 from pulse_tui.doctor.checks_redis import check_redis, count_text, examples
+from pulse_tui.findings import GROUPS, REGISTRY, group_of
 from pulse_tui.model import ConnState, Finding, HealthState, Severity, Snapshot
 
-GROUPS = ("keys", "redis", "gateway", "sessions", "host", "logs")
-
-# code -> (group, one-line description)
-_CODE_TABLE: dict[str, tuple[str, str]] = {
-    # keys
-    "secret-unset": ("keys", "A Pulse secret (ENCRYPTION_KEY, ENCRYPTION_SALT, HASH_SALT, JWT/SESSION/WEBHOOK_SECRET) is unset."),
-    "secret-key-empty": ("keys", "ENCRYPTION_KEY= is present but empty: Pulse's config check refuses to start."),
-    "secret-key-refused-production": ("keys", "NODE_ENV=production with an ENCRYPTION_KEY under 32 characters: Pulse refuses to start."),
-    "env-file-ignored-lines": ("keys", "Lines of a .env file that Node's dotenv ignores (reported by number, never by value)."),
-    "secret-known-value": ("keys", "A secret holds a public default or placeholder value."),
-    "encryption-key-too-short": ("keys", "ENCRYPTION_KEY is under 32 characters, so Pulse silently uses its default key."),
-    "secret-too-short": ("keys", "A secret is shorter than its minimum length."),
-    "secret-duplicated": ("keys", "Two secret variables hold the same value."),
-    "sessions-undecryptable": ("keys", "Sessions in Redis open with no configured or known key (Pulse deletes them)."),
-    "sessions-default-key": ("keys", "Sessions in Redis were written with a public default or placeholder key."),
-    "index-hash-salt-mismatch": ("keys", "Index keys were hashed with another HASH_SALT than the configured one."),
-    # redis
-    "redis-unreachable": ("redis", "Redis does not answer."),
-    "redis-auth-failed": ("redis", "Redis refused the password."),
-    "redis-persistence-off": ("redis", "Redis saves nothing to disk: a restart loses every session."),
-    "redis-persistence-unknown": ("redis", "Could not tell whether Redis persists data."),
-    "redis-last-save-failed": ("redis", "Redis's last RDB/AOF write failed."),
-    "redis-password-placeholder": ("redis", "REDIS_PASSWORD is the public `.env.example` value."),
-    "sessions-plain-json": ("redis", "Plain-JSON session values (cache warmer) that Pulse deletes on read."),
-    "sessions-corrupt": ("redis", "Session values that are not Pulse's format."),
-    "sessions-orphan": ("redis", "Sessions with no `whatsapp:` index key pointing at them."),
-    "index-dangling": ("redis", "`whatsapp:` index keys whose session is gone (normal after logouts)."),
-    "sessions-wrong-type": ("redis", "`session:` keys that are hashes, lists, sets… instead of Pulse's strings."),
-    "index-wrong-type": ("redis", "`whatsapp:` keys that are hashes, lists, sets… instead of index strings."),
-    "redis-check-failed": ("redis", "The Redis checks could not run (an unexpected error in the checks)."),
-    "redis-could-not-check": ("redis", "Redis could not be read in this run."),
-    # every group: a check that raised is reported, the other groups still run
-    "keys-check-failed": ("keys", "The key checks could not run (an unexpected error in the checks)."),
-    "gateway-check-failed": ("gateway", "The gateway checks could not run (an unexpected error in the checks)."),
-    "gateway-could-not-check": ("gateway", "The gateway could not be polled in this run (its poll failed)."),
-    "sessions-check-failed": ("sessions", "The session checks could not run (an unexpected error in the checks)."),
-    "host-check-failed": ("host", "A host check could not run (an unexpected error in the checks)."),
-    "logs-check-failed": ("logs", "The log checks could not run (an unexpected error in the checks)."),
-    # gateway
-    "gateway-down": ("gateway", "The gateway does not answer."),
-    "gateway-unauthorized": ("gateway", "The gateway answers 401: wrong or missing API_SECRET_KEY."),
-    "gateway-rate-limited": ("gateway", "The gateway answers 429: its rate limit is spent."),
-    "gateway-error": ("gateway", "The gateway answers 5xx or bodies we cannot read."),
-    "gateway-budget-spent": ("gateway", "pulse-tui's own request budget is spent for this window."),
-    "gateway-unchecked": ("gateway", "The gateway could not be asked in this poll."),
-    "gateway-api-key-placeholder": ("gateway", "Salesboy's API_SECRET_KEY is still `your-secret-key`."),
-    # sessions
-    "sessions-will-not-survive-restart": ("sessions", "Connected sessions that a gateway restart will lose."),
-    "sessions-no-auth-dir": ("sessions", "Connected sessions with no LocalAuth dir on disk."),
-    "pulse-logout-on-shutdown": ("sessions", "Pulse logs every instance out on shutdown (re-scan after restart)."),
-    "auth-dir-never-restored": ("sessions", "Auth dirs whose name the gateway never restores (not a UUID)."),
-    "auth-dir-without-session": ("sessions", "Auth dirs on disk with no running client."),
-    "sessions-auth-dead": ("sessions", "Sessions logged out from the phone: their auth dir needs a new QR."),
-    "sessions-stuck": ("sessions", "Sessions starting for too long with no QR."),
-    # host
-    "env-file-permissions": ("host", "An env file is readable or writable by other users."),
-    # logs
-    "elevenlabs-unauthorized": ("logs", "ElevenLabs answers 401 while ELEVENLABS_API_KEY is set."),
-    "log-decryption-failed": ("logs", "Pulse logged 'Decryption failed': it is deleting sessions it cannot read."),
-}
-_CODE_TABLE.update(GATEWAY_CODES)  # WAHA's and Evolution's own checks (doctor/checks_gateways.py)
-CODES: dict[str, str] = {code: desc for code, (_, desc) in _CODE_TABLE.items()}
-GROUP_OF: dict[str, str] = {code: group for code, (group, _) in _CODE_TABLE.items()}
-# Findings from other modules (locks, pm2) are filed by their prefix.
-_PREFIX_GROUPS = (("browser-", "host"), ("pm2-", "host"), ("redis-", "redis"), ("gateway-", "gateway"),
-                  ("session", "sessions"), ("log-", "logs"), ("secret-", "keys"))
+# Codes, descriptions and groups live in one registry (pulse_tui/findings.py), shared with every other producer.
+CODES: dict[str, str] = {code: e.description for code, e in REGISTRY.items()}
+GROUP_OF: dict[str, str] = {code: e.group for code, e in REGISTRY.items()}
 
 LogLines = Callable[[], Iterable[str]]
 ExtraChecks = Callable[[Snapshot], Iterable[Finding]]
-
-
-def group_of(code: str) -> str:
-    """The report group of a finding code (codes from other modules by prefix, else 'host')."""
-    if code in GROUP_OF:
-        return GROUP_OF[code]
-    for prefix, group in _PREFIX_GROUPS:
-        if code.startswith(prefix):
-            return group
-    return "host"
 
 
 # --- gateway and sessions -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Doctor checks for WAHA and Evolution API as pure functions of the adapters' facts (and, for Evolution, the
-server's own settings and recent events). Codes are stable and kebab-case; `CODES` documents each."""
+server's own settings and recent events). Codes are stable and kebab-case, registered in `pulse_tui.findings`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from pulse_tui.doctor.checks_redis import examples
 from pulse_tui.events import EventKind, SessionEvent
+from pulse_tui.findings import REGISTRY
 from pulse_tui.model import Finding, Severity
 from pulse_tui.sources.gateway.evolution import EvolutionFacts, is_transient, reason_text
 from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings
@@ -18,21 +19,9 @@ SILENT_AFTER_S = 30 * 60.0  # WORKING with no activity for this long is the know
 LOOP_WINDOW_S = 300.0
 LOOP_EVENTS = 20  # connection.update events of one instance within LOOP_WINDOW_S that make a reconnect loop
 
-CODES: dict[str, tuple[str, str]] = {  # code -> (group, one-line description)
-    "waha-no-api-key": ("gateway", "WAHA enforces no API key (Core 2024.10.8 never does, or WAHA_API_KEY is unset)."),
-    "waha-environment-exposes-keys": ("gateway", "WAHA's /api/server/environment hands out its API key variables."),
-    "waha-core-single-session": ("gateway", "WAHA Core before 2026.6.1 runs only the 'default' session."),
-    "waha-session-failed": ("sessions", "A WAHA session is FAILED (unlinked, auth failure or the QR codes ran out)."),
-    "waha-qr-running-out": ("sessions", "A WAHA session has used most of its 6 QR codes: it goes FAILED next."),
-    "waha-working-silent": ("sessions", "A WAHA session is WORKING but has had no activity for a long time."),
-    "evolution-default-key": ("gateway", "Evolution runs with its public default key BQYHJGJHJ (or none set)."),
-    "evolution-del-instance": ("gateway", "DEL_INSTANCE is set: Evolution deletes instances that are not open."),
-    "evolution-qr-limit-reached": ("sessions", "An Evolution instance reached QRCODE_LIMIT and was refused."),
-    "evolution-state-mismatch": ("sessions", "Evolution's database and memory disagree on an instance's state."),
-    "evolution-reconnect-loop": ("sessions", "An Evolution instance reconnects over and over (connection.update flood)."),
-    "evolution-logged-out": ("sessions", "An Evolution instance was closed with 401 (logged out): it needs a new QR."),
-    "evolution-transient-close": ("sessions", "An Evolution instance closed with a transient code (408/515...)."),
-}
+# This module's codes (registered with the others in pulse_tui/findings.py): code -> (group, description)
+CODES: dict[str, tuple[str, str]] = {code: (e.group, e.description) for code, e in REGISTRY.items()
+                                     if code.startswith(("waha-", "evolution-"))}
 
 
 def _exposure(loopback: bool) -> Severity:

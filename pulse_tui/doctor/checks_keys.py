@@ -28,7 +28,6 @@ from pulse_tui.crypto.pulse import (
 from pulse_tui.model import Finding, Severity
 
 OTHER_SECRET_NAMES = ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET")
-SECRET_NAMES = ("ENCRYPTION_KEY", "ENCRYPTION_SALT", "HASH_SALT", *OTHER_SECRET_NAMES)
 # Minimum lengths: Pulse's own rule for the key; the `.env.example` text ("min_16_chars") for salts; the
 # generator's 64 hex chars for the rest, with 32 as the floor below which we call it weak.
 MIN_LEN = {"ENCRYPTION_KEY": MIN_KEY_LEN, "ENCRYPTION_SALT": 16, "HASH_SALT": 16,

@@ -92,7 +92,7 @@ async def _serve(config: Config, collector: SnapshotCollector, exposition: Expos
     recent = RecentLines()
     follower = build_log_follower(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent))
-    exporter = Exporter(targets.monitor, collector, exposition, interval_s=health.interval_s, logs=follower,
+    exporter = Exporter(targets.engine, collector, exposition, interval_s=health.interval_s, logs=follower,
                         on_lines=recent.add, health=health)
     try:
         await exporter.run(stop)

@@ -160,8 +160,10 @@ class HttpServer:
 
 
 class PollingMonitor(Protocol):
+    """The engine as the exporter uses it (`pulse_tui.monitor.engine.Engine`)."""
+
     async def poll(self, *, full: bool = False) -> Snapshot: ...
-    def apply_events(self, events: Iterable[Any]) -> int: ...
+    def take_lines(self, lines: list[LogLine]) -> bool: ...
     def current(self) -> Snapshot: ...
 
 
@@ -240,9 +242,7 @@ class Exporter:
         self.health.mark(error)
 
     async def follow_logs(self) -> None:
-        """Each batch is counted; the gateway's state lines move sessions without spending a request."""
-        from pulse_tui.sources.logs.events import events_from_lines
-
+        """Each batch is counted; the engine applies its state lines (they move sessions without a request)."""
         if self.logs is None:
             return
         try:
@@ -250,8 +250,7 @@ class Exporter:
                 if self.on_lines is not None:
                     self.on_lines(batch)
                 self.collector.counters.count_lines(batch)
-                events = events_from_lines(batch)
-                if events and self.monitor.apply_events(events):
+                if self.monitor.take_lines(batch):
                     self._update(self.monitor.current())
                 else:
                     self._update()

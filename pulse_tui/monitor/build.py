@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
@@ -15,6 +15,7 @@ from pulse_tui.sources.logs.redact import Redactor
 
 if TYPE_CHECKING:
     # Imported where they are built: the app paints before it builds them (HTTP, Redis, crypto stacks).
+    from pulse_tui.monitor.engine import Engine, EventChannel
     from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
     from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import Gateway
@@ -25,19 +26,26 @@ LOG_BATCH_EVERY_S = 0.5
 
 @dataclass
 class Targets:
-    """What one configuration watches: the monitor and the sources it owns (closed together)."""
+    """What one configuration watches: the engine, its monitor and the sources it owns (closed together)."""
 
     config: Config
     monitor: Monitor
     gateway: Gateway
     redis: RedisInspector | None
+    engine: Engine
 
     async def aclose(self) -> None:
-        """Close HTTP and Redis connections."""
-        await self.monitor.aclose()
-        await self.gateway.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
+        """Stop the event channel, close HTTP and Redis connections."""
+        await self.engine.aclose()
+
+
+def make_event_channel(config: Config, gateway: Gateway) -> EventChannel | None:
+    """The gateway's push channel when its adapter declares one (else None: the engine polls)."""
+    if not gateway.capabilities.event_stream:
+        return None
+    from pulse_tui.sources.gateway import make_event_channel as adapter_channel
+
+    return cast("EventChannel | None", adapter_channel(config, gateway))
 
 
 def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequence[AuthDirFact]:
@@ -49,10 +57,13 @@ def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequenc
 
 
 def build_targets(
-    config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True
+    config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True,
+    channel: bool = True,
 ) -> Targets:
-    """Gateway adapter, Redis inspector (when Redis is configured), host probe, and the monitor over them."""
+    """Gateway adapter, Redis inspector (when Redis is configured), host probe, the monitor over them and the
+    engine that feeds it events (`channel`: the gateway's event channel when it has one)."""
     from pulse_tui.crypto.pulse import KeyRing
+    from pulse_tui.monitor.engine import Engine
     from pulse_tui.monitor.host import HostSource
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.sources.authdirs import EntryCounts
@@ -64,15 +75,20 @@ def build_targets(
     redis = None
     if config.redis_url:
         keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
-        # ~12 ms of PBKDF2 per candidate pair, 20 pairs: derive them while the screen starts, not in the poll.
-        threading.Thread(target=keyring.prewarm, name="keyring-prewarm", daemon=True).start()
+        # ~12 ms of PBKDF2 per pair: derive the configured one while the screen starts, not in the poll. The 19
+        # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
+        threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm",
+                         daemon=True).start()
         redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
     monitor = Monitor(
         config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
         findings=findings,
         host=HostSource(config, clock) if host else None,
     )
-    return Targets(config, monitor, gateway, redis)
+    closers = (gateway.aclose,) if redis is None else (gateway.aclose, redis.aclose)
+    events = make_event_channel(config, gateway) if channel else None
+    engine = Engine(monitor, channel=events, clock=clock, closers=closers)
+    return Targets(config, monitor, gateway, redis, engine)
 
 
 def build_log_follower(config: Config) -> LogFollower | None:

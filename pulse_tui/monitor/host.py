@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.config import Config, GatewayKind
+from pulse_tui.config import Config
 from pulse_tui.model import (
     Finding,
     GatewayFailure,
@@ -42,7 +42,6 @@ from pulse_tui.sources.procs import (
 # One-shot commands (`status`) scan once: the first scan of a HostSource takes a baseline, waits this long and
 # scans again, so cpu_percent is known at once. The monitor pays it once, at its first poll.
 CPU_SAMPLE_S = 0.5
-DEFAULT_PM2_APPS = {GatewayKind.SALESBOY: "salesboy-gateway", GatewayKind.PULSE: "pulse"}
 # A LIVE lock is the session's own running browser: nothing to report, so the table says "none".
 LOCK_WORD = {LockState.LIVE: "none"}
 LOCK_FLAGS = {LockState.STALE: "stale-lock", LockState.CONFLICT: "lock-conflict", LockState.FOREIGN: "foreign-lock"}
@@ -52,7 +51,7 @@ GatewayPids = Callable[[], Collection[int] | None]
 
 def pm2_app_for(config: Config) -> str:
     """The pm2 app to watch: `config.pm2_app`, else the usual name for the gateway kind."""
-    return config.pm2_app or DEFAULT_PM2_APPS.get(config.gateway_kind, "salesboy-gateway")
+    return config.pm2_app_name()
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.config import Config
+from pulse_tui.config import Config, GatewayKind
+from pulse_tui.events import ChannelState, ChannelStatus, EventKind, SessionEvent
+from pulse_tui.findings import finding
 from pulse_tui.model import (
     BudgetUse,
     ConnState,
@@ -27,7 +29,6 @@ from pulse_tui.model import (
     RedisReport,
     SessionStatus,
     SessionView,
-    Severity,
     Snapshot,
     ValueClass,
 )
@@ -43,8 +44,13 @@ from pulse_tui.monitor.host import (
     summarize,
     tree_keys,
 )
-from pulse_tui.monitor.state import Tracked, advance, view_of
-from pulse_tui.sources.authdirs import PHONE_RE, is_uuid
+from pulse_tui.monitor.logbatch import LogBatch
+from pulse_tui.monitor.state import RESTORE_SLACK_S, STUCK_AFTER_S, Tracked, advance, view_of
+from pulse_tui.sources.authdirs import AuthDir
+from pulse_tui.sources.gateway.capabilities import Capabilities
+from pulse_tui.sources.logs.events import SessionEvent as LogEvent
+from pulse_tui.sources.logs.events import events_from_lines, session_events
+from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.sources.pm2 import Pm2Report
 from pulse_tui.sources.procs import HostReport
 
@@ -59,15 +65,27 @@ HOST_BACKOFF_MAX_S = 60.0
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
 OUT_OF_BUDGET = (HealthState.RATE_LIMITED, HealthState.BUDGET)
-CONNECTION_EVENTS = frozenset({
-    "restoring", "already_initializing", "qr", "ready", "connected", "authenticated",
-    "disconnected", "auth_failure", "init_failed", "stopped", "auth_deleted",
-})
+# A state the gateway itself announced: does it mean a client exists, and is it ready?
+_CLIENT_OF = {ConnState.CONNECTED: (True, True), ConnState.STOPPED: (False, False),
+              ConnState.RESTORABLE: (False, False)}
+
+
+class BudgetReadout(Protocol):
+    """The adapter's request budget as the monitor reads it (`RequestBudget` is one)."""
+
+    def use(self) -> BudgetUse | None: ...
+    def poll_rate(self) -> float | None: ...
 
 
 class GatewaySource(Protocol):
-    kind: str
+    """What the monitor asks of a gateway adapter (`pulse_tui.sources.gateway.base.Gateway` is one)."""
+
+    kind: GatewayKind
     url: str
+    capabilities: Capabilities
+
+    @property
+    def budget(self) -> BudgetReadout: ...
 
     async def health(self) -> GatewayHealth: ...
     async def list_sessions(self) -> list[str] | GatewayFailure: ...
@@ -141,7 +159,7 @@ class Monitor:
         clock: Clock | None = None,
         auth_discovery: AuthDiscovery | None = None,
         findings: FindingsFn | None = None,
-        stuck_after_s: float = 90.0,
+        stuck_after_s: float = STUCK_AFTER_S,
         host: HostSource | None = None,
     ) -> None:
         self.config = config
@@ -173,6 +191,7 @@ class Monitor:
         self.latest: Snapshot | None = None
         self.auth_error = ""  # why the last auth-dir scan failed ("" when it worked)
         self._adopted: set[str] = set()  # sessions whose latest facts came from the shared ledger
+        self.channel: ChannelStatus | None = None  # the gateway's event channel, as the engine last saw it
 
     # --- hints from the UI and the log follower ---------------------------------
 
@@ -194,47 +213,78 @@ class Monitor:
                 t.learn(now, "action", "start requested", exists=True)
         elif action in ("stop", "delete"):
             t.learn(now, "action", f"{action} requested", exists=False, ready=False, qr=None, qr_seen=False)
-            if self.gateway.kind == "salesboy" and action == "stop":
+            if self.gateway.capabilities.stop_deletes_auth and action == "stop":
                 t.has_auth_dir = False  # the stop route deletes it; the next disk scan confirms
         self._advance(t, now)
 
-    def apply_events(self, events: Iterable[Any]) -> int:
-        """Feed session events parsed from the gateway's logs; returns how many changed a state."""
+    def apply_events(self, events: Iterable[SessionEvent], source: str = "log") -> int:
+        """Feed session events (log lines, the gateway's event channel); returns how many changed a state."""
         changed = 0
         for ev in events:
-            kind = getattr(ev.kind, "value", ev.kind)
-            sid = ev.session_id
-            at = ev.at or self.clock.now()
-            if kind == "restore_found":
+            sid, at = ev.session_id, ev.at
+            if ev.kind == EventKind.RESTORE_QUEUED:
                 self._schedule_restore(at)
                 continue
-            if not sid or kind not in CONNECTION_EVENTS:
-                continue  # e.g. Pulse's Redis events: about user sessions, not WhatsApp connections
+            if not sid:
+                continue
             t = self._track(sid)
             if t.facts.at is not None and at < t.facts.at:
                 continue  # older than what we already know
-            detail = getattr(ev, "detail", "") or ""
-            if kind in ("restoring", "already_initializing"):
-                t.learn(at, "log", kind.replace("_", " "), exists=True, ready=False)
-            elif kind == "qr":
-                t.learn(at, "log", "QR issued", exists=True, ready=False, qr_seen=True)
-            elif kind in ("ready", "connected", "authenticated"):
-                t.learn(at, "log", kind, exists=True, ready=kind != "authenticated" or t.facts.ready)
-                if kind == "connected" and detail:
-                    t.facts.phone = detail.split()[-1]
-                t.auth_dead = False
-            elif kind in ("disconnected", "auth_failure", "init_failed", "stopped"):
-                t.learn(at, "log", f"{kind.replace('_', ' ')}: {detail}".rstrip(": "),
-                        exists=False, ready=False, qr=None, qr_seen=False)
-                if kind == "disconnected" and "LOGOUT" in detail.upper():
-                    t.auth_dead = True
-            elif kind == "auth_deleted":
-                t.has_auth_dir = False
-            else:
+            if not self._learn_event(t, ev, source):
                 continue
             t.last_activity = at
             changed += self._advance(t, self.clock.now())
         return changed
+
+    @staticmethod
+    def _learn_event(t: Tracked, ev: SessionEvent, source: str) -> bool:
+        """What one event tells about its session; False when it tells nothing about the connection."""
+        at, kind = ev.at, ev.kind
+        if kind == EventKind.STARTING:
+            t.learn(at, source, ev.detail, exists=True, ready=False)
+        elif kind == EventKind.QR:
+            t.learn(at, source, "QR issued", exists=True, ready=False, qr_seen=True)
+        elif kind in (EventKind.READY, EventKind.AUTHENTICATED):
+            t.learn(at, source, ev.detail, exists=True, ready=kind == EventKind.READY or t.facts.ready)
+            if ev.phone:
+                t.facts.phone = ev.phone
+            t.auth_dead = False
+        elif kind in (EventKind.CLIENT_GONE, EventKind.LOGGED_OUT, EventKind.DELETED):
+            t.learn(at, source, ev.detail or ev.word, exists=False, ready=False, qr=None, qr_seen=False)
+            if kind == EventKind.LOGGED_OUT:
+                t.auth_dead = True
+        elif kind == EventKind.AUTH_DELETED:
+            t.has_auth_dir = False
+        elif ev.state is not None:  # STATE, QR_LIMIT: the gateway's own state machine
+            exists, ready = _CLIENT_OF.get(ev.state, (True, False))
+            t.learn(at, source, ev.detail, exists=exists, ready=ready, state=ev.state, word=ev.word)
+            if ev.phone:
+                t.facts.phone = ev.phone
+        else:
+            return False  # CREATED: a row, nothing known yet
+        return True
+
+    def take_lines(self, lines: list[LogLine]) -> bool:
+        """Apply the session events of some log lines; True when one moved a session."""
+        return self.take_log_events(events_from_lines(lines))
+
+    def take_log_events(self, events: Iterable[LogEvent]) -> bool:
+        """Apply events parsed from log lines (e.g. a one-shot run's recent tail); True when one moved a session."""
+        converted = session_events(events, self.clock.now())
+        return bool(converted) and self.apply_events(converted, "log") > 0
+
+    async def follow(self, feed: AsyncIterable[list[LogLine]]) -> AsyncIterator[LogBatch]:
+        """Each batch of a log feed, once its events are applied: for display, with the snapshot they changed."""
+        async for lines in feed:
+            changed = self.take_lines(lines)
+            yield LogBatch(lines, self.current() if changed else None)
+
+    def set_channel(self, status: ChannelStatus | None) -> None:
+        """The event channel's state: while it is connected, the sessions it covers cost no status request."""
+        self.channel = status
+
+    def _channel_up(self) -> bool:
+        return self.channel is not None and self.channel.state == ChannelState.CONNECTED
 
     # --- polling -----------------------------------------------------------------
 
@@ -253,7 +303,7 @@ class Monitor:
             now = self.clock.now()
             for t in self._tracked.values():
                 self._advance(t, now)
-            snap = self._snapshot(now, 0.0)
+            snap = self._snapshot(now)
             if obs is not None:
                 snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs))
             snap = self._with_findings(replace(snap, poll_s=self.clock.monotonic() - started))
@@ -374,7 +424,7 @@ class Monitor:
             self._fail(listed)
             return
         self._known_ids.update(listed)
-        if self.gateway.kind == "pulse":  # Pulse lists every instance it runs; Salesboy's list is our own guess
+        if self.gateway.capabilities.lists_sessions:  # an authoritative list (else: our own guess from disk)
             self._listed, self._listed_at = frozenset(listed), self.clock.now()
         for sid in self._known_ids:
             self._track(sid)
@@ -449,12 +499,10 @@ class Monitor:
         return latency if isinstance(latency, int | float) else None
 
     def _budget_use(self) -> BudgetUse | None:
-        budget = getattr(self.gateway, "budget", None)
         try:
-            use = budget.use() if budget is not None and hasattr(budget, "use") else None
+            return self.gateway.budget.use()
         except Exception:  # noqa: BLE001 - a budget readout must never break a poll
             return None
-        return use if isinstance(use, BudgetUse) else None
 
     def _pace(self) -> float:
         """Status requests this poll may spend: the budget spread evenly over its window (a token bucket).
@@ -467,15 +515,13 @@ class Monitor:
         if limit is None:
             self._credit = float(MAX_STATUS_PER_POLL)
         elif self._credit_at is not None:
-            budget = getattr(self.gateway, "budget", None)
-            window = getattr(budget, "window_s", PACE_WINDOW_S)
-            rate = limit / window
+            rate = limit / (self.gateway.capabilities.budget_window_s or PACE_WINDOW_S)
             try:
                 # What is left of the shared window over the time left: yields to other spenders as they spend.
-                shared = budget.poll_rate() if budget is not None and hasattr(budget, "poll_rate") else None
+                shared = self.gateway.budget.poll_rate()
             except Exception:  # noqa: BLE001 - a budget readout must never break a poll
                 shared = None
-            if isinstance(shared, int | float):
+            if shared is not None:
                 rate = min(rate, float(shared))
             self._credit = min(float(MAX_STATUS_PER_POLL), self._credit + rate * (mono - self._credit_at))
         self._credit_at = mono
@@ -502,6 +548,9 @@ class Monitor:
 
         # A dir the gateway never restores (not a UUID) cannot be asked about: the route refuses its id.
         askable = (t for t in self._tracked.values() if t.auth_valid)
+        if self._channel_up():
+            # The channel tells every change as it happens: ask only sessions it has told nothing yet.
+            askable = (t for t in askable if t.facts.exists is None)
         return [t.id for t in sorted(askable, key=priority)]
 
     def _budget(self) -> tuple[int | None, int | None]:
@@ -567,13 +616,11 @@ class Monitor:
             key=lambda t: t.auth_dir or t.id,
         )
         for i, t in enumerate(queue):
-            t.restore_due = at + (i + 1) * RESTORE_INTERVAL_S + 20.0
+            t.restore_due = at + (i + 1) * RESTORE_INTERVAL_S + RESTORE_SLACK_S
 
     def _askable(self, session_id: str) -> bool:
         """An id the gateway accepts (an invalid one would only earn a 400 for a status call)."""
-        if self.gateway.kind == "pulse":
-            return bool(PHONE_RE.match(session_id))
-        return is_uuid(session_id)
+        return self.gateway.capabilities.id_error(session_id) is None
 
     # --- snapshot ------------------------------------------------------------------
 
@@ -589,11 +636,11 @@ class Monitor:
     def _fresh_within(self) -> float:
         return max(3 * self.config.poll_seconds, 30.0)
 
-    def _snapshot(self, now: float, took: float) -> Snapshot:
+    def _snapshot(self, now: float) -> Snapshot:
         sources_gone = self._health.state in UNREACHABLE + OUT_OF_BUDGET
         views: list[SessionView] = []
         for t in sorted(self._tracked.values(), key=lambda t: t.id):
-            v = view_of(t, now, self.gateway.kind, self._fresh_within())
+            v = view_of(t, now, self.gateway.capabilities, self._fresh_within())
             if sources_gone and v.stale_s is not None and v.state != ConnState.UNKNOWN:
                 v = replace(v, state=ConnState.UNKNOWN, last_known=v.state,
                             detail=f"last known: {v.state.value}, {int(v.stale_s)} s ago ({self._health.state.value})")
@@ -606,8 +653,9 @@ class Monitor:
             sessions=tuple(views),
             redis=self._redis_report,
             keys=keys_status(self._redis_report),
-            extra={"redis_pending": self.redis_pending},
-            poll_s=took,
+            extra={"redis_pending": self.redis_pending},  # kept while the TUI still reads it here
+            redis_pending=self.redis_pending,
+            events=self.channel,
         )
 
     def current(self) -> Snapshot:
@@ -619,7 +667,7 @@ class Monitor:
         now = self.clock.now()
         for t in self._tracked.values():
             self._advance(t, now)
-        snap = self._snapshot(now, 0.0)
+        snap = self._snapshot(now)
         prev = self.latest
         if prev is not None:
             # Host facts come from the last scan: carry them over rather than scan again.
@@ -646,10 +694,9 @@ class Monitor:
             try:
                 found = merge_findings(found, self._findings(snap))
             except Exception as exc:  # noqa: BLE001 - a failing check must not lose the snapshot
-                found = merge_findings(found, (Finding(Severity.UNKNOWN, "checks-failed",
-                                                       f"the checks could not run ({type(exc).__name__})"),))
+                found = merge_findings(found, (finding("checks-failed", f"the checks could not run ({type(exc).__name__})"),))
         if self.auth_error:
-            found = merge_findings(found, (Finding(Severity.WARNING, "auth-dirs-unreadable", self.auth_error),))
+            found = merge_findings(found, (finding("auth-dirs-unreadable", self.auth_error),))
         return replace(snap, findings=found)
 
     async def redis_settled(self) -> bool:
@@ -664,14 +711,9 @@ class Monitor:
         return sorted(self._tracked)
 
     @staticmethod
-    def auth_facts(dirs: Iterable[Any]) -> list[AuthDirFact]:
-        """Adapt auth-dir discovery results (anything with id/path/valid) to monitor facts."""
-        out = []
-        for d in dirs:
-            sid = getattr(d, "session_id", None) or getattr(d, "id", None)
-            if sid:
-                out.append(AuthDirFact(str(sid), str(getattr(d, "path", "")), bool(getattr(d, "valid", True))))
-        return out
+    def auth_facts(dirs: Iterable[AuthDir]) -> list[AuthDirFact]:
+        """Auth-dir discovery results as monitor facts."""
+        return [AuthDirFact(d.session_id, str(d.path), d.valid) for d in dirs if d.session_id]
 
 
 def merge_findings(*groups: Iterable[Finding]) -> tuple[Finding, ...]:

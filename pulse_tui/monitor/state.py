@@ -11,10 +11,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pulse_tui.model import ConnState, QrCode, SessionStatus, SessionView, StateChange
+from pulse_tui.sources.gateway.capabilities import Capabilities
 
 HISTORY_LIMIT = 50
 STUCK_AFTER_S = 90.0  # whatsapp-web.js normally shows a QR or restores well within this
-RESTORE_SLACK_S = 20.0
+RESTORE_SLACK_S = 20.0  # how late the boot-time restore queue may reach a dir before we stop waiting for it
 
 
 @dataclass
@@ -28,8 +29,10 @@ class ClientFacts:
     phone: str | None = None
     name: str | None = None
     at: float | None = None  # epoch seconds of the fact
-    source: str = ""  # "gateway" | "log" | "action"
+    source: str = ""  # "gateway" | "log" | "events" | "action"
     reason: str = ""
+    state: ConnState | None = None  # the gateway's own mapped state (WAHA, Evolution); None: derive it
+    word: str = ""  # the gateway's own word for it, shown as is
 
 
 @dataclass
@@ -59,12 +62,16 @@ class Tracked:
             name=status.name or self.facts.name,
             at=at,
             source="gateway",
+            reason=status.detail,
+            state=status.state,
+            word=status.gateway_word,
         )
         self.polled_at = at
 
     def learn(self, at: float, source: str, reason: str = "", **changes: object) -> None:
         """Update some facts (from a log event or an action) without forgetting the others."""
         f = self.facts
+        f.state, f.word = None, ""  # a new fact without the gateway's own state: derive it again
         for name, value in changes.items():
             setattr(f, name, value)
         f.at, f.source, f.reason = at, source, reason
@@ -83,6 +90,11 @@ def derive(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> t
         if t.has_auth_dir:
             return ConnState.UNKNOWN, "auth on disk; gateway not asked yet"
         return ConnState.UNKNOWN, "not asked yet"
+    if f.state is not None:
+        # The gateway's own state machine wins over exists/ready; only a start that never ends is ours to call.
+        if f.state == ConnState.STARTING and t.starting_since is not None and now - t.starting_since > stuck_after_s:
+            return ConnState.STUCK, f"no QR and not ready after {int(now - t.starting_since)} s"
+        return f.state, f.reason
     if f.exists and f.ready:
         return ConnState.CONNECTED, ""
     if f.exists and (f.qr is not None or f.qr_seen):
@@ -103,7 +115,8 @@ def derive(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> t
 def advance(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> bool:
     """Re-derive the state; record a history entry when it changed. Returns True on a change."""
     f = t.facts
-    if f.exists and not f.ready and not (f.qr or f.qr_seen):
+    starting = f.state == ConnState.STARTING if f.state is not None else f.exists and not f.ready
+    if starting and not (f.qr or f.qr_seen):
         if t.starting_since is None:
             t.starting_since = f.at or now
     else:
@@ -116,7 +129,7 @@ def advance(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> 
     return True
 
 
-def flags_for(t: Tracked, gateway_kind: str) -> frozenset[str]:
+def flags_for(t: Tracked, caps: Capabilities) -> frozenset[str]:
     """Short flags the table shows; each is explained in words in the details pane."""
     flags: set[str] = set()
     if t.state == ConnState.CONNECTED and not t.has_auth_dir:
@@ -127,9 +140,10 @@ def flags_for(t: Tracked, gateway_kind: str) -> frozenset[str]:
         flags.add("auth-dead")
     if t.state == ConnState.STUCK:
         flags.add("stuck")
-    if gateway_kind == "pulse" and t.state == ConnState.CONNECTED:
+    if caps.logs_out_on_shutdown and t.state == ConnState.CONNECTED:
         flags.add("logout-on-shutdown")
-    if t.state == ConnState.CONNECTED and (not t.has_auth_dir or gateway_kind == "pulse"):
+    lost_on_restart = caps.logs_out_on_shutdown or (caps.restores_from_auth_dir and not t.has_auth_dir)
+    if t.state == ConnState.CONNECTED and lost_on_restart:
         flags.add("will-not-survive-restart")
     return frozenset(flags)
 
@@ -154,11 +168,11 @@ FLAG_EXPLANATIONS = {
 }
 
 
-def view_of(t: Tracked, now: float, gateway_kind: str, fresh_within_s: float) -> SessionView:
+def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float) -> SessionView:
     """An immutable view of one tracked session for a snapshot."""
     age = None if t.facts.at is None else max(0.0, now - t.facts.at)
     stale = age if age is not None and age > fresh_within_s else None
-    flags = flags_for(t, gateway_kind)
+    flags = flags_for(t, caps)
     if stale is not None:
         flags = flags | {"stale"}
     return SessionView(
@@ -178,4 +192,5 @@ def view_of(t: Tracked, now: float, gateway_kind: str, fresh_within_s: float) ->
         flags=flags,
         detail=t.history[-1].reason if t.history else "",
         history=tuple(t.history),
+        gateway_word=t.facts.word,
     )

@@ -419,10 +419,6 @@ class SessionBrowsers:
         """Session id → browser root pid, for every attached browser still running."""
         return {sid: b.proc.pid for sid, b in self._running.items() if b.proc.poll() is None}
 
-    @property
-    def orphan_pids(self) -> list[int]:
-        return [b.proc.pid for b in self._detached if b.proc.poll() is None]
-
     def close(self, session_id: str, timeout_s: float = 5.0) -> bool:
         """Clean shutdown (SIGHUP: the browser removes its lock); SIGKILL after `timeout_s`. False when none ran."""
         b = self._running.pop(session_id, None)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator
 
 from pulse_tui.model import ActionResult, GatewayFailure, QrCode, Snapshot
+from pulse_tui.monitor.logbatch import LogBatch
 from pulse_tui.sim.qrpayload import make_payload
 from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
+from pulse_tui.sources.logs.line import LogLine
 
 
 class CannedSource:
@@ -33,8 +34,13 @@ class CannedSource:
     def add_session(self, session_id: str) -> None:
         pass
 
-    def apply_events(self, events: Iterable[Any]) -> int:
-        return 0
+    async def redis_settled(self) -> bool:
+        return False
+
+    async def follow(self, feed: AsyncIterable[list[LogLine]]) -> AsyncIterator[LogBatch]:
+        """The lines as they come: canned snapshots learn nothing from them."""
+        async for lines in feed:
+            yield LogBatch(lines)
 
 
 class CannedGateway:

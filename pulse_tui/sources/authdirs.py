@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pulse_tui.model import Finding, Severity
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 PHONE_RE = re.compile(r"^[0-9]{6,20}$")
@@ -200,9 +201,8 @@ def root_findings(roots: Iterable[Path]) -> list[Finding]:
     for root in roots:
         problem = root_problem(Path(root))
         if problem is not None:
-            out.append(Finding(
-                Severity.WARNING, "sessions-auth-root-unusable",
-                f"The auth root {root} (PULSE_TUI_AUTH_DIR) {problem}: no session on it can be seen.",
+            out.append(finding(
+                "sessions-auth-root-unusable", f"The auth root {root} (PULSE_TUI_AUTH_DIR) {problem}: no session on it can be seen.",
                 "Point PULSE_TUI_AUTH_DIR (--auth-dir) at the gateway's .wwebjs_auth (Salesboy) or "
                 "whatsapp-sessions (Pulse) dir, and run pulse-tui as a user who can read it.",
                 ()))

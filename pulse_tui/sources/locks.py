@@ -22,8 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from pulse_tui.model import Finding, Severity
-from pulse_tui.sources.procs import HostReport, Orphan, user_data_dir_of
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
+from pulse_tui.sources.procs import HostReport, user_data_dir_of
 
 LOCK = "SingletonLock"
 LOCK_FILES = (LOCK, "SingletonSocket", "SingletonCookie")
@@ -247,70 +248,26 @@ def lock_findings(locks: Iterable[LockInfo]) -> tuple[Finding, ...]:
         who = lk.session_id or lk.profile_dir
         subjects = (lk.session_id,) if lk.session_id else ()
         if lk.state == LockState.STALE:
-            out.append(Finding(
-                Severity.INFO, "browser-stale-lock",
-                f"Old Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid} on this host, "
+            out.append(finding(
+                "browser-stale-lock", f"Old Chromium lock for session {who}: {lk.profile_dir}/{LOCK} names pid {lk.pid} on this host, "
                 "which is dead; Chromium will clear it at the next start.",
                 "Nothing to do: Chromium removes a same-host lock whose pid is dead. Clearing it from pulse-tui "
                 "is optional.", subjects))
         elif lk.state == LockState.CONFLICT:
-            out.append(Finding(
-                Severity.WARNING, "browser-lock-conflict",
-                f"Chromium lock for session {who} names pid {lk.pid}, alive but not a Chromium of this profile "
+            out.append(finding(
+                "browser-lock-conflict", f"Chromium lock for session {who} names pid {lk.pid}, alive but not a Chromium of this profile "
                 f"({lk.holder or '?'}): the next start of this session may refuse the profile.",
                 "The pid was probably reused after a crash: make sure no browser uses this profile, stop the session, "
                 f"then remove {LOCK} by hand.", subjects))
         elif lk.state == LockState.FOREIGN:
-            out.append(Finding(
-                Severity.CRITICAL, "browser-lock-foreign",
-                f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): the next start of "
+            out.append(finding(
+                "browser-lock-foreign", f"Chromium lock for session {who} was written on host {lk.host} (pid {lk.pid}): the next start of "
                 "this session fails with exit code 21. This happens after a container restart with a new hostname.",
                 "Clear it only if no browser on the other host uses this profile: remove "
                 f"{LOCK}, SingletonSocket and SingletonCookie in {lk.profile_dir} by hand.", subjects))
         elif lk.state == LockState.UNKNOWN:
-            out.append(Finding(
-                Severity.UNKNOWN, "browser-lock-unreadable",
-                f"Cannot read the Chromium lock for session {who}: {lk.detail}.",
+            out.append(finding(
+                "browser-lock-unreadable", f"Cannot read the Chromium lock for session {who}: {lk.detail}.",
                 f"Inspect {lk.profile_dir}/{LOCK} by hand.", subjects))
     return tuple(out)
 
-
-def host_facts(
-    report: HostReport,
-    locks: Iterable[LockInfo] = (),
-    orphans: Iterable[Orphan] = (),
-) -> dict[str, dict[str, object]]:
-    """Per-session host facts for `status --json`: rss/pss/uss_bytes, cpu_percent, browser_pids, lock, orphaned."""
-
-    rss: dict[str, int] = {}
-    pss: dict[str, int] = {}
-    uss: dict[str, int] = {}
-    cpu: dict[str, float | None] = {}
-    pids: dict[str, list[int]] = {}
-    for s in report.sessions:  # one id may have two profile dirs (two roots): add them up
-        rss[s.session_id] = rss.get(s.session_id, 0) + s.rss_bytes
-        if s.pss_bytes is not None:
-            pss[s.session_id] = pss.get(s.session_id, 0) + s.pss_bytes
-        if s.uss_bytes is not None:
-            uss[s.session_id] = uss.get(s.session_id, 0) + s.uss_bytes
-        pids.setdefault(s.session_id, []).extend(s.pids)
-        if s.cpu_percent is not None:
-            cpu[s.session_id] = (cpu.get(s.session_id) or 0.0) + s.cpu_percent
-    lock: dict[str, str] = {}
-    for lk in locks:
-        if lk.session_id and (lk.state != LockState.NONE or lk.session_id not in lock):
-            lock[lk.session_id] = lk.state.value
-    orphaned = {o.session_id for o in orphans}
-    out: dict[str, dict[str, object]] = {}
-    for sid in sorted({*rss, *lock, *orphaned}):
-        c = cpu.get(sid)
-        out[sid] = {
-            "rss_bytes": rss.get(sid, 0),
-            "pss_bytes": pss.get(sid),
-            "uss_bytes": uss.get(sid),
-            "cpu_percent": None if c is None else round(c, 1),
-            "browser_pids": pids.get(sid, []),
-            "lock": lock.get(sid, LockState.NONE.value),
-            "orphaned": sid in orphaned,
-        }
-    return out

@@ -29,7 +29,8 @@ from pathlib import Path
 import psutil
 
 from pulse_tui.clock import Clock
-from pulse_tui.model import Finding, Severity
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
 
 DEFAULT_APPS = ("salesboy-gateway", "pulse", "pulse-production")
 LOG_TAIL_BYTES = 256 * 1024
@@ -90,11 +91,6 @@ class Pm2Report:
             if a.name == name:
                 return a
         return None
-
-    @property
-    def gateway_pids(self) -> tuple[int, ...]:
-        """Pids of the watched apps that are online (for orphan detection)."""
-        return tuple(a.pid for a in self.apps if a.pid and a.status == "online")
 
     def as_dict(self) -> dict[str, object]:
         return {"state": self.state.value, "detail": self.detail, "pm2_home": self.pm2_home,
@@ -432,24 +428,22 @@ def pm2_findings(report: Pm2Report, watched: Iterable[str] | None = None) -> tup
     out: list[Finding] = []
     for want in watched or ():
         if report.app(want) is None:
-            out.append(Finding(Severity.WARNING, "pm2-app-missing", f"pm2 has no app named {want}.",
+            out.append(finding("pm2-app-missing", f"pm2 has no app named {want}.",
                                "Set the pm2 app name pulse-tui watches, or start the gateway under pm2.", (want,)))
     for a in report.apps:
         if a.status != "online":
-            out.append(Finding(Severity.CRITICAL, "pm2-app-down", f"pm2 app {a.name} is {a.status}.",
+            out.append(finding("pm2-app-down", f"pm2 app {a.name} is {a.status}.",
                                f"Read `pm2 logs {a.name} --lines 50`, then restart it (pulse-tui: restart gateway).",
                                (a.name,)))
         if a.memory_restarts_since_start:
             limit = f" ({a.max_memory_restart // (1024 * 1024)} MiB)" if a.max_memory_restart else ""
-            out.append(Finding(
-                Severity.WARNING, "pm2-memory-restart",
-                f"pm2 restarted {a.name} {a.memory_restarts_since_start} time(s) for exceeding max_memory_restart"
+            out.append(finding(
+                "pm2-memory-restart", f"pm2 restarted {a.name} {a.memory_restarts_since_start} time(s) for exceeding max_memory_restart"
                 f"{limit} since pulse-tui started; each restart drops every session to restoring.",
                 "Find what grows (often orphaned browsers: see the host line) or raise max_memory_restart in the "
                 "ecosystem file.", (a.name,)))
         elif a.restarts_since_start:
-            out.append(Finding(
-                Severity.WARNING, "pm2-restarted",
-                f"pm2 restarted {a.name} {a.restarts_since_start} time(s) since pulse-tui started.",
+            out.append(finding(
+                "pm2-restarted", f"pm2 restarted {a.name} {a.restarts_since_start} time(s) since pulse-tui started.",
                 f"Read `pm2 logs {a.name} --err --lines 50` for the cause.", (a.name,)))
     return tuple(out)

@@ -27,7 +27,8 @@ from pathlib import Path
 import psutil
 
 from pulse_tui.clock import Clock
-from pulse_tui.model import Finding, Severity
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
 from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SALESBOY_PREFIX, Layout
 
 FLAG = "--user-data-dir"
@@ -657,9 +658,8 @@ def orphan_findings(orphans: Iterable[Orphan]) -> tuple[Finding, ...]:
     """One finding per orphaned tree, with the pids and a fix hint."""
     out = []
     for o in orphans:
-        out.append(Finding(
-            severity=Severity.WARNING,
-            code="browser-orphaned",
+        out.append(finding(
+            "browser-orphaned",
             message=(f"Orphaned browser for session {o.session_id}: {len(o.tree.procs)} processes, "
                      f"{memory_words(o.tree.pss_bytes, o.tree.uss_bytes, o.tree.rss_bytes)} "
                      f"(root pid {o.tree.root_pid}, {o.tree.user_data_dir}); {o.reason}."),

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from rich.text import Text
 from textual import work
@@ -42,18 +42,8 @@ from pulse_tui.tui.main_screen import MainScreen, TextScreen
 if TYPE_CHECKING:
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
     from pulse_tui.actions import Gateway
+    from pulse_tui.monitor.engine import SnapshotSource  # only a type: its import waits for the sources
     from pulse_tui.tui.qr_view import QrScreen
-
-
-class SnapshotSource(Protocol):
-    """What the app reads: the Monitor, or canned snapshots in appearance tests."""
-
-    async def poll(self, *, full: bool = False) -> Snapshot: ...
-    def current(self) -> Snapshot: ...
-    def watch(self, session_id: str | None) -> None: ...
-    def note_action(self, session_id: str, action: str, ok: bool) -> None: ...
-    def add_session(self, session_id: str) -> None: ...
-    def apply_events(self, events: Iterable[Any]) -> int: ...
 
 
 class LogFeed(Protocol):
@@ -112,7 +102,7 @@ class PulseApp(App[int]):
         self.polling = False
         self.snapshot: Snapshot | None = None
         self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
-                               audit_path=str(self.audit.path), pm2_app=config.pm2_app or "")
+                               audit_path=str(self.audit.path), pm2_app=config.pm2_app_name())
         self.qr_screen: QrScreen | None = None
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
@@ -203,19 +193,14 @@ class PulseApp(App[int]):
 
     @work(group="logs", exit_on_error=False)
     async def _follow_logs(self) -> None:
-        """Each batch goes to the log pane; the gateway's state messages go to the monitor (no request spent)."""
-        from pulse_tui.sources.logs.events import events_from_lines
-
+        """Each batch, once the engine has applied its state messages (no request spent), goes to the log pane."""
         assert self.logs is not None
-        async for batch in self.logs:
-            self.log_pane.add_lines(batch)
+        async for batch in self.source.follow(self.logs):
+            self.log_pane.add_lines(batch.lines)
             if self.recent is not None:
-                self.recent.add(batch)
-            events = events_from_lines(batch)
-            if events and self.source.apply_events(events):
-                current = getattr(self.source, "current", None)
-                if current is not None:
-                    self.apply(current())
+                self.recent.add(batch.lines)
+            if batch.snapshot is not None:
+                self.apply(batch.snapshot)
 
     # --- connecting (`connect=`: the sources are built in a thread once the screen is painted) -----------------
 
@@ -290,13 +275,9 @@ class PulseApp(App[int]):
     @work(exclusive=True, group="redis-settled", exit_on_error=False)
     async def _apply_when_settled(self) -> None:
         """The first Redis inspection outlived its poll: show its report as soon as it is in (no request)."""
-        settled = getattr(self.source, "redis_settled", None)
-        current = getattr(self.source, "current", None)
-        if settled is None or current is None:
-            return  # only the Monitor reads Redis
-        if await settled() and not self.polling:  # a poll under way shows it anyway
+        if await self.source.redis_settled() and not self.polling:  # a poll under way shows it anyway
             with contextlib.suppress(NoMatches):
-                self.apply(current())
+                self.apply(self.source.current())
 
     def _show_polling(self) -> None:
         self.main.polling = self.polling

@@ -94,7 +94,7 @@ def _reset(config: Config, session_id: str) -> int:
 def build_watchdog(config: Config, targets: Targets, policy: Any, *, dry_run: bool = False,
                    say: Any = None, clock: Any = None) -> Watchdog:
     """A Watchdog over built targets: its journal and lock beside the budget ledger, audit in the audit log."""
-    from pulse_tui.actions import ActionContext
+    from pulse_tui.actions.perform import ActionContext
     from pulse_tui.audit import AuditLog, default_audit_path
     from pulse_tui.watch.journal import Journal, watch_paths
     from pulse_tui.watch.lock import WatchLock
@@ -103,8 +103,8 @@ def build_watchdog(config: Config, targets: Targets, policy: Any, *, dry_run: bo
     assert config.state_dir is not None
     journal_path, _, lock_path = watch_paths(config.state_dir, config.gateway_url)
     audit = AuditLog(config.audit_log or default_audit_path(), **({"clock": clock} if clock else {}))
-    ctx = ActionContext(targets.monitor, targets.gateway, capabilities_of(targets.gateway), audit,
-                        read_only=config.read_only, gateway_kind=targets.gateway.kind)
+    ctx = ActionContext(targets.monitor, targets.gateway, audit, host=targets.monitor, read_only=config.read_only,
+                        capabilities_override=capabilities_of(targets.gateway))
     return Watchdog(policy, ctx, Journal(journal_path, policy.journal_max_bytes), clock=clock,
                     lock=WatchLock(lock_path), dry_run=dry_run, say=say)
 
@@ -122,7 +122,6 @@ def printer(out: TextIO) -> Any:
 async def _watch(config: Config, policy: Any, *, dry_run: bool, once: bool) -> int:
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_log_follower, build_targets
-    from pulse_tui.sources.logs.events import events_from_lines
     from pulse_tui.sources.logs.recent import RecentLines
     from pulse_tui.watch.journal import watch_paths
     from pulse_tui.watch.state import write_state
@@ -154,8 +153,8 @@ async def _watch(config: Config, policy: Any, *, dry_run: bool, once: bool) -> i
                 if follower is not None:
                     lines = await follower.poll()
                     recent.add(lines)
-                    targets.monitor.apply_events(events_from_lines(lines))  # free facts: fewer requests to spend
-                snap = await asyncio.wait_for(targets.monitor.poll(), max(60.0, 10 * policy.interval_s))
+                    targets.engine.take_lines(lines)  # free facts: fewer requests to spend
+                snap = await asyncio.wait_for(targets.engine.poll(), max(60.0, 10 * policy.interval_s))
             except Exception as exc:  # noqa: BLE001 - one bad poll must never end the watchdog
                 print(f"pulse-tui watch: poll failed ({type(exc).__name__}); no step this time", file=sys.stderr)
             else:

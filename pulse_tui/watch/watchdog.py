@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pulse_tui.actions import ActionContext, perform
+from pulse_tui.actions.perform import ActionContext, perform
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.model import ConnState, HealthState, SessionView, Snapshot
 from pulse_tui.watch.backoff import Backoff, HourCap

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     FailureKind,
@@ -37,11 +38,12 @@ from pulse_tui.sources.gateway.capabilities import Capabilities
 class Gateway(Protocol):
     """One WhatsApp gateway (Salesboy, Pulse…) as the monitor and the TUI use it."""
 
-    kind: str
+    kind: GatewayKind
     url: str
+    capabilities: Capabilities  # what it can do: every caller asks these, never its kind
+    budget: RequestBudget  # its rate-limit window (shared host-wide through the ledger)
     supports_restart: bool
     supports_delete: bool
-    capabilities: Capabilities  # what it can do: every caller asks this, never `kind`
 
     async def health(self) -> GatewayHealth:
         """Is the gateway answering (costs one request)."""

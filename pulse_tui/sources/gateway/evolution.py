@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     ConnState,
@@ -189,7 +190,7 @@ def qr_of(body: Any) -> QrCode | None:
 class EvolutionGateway:
     """One Evolution API server; its instances are the sessions."""
 
-    kind = "evolution"
+    kind = GatewayKind.EVOLUTION
     supports_restart = True
     supports_delete = True
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     FailureKind,
@@ -41,36 +42,38 @@ from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, Q
 BASE = "/whatsapp-web"
 
 
-def _phone_failure(phone: str) -> GatewayFailure:
-    return failure(HealthState.ERROR, f"{phone!r} is not a Pulse instance phone number (digits only)", 400,
-                   kind=FailureKind.INVALID)
-
-
 def pulse_id_error(session_id: str) -> str | None:
-    """Pulse's instance ids are phone numbers: why it would refuse this one, or None."""
-    return None if PHONE_RE.match(session_id) else "a Pulse session id is the phone number, 6 to 20 digits"
+    """Pulse instance ids are phone numbers: 6 to 20 digits."""
+    return None if PHONE_RE.match(session_id) else "not a Pulse instance phone number (digits only)"
 
 
 CAPABILITIES = Capabilities(
     lists_sessions=True,  # it lists every instance it runs
-    stop_deletes_auth=True,  # its stop is a logout: the next start needs a QR
+    stop_deletes_auth=False,
     has_restart=True,
     has_delete=True,
     qr_form=QrForm.RAW,
     id_rule=pulse_id_error,
+    logs_out_on_shutdown=True,  # so a restart forces a re-scan, auth dir or not
+    restores_from_auth_dir=False,
     consequences=Consequences(
         stop="Pulse logs it out: WhatsApp unlinks this device; the next start needs a new QR scan.",
     ),
 )
 
 
+def _phone_failure(phone: str) -> GatewayFailure:
+    return failure(HealthState.ERROR, f"{phone!r} is not a Pulse instance phone number (digits only)", 400,
+                   kind=FailureKind.INVALID)
+
+
 class PulseGateway:
     """Pulse's multi-instance WhatsApp Web service; instance ids are phone numbers."""
 
-    kind = "pulse"
+    kind = GatewayKind.PULSE
     capabilities = CAPABILITIES
-    supports_restart = True
-    supports_delete = True
+    supports_restart = CAPABILITIES.has_restart
+    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,
@@ -126,7 +129,7 @@ class PulseGateway:
 
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
         """Instance status, plus its QR when it is not connected (two requests; Pulse has no rate limit)."""
-        if not PHONE_RE.match(session_id):
+        if self.capabilities.id_error(session_id):
             return _phone_failure(session_id)
         what = "GET …/status"
         got = await self._get(self._path(session_id, "status"), what)
@@ -153,7 +156,7 @@ class PulseGateway:
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
         """`qrCode` from `…/qr` (None when Pulse has none: it then says "already_authenticated")."""
-        if not PHONE_RE.match(session_id):
+        if self.capabilities.id_error(session_id):
             return _phone_failure(session_id)
         what = "GET …/qr"
         got = await self._get(self._path(session_id, "qr"), what, CallKind.QR)
@@ -192,7 +195,7 @@ class PulseGateway:
     # --- actions -------------------------------------------------------------------------
 
     async def _action(self, method: str, session_id: str, op: str) -> ActionResult:
-        if not PHONE_RE.match(session_id):
+        if self.capabilities.id_error(session_id):
             return not_ok(_phone_failure(session_id))
         what = f"{method} …/{op}"
         resp = await self._http.request(method, self._path(session_id, op), call=CallKind.ACTION,

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     FailureKind,
@@ -39,6 +40,21 @@ from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, Q
 
 PNG_PREFIX = "data:image/png;base64,"
 WINDOW_S = 900.0  # express-rate-limit window Salesboy configures
+
+CAPABILITIES = Capabilities(
+    lists_sessions=False,  # no listing route: ids come from auth dirs, configuration and what we started
+    stop_deletes_auth=True,  # its stop route destroys the client AND deletes the LocalAuth dir
+    has_restart=False,
+    has_delete=True,  # local: removes the auth dir under a configured root
+    qr_form=QrForm.PNG_DATA_URL,
+    id_rule=salesboy_id_error,
+    restores_from_auth_dir=True,
+    budget_window_s=WINDOW_S,
+    consequences=Consequences(
+        stop="The gateway destroys its WhatsApp client and DELETES its auth files; "
+             "the next start needs a new QR scan on the phone.",
+    ),
+)
 
 
 def _id_failure(session_id: str, err: str) -> GatewayFailure:
@@ -95,27 +111,13 @@ def qr_from_event(data: str) -> QrCode | GatewayFailure:
     return QrCode(png_data_url=qr)
 
 
-CAPABILITIES = Capabilities(
-    lists_sessions=False,  # no listing route: ids come from auth dirs, configuration and what we started
-    stop_deletes_auth=True,
-    has_restart=False,
-    has_delete=True,
-    qr_form=QrForm.PNG_DATA_URL,
-    id_rule=salesboy_id_error,
-    consequences=Consequences(
-        stop=("The gateway destroys its WhatsApp client and DELETES its auth files; "
-              "the next start needs a new QR scan on the phone."),
-    ),
-)
-
-
 class SalesboyGateway:
     """Salesboy: no listing route, so sessions come from auth dirs, configuration and what we started."""
 
-    kind = "salesboy"
+    kind = GatewayKind.SALESBOY
     capabilities = CAPABILITIES
-    supports_restart = False
-    supports_delete = True  # local: removes the auth dir under a configured root
+    supports_restart = CAPABILITIES.has_restart
+    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,
@@ -158,7 +160,7 @@ class SalesboyGateway:
         return sorted(ids)
 
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
-        if err := salesboy_id_error(session_id):
+        if err := self.capabilities.id_error(session_id):
             return _id_failure(session_id, err)
         what = "GET /session/status"
         resp = await self._http.request("GET", f"/session/status/{quote(session_id, safe='')}")
@@ -195,7 +197,7 @@ class SalesboyGateway:
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         """Codes from `GET /session/qr/<id>` (one request for many codes); reconnects after a drop or a long
         silence (the real stream stays silent forever when it was opened before the client existed)."""
-        if err := salesboy_id_error(session_id):
+        if err := self.capabilities.id_error(session_id):
             yield _id_failure(session_id, err)
             return
         path = f"/session/qr/{quote(session_id, safe='')}"
@@ -261,7 +263,7 @@ class SalesboyGateway:
     # --- actions -------------------------------------------------------------------------
 
     async def _action(self, route: str, session_id: str) -> ActionResult:
-        if err := salesboy_id_error(session_id):
+        if err := self.capabilities.id_error(session_id):
             return not_ok(_id_failure(session_id, err))
         what = f"POST {route}"
         resp = await self._http.request("POST", route, call=CallKind.ACTION, spend=Spend.ACTION,

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
     ConnState,
@@ -139,7 +140,7 @@ def is_loopback_url(url: str) -> bool:
 class WahaGateway:
     """One WAHA server; sessions are the names it lists."""
 
-    kind = "waha"
+    kind = GatewayKind.WAHA
     supports_restart = True
     supports_delete = True
 

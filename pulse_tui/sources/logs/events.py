@@ -1,5 +1,5 @@
-"""Session state changes told by the gateways' log lines (Salesboy "Logs", Pulse "Failure mode"), for
-`Monitor.apply_events`: they cost no gateway request."""
+"""Session state changes told by the gateways' log lines (Salesboy "Logs", Pulse "Failure mode"), converted by
+`session_events` into the engine's typed `pulse_tui.events.SessionEvent`: they cost no gateway request."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pulse_tui import events as engine
 from pulse_tui.sources.logs.line import LogLine
 
 
@@ -78,10 +79,48 @@ def parse_event(text: str, at: float | None = None) -> SessionEvent | None:
 
 
 def events_from_lines(lines: Iterable[LogLine]) -> list[SessionEvent]:
-    """Every session event in a batch of lines, in order (feed to `Monitor.apply_events`)."""
+    """Every session event in a batch of lines, in order (`session_events` makes them the engine's)."""
     out: list[SessionEvent] = []
     for line in lines:
         ev = parse_event(line.text, line.at)
         if ev is not None:
             out.append(ev)
     return out
+
+
+# What each log word tells the engine; a kind missing here is not about a WhatsApp connection (Pulse's Redis).
+_ENGINE_KIND = {
+    EventKind.RESTORE_FOUND: engine.EventKind.RESTORE_QUEUED,
+    EventKind.RESTORING: engine.EventKind.STARTING,
+    EventKind.ALREADY_INITIALIZING: engine.EventKind.STARTING,
+    EventKind.QR: engine.EventKind.QR,
+    EventKind.READY: engine.EventKind.READY,
+    EventKind.CONNECTED: engine.EventKind.READY,
+    EventKind.AUTHENTICATED: engine.EventKind.AUTHENTICATED,
+    EventKind.DISCONNECTED: engine.EventKind.CLIENT_GONE,
+    EventKind.AUTH_FAILURE: engine.EventKind.CLIENT_GONE,
+    EventKind.INIT_FAILED: engine.EventKind.CLIENT_GONE,
+    EventKind.STOPPED: engine.EventKind.CLIENT_GONE,
+    EventKind.AUTH_DELETED: engine.EventKind.AUTH_DELETED,
+}
+
+
+def to_session_event(ev: SessionEvent, now: float) -> engine.SessionEvent | None:
+    """The engine's event for one log event (undated ones take `now`), or None when it is not about a connection."""
+    kind = _ENGINE_KIND.get(ev.kind)
+    if kind is None or (not ev.session_id and kind != engine.EventKind.RESTORE_QUEUED):
+        return None
+    word = ev.kind.value.replace("_", " ")
+    at = ev.at if ev.at is not None else now
+    sid = ev.session_id or ""
+    if kind == engine.EventKind.CLIENT_GONE:
+        if ev.kind == EventKind.DISCONNECTED and "LOGOUT" in ev.detail.upper():
+            kind = engine.EventKind.LOGGED_OUT  # unlinked on the phone: the auth dir is dead
+        return engine.SessionEvent(sid, kind, at, f"{word}: {ev.detail}".rstrip(": "), word)
+    phone = ev.detail.split()[-1] if ev.kind == EventKind.CONNECTED and ev.detail else None
+    return engine.SessionEvent(sid, kind, at, word, word, phone=phone)
+
+
+def session_events(events: Iterable[SessionEvent], now: float) -> list[engine.SessionEvent]:
+    """The engine's events for a batch of log events, in order."""
+    return [e for ev in events if (e := to_session_event(ev, now)) is not None]

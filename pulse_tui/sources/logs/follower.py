@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.model import Finding, Severity
+from pulse_tui.findings import finding
+from pulse_tui.model import Finding
 from pulse_tui.sources.authdirs import file_kind
 from pulse_tui.sources.logs.line import ERROR, MAX_LINE_CHARS, LogLine
 from pulse_tui.sources.logs.parse import parse_line
@@ -146,9 +147,8 @@ def log_path_findings(patterns: Sequence[str]) -> list[Finding]:
     for pattern in patterns:
         problem = log_path_problem(pattern)
         if problem is not None:
-            out.append(Finding(
-                Severity.WARNING, "log-path-unusable",
-                f"The log path {pattern} (PULSE_TUI_LOGS) {problem}: its lines are not read.",
+            out.append(finding(
+                "log-path-unusable", f"The log path {pattern} (PULSE_TUI_LOGS) {problem}: its lines are not read.",
                 "Name the gateway's pm2 or winston log files (globs allowed), readable by the user running "
                 "pulse-tui."))
     return out
