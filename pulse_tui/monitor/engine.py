@@ -19,6 +19,8 @@ from pulse_tui.monitor.logbatch import LogBatch
 from pulse_tui.sources.logs.events import SessionEvent as LogEvent
 from pulse_tui.sources.logs.line import LogLine
 
+STATUS_CHECK_S = 0.5  # how often the channel's own state (connected / down) is compared: an attribute read
+
 
 class SnapshotSource(Protocol):
     """What a front end reads: the Engine, or canned snapshots in appearance tests."""
@@ -75,6 +77,7 @@ class Engine:
         self.on_change = on_change  # told of each snapshot a channel event produced (the TUI repaints)
         self._closers = closers
         self._channel_task: asyncio.Task[None] | None = None
+        self._status_task: asyncio.Task[None] | None = None
         monitor.set_channel(channel.status if channel is not None else None)
 
     # --- what front ends read --------------------------------------------------------------------------------
@@ -119,6 +122,19 @@ class Engine:
     def _start_channel(self) -> None:
         if self.channel is not None and self._channel_task is None:
             self._channel_task = asyncio.create_task(self._follow_channel(self.channel))
+            self._status_task = asyncio.create_task(self._watch_status(self.channel))
+
+    async def _watch_status(self, channel: EventChannel) -> None:
+        """A channel that connects or drops without an event still changes what the header must say."""
+        last = channel.status.state
+        while True:
+            await asyncio.sleep(STATUS_CHECK_S)
+            now = channel.status
+            if now.state != last:
+                last = now.state
+                self.monitor.set_channel(now)
+                if self.on_change is not None:
+                    self.on_change(self.monitor.current())
 
     def _sync_channel(self) -> None:
         if self.channel is not None:
@@ -140,8 +156,9 @@ class Engine:
 
     async def aclose(self) -> None:
         """Stop the event channel, then close the monitor and the sources it owns."""
-        task, self._channel_task = self._channel_task, None
-        if task is not None:
+        tasks = [t for t in (self._channel_task, self._status_task) if t is not None]
+        self._channel_task = self._status_task = None
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

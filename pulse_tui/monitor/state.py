@@ -132,8 +132,8 @@ def advance(t: Tracked, now: float, *, stuck_after_s: float = STUCK_AFTER_S) -> 
 def flags_for(t: Tracked, caps: Capabilities) -> frozenset[str]:
     """Short flags the table shows; each is explained in words in the details pane."""
     flags: set[str] = set()
-    if t.state == ConnState.CONNECTED and not t.has_auth_dir:
-        flags.add("no-auth-dir")
+    if t.state == ConnState.CONNECTED and not t.has_auth_dir and caps.restores_from_auth_dir:
+        flags.add("no-auth-dir")  # only where the auth dir on disk is what a restart restores from
     if t.has_auth_dir and not t.auth_valid:
         flags.add("never-restored")
     if t.auth_dead:

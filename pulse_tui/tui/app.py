@@ -42,7 +42,11 @@ from pulse_tui.tui.main_screen import MainScreen, TextScreen
 if TYPE_CHECKING:
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
     from pulse_tui.actions import Gateway
-    from pulse_tui.monitor.engine import SnapshotSource  # only a type: its import waits for the sources
+    from pulse_tui.monitor.engine import (  # only types: their imports wait for the sources
+        Engine,
+        SnapshotSource,
+    )
+    from pulse_tui.monitor.service import Monitor
     from pulse_tui.tui.qr_view import QrScreen
 
 
@@ -60,6 +64,8 @@ class Connection:
     source: SnapshotSource
     gateway: Gateway
     on_close: Callable[[], Awaitable[None]] | None = None
+    host: Monitor | None = None  # the host probe the host actions re-check with (locks, orphans)
+    engine: Engine | None = None  # when set, its event channel's snapshots reach the screen as they come
 
 
 class PulseApp(App[int]):
@@ -99,6 +105,7 @@ class PulseApp(App[int]):
         self.qr_session = qr_session
         self.autopoll = autopoll
         self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
+        self._host: Monitor | None = None  # set by the connection: the host probe behind the engine
         self.polling = False
         self.snapshot: Snapshot | None = None
         self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
@@ -220,9 +227,18 @@ class PulseApp(App[int]):
         self._connect = None
         self.source, self.gateway = conn.source, conn.gateway
         self._on_close = conn.on_close
+        self._host = conn.host
+        if conn.engine is not None:
+            conn.engine.on_change = self._pushed
         self._connected()
         if self._screen_ready and self.logs is not None:
             self._follow_logs()
+
+    def _pushed(self, snap: Snapshot) -> None:
+        """A snapshot an event channel produced (no request spent): shown at once, like a poll's."""
+        if not self.polling:  # a poll under way shows it anyway
+            with contextlib.suppress(NoMatches):
+                self.apply(snap)
 
     def _connected(self) -> None:
         self.main.capabilities = self.gateway.capabilities
@@ -357,7 +373,7 @@ class PulseApp(App[int]):
         # The session as the confirmation described it: while the call is under way, the gateway creates the
         # new client's LocalAuth dir and a poll or log line may already show it as restorable.
         before = self.snapshot.session(sid) if self.snapshot else None
-        host = self.source if isinstance(self.source, Monitor) else None  # canned views have no host probe
+        host = self._host or (self.source if isinstance(self.source, Monitor) else None)  # canned: none
         ctx = ActionContext(self.source, self.gateway, self.audit, host=host, read_only=self.config.read_only)
         self.notify(f"{verb} {sid}…", timeout=2)
         outcome = await act(action, sid, ctx)

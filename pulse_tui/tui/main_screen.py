@@ -262,7 +262,8 @@ class MainScreen(Screen[None]):
         if snap is None:
             return
         lines = {
-            "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.polling),
+            "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.polling,
+                                         snap.events),
             "#hdr-redis": redis_line(snap.redis, bool(snap.extra.get("redis_pending"))),
             "#hdr-keys": keys_line(snap, self.read_only),
         }

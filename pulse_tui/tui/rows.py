@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from rich.text import Text
 
+from pulse_tui.events import ChannelState, ChannelStatus
 from pulse_tui.model import (
     ConnState,
     GatewayHealth,
@@ -207,8 +208,9 @@ def _bytes(n: int | None) -> str:
 # --- header --------------------------------------------------------------------------------------------
 
 
-def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
-    """`Gateway salesboy http://… ● ok 12 ms · budget 84/90`, with the failure and its countdown."""
+def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool, events: ChannelStatus | None = None) -> Text:
+    """`Gateway salesboy http://… ● ok 12 ms · budget 84/90`, with the failure and its countdown, and for a
+    gateway that pushes events whether they arrive (`· events`) or it is polled meanwhile (`· polling: why`)."""
     t = Text("Gateway ", style="bold")
     t.append(visible(f"{kind} {url}  "))
     t.append(f"{HEALTH_GLYPHS[gw.state]} {gw.state.value}", style=HEALTH_STYLES[gw.state])
@@ -226,6 +228,12 @@ def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool) -> Text:
             # Only when someone besides us spends: then the operator needs to know who.
             t.append(f" (spent: us {use.this_process}, other pulse-tui {use.other_pulse_tui}, "
                      f"someone else {use.someone_else})", style="dim")
+    if events is not None:
+        if events.state == ChannelState.CONNECTED:
+            t.append(" · events", style="green")
+        else:
+            why = f": {events.reason}" if events.reason else ""
+            t.append(visible(f" · polling ({events.state.value}{why})"), style="yellow")
     if polling:
         t.append(" ⟳", style="dim")
     return t

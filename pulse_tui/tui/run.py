@@ -37,7 +37,8 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
         from pulse_tui.tui.app import Connection
 
         targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
-        return Connection(targets.monitor, targets.gateway, on_close=targets.aclose)
+        return Connection(targets.engine, targets.gateway, on_close=targets.aclose, host=targets.monitor,
+                          engine=targets.engine)
 
     return connect
 
