@@ -179,7 +179,8 @@ async def status(config: Config, *, as_json: bool) -> int:
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
     recent = await recent_logs(config)
-    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
+                            one_shot=True)
     targets.engine.take_log_events(recent.events())  # free facts: fewer gateway requests to spend
     try:
         snap = await targets.engine.poll(full=True)
@@ -201,7 +202,8 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
     from pulse_tui.monitor.build import build_targets
 
     recent = await recent_logs(config)
-    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
+    targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
+                            one_shot=True)
     targets.engine.take_log_events(recent.events())
     try:
         return int(await doctor_command.run(config, targets.monitor, args))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -384,7 +384,6 @@ class Snapshot:
     keys: KeysStatus
     findings: tuple[Finding, ...] = ()
     poll_s: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
     host: HostSummary | None = None  # None when the monitor has no host source
     redis_pending: bool = False  # the first Redis inspection has not finished yet (the header says "checking")
     # The gateway's event channel (pulse_tui.events.ChannelStatus): None when it has none (polling only).

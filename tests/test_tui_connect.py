@@ -117,7 +117,7 @@ async def test_first_redis_report_is_shown_when_it_lands_without_another_poll(tm
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(polls) == 1 and app.snapshot is not None)
-            assert polls[0].extra["redis_pending"] is True
+            assert polls[0].redis_pending is True
             assert "checking" in header(app, "redis")
             os.kill(redis._proc.pid, signal.SIGCONT)  # noqa: SLF001
             await wait_for(pilot, lambda: "● ok" in header(app, "redis"))

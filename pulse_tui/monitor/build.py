@@ -58,13 +58,14 @@ def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequenc
 
 def build_targets(
     config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True,
-    channel: bool = True,
+    channel: bool = True, one_shot: bool = False,
 ) -> Targets:
     """Gateway adapter, Redis inspector (when Redis is configured), host probe, the monitor over them and the
-    engine that feeds it events (`channel`: the gateway's event channel when it has one)."""
+    engine that feeds it events (`channel`: the gateway's event channel when it has one). `one_shot` (status,
+    doctor): the first host scan samples CPU twice, 0.5 s apart; a running front end compares its polls instead."""
     from pulse_tui.crypto.pulse import KeyRing
     from pulse_tui.monitor.engine import Engine
-    from pulse_tui.monitor.host import HostSource
+    from pulse_tui.monitor.host import CPU_SAMPLE_S, HostSource
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import make_gateway
@@ -83,7 +84,7 @@ def build_targets(
     monitor = Monitor(
         config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
         findings=findings,
-        host=HostSource(config, clock) if host else None,
+        host=HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0) if host else None,
     )
     closers = (gateway.aclose,) if redis is None else (gateway.aclose, redis.aclose)
     events = make_event_channel(config, gateway) if channel else None

@@ -653,7 +653,6 @@ class Monitor:
             sessions=tuple(views),
             redis=self._redis_report,
             keys=keys_status(self._redis_report),
-            extra={"redis_pending": self.redis_pending},  # kept while the TUI still reads it here
             redis_pending=self.redis_pending,
             events=self.channel,
         )

@@ -278,7 +278,7 @@ class PulseApp(App[int]):
             slow.stop()
             # A first Redis inspection that outlived its poll (key derivation, a slow Redis) is shown the
             # moment it lands, without another poll.
-            if snap is not None and snap.extra.get("redis_pending"):
+            if snap is not None and snap.redis_pending:
                 self._apply_when_settled()
             if self.autopoll and not replaced:
                 if self._poll_timer is not None:

@@ -264,7 +264,7 @@ class MainScreen(Screen[None]):
         lines = {
             "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.polling,
                                          snap.events),
-            "#hdr-redis": redis_line(snap.redis, bool(snap.extra.get("redis_pending"))),
+            "#hdr-redis": redis_line(snap.redis, snap.redis_pending),
             "#hdr-keys": keys_line(snap, self.read_only),
         }
         for selector, text in lines.items():
