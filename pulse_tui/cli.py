@@ -13,15 +13,19 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulse_tui.config import Config, ConfigError, GatewayKind, load_config
-from pulse_tui.doctor import command as doctor_command
-from pulse_tui.doctor.checks import ExtraChecks, findings_for
-from pulse_tui.keys import command as keys_command
-from pulse_tui.model import Finding, Snapshot
+from pulse_tui.doctor import options as doctor_options
+from pulse_tui.keys import options as keys_options
 from pulse_tui.sanitize import visible
-from pulse_tui.sources.logs.recent import RecentLines
+
+if TYPE_CHECKING:
+    # The checks, Redis and the gateways are imported by the commands that use them: the TUI's first frame
+    # does not wait for them.
+    from pulse_tui.doctor.checks import ExtraChecks
+    from pulse_tui.model import Finding, Snapshot
+    from pulse_tui.sources.logs.recent import RecentLines
 
 EXIT_BAD_CONFIG = 2
 
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     qr = sub.add_parser("qr", parents=[common], help="open straight on one session's QR; exit 0 once linked")
     qr.add_argument("session_id", metavar="ID")
     doc = sub.add_parser("doctor", parents=[common], help="diagnose keys, Redis, gateway, sessions, logs")
-    doctor_command.add_arguments(doc)
+    doctor_options.add_arguments(doc)
     from pulse_tui.exporter import command as exporter_command  # light: prometheus_client loads on run
     from pulse_tui.fleet import command as fleet_command
 
@@ -89,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "dropped sessions by policy, warn before anything expires"))
     fleet_command.add_arguments(sub.add_parser("fleet", parents=[common], help="every host Prometheus scrapes"))
     keys = sub.add_parser("keys", parents=[common], help="generate keys; migrate sessions to new keys")
-    keys_command.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
+    keys_options.add_arguments(keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True),
                                parents=[common])
     return p
 
@@ -116,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if command == "keys":
             config = config_from_args(args)
+            from pulse_tui.keys import command as keys_command
+
             return _maybe_async(keys_command.run(args, config))
         config = config_from_args(args)
     except ConfigError as exc:
@@ -175,6 +181,7 @@ def _maybe_async(result: Any) -> int:
 
 async def status(config: Config, *, as_json: bool) -> int:
     """Poll every source once through the monitor; print JSON or a table; 0 when healthy."""
+    from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json
 
@@ -199,6 +206,8 @@ async def status(config: Config, *, as_json: bool) -> int:
 
 async def doctor(config: Config, args: argparse.Namespace) -> int:
     """`pulse-tui doctor`: the doctor's own report over one full poll."""
+    from pulse_tui.doctor import command as doctor_command
+    from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
 
     recent = await recent_logs(config)
@@ -225,6 +234,7 @@ def path_checks(config: Config) -> tuple[ExtraChecks, ...]:
 async def recent_logs(config: Config) -> RecentLines:
     """The last lines of the configured (or default) logs, for the checks that read logs."""
     from pulse_tui.monitor.build import build_log_follower
+    from pulse_tui.sources.logs.recent import RecentLines
 
     recent = RecentLines()
     follower = build_log_follower(config)

@@ -13,6 +13,7 @@ import pytest
 
 from pulse_tui.config import Config
 from pulse_tui.doctor import command as doctor_command
+from pulse_tui.doctor import options as doctor_options
 from pulse_tui.doctor.checks import findings_for
 from pulse_tui.doctor.report import exit_code, render_report, report_json
 from pulse_tui.model import Finding, Severity
@@ -92,7 +93,7 @@ def _config(sim: GatewaySim, redis_url: str, tmp_path: Path, **kw: object) -> Co
 
 def _args(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    doctor_command.add_arguments(p)
+    doctor_options.add_arguments(p)
     return p.parse_args(list(argv))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pulse_tui.config import config_from_values
 from pulse_tui.doctor import command as doctor_command
+from pulse_tui.doctor import options as doctor_options
 from pulse_tui.doctor.checks import CODES, GROUP_OF, findings_for
 from pulse_tui.doctor.checks_gateways import CODES as GATEWAY_CODES
 from pulse_tui.monitor.build import build_targets
@@ -18,7 +19,7 @@ from pulse_tui.sim.waha import WahaFlavor, WahaSim
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    doctor_command.add_arguments(p)
+    doctor_options.add_arguments(p)
     return p.parse_args(["--json", "--timeout", "30"])
 
 

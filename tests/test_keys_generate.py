@@ -12,6 +12,7 @@ from pathlib import Path
 from pulse_tui.config import Config
 from pulse_tui.envfile import read as _read_env
 from pulse_tui.keys import command as keys_command
+from pulse_tui.keys import options as keys_options
 from pulse_tui.keys.generate import NAMES, env_block, generate, write_env
 
 HEX_LEN = {"ENCRYPTION_KEY": 64, "ENCRYPTION_SALT": 32, "HASH_SALT": 32,
@@ -21,7 +22,7 @@ HEX_LEN = {"ENCRYPTION_KEY": 64, "ENCRYPTION_SALT": 32, "HASH_SALT": 32,
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="keys_command", required=True)
-    keys_command.add_arguments(sub)
+    keys_options.add_arguments(sub)
     return p.parse_args(argv)
 
 

@@ -27,6 +27,7 @@ from pulse_tui.crypto.pulse import (
     hash_whatsapp_id,
 )
 from pulse_tui.keys import command as keys_command
+from pulse_tui.keys import options as keys_options
 from pulse_tui.keys.backup import BackupWriter, read_backup, restore
 from pulse_tui.keys.migrate import (
     ENCRYPTED_PREFIXES,
@@ -327,7 +328,7 @@ def test_validate_refuses_unusable_new_keys() -> None:
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="keys_command", required=True)
-    keys_command.add_arguments(sub)
+    keys_options.add_arguments(sub)
     return p.parse_args(argv)
 
 

@@ -11,20 +11,12 @@ from typing import Any, TextIO
 from pulse_tui.config import Config
 from pulse_tui.doctor.checks import check_failed, checked_groups, group_of, redact, run_checks
 from pulse_tui.doctor.checks_gateways import gateway_fact_findings
+from pulse_tui.doctor.options import DEFAULT_TIMEOUT_S
 from pulse_tui.doctor.report import exit_code, render_report, report_json, visible_lines
 from pulse_tui.model import Finding, GatewayHealth, HealthState, RedisReport, Severity, Snapshot
 from pulse_tui.monitor.service import Monitor, keys_status
 
-DEFAULT_TIMEOUT_S = 120.0
 FALLBACK_MIN_S = 5.0  # the Redis read after a failed poll gets at least this long (the inspector's own timeouts)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the `doctor` subcommand."""
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help="stop waiting for the full poll after this; Redis and the keys are then "
-                             "checked on their own (exit 3 only when nothing could be read)")
 
 
 def _redact_text(text: str, config: Config) -> str:
