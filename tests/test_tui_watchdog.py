@@ -16,13 +16,14 @@ from pulse_tui.clock import FakeClock
 from pulse_tui.config import Config
 from pulse_tui.model import ConnState
 from pulse_tui.monitor.build import Targets, build_targets
-from pulse_tui.sim.gateway import GatewaySim
+from pulse_tui.sim.gateway import Fault, GatewaySim
 from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.help import help_text
+from pulse_tui.tui.rows import watch_line
 from pulse_tui.watch.journal import watch_paths
 from pulse_tui.watch.lock import WatchLock
 from pulse_tui.watch.policy import Policy
-from pulse_tui.watch.watchdog import Mode
+from pulse_tui.watch.watchdog import Mode, Planned
 from tests.tui_helpers import API_KEY, UID_A, make_sim, poll
 
 POLICY = Policy(jitter=0.0, backoff_base_s=30.0, restore_slack_s=0.0)
@@ -198,3 +199,53 @@ async def test_w_is_refused_in_read_only_mode(tmp_path: Path) -> None:
 
 def test_help_lists_the_watchdog_key() -> None:
     assert any(line.strip().startswith("W ") and "watchdog" in line for line in help_text("/a", False).splitlines())
+
+
+async def test_a_gateway_down_pauses_the_tui_watchdog_and_the_header_says_why(world: World) -> None:
+    w = world
+    app = w.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await connected(app, pilot, w)
+        await pilot.press("W")
+        await settle(app, pilot)
+        w.sim.set_fault(Fault.DOWN)
+        starts = w.starts()
+        for _ in range(3):
+            w.clock.advance(60.0)
+            await poll(app, pilot)
+            await settle(app, pilot)
+        assert "watchdog paused: gateway" in header(app)
+        assert w.starts() == starts
+        w.sim.set_fault(Fault.NONE)
+        for _ in range(10):  # back up: the monitor's retry, then the gateway's own restore queue is waited for
+            w.clock.advance(15.0)
+            await poll(app, pilot)
+            await settle(app, pilot)
+            if "paused" not in header(app):
+                break
+        assert header(app).endswith("watchdog on · nothing planned")
+
+
+async def test_a_bad_watch_variable_keeps_the_watchdog_off_and_names_it(world: World,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_TUI_WATCH_MAX_PER_HOUR", "lots")
+    app = PulseApp(world.config, world.targets.monitor, world.targets.gateway, clock=world.clock,
+                   audit=AuditLog(world.tmp / "audit.jsonl", world.clock), autopoll=False)  # policy from the env
+    async with app.run_test(size=(160, 40)) as pilot:
+        await poll(app, pilot)
+        await pilot.press("W")
+        await pilot.pause()
+        assert app.watchdog is None
+        assert any("PULSE_TUI_WATCH_MAX_PER_HOUR" in n.message for n in app._notifications)  # noqa: SLF001
+        assert header(app).startswith("Watch   watchdog off")
+
+
+def test_the_header_line_words() -> None:
+    plan = Planned("s-1", "start", at=1020.4, reason="watchdog: …")
+    assert watch_line("acting", "", plan, 1000.0).plain == "Watch   ● watchdog on · next: start s-1 in 20 s"
+    assert watch_line("acting", "", plan, 1030.0).plain.endswith("next: start s-1 now")
+    assert watch_line("acting", "gateway down", None, 0.0).plain == "Watch   watchdog paused: gateway down"
+    assert "observer (another watchdog acts" in watch_line("observer", "", None, 0.0).plain
+    assert "2 circuit(s) open" in watch_line("acting", "", None, 0.0, circuits=2).plain
+    # Untrusted ids are shown, never interpreted.
+    assert "\x1b" not in watch_line("acting", "", Planned("\x1b[2Jx", "start", 5.0, ""), 0.0).plain
