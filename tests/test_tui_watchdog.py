@@ -246,6 +246,8 @@ def test_the_header_line_words() -> None:
     assert watch_line("acting", "", plan, 1030.0).plain.endswith("next: start s-1 now")
     assert watch_line("acting", "gateway down", None, 0.0).plain == "Watch   watchdog paused: gateway down"
     assert "observer (another watchdog acts" in watch_line("observer", "", None, 0.0).plain
+    assert "(watchdog lock /x not usable (Permission denied))" in watch_line(
+        "observer", "", None, 0.0, lock_error="watchdog lock /x not usable (Permission denied)").plain
     assert "2 circuit(s) open" in watch_line("acting", "", None, 0.0, circuits=2).plain
     # Untrusted ids are shown, never interpreted.
     assert "\x1b" not in watch_line("acting", "", Planned("\x1b[2Jx", "start", 5.0, ""), 0.0).plain

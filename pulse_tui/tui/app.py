@@ -512,7 +512,10 @@ class PulseApp(App[int]):
         if dog is None:
             text = watch_line("off", "", None, self.clock.now())
         else:
-            text = watch_line(dog.mode.value, dog.paused, dog.next_action(), self.clock.now(), len(dog.circuits()))
+            mode = dog.mode.value
+            error = dog.lock.error if dog.lock is not None else ""
+            text = watch_line(mode, dog.paused, dog.next_action(), self.clock.now(), len(dog.circuits()),
+                              lock_error="" if error.startswith("another watchdog") else error)
         self.main.show_watch(text)
 
     def _show_journal(self) -> None:

@@ -309,15 +309,19 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
     return t
 
 
-def watch_line(mode: str, paused: str, planned: Planned | None, now: float, circuits: int = 0) -> Text:
-    """`Watch   on · next: start ID in 20 s`, `off (W turns it on)`, `observer (another watchdog acts)`, `paused: why`."""
+def watch_line(mode: str, paused: str, planned: Planned | None, now: float, circuits: int = 0,
+               lock_error: str = "") -> Text:
+    """`Watch   on · next: start ID in 20 s`, `off (W turns it on)`, `observer (another watchdog acts)`, `paused: why`.
+
+    `lock_error`: why the lock was not taken, when it is not another watchdog (an unusable state dir)."""
     t = Text("Watch   ", style="bold")
     if mode == "off":
         t.append("watchdog off", style="dim")
         t.append(" (W turns it on)", style="dim")
         return t
     if mode == "observer":
-        t.append("watchdog observer (another watchdog acts on this gateway)", style="yellow")
+        t.append(visible(f"watchdog observer ({lock_error or 'another watchdog acts on this gateway'})"),
+                 style="yellow")
     elif paused:
         t.append("watchdog paused: ", style="bold yellow")
         t.append(visible(paused))
