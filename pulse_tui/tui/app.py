@@ -31,13 +31,14 @@ from textual.worker import Worker
 from pulse_tui.actions import spec_for
 from pulse_tui.audit import AuditLog, default_audit_path
 from pulse_tui.clock import Clock, SystemClock
-from pulse_tui.config import Config
+from pulse_tui.config import Config, ConfigError
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
 from pulse_tui.monitor.logs import LogLine, RecentLines
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.details import findings_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
+from pulse_tui.tui.rows import watch_line
 
 if TYPE_CHECKING:
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
@@ -48,6 +49,12 @@ if TYPE_CHECKING:
     )
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.tui.qr_view import QrScreen
+    from pulse_tui.watch.journal import Entry, Journal
+    from pulse_tui.watch.policy import Policy
+    from pulse_tui.watch.watchdog import Watchdog
+
+WATCH_SHOWN = 8  # watchdog decisions shown in a session's details
+WATCH_READ = 400  # journal entries read for them
 
 
 class LogFeed(Protocol):
@@ -87,6 +94,7 @@ class PulseApp(App[int]):
         qr_session: str | None = None,
         autopoll: bool = True,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        watch_policy: Policy | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -114,6 +122,13 @@ class PulseApp(App[int]):
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
         self._screen_ready = False
+        # The watchdog (`W`): built at the first press, off until then; its policy from the environment unless given.
+        self.watch_policy = watch_policy
+        self.watchdog: Watchdog | None = None
+        self._watch_next: Snapshot | None = None  # the newest snapshot not yet stepped
+        self._watch_busy = False  # a step is under way: never two at once
+        self._journal: Journal | None = None
+        self._journal_seen: tuple[int, int] | None = None  # (size, mtime) of the journal last read
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -159,6 +174,9 @@ class PulseApp(App[int]):
     def on_main_screen_poll_requested(self, event: MainScreen.PollRequested) -> None:
         self.poll_now()
 
+    def on_main_screen_watchdog_toggled(self, event: MainScreen.WatchdogToggled) -> None:
+        self.toggle_watchdog()
+
     def start(self) -> None:
         """Once the main screen is mounted: the 1 s tick, the log feed, signal handling."""
         self._screen_ready = True
@@ -184,6 +202,10 @@ class PulseApp(App[int]):
             closers.append(self._on_close)
         if self.logs is not None:
             closers.append(self.logs.aclose)
+        if self.watchdog is not None:
+            self.watchdog.stopping = True
+            if self.watchdog.lock is not None:
+                self.watchdog.lock.release()  # a headless watchdog may act from now on
         for close in closers:
             with contextlib.suppress(Exception):  # quitting must never end in a traceback
                 await close()
@@ -191,6 +213,8 @@ class PulseApp(App[int]):
     def _tick(self) -> None:
         with contextlib.suppress(NoMatches):  # a tick that lands while the app closes
             self.main.tick()
+            if self.watchdog is not None and self.watchdog.enabled:
+                self._show_watch()  # the countdown to its next action; an observer retries the lock
 
     @property
     def log_pane(self) -> LogPane:
@@ -306,6 +330,9 @@ class PulseApp(App[int]):
         if not self._screen_ready:
             return  # the first poll beat the screen: start() applies it
         self.main.show(snap)
+        self._show_watch()
+        self._show_journal()
+        self._step_watchdog(snap)
         if isinstance(self.screen, TextScreen) and self.screen.kind == "doctor":
             self.screen.update_body(findings_text(snap))
         if self.qr_screen is not None:
@@ -400,3 +427,115 @@ class PulseApp(App[int]):
         """
         if before is None or not before.restorable or (self.qr_session == sid):
             self.open_qr(sid)
+
+    # --- the watchdog (`W`): the same policy, lock, journal and actions as `pulse-tui watch` ---------------------
+
+    def toggle_watchdog(self) -> None:
+        """`W`: switch the watchdog on or off; refused in read-only mode (`pulse-tui watch --read-only` says what
+        it would do) and without a state dir for its journal and lock."""
+        if self.config.read_only:
+            self.notify("Read-only mode: the watchdog stays off (`pulse-tui watch --read-only` shows what it would "
+                        "do).", severity="warning")
+            return
+        if self.config.state_dir is None:
+            self.notify("XDG_STATE_HOME (or HOME) must be set: the watchdog keeps its journal and lock there.",
+                        severity="warning")
+            return
+        if not self.connected:
+            self.notify("Still connecting to the gateway.", severity="warning")
+            return
+        dog = self.watchdog
+        if dog is None:
+            try:
+                dog = self.watchdog = self._build_watchdog()
+            except ConfigError as exc:
+                self.notify(str(exc), title="Watchdog not started", severity="error", timeout=10)
+                return
+        dog.enabled = not dog.enabled
+        if not dog.enabled and dog.lock is not None:
+            dog.lock.release()  # off: a headless watchdog may take over
+        mode = dog.mode.value
+        self.notify({"off": "Watchdog off.", "observer": "Watchdog on as an observer: another watchdog acts on "
+                     "this gateway."}.get(mode, "Watchdog on: dropped restorable sessions are reconnected by "
+                                              "policy."), timeout=4)
+        self._show_watch()
+        if dog.enabled and self.snapshot is not None:
+            self._step_watchdog(self.snapshot)
+
+    def _build_watchdog(self) -> Watchdog:
+        from pulse_tui.monitor.service import Monitor
+        from pulse_tui.watch.command import policy_for, watchdog_over
+
+        policy = self.watch_policy if self.watch_policy is not None else policy_for(self.config)
+        host = self._host or (self.source if isinstance(self.source, Monitor) else None)
+        return watchdog_over(self.config, self.source, self.gateway, self.audit, policy, host=host,
+                             clock=self.clock, enabled=False)
+
+    def _step_watchdog(self, snap: Snapshot) -> None:
+        """Hand the newest snapshot to the watchdog; a step under way takes it when it ends (never two at once)."""
+        if self.watchdog is None:
+            return
+        self._watch_next = snap
+        if not self._watch_busy:
+            self._watch_busy = True
+            self.run_worker(self._watch_steps(), group="watchdog", exit_on_error=False)
+
+    async def _watch_steps(self) -> None:
+        dog = self.watchdog
+        assert dog is not None
+        try:
+            while (snap := self._watch_next) is not None:
+                self._watch_next = None
+                try:
+                    entries = await dog.step(snap)
+                except Exception as exc:  # noqa: BLE001 - a policy bug must not take the screen down
+                    self.notify(f"Watchdog step failed ({type(exc).__name__}); tried again at the next poll.",
+                                severity="error")
+                    continue
+                acted = [e for e in entries if e.kind in ("acted", "failed")]
+                for e in acted:
+                    self.notify(f"Watchdog: {e.action} {e.session}: {e.reason}", title="Watchdog",
+                                severity="information" if e.ok else "error", timeout=6)
+                with contextlib.suppress(NoMatches):
+                    self._show_watch()
+                    self._show_journal()
+                if acted:
+                    self.poll_now()  # show what the action did
+        finally:
+            self._watch_busy = False
+
+    def _show_watch(self) -> None:
+        """The header's watchdog line: only where a watchdog can run (a state dir), once the sources exist."""
+        if self.config.state_dir is None or not self.connected or not self._screen_ready:
+            return
+        dog = self.watchdog
+        if dog is None:
+            text = watch_line("off", "", None, self.clock.now())
+        else:
+            mode = dog.mode.value
+            error = dog.lock.error if dog.lock is not None else ""
+            text = watch_line(mode, dog.paused, dog.next_action(), self.clock.now(), len(dog.circuits()),
+                              lock_error="" if error.startswith("another watchdog") else error)
+        self.main.show_watch(text)
+
+    def _show_journal(self) -> None:
+        """Each session's last decisions from the journal (ours or a headless watchdog's), read when it changed."""
+        if self.config.state_dir is None or not self._screen_ready:
+            return
+        if self._journal is None:
+            from pulse_tui.watch.journal import Journal, watch_paths
+
+            self._journal = Journal(watch_paths(self.config.state_dir, self.config.gateway_url)[0])
+        try:
+            st = self._journal.path.stat()
+        except OSError:
+            return
+        seen = (st.st_size, st.st_mtime_ns)
+        if seen == self._journal_seen:
+            return
+        self._journal_seen = seen
+        decisions: dict[str, list[Entry]] = {}
+        for e in self._journal.last(WATCH_READ):
+            if e.session:
+                decisions.setdefault(e.session, []).append(e)
+        self.main.show_watch_journal({sid: es[-WATCH_SHOWN:] for sid, es in decisions.items()})

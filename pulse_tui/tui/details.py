@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -11,6 +13,9 @@ from pulse_tui.monitor.state import FLAG_EXPLANATIONS
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.rows import state_cell
 from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
+
+if TYPE_CHECKING:
+    from pulse_tui.watch.journal import Entry
 
 LOCK_NOTES = {
     "stale": " (harmless: Chromium clears it at the next start; L clears it now)",
@@ -118,4 +123,22 @@ def findings_text(snap: Snapshot) -> Text:
             t.append(f"           fix: {visible(f.hint)}\n", style="dim")
         if f.subjects:
             t.append(f"           e.g. {visible(', '.join(f.subjects[:3]))}\n", style="dim")
+    return t
+
+
+WATCH_STYLES = {"acted": "green", "failed": "red", "circuit-open": "bold yellow", "needs-qr": "yellow"}
+
+
+def watch_decisions(entries: Sequence[Entry]) -> Text:
+    """The session's last watchdog decisions (from its journal), newest first; empty when there are none."""
+    t = Text()
+    if not entries:
+        return t
+    t.append("\nWatchdog (its journal)\n", style="bold")
+    for e in reversed(entries):
+        t.append(f"  {clock_time(e.at)}  ")
+        t.append(visible(" ".join(x for x in (e.kind, e.action) if x)), style=WATCH_STYLES.get(e.kind, ""))
+        if e.reason:
+            t.append(f"  {visible(e.reason[:160])}", style="dim")
+        t.append("\n")
     return t

@@ -34,6 +34,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("e in the log", "level: all → warnings+ → errors"),
     )),
     ("Other", (
+        ("W", "watchdog on / off: reconnects dropped restorable sessions by policy (off at start)"),
         ("ctrl+r", "poll now"),
         ("c", "copy the session id"),
         ("?", "this help"),

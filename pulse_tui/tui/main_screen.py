@@ -27,7 +27,7 @@ from pulse_tui.clock import Clock
 from pulse_tui.model import ConnState, SessionView, Snapshot
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
-from pulse_tui.tui.details import findings_text, session_details, user_details
+from pulse_tui.tui.details import findings_text, session_details, user_details, watch_decisions
 from pulse_tui.tui.help import HelpScreen, help_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.rows import (
@@ -46,6 +46,7 @@ from pulse_tui.tui.synced_table import SyncedTable
 
 if TYPE_CHECKING:
     from pulse_tui.actions import Capabilities
+    from pulse_tui.watch.journal import Entry
 
 NARROW = 110  # below this width the details pane folds away (enter shows it full screen)
 MEDIUM = 150  # below this width the details pane is narrower
@@ -101,6 +102,7 @@ class MainScreen(Screen[None]):
         Binding("f", "log_follow", "Follow", show=False),
         Binding("w", "log_wrap", "Wrap", show=False),
         Binding("D", "doctor", "Doctor"),
+        Binding("W", "watchdog", "Watchdog", show=False),
         Binding("ctrl+r", "poll_now", "Poll", show=False),
         Binding("c", "copy_id", "Copy id", show=False),
         Binding("j", "cursor('down')", "Down", show=False),
@@ -135,6 +137,10 @@ class MainScreen(Screen[None]):
     class PollRequested(Message):
         """ctrl+r: poll now."""
 
+    @dataclass
+    class WatchdogToggled(Message):
+        """`W`: switch the TUI's watchdog on or off (the app decides whether it may)."""
+
     def __init__(self, log_pane: LogPane, *, clock: Clock, read_only: bool = False, audit_path: str = "",
                  pm2_app: str = "") -> None:
         super().__init__(id="main")
@@ -153,6 +159,7 @@ class MainScreen(Screen[None]):
         self.user_table = SyncedTable(id="user-table")
         self._by_id: dict[str, SessionView] = {}
         self._header: dict[str, Text] = {}
+        self.watch_journal: dict[str, list[Entry]] = {}  # set by the app: each session's last watchdog decisions
         self._details: Text | None = None
         self._details_rows = -1
         self._aged_at = 0.0
@@ -168,6 +175,7 @@ class MainScreen(Screen[None]):
             yield Static(Text("Gateway  waiting for the first poll…"), id="hdr-gateway")
             yield Static(Text("Redis"), id="hdr-redis")
             yield Static(Text("Keys"), id="hdr-keys")
+            yield Static(Text("Watch"), id="hdr-watch")  # shown once the app has a watchdog to offer
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter: id, phone, state or flag (Esc clears)", id="filter")
@@ -272,6 +280,19 @@ class MainScreen(Screen[None]):
                 self._header[selector] = text
                 self.query_one(selector, Static).update(text, layout=False)  # fixed one-row lines
 
+    def show_watch(self, text: Text) -> None:
+        """The watchdog's header line (its first call shows the line: only an app that can watch calls it)."""
+        self.add_class("-watch")
+        if self._header.get("#hdr-watch") != text:
+            self._header["#hdr-watch"] = text
+            self.query_one("#hdr-watch", Static).update(text, layout=False)
+
+    def show_watch_journal(self, decisions: dict[str, list[Entry]]) -> None:
+        """Each session's last watchdog decisions, for its details."""
+        if decisions != self.watch_journal:
+            self.watch_journal = decisions
+            self.refresh_details()
+
     def _matches(self, *fields: object) -> bool:
         if not self.filter_text:
             return True
@@ -353,6 +374,7 @@ class MainScreen(Screen[None]):
         if s is None:
             return Text("Select a session.")
         text = session_details(s, snap)
+        text.append_text(watch_decisions(self.watch_journal.get(s.id, [])))
         lines = self.log_pane.lines_mentioning(s.id)
         if lines:
             text.append("\nIn the log (g: only its lines)\n", style="bold")
@@ -444,6 +466,9 @@ class MainScreen(Screen[None]):
         if self.snap is not None:
             self.app.push_screen(TextScreen("Doctor (refreshed with each poll; Esc closes)",
                                             findings_text(self.snap), kind="doctor"))
+
+    def action_watchdog(self) -> None:
+        self.post_message(self.WatchdogToggled())
 
     def action_poll_now(self) -> None:
         self.post_message(self.PollRequested())

@@ -6,6 +6,7 @@ Every state is shown as a glyph AND a word; colour (via Rich styles) only repeat
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -23,6 +24,9 @@ from pulse_tui.model import (
 )
 from pulse_tui.sanitize import visible
 from pulse_tui.ui_words import STATE_GLYPHS, STATE_WORDS, VALUE_GLYPHS, duration
+
+if TYPE_CHECKING:
+    from pulse_tui.watch.watchdog import Planned
 
 STATE_STYLES = {
     ConnState.CONNECTED: "green",
@@ -302,4 +306,34 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
                 t.append(f" (+{pm2.restarts_since_start} since pulse-tui started)", style="bold yellow")
     if read_only:
         t.append("  READ-ONLY", style="bold reverse")
+    return t
+
+
+def watch_line(mode: str, paused: str, planned: Planned | None, now: float, circuits: int = 0,
+               lock_error: str = "") -> Text:
+    """`Watch   on · next: start ID in 20 s`, `off (W turns it on)`, `observer (another watchdog acts)`, `paused: why`.
+
+    `lock_error`: why the lock was not taken, when it is not another watchdog (an unusable state dir)."""
+    t = Text("Watch   ", style="bold")
+    if mode == "off":
+        t.append("watchdog off", style="dim")
+        t.append(" (W turns it on)", style="dim")
+        return t
+    if mode == "observer":
+        t.append(visible(f"watchdog observer ({lock_error or 'another watchdog acts on this gateway'})"),
+                 style="yellow")
+    elif paused:
+        t.append("watchdog paused: ", style="bold yellow")
+        t.append(visible(paused))
+    else:
+        t.append("● watchdog on", style="green")
+        if mode != "acting":
+            t.append(f" ({mode}: acts on nothing)", style="yellow")
+    if planned is not None:
+        wait = max(0, round(planned.at - now))
+        t.append(visible(f" · next: {planned.action} {planned.session} " + ("now" if wait == 0 else f"in {wait} s")))
+    elif mode != "observer" and not paused:
+        t.append(" · nothing planned", style="dim")
+    if circuits:
+        t.append(f" · {circuits} circuit(s) open", style="bold yellow")
     return t

@@ -94,19 +94,35 @@ def _reset(config: Config, session_id: str) -> int:
 def build_watchdog(config: Config, targets: Targets, policy: Any, *, dry_run: bool = False,
                    say: Any = None, clock: Any = None) -> Watchdog:
     """A Watchdog over built targets: its journal and lock beside the budget ledger, audit in the audit log."""
-    from pulse_tui.actions.perform import ActionContext
     from pulse_tui.audit import AuditLog, default_audit_path
+
+    audit = AuditLog(config.audit_log or default_audit_path(), **({"clock": clock} if clock else {}))
+    return watchdog_over(config, targets.monitor, targets.gateway, audit, policy, host=targets.monitor,
+                         dry_run=dry_run, say=say, clock=clock)
+
+
+def watchdog_over(config: Config, source: Any, gateway: Any, audit: Any, policy: Any, *, host: Any = None,
+                  dry_run: bool = False, say: Any = None, clock: Any = None, enabled: bool = True) -> Watchdog:
+    """A Watchdog over a source and gateway already built (the TUI's connection): same journal, lock and audit."""
+    from pulse_tui.actions.perform import ActionContext
     from pulse_tui.watch.journal import Journal, watch_paths
     from pulse_tui.watch.lock import WatchLock
     from pulse_tui.watch.watchdog import Watchdog
 
     assert config.state_dir is not None
     journal_path, _, lock_path = watch_paths(config.state_dir, config.gateway_url)
-    audit = AuditLog(config.audit_log or default_audit_path(), **({"clock": clock} if clock else {}))
-    ctx = ActionContext(targets.monitor, targets.gateway, audit, host=targets.monitor, read_only=config.read_only,
-                        capabilities_override=capabilities_of(targets.gateway))
+    ctx = ActionContext(source, gateway, audit, host=host, read_only=config.read_only,
+                        capabilities_override=capabilities_of(gateway))
     return Watchdog(policy, ctx, Journal(journal_path, policy.journal_max_bytes), clock=clock,
-                    lock=WatchLock(lock_path), dry_run=dry_run, say=say)
+                    lock=WatchLock(lock_path), dry_run=dry_run, say=say, enabled=enabled)
+
+
+def policy_for(config: Config, environ: Mapping[str, str] | None = None) -> Any:
+    """The policy `pulse-tui watch` would run with (no flags): environment > the config's env files > ./.env."""
+    from pulse_tui.watch.policy import policy_from_env
+
+    values, _ = layered({}, os.environ if environ is None else environ, config.env_files)
+    return policy_from_env(values)
 
 
 def printer(out: TextIO) -> Any:

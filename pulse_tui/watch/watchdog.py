@@ -1,6 +1,6 @@
 """The UI-free `Watchdog`: one `step(snapshot)` decides, acts through the actions layer, and journals why.
 
-The headless `pulse-tui watch` loop and (later) the TUI's `W` toggle drive the same object: `enabled`, `mode`,
+The headless `pulse-tui watch` loop and the TUI's `W` toggle drive the same object: `enabled`, `mode`,
 `next_action()` and `step()`. It never acts on a session that needs a QR, never fights the gateway's own
 boot-time restore, and pauses whenever acting could hurt (gateway unwell, budget low, keys in doubt).
 """
