@@ -91,6 +91,7 @@ CAPABILITIES = Capabilities(
     consequences=CONSEQUENCES,
     has_logout=True,
     browser_per_session=False,  # Baileys: no browser
+    qr_interval_s=45.0,  # Baileys' qrTimeout; its QRCODE_LIMIT counts codes across reconnects, not one attempt
 )
 
 STATES = {"open": ConnState.CONNECTED, "connecting": ConnState.STARTING, "close": ConnState.STOPPED,

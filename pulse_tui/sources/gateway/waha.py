@@ -91,6 +91,9 @@ CAPABILITIES = Capabilities(
     event_stream=True,
     consequences=CONSEQUENCES,
     has_logout=True,
+    qr_interval_s=20.0,  # a QR lives 60 s, then 20 s each, 6 codes, then FAILED (maintainer, waha#1799)
+    qr_first_s=60.0,
+    qr_attempts=6,
 )
 
 
