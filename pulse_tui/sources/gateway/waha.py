@@ -256,6 +256,12 @@ class WahaGateway:
 
     async def list_sessions(self) -> list[str] | GatewayFailure:
         """`GET /api/sessions?all=true` (without `all`, STOPPED sessions are left out)."""
+        if self.server is None:
+            # A poll that asks statuses never calls health(): probe here, or the capabilities (engine, Core's
+            # single session) and the doctor's facts would never be learned. A failure shows in the list's own.
+            probed = await self.probe()
+            if isinstance(probed, GatewayFailure):
+                return probed
         what = "GET /api/sessions"
         got = await self._json("GET", "/api/sessions", what, params={"all": "true"}, call=CallKind.LIST)
         if isinstance(got, GatewayFailure):
