@@ -127,3 +127,16 @@ async def test_waha_core_poll_puts_its_browsers_on_default(waha_browsers: tuple[
     assert s is not None and not s.no_browser
     assert set(gw.tree_pids(dirs[0])) | set(gw.tree_pids(dirs[1])) <= set(s.browser_pids)
     assert s.rss_bytes is not None and s.rss_bytes > 0
+
+
+def test_temp_profile_browsers_outside_the_gateway_are_not_its(waha_browsers: tuple[StandInGateway, list[Path]],
+                                                               tmp_path: Path) -> None:
+    from pulse_tui.sim.browsers import dead_pid
+
+    gw, dirs = waha_browsers
+    mapper = ProcessMapper([tmp_path / "no-auth-root"], SystemClock())
+    mine = {str(d.resolve()) for d in dirs}
+    under = mapper.scan(throwaway=True, throwaway_owner="default", gateway_pids={gw.gateway_pid})
+    assert {s.user_data_dir for s in under.sessions} >= mine
+    elsewhere = mapper.scan(throwaway=True, throwaway_owner="default", gateway_pids={dead_pid()})
+    assert not {s.user_data_dir for s in elsewhere.sessions} & mine  # another program's puppeteer: not WAHA's

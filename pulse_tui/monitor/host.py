@@ -105,13 +105,16 @@ class HostSource:
         self.pm2 = (pm2 or Pm2Reader(self.clock, (self.pm2_app,))) if use_pm2 else None
         self.hostname = hostname
         self._gateway_pids = gateway_pids
+        self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
 
     async def scan(self, caps: Capabilities | None = None) -> HostReport:
         """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
 
         `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
-        scan = partial(self.mapper.scan, throwaway=caps is not None and caps.throwaway_profiles,
-                       throwaway_owner=caps.throwaway_owner if caps is not None else None)
+        throwaway = caps is not None and caps.throwaway_profiles
+        scan = partial(self.mapper.scan, throwaway=throwaway,
+                       throwaway_owner=caps.throwaway_owner if caps is not None else None,
+                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
             await asyncio.to_thread(scan, memory=False)
             await asyncio.sleep(self.cpu_sample_s)
@@ -119,7 +122,8 @@ class HostSource:
 
     async def read_pm2(self) -> Pm2Report | None:
         """`pm2 jlist` for the watched app; None when pm2 is switched off."""
-        return None if self.pm2 is None else await self.pm2.read()
+        self._last_pm2 = None if self.pm2 is None else await self.pm2.read()
+        return self._last_pm2
 
     async def check_locks(self, dirs: Sequence[tuple[str, str]], report: HostReport | None) -> tuple[LockInfo, ...]:
         """The SingletonLock of every (session id, profile dir), off the event loop."""

@@ -296,12 +296,14 @@ class ProcessMapper:
         """True once a scan has been taken: the next one can tell CPU%."""
         return self._prev_mono is not None
 
-    def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None) -> HostReport:
+    def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
+             gateway_pids: Collection[int] | None = None) -> HostReport:
         """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
 
         `memory=False` skips smaps (a CPU baseline only). `throwaway`: the gateway's browsers may run on puppeteer
         temp profiles; `throwaway_owner`: the one session such a browser can belong to (WAHA Core 2024: "default"),
-        None leaves them unmapped (counted in `unmapped_browsers`)."""
+        None leaves them unmapped (counted in `unmapped_browsers`). `gateway_pids`, when known: only a temp-profile
+        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not)."""
         started = time.perf_counter()
         now = self._clock.now()
         try:
@@ -311,7 +313,7 @@ class ProcessMapper:
             return HostReport(taken_at=now, error=f"process scan failed: {type(exc).__name__}")
         mono = self._clock.monotonic()
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
-        groups, unmapped = self._group(rows, throwaway, throwaway_owner)
+        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids)
         self._fill_rss(groups)
         mem_started = time.perf_counter()
         mem, reads = self._memory(groups, mono) if memory else ({}, 0)
@@ -388,8 +390,8 @@ class ProcessMapper:
                     except (psutil.Error, OSError):
                         row.rss = 0
 
-    def _group(self, rows: dict[int, _Row], throwaway: bool = False,
-               throwaway_owner: str | None = None) -> tuple[dict[str, _Group], int]:
+    def _group(self, rows: dict[int, _Row], throwaway: bool = False, throwaway_owner: str | None = None,
+               gateway_pids: Collection[int] | None = None) -> tuple[dict[str, _Group], int]:
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
         groups: dict[str, _Group] = {}
         hits: dict[str, tuple[str, Layout] | None] = {}  # per profile dir: its 9 processes share one answer
@@ -401,7 +403,8 @@ class ProcessMapper:
                     # the browser may reach the profile through a symlink, the root may be configured by either
                     hits[row.udd] = classify_dir(row.udd, self._prefixes) or classify_dir(
                         os.path.realpath(row.udd), self._prefixes)
-                    if throwaway and hits[row.udd] is None and is_throwaway(row.udd):
+                    if (throwaway and hits[row.udd] is None and is_throwaway(row.udd)
+                            and (gateway_pids is None or set(_ancestors(row.pid, rows)) & set(gateway_pids))):
                         if throwaway_owner is None:
                             unmapped.add(row.udd)
                         else:
