@@ -300,6 +300,7 @@ class SessionView:
     lock_info: LockView | None = None  # the lock's pid, host and paths, for the details pane
     orphans: tuple[OrphanView, ...] = ()  # browser trees of this session nobody owns any more
     gateway_word: str = ""  # the gateway's own word for the state (WAHA "FAILED", Evolution "close"), shown as is
+    no_browser: str = ""  # why there is no browser to measure (the gateway runs none): memory is null, not 0
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ class Pm2Summary:
 class HostSummary:
     """Host facts of one poll: browser memory, free memory, pm2. `error` says why a part is missing."""
 
+    unmapped_browsers: int = 0  # WAHA browsers on a temp profile no session could be tied to (many sessions)
     browser_rss_bytes: int = 0  # summed RSS: counts shared pages once per process (3-4x too high for Chromium)
     browser_pss_bytes: int | None = None  # summed PSS: what the browsers cost the host
     browser_uss_bytes: int | None = None  # summed USS: what killing them all frees

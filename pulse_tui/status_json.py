@@ -67,6 +67,7 @@ def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None) -> 
                 "uss_bytes": s.uss_bytes,
                 "cpu_percent": None if s.cpu_percent is None else round(s.cpu_percent, 1),
                 "browser_pids": list(s.browser_pids),
+                "no_browser": s.no_browser or None,  # why the memory figures are null (not 0): no browser runs
                 "lock": s.lock,
             }
             for s in snap.sessions

@@ -261,3 +261,35 @@ async def test_needed_size_is_exact() -> None:
         assert screen.region.contains_region(code.region) and code.region.size == (57, 29)
         strips = code.render_lines(Region(0, 0, code.size.width, code.size.height))
         assert payload_from_text([strip.text for strip in strips]) == P1
+
+
+async def test_countdown_follows_the_gateways_own_rotation() -> None:
+    """Evolution rotates every 45 s; WAHA's first code lives 60 s, then 20 s each, and it gives up after 6."""
+    from pulse_tui.sources.gateway.evolution import CAPABILITIES as EVOLUTION
+    from pulse_tui.sources.gateway.waha import CAPABILITIES as WAHA
+
+    clock = FakeClock()
+    app = Host(lambda: QrScreen(SESSION, Stream([QrCode(payload=P1)])(), clock=clock, capabilities=EVOLUTION))
+    async with app.run_test(size=(100, 45)) as pilot:
+        screen = app.qr
+        assert screen is not None
+        await wait_for(pilot, lambda: "next code in ~45 s" in info_text(screen))
+        assert "attempt 1 ·" in info_text(screen)  # Evolution's limit spans reconnects: no "of N"
+
+    clock = FakeClock()
+    waha = [QrCode(payload=whatsapp_payload(i)) for i in range(1, 7)]
+    items = Stream(waha[:1])
+    app = Host(lambda: QrScreen(SESSION, items(), clock=clock, capabilities=WAHA))
+    async with app.run_test(size=(100, 45)) as pilot:
+        screen = app.qr
+        assert screen is not None
+        await wait_for(pilot, lambda: "attempt 1 of 6" in info_text(screen) and "next code in ~60 s" in info_text(screen))
+    clock = FakeClock()
+    app = Host(lambda: QrScreen(SESSION, Stream(waha)(), clock=clock, capabilities=WAHA))
+    async with app.run_test(size=(100, 45)) as pilot:
+        screen = app.qr
+        assert screen is not None
+        await wait_for(pilot, lambda: "attempt 6 of 6" in info_text(screen))
+        assert "last code: expires in ~20 s" in info_text(screen)
+        clock.advance(21)
+        await wait_for(pilot, lambda: "the gateway gives up after this code" in info_text(screen))

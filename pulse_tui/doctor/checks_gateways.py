@@ -4,12 +4,12 @@ server's own settings and recent events). Codes are stable and kebab-case, regis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pulse_tui.doctor.checks_redis import examples
 from pulse_tui.events import EventKind, SessionEvent
 from pulse_tui.findings import REGISTRY
-from pulse_tui.model import Finding, Severity
+from pulse_tui.model import Finding, Severity, Snapshot
 from pulse_tui.sources.gateway.evolution import EvolutionFacts, is_transient, reason_text
 from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings
 from pulse_tui.sources.gateway.waha import WahaFacts, is_loopback_url
@@ -142,20 +142,38 @@ def _loops(events: Iterable[SessionEvent], now: float | None, window_s: float, t
                     "session the phone keeps rejecting; log it out and link again.", examples(loops))]
 
 
-async def gateway_fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
-                                events: Sequence[SessionEvent] = ()) -> list[Finding]:
-    """The WAHA or Evolution checks over what the adapter learned in the poll (WAHA is probed first if it was not
-    yet); [] for a gateway that has no facts of its own."""
+def fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
+                  events: Sequence[SessionEvent] = ()) -> list[Finding]:
+    """The WAHA or Evolution checks over what the adapter has learned so far (no request of its own); [] for a
+    gateway that has no facts of its own."""
     facts_of = getattr(gateway, "facts", None)
     if facts_of is None:
         return []
     facts = facts_of()
-    probe = getattr(gateway, "probe", None)
-    if isinstance(facts, WahaFacts) and facts.server is None and probe is not None:
-        await probe()  # its failure is already the gateway's state: the checks then say what they can
-        facts = facts_of()
     if isinstance(facts, WahaFacts):
         return check_waha(facts, now)
     if isinstance(facts, EvolutionFacts):
         return check_evolution(facts, settings, events, now, loopback=is_loopback_url(facts.url))
     return []
+
+
+def gateway_checks(gateway: object, settings: EvolutionSettings | None) -> Callable[[Snapshot], list[Finding]]:
+    """An extra check for the monitor's findings hook: the gateway's own checks over each new snapshot."""
+
+    def check(snapshot: Snapshot) -> list[Finding]:
+        return fact_findings(gateway, settings, snapshot.taken_at)
+
+    return check
+
+
+async def gateway_fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
+                                events: Sequence[SessionEvent] = ()) -> list[Finding]:
+    """The WAHA or Evolution checks over what the adapter learned in the poll (WAHA is probed first if it was not
+    yet); [] for a gateway that has no facts of its own."""
+    facts_of = getattr(gateway, "facts", None)
+    probe = getattr(gateway, "probe", None)
+    if facts_of is not None and probe is not None:
+        facts = facts_of()
+        if isinstance(facts, WahaFacts) and facts.server is None:
+            await probe()  # its failure is already the gateway's state: the checks then say what they can
+    return fact_findings(gateway, settings, now, events)

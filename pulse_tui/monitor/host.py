@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from pulse_tui.model import (
     SessionStatus,
     SessionView,
 )
+from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
 from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
 from pulse_tui.sources.procs import (
@@ -103,17 +105,25 @@ class HostSource:
         self.pm2 = (pm2 or Pm2Reader(self.clock, (self.pm2_app,))) if use_pm2 else None
         self.hostname = hostname
         self._gateway_pids = gateway_pids
+        self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
 
-    async def scan(self) -> HostReport:
-        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart."""
+    async def scan(self, caps: Capabilities | None = None) -> HostReport:
+        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
+
+        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
+        throwaway = caps is not None and caps.throwaway_profiles
+        scan = partial(self.mapper.scan, throwaway=throwaway,
+                       throwaway_owner=caps.throwaway_owner if caps is not None else None,
+                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
-            await asyncio.to_thread(self.mapper.scan, memory=False)
+            await asyncio.to_thread(scan, memory=False)
             await asyncio.sleep(self.cpu_sample_s)
-        return await asyncio.to_thread(self.mapper.scan)
+        return await asyncio.to_thread(scan)
 
     async def read_pm2(self) -> Pm2Report | None:
         """`pm2 jlist` for the watched app; None when pm2 is switched off."""
-        return None if self.pm2 is None else await self.pm2.read()
+        self._last_pm2 = None if self.pm2 is None else await self.pm2.read()
+        return self._last_pm2
 
     async def check_locks(self, dirs: Sequence[tuple[str, str]], report: HostReport | None) -> tuple[LockInfo, ...]:
         """The SingletonLock of every (session id, profile dir), off the event loop."""
@@ -143,7 +153,8 @@ async def still_orphaned(host: HostSource, gateway: _StatusSource, tree: Browser
     True only when the same tree (root pid and start time) still runs AND the gateway says now that its session
     does not exist, or its gateway process is gone. Anything that cannot be told means False: do not kill.
     """
-    report = await host.scan()
+    caps = getattr(gateway, "capabilities", None)
+    report = await host.scan(caps if isinstance(caps, Capabilities) else None)
     key = _tree_key(tree)
     if report.error or key not in tree_keys(report):
         return False
@@ -259,7 +270,10 @@ def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[Sess
     out = []
     for v in views:
         rss, cpu, pids, pss, uss = v.rss_bytes, v.cpu_percent, v.browser_pids, v.pss_bytes, v.uss_bytes
-        if scanned:
+        if v.no_browser:  # nothing to measure: null, not a 0 that reads as "its browser is down"
+            rss = cpu = pss = uss = None
+            pids = ()
+        elif scanned:
             procs = by_session.get(v.id, [])
             cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
             rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
@@ -324,4 +338,5 @@ def summarize(obs: HostObservation) -> HostSummary:
         browsers=len(report.trees),
         browser_processes=sum(len(t.procs) for t in report.trees),
         scan_s=report.took_s,
+        unmapped_browsers=report.unmapped_browsers,
     )

@@ -193,4 +193,5 @@ def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float) -
         detail=t.history[-1].reason if t.history else "",
         history=tuple(t.history),
         gateway_word=t.facts.word,
+        no_browser="" if caps.browser_per_session else caps.no_browser_why,
     )

@@ -31,6 +31,7 @@ ROOT_CHILDREN = (".wwebjs_auth", "whatsapp-sessions")
 class Layout(StrEnum):
     SALESBOY = "salesboy"
     PULSE = "pulse"
+    THROWAWAY = "throwaway"  # a puppeteer temp profile (WAHA 2024.10.8): tied to its session by the gateway, not a dir
 
 
 @dataclass(frozen=True)

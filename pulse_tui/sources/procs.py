@@ -32,6 +32,9 @@ from pulse_tui.model import Finding
 from pulse_tui.sources.authdirs import PHONE_RE, PULSE_PREFIX, ROOT_CHILDREN, SALESBOY_PREFIX, Layout
 
 FLAG = "--user-data-dir"
+# WAHA 2024.10.8 gives its Chromium no profile dir: puppeteer then makes `<tmp>/puppeteer_dev_chrome_profile-XXXXXX`,
+# which names no session. Such a browser belongs to a session only when the gateway can run just one.
+THROWAWAY_PREFIX = "puppeteer_dev_chrome_profile-"
 # All read from /proc/PID/stat (one file per process): a process's command line never changes, so it is read
 # once per (pid, start time), and memory only for the browser processes the scan maps.
 SCAN_ATTRS = ["pid", "ppid", "cpu_times", "create_time", "status"]
@@ -142,6 +145,7 @@ class HostReport:
     memory_age_s: float | None = None  # age of the oldest PSS/USS figure in this report (None: none read)
     memory_took_s: float = 0.0  # time spent on PSS/USS this scan
     memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
+    unmapped_browsers: int = 0  # browsers on a throw-away profile no session could be tied to (WAHA, many sessions)
 
     def session(self, session_id: str) -> SessionProcs | None:
         for s in self.sessions:
@@ -216,6 +220,11 @@ def _root_prefixes(roots: Iterable[Path]) -> tuple[str, ...]:
     return tuple(sorted((p.rstrip(os.sep) + os.sep for p in out), key=len, reverse=True))
 
 
+def is_throwaway(user_data_dir: str) -> bool:
+    """True for puppeteer's temporary profile (the browser was given no profile dir of its session)."""
+    return os.path.basename(os.path.normpath(user_data_dir)).startswith(THROWAWAY_PREFIX)
+
+
 def classify_dir(user_data_dir: str, prefixes: tuple[str, ...]) -> tuple[str, Layout] | None:
     """(session id, layout) when the profile dir is a LocalAuth session dir under one of the roots."""
     path = os.path.normpath(user_data_dir)
@@ -287,10 +296,14 @@ class ProcessMapper:
         """True once a scan has been taken: the next one can tell CPU%."""
         return self._prev_mono is not None
 
-    def scan(self, *, memory: bool = True) -> HostReport:
+    def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
+             gateway_pids: Collection[int] | None = None) -> HostReport:
         """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
 
-        `memory=False` skips smaps (a CPU baseline only)."""
+        `memory=False` skips smaps (a CPU baseline only). `throwaway`: the gateway's browsers may run on puppeteer
+        temp profiles; `throwaway_owner`: the one session such a browser can belong to (WAHA Core 2024: "default"),
+        None leaves them unmapped (counted in `unmapped_browsers`). `gateway_pids`, when known: only a temp-profile
+        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not)."""
         started = time.perf_counter()
         now = self._clock.now()
         try:
@@ -300,7 +313,7 @@ class ProcessMapper:
             return HostReport(taken_at=now, error=f"process scan failed: {type(exc).__name__}")
         mono = self._clock.monotonic()
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
-        groups = self._group(rows)
+        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids)
         self._fill_rss(groups)
         mem_started = time.perf_counter()
         mem, reads = self._memory(groups, mono) if memory else ({}, 0)
@@ -328,6 +341,7 @@ class ProcessMapper:
             memory_age_s=max(0.0, max(ages)) if ages else None,
             memory_took_s=mem_took,
             memory_reads=reads,
+            unmapped_browsers=unmapped,
         )
 
     def _read_table(self) -> dict[int, _Row]:
@@ -376,10 +390,12 @@ class ProcessMapper:
                     except (psutil.Error, OSError):
                         row.rss = 0
 
-    def _group(self, rows: dict[int, _Row]) -> dict[str, _Group]:
+    def _group(self, rows: dict[int, _Row], throwaway: bool = False, throwaway_owner: str | None = None,
+               gateway_pids: Collection[int] | None = None) -> tuple[dict[str, _Group], int]:
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
         groups: dict[str, _Group] = {}
         hits: dict[str, tuple[str, Layout] | None] = {}  # per profile dir: its 9 processes share one answer
+        unmapped: set[str] = set()
         for row in rows.values():
             key = None
             if row.udd:
@@ -387,13 +403,19 @@ class ProcessMapper:
                     # the browser may reach the profile through a symlink, the root may be configured by either
                     hits[row.udd] = classify_dir(row.udd, self._prefixes) or classify_dir(
                         os.path.realpath(row.udd), self._prefixes)
+                    if (throwaway and hits[row.udd] is None and is_throwaway(row.udd)
+                            and (gateway_pids is None or set(_ancestors(row.pid, rows)) & set(gateway_pids))):
+                        if throwaway_owner is None:
+                            unmapped.add(row.udd)
+                        else:
+                            hits[row.udd] = (throwaway_owner, Layout.THROWAWAY)
                 hit = hits[row.udd]
                 if hit:
                     key = os.path.normpath(row.udd)
                     groups.setdefault(key, _Group(hit[0], hit[1], key))
             own[row.pid] = key
         if not groups:
-            return groups
+            return groups, len(unmapped)
         member: dict[int, str | None] = {}
         for pid in rows:
             _resolve(pid, rows, own, member)
@@ -402,7 +424,7 @@ class ProcessMapper:
                 continue
             root = _tree_root(pid, key, rows, member)
             groups[key].trees.setdefault(root, []).append(rows[pid])
-        return groups
+        return groups, len(unmapped)
 
     def _memory(self, groups: dict[str, _Group],
                 mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:

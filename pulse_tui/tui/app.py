@@ -371,7 +371,7 @@ class PulseApp(App[int]):
         pair = getattr(self.gateway, "request_pairing_code", None) if caps is not None and caps.pairing_code \
             and not self.config.read_only else None
         self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock,
-                                  pair=pair)
+                                  pair=pair, capabilities=caps)
         self.push_screen(self.qr_screen, callback=self._qr_closed)
 
     def _qr_closed(self, result: str | None) -> None:

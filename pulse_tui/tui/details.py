@@ -56,7 +56,13 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
     if s.last_activity is not None:
         _field(t, "last seen", f"{duration(now - s.last_activity)} ago in the log")
     rss, pids = s.rss_bytes, s.browser_pids
-    if rss:
+    unmapped = snap.host.unmapped_browsers if snap.host is not None else 0
+    if s.no_browser:
+        _field(t, "browser", f"no browser: {s.no_browser}")
+    elif unmapped and not rss:
+        _field(t, "browser", f"not mapped: {unmapped} gateway browser(s) run on a temporary profile that names no "
+               "session (WAHA 2024.10.8 passes no profile dir), so none can be tied to this one")
+    elif rss:
         mem = (f"{s.pss_bytes / 2**20:.0f} MiB PSS" + (f", {s.uss_bytes / 2**20:.0f} MiB private"
                                                          if s.uss_bytes is not None else "")
                if s.pss_bytes is not None else "PSS unreadable")

@@ -14,7 +14,7 @@ import contextlib
 import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -31,6 +31,9 @@ from pulse_tui.model import GatewayFailure, HealthState, QrCode
 from pulse_tui.qr.decode import QrDecodeError, payload_from_qr
 from pulse_tui.qr.render import QrEncodeError, QrMatrix, Rendering, TooSmall, encode, fit_matrix
 from pulse_tui.sanitize import visible
+
+if TYPE_CHECKING:
+    from pulse_tui.actions import Capabilities
 
 # WhatsApp issues a new linking code about every 20 s (then gives up after a few).
 DEFAULT_CODE_INTERVAL_S = 20.0
@@ -149,7 +152,8 @@ class QrScreen(Screen[str]):
         codes: AsyncIterator[QrCode | GatewayFailure],
         *,
         ascii: bool = False,
-        code_interval_s: float = DEFAULT_CODE_INTERVAL_S,
+        code_interval_s: float | None = None,
+        capabilities: Capabilities | None = None,
         clock: Clock | None = None,
         notify_connected: bool = True,
         pair: PairFn | None = None,
@@ -160,7 +164,11 @@ class QrScreen(Screen[str]):
         super().__init__(name=name, id=id, classes=classes)
         self.session_id = session_id
         self.ascii = ascii
-        self.code_interval_s = code_interval_s
+        # The gateway's own rotation (Evolution 45 s, WAHA 60 s then 20 s, 6 codes); `code_interval_s` overrides.
+        interval = capabilities.qr_interval_s if capabilities is not None else DEFAULT_CODE_INTERVAL_S
+        self.code_interval_s = interval if code_interval_s is None else code_interval_s
+        self.first_code_s = capabilities.qr_first_s if capabilities is not None and code_interval_s is None else None
+        self.max_codes = capabilities.qr_attempts if capabilities is not None else None
         self.notify_connected = notify_connected
         self.pair = pair
         self.pairing_code: str | None = None  # the last code the gateway gave, as shown
@@ -388,7 +396,8 @@ class QrScreen(Screen[str]):
     def _info_text(self) -> str:
         parts = [f"Scan to link session {visible(self.session_id)}"]
         if self._attempt:
-            parts.append(f"attempt {self._attempt}")
+            limit = self.max_codes
+            parts.append(f"attempt {self._attempt}" + (f" of {limit}" if limit else ""))
             parts.append(self._countdown_text())
         return " · ".join(parts)
 
@@ -397,10 +406,12 @@ class QrScreen(Screen[str]):
             return "no more codes"
         if self._code_at is None:
             return ""
-        left = self.code_interval_s - (self._clock.monotonic() - self._code_at)
+        life = self.first_code_s if self._attempt == 1 and self.first_code_s is not None else self.code_interval_s
+        left = life - (self._clock.monotonic() - self._code_at)
+        last = self.max_codes is not None and self._attempt >= self.max_codes
         if left <= 0:
-            return "a new code is due"
-        return f"next code in ~{math.ceil(left)} s"
+            return "the gateway gives up after this code" if last else "a new code is due"
+        return f"last code: expires in ~{math.ceil(left)} s" if last else f"next code in ~{math.ceil(left)} s"
 
     def _set_status(self, text: str) -> None:
         if self.is_mounted:

@@ -149,7 +149,7 @@ def conn_key(s: SessionView, short: bool) -> tuple[object, ...]:
     """What the non-time cells of a session's row depend on: an unchanged key means an unchanged row."""
     stale = None if s.stale_s is None else duration(s.stale_s)
     return (s.state, stale, s.phone, s.flags, s.rss_bytes, s.pss_bytes, s.cpu_percent is None or round(s.cpu_percent),
-            short)
+            short, s.no_browser)
 
 
 def time_cells(s: SessionView, now: float) -> dict[str, Text | str]:
@@ -167,7 +167,8 @@ def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
     if s.stale_s is not None:
         flag_text.append((", " if flags else "") + f"data {duration(s.stale_s)} old", style="magenta")
     rss, pss = s.rss_bytes, s.pss_bytes
-    mem: Text | str = _bytes(pss) if pss else (Text(_bytes(rss), style="dim") if rss else "-")
+    mem: Text | str = Text("no browser", style="dim") if s.no_browser else (
+        _bytes(pss) if pss else (Text(_bytes(rss), style="dim") if rss else "-"))
     return {
         "state": state_cell(s.state, s.stale_s),
         "id": short_id(s.id, short),  # made safe there; SyncedTable never parses a cell as markup

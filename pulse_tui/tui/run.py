@@ -32,11 +32,16 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
 
     def connect() -> Connection:
         from pulse_tui.cli import path_checks
-        from pulse_tui.doctor.checks import findings_for
+        from pulse_tui.doctor.checks import ExtraChecks, findings_for
+        from pulse_tui.doctor.checks_gateways import gateway_checks
         from pulse_tui.monitor.build import build_targets
         from pulse_tui.tui.app import Connection
 
-        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)))
+        # The gateway's own checks (WAHA, Evolution) need the adapter, which build_targets makes: the hook reads
+        # `extra` on every snapshot, so they join it once the targets exist, before the first poll.
+        extra: list[ExtraChecks] = list(path_checks(config))
+        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra))
+        extra.append(gateway_checks(targets.gateway, config.evolution))
         return Connection(targets.engine, targets.gateway, on_close=targets.aclose, host=targets.monitor,
                           engine=targets.engine)
 

@@ -53,6 +53,12 @@ class Capabilities:
     has_logout: bool = False  # a logout distinct from stop (unlinks the phone, keeps the session)
     version_note: str = ""  # what the adapter learned of the server, for the header: "WAHA Core 2024.10.8: …"
     browser_per_session: bool = True  # a Chromium per session (else host facts say "no browser", not "0 B")
+    throwaway_profiles: bool = False  # its browsers may run on puppeteer temp profiles that name no session (WAHA)
+    throwaway_owner: str | None = None  # the session a browser on a puppeteer temp profile is (WAHA Core 2024: default)
+    no_browser_why: str = "the gateway runs no browser per session"  # shown when browser_per_session is False
+    qr_interval_s: float = 20.0  # a new linking code this often (WhatsApp Web's usual rotation)
+    qr_first_s: float | None = None  # how long the FIRST code lives when it differs (WAHA: 60 s), else the interval
+    qr_attempts: int | None = None  # codes shown before the gateway gives up on this attempt, None when unknown
 
     def id_error(self, session_id: str) -> str | None:
         """Why the gateway would refuse `session_id` (None when it accepts it)."""

@@ -91,6 +91,8 @@ CAPABILITIES = Capabilities(
     consequences=CONSEQUENCES,
     has_logout=True,
     browser_per_session=False,  # Baileys: no browser
+    no_browser_why="Evolution runs Baileys (a websocket client), no Chromium per session",
+    qr_interval_s=45.0,  # Baileys' qrTimeout; its QRCODE_LIMIT counts codes across reconnects, not one attempt
 )
 
 STATES = {"open": ConnState.CONNECTED, "connecting": ConnState.STARTING, "close": ConnState.STOPPED,

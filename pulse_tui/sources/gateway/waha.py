@@ -91,6 +91,10 @@ CAPABILITIES = Capabilities(
     event_stream=True,
     consequences=CONSEQUENCES,
     has_logout=True,
+    qr_interval_s=20.0,  # a QR lives 60 s, then 20 s each, 6 codes, then FAILED (maintainer, waha#1799)
+    qr_first_s=60.0,
+    qr_attempts=6,
+    throwaway_profiles=True,  # 2024.10.8 WEBJS passes no userDataDir: puppeteer's temp profile names no session
 )
 
 
@@ -220,12 +224,16 @@ class WahaGateway:
     def _adapt(self, server: WahaServer) -> None:
         note = f"WAHA {server.tier.title()} {server.version} ({server.engine})"
         browser = server.engine.upper() not in ("NOWEB", "GOWS")  # only WEBJS runs a Chromium per session
+        why = f"WAHA's {server.engine.upper()} engine runs no browser per session"
         if server.single_default:
             note += ": only the 'default' session, no /health, no API-key check"
+            # Its Chromium gets no profile dir of the session, but only 'default' can run: every WAHA browser is it.
             self.capabilities = replace(CAPABILITIES, id_rule=core_id_error, version_note=note,
-                                        browser_per_session=browser)
+                                        browser_per_session=browser, no_browser_why=why,
+                                        throwaway_profiles=browser, throwaway_owner="default" if browser else None)
         else:
-            self.capabilities = replace(CAPABILITIES, version_note=note, browser_per_session=browser)
+            self.capabilities = replace(CAPABILITIES, version_note=note, browser_per_session=browser,
+                                        no_browser_why=why, throwaway_profiles=browser)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -253,6 +261,12 @@ class WahaGateway:
 
     async def list_sessions(self) -> list[str] | GatewayFailure:
         """`GET /api/sessions?all=true` (without `all`, STOPPED sessions are left out)."""
+        if self.server is None:
+            # A poll that asks statuses never calls health(): probe here, or the capabilities (engine, Core's
+            # single session) and the doctor's facts would never be learned. A failure shows in the list's own.
+            probed = await self.probe()
+            if isinstance(probed, GatewayFailure):
+                return probed
         what = "GET /api/sessions"
         got = await self._json("GET", "/api/sessions", what, params={"all": "true"}, call=CallKind.LIST)
         if isinstance(got, GatewayFailure):
