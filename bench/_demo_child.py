@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pulse_tui.config import Config
     from pulse_tui.model import Snapshot
-    from pulse_tui.tui.app import Connection
+    from pulse_tui.monitor.build import Targets
 
 VARIABLES = "PULSE_BENCH_VARIABLES"
 
@@ -45,19 +45,19 @@ def app_css_path() -> str:
     return str(Path(sys.modules[PulseApp.__module__].__file__ or "").with_name(PulseApp.CSS_PATH))
 
 
-def watched(connect: Callable[[], Connection], on_snapshot: Callable[[Snapshot], None]) -> Callable[[], Connection]:
+def watched(connect: Callable[[], Targets], on_snapshot: Callable[[Snapshot], None]) -> Callable[[], Targets]:
     """`connect`, with every snapshot its monitor polls also passed to `on_snapshot` (the bench's eyes)."""
 
-    def connect_watched() -> Connection:
+    def connect_watched() -> Targets:
         conn = connect()
-        poll = conn.source.poll
+        poll = conn.engine.poll
 
         async def watched_poll(*, full: bool = False) -> Snapshot:
             snap = await poll(full=full)
             on_snapshot(snap)
             return snap
 
-        conn.source.poll = watched_poll  # type: ignore[method-assign]
+        conn.engine.poll = watched_poll  # type: ignore[method-assign]
         return conn
 
     return connect_watched

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from pulse_tui.config import Config
 from pulse_tui.model import Snapshot
+from pulse_tui.monitor.build import Targets
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.sim.redis_server import RedisServer
 from pulse_tui.sources.logs.recent import RecentLines
-from pulse_tui.tui.app import Connection, PulseApp
+from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.help import HelpScreen
 from pulse_tui.tui.run import connector
 from tests.tui_helpers import API_KEY, UID_A, UID_B, make_sim, wait_for
@@ -34,10 +35,10 @@ async def test_screen_is_usable_before_the_sources_exist_then_fills_in(tmp_path:
     sim = make_sim(tmp_path)
     redis = RedisServer().start()
     release = threading.Event()
-    built: list[Connection] = []
+    built: list[Targets] = []
     real = connector(config_for(sim, tmp_path, redis.url), RecentLines())
 
-    def connect() -> Connection:
+    def connect() -> Targets:
         assert release.wait(10), "the test never released the connection"
         built.append(real())
         return built[-1]
@@ -63,7 +64,7 @@ async def test_screen_is_usable_before_the_sources_exist_then_fills_in(tmp_path:
             await pilot.press("q")
         assert not app.is_running
         # The connection's own closer ran on the app's loop as it unmounted.
-        assert built[0].on_close is not None and app._on_close is built[0].on_close  # noqa: SLF001
+        assert app._on_close == built[0].aclose  # noqa: SLF001
     finally:
         release.set()
         redis.close()
@@ -75,7 +76,7 @@ async def test_a_failed_set_up_is_shown_and_tried_again(tmp_path: Path) -> None:
     real = connector(config_for(sim, tmp_path, None), RecentLines())
     calls: list[int] = []
 
-    def connect() -> Connection:
+    def connect() -> Targets:
         calls.append(1)
         if len(calls) == 1:
             raise OSError("first try fails")
@@ -99,15 +100,15 @@ async def test_first_redis_report_is_shown_when_it_lands_without_another_poll(tm
     polls: list[Snapshot] = []
     real = connector(config_for(sim, tmp_path, redis.url), RecentLines())
 
-    def connect() -> Connection:
+    def connect() -> Targets:
         conn = real()
-        poll = conn.source.poll
+        poll = conn.engine.poll
 
         async def counted(*, full: bool = False) -> Snapshot:
             polls.append(await poll(full=full))
             return polls[-1]
 
-        conn.source.poll = counted  # type: ignore[method-assign]
+        conn.engine.poll = counted  # type: ignore[method-assign]
         return conn
 
     # A long poll period: any Redis report on screen before it ends came without a new poll.

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from rich.text import Text
@@ -43,10 +42,8 @@ from pulse_tui.tui.rows import watch_line
 if TYPE_CHECKING:
     # Imported when used: the QR stack (PNG decode, QR encode) and httpx cost start-up time for nothing.
     from pulse_tui.actions import Gateway
-    from pulse_tui.monitor.engine import (  # only types: their imports wait for the sources
-        Engine,
-        SnapshotSource,
-    )
+    from pulse_tui.monitor.build import Targets  # only types: their imports wait for the sources
+    from pulse_tui.monitor.engine import SnapshotSource
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.tui.qr_view import QrScreen
     from pulse_tui.watch.journal import Entry, Journal
@@ -64,17 +61,6 @@ class LogFeed(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass
-class Connection:
-    """What the app watches and acts through, and how to close it; built by `connect` off the UI thread."""
-
-    source: SnapshotSource
-    gateway: Gateway
-    on_close: Callable[[], Awaitable[None]] | None = None
-    host: Monitor | None = None  # the host probe the host actions re-check with (locks, orphans)
-    engine: Engine | None = None  # when set, its event channel's snapshots reach the screen as they come
-
-
 class PulseApp(App[int]):
     CSS_PATH = "pulse.tcss"
     TITLE = "pulse-tui"
@@ -86,7 +72,7 @@ class PulseApp(App[int]):
         source: SnapshotSource | None = None,
         gateway: Gateway | None = None,
         *,
-        connect: Callable[[], Connection] | None = None,
+        connect: Callable[[], Targets] | None = None,
         clock: Clock | None = None,
         audit: AuditLog | None = None,
         logs: LogFeed | None = None,
@@ -105,7 +91,7 @@ class PulseApp(App[int]):
             self.gateway: Gateway = gateway
         # Until `connect` has run there is no snapshot, hence no row to act on: nothing reads source/gateway.
         self._connect = connect
-        self._connecting: asyncio.Future[Connection] | None = None
+        self._connecting: asyncio.Future[Targets] | None = None
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
@@ -249,11 +235,11 @@ class PulseApp(App[int]):
         if self._connect is None:
             return  # another poll took this connection already
         self._connect = None
-        self.source, self.gateway = conn.source, conn.gateway
-        self._on_close = conn.on_close
-        self._host = conn.host
-        if conn.engine is not None:
-            conn.engine.on_change = self._pushed
+        # The engine is what the app reads and acts through; the monitor behind it is the host actions' probe.
+        self.source, self.gateway = conn.engine, conn.gateway
+        self._on_close = conn.aclose
+        self._host = conn.monitor
+        conn.engine.on_change = self._pushed
         self._connected()
         if self._screen_ready and self.logs is not None:
             self._follow_logs()

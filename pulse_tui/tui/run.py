@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from pulse_tui.config import Config
 
 if TYPE_CHECKING:
+    from pulse_tui.monitor.build import Targets
     from pulse_tui.monitor.logs import RecentLines
-    from pulse_tui.tui.app import Connection, PulseApp
+    from pulse_tui.tui.app import PulseApp
 
 
 def run_frozen(app: PulseApp, **options: Any) -> int:
@@ -27,23 +28,21 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
         gc.collect()
 
 
-def connector(config: Config, recent: RecentLines) -> Callable[[], Connection]:
+def connector(config: Config, recent: RecentLines) -> Callable[[], Targets]:
     """The app's `connect`: builds the monitor over the real sources when called (after the first frame)."""
 
-    def connect() -> Connection:
+    def connect() -> Targets:
         from pulse_tui.cli import path_checks
         from pulse_tui.doctor.checks import ExtraChecks, findings_for
         from pulse_tui.doctor.checks_gateways import gateway_checks
         from pulse_tui.monitor.build import build_targets
-        from pulse_tui.tui.app import Connection
 
         # The gateway's own checks (WAHA, Evolution) need the adapter, which build_targets makes: the hook reads
         # `extra` on every snapshot, so they join it once the targets exist, before the first poll.
         extra: list[ExtraChecks] = list(path_checks(config))
         targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra))
         extra.append(gateway_checks(targets.gateway, config.evolution))
-        return Connection(targets.engine, targets.gateway, on_close=targets.aclose, host=targets.monitor,
-                          engine=targets.engine)
+        return targets
 
     return connect
 
