@@ -28,6 +28,7 @@ def variables(world: Any, audit: Path) -> dict[str, str]:
         "HASH_SALT": c.hash_salt, "PULSE_TUI_LOGS": ",".join(c.log_globs),
         "PULSE_TUI_POLL_SECONDS": str(c.poll_seconds), "PULSE_TUI_REQUEST_BUDGET": str(c.request_budget),
         "PULSE_TUI_PM2_APP": c.pm2_app or "", "PULSE_TUI_AUDIT_LOG": str(audit),
+        "XDG_STATE_HOME": str(c.state_dir or ""),
     }
 
 

@@ -104,6 +104,7 @@ def start_world(
         ascii=ascii,
         pm2_app="salesboy-gateway",
         audit_log=root / "audit.jsonl",  # the demo's actions are not the operator's: never ~/.local/state
+        state_dir=root / "state",  # the demo's request ledger and watchdog journal stay in its temp dir too
     )
     world = DemoWorld(root, redis, sim, config)
     writer = threading.Thread(target=_pm2_writer, args=(logs / "pm2-out.log", world.stop_event), daemon=True)
