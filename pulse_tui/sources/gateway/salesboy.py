@@ -132,6 +132,7 @@ class SalesboyGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         sse_silence_s: float = 90.0,
         sse_retry_s: float = 3.0,
+        list_auth_dirs: bool = True,
     ) -> None:
         self.clock = clock or SystemClock()
         self.budget = budget or RequestBudget(100, WINDOW_S, self.clock)
@@ -143,6 +144,8 @@ class SalesboyGateway:
         self.started: set[str] = set()
         self.sse_silence_s = sse_silence_s
         self.sse_retry_s = sse_retry_s
+        # False where the monitor reads the same roots every poll (build_targets): one listing per poll, not two.
+        self.list_auth_dirs = list_auth_dirs
         self._entry_counts = EntryCounts()  # every list re-reads the auth dirs: unchanged ones are not reopened
 
     # --- reading ---------------------------------------------------------------------
@@ -151,9 +154,9 @@ class SalesboyGateway:
         return await self._http.health("/health")
 
     async def list_sessions(self) -> list[str] | GatewayFailure:
-        """Valid auth dirs + configured ids + ids started here. Costs no request."""
+        """Valid auth dirs (unless `list_auth_dirs` is off) + configured ids + ids started here. Costs no request."""
         dirs = (await asyncio.to_thread(discover, self.auth_roots, Layout.SALESBOY, counts=self._entry_counts)
-                if self.auth_roots else [])
+                if self.auth_roots and self.list_auth_dirs else [])
         ids = {d.session_id for d in dirs if d.valid}
         ids.update(self.extra_sessions)
         ids.update(self.started)
