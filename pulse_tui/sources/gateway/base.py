@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -284,17 +284,30 @@ class HttpCaller:
         call: CallKind = CallKind.STATUS,
         spend: Spend = Spend.POLL,
         json_body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
+        route_codes: Collection[int] = (400,),
     ) -> Reply | GatewayFailure:
-        """Send one request if the budget allows; the whole answer within the call's deadline and cap, or a failure."""
+        """Send one request if the budget allows; the whole answer within `timeout_s` (default: the call kind's
+        deadline) and the call kind's size cap, or a failure. 2xx and `route_codes` (statuses the route itself
+        answers with a meaningful body) come back as the reply; 401/429/404/5xx… as typed failures."""
         if not self.budget.try_spend(spend):
             return self.budget.refusal(spend)
         kw: dict[str, Any] = {}
         if json_body is not None:
             kw["json"] = json_body
-        got = await self.fetch(method, path, call, kw)
+        if params:
+            kw["params"] = params
+        if headers:
+            kw["headers"] = headers
+        got = await self.fetch(method, path, call, kw, timeout_s)
         if isinstance(got, GatewayFailure):
             return got
-        return self.status_failure(got) or got
+        code = got.status_code
+        if 200 <= code < 300 or code in route_codes:
+            return got
+        return self.status_failure(got) or failure(HealthState.ERROR, f"unexpected HTTP {code}", code)
 
     async def request_json(self, method: str, path: str, what: str, *, call: CallKind = CallKind.STATUS,
                            spend: Spend = Spend.POLL, json_body: Any = None) -> tuple[int, Any] | GatewayFailure:

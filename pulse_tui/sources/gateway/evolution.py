@@ -218,7 +218,7 @@ class EvolutionGateway(HttpAdapter):
 
     async def _json(self, method: str, path: str, what: str, **kw: Any) -> tuple[int, Any] | GatewayFailure:
         kw.setdefault("route_codes", (400, 403, 404))  # 403 is "name in use" here; a bad key is 401
-        return answer_json(await send(self._http, method, path, has_key=self._has_key, **kw), what)
+        return answer_json(await send(self._http, method, path, **kw), what)
 
     def _ipath(self, op: str, name: str) -> str:
         return f"/instance/{op}/{quote(name, safe='')}"

@@ -167,7 +167,7 @@ class WahaGateway(HttpAdapter):
         self._qr_seen: dict[str, list[str]] = {}  # distinct codes seen since the session entered SCAN_QR_CODE
 
     async def _send(self, method: str, path: str, **kw: Any) -> Reply | GatewayFailure:
-        return await send(self._http, method, path, has_key=self._has_key, **kw)
+        return await send(self._http, method, path, **kw)
 
     async def _json(self, method: str, path: str, what: str, **kw: Any) -> tuple[int, Any] | GatewayFailure:
         return answer_json(await self._send(method, path, **kw), what, empty_is_none=True)
