@@ -86,7 +86,7 @@ def assert_no_secret(*values: object) -> None:
 
 async def test_satisfies_the_protocol(gw: SalesboyGateway) -> None:
     assert isinstance(gw, Gateway)
-    assert gw.kind == "salesboy" and gw.supports_restart is False and gw.supports_delete is True
+    assert gw.kind == "salesboy" and gw.capabilities.has_restart is False and gw.capabilities.has_delete is True
 
 
 async def test_health_ok_with_budget_and_latency(gw: SalesboyGateway) -> None:

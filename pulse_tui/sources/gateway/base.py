@@ -42,8 +42,6 @@ class Gateway(Protocol):
     url: str
     capabilities: Capabilities  # what it can do: every caller asks these, never its kind
     budget: RequestBudget  # its rate-limit window (shared host-wide through the ledger)
-    supports_restart: bool
-    supports_delete: bool
 
     async def health(self) -> GatewayHealth:
         """Is the gateway answering (costs one request)."""

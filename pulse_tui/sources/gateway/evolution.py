@@ -193,8 +193,6 @@ class EvolutionGateway(HttpAdapter):
     """One Evolution API server; its instances are the sessions."""
 
     kind = GatewayKind.EVOLUTION
-    supports_restart = True
-    supports_delete = True
 
     def __init__(
         self,

@@ -72,8 +72,6 @@ class PulseGateway(LedgerAdapter):
 
     kind = GatewayKind.PULSE
     capabilities = CAPABILITIES
-    supports_restart = CAPABILITIES.has_restart
-    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,

@@ -116,8 +116,6 @@ class SalesboyGateway(LedgerAdapter):
 
     kind = GatewayKind.SALESBOY
     capabilities = CAPABILITIES
-    supports_restart = CAPABILITIES.has_restart
-    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,

@@ -144,8 +144,6 @@ class WahaGateway(HttpAdapter):
     """One WAHA server; sessions are the names it lists."""
 
     kind = GatewayKind.WAHA
-    supports_restart = True
-    supports_delete = True
 
     def __init__(
         self,
