@@ -205,6 +205,14 @@ def invalid_id(capabilities: Capabilities, session_id: str) -> GatewayFailure | 
     return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400) if err else None
 
 
+def pairing_digits(phone: str) -> str | GatewayFailure:
+    """The digits of a phone number to link by pairing code (`+` and spaces around it dropped), or why not."""
+    digits = phone.strip().lstrip("+")
+    if not digits.isdigit() or not 6 <= len(digits) <= 15:
+        return failure(HealthState.ERROR, "a phone number is 6 to 15 digits, with the country code", 400)
+    return digits
+
+
 async def polled_qr(fetch: Callable[[], Awaitable[QrCode | None | GatewayFailure]], poll_s: float, *,
                     honour_retry_after: bool) -> AsyncIterator[QrCode | GatewayFailure]:
     """Calls `fetch` every `poll_s`; yields each new code, and a failure when one starts (a 400 ends it: a bad

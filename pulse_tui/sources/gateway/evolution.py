@@ -37,6 +37,7 @@ from pulse_tui.sources.gateway.base import (
     failure,
     invalid_id,
     not_ok,
+    pairing_digits,
     refused,
     shape_failure,
     to_health,
@@ -355,9 +356,9 @@ class EvolutionGateway(HttpAdapter):
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
         """Link by phone number: `connect?number=` -> `pairingCode` (8 characters). Starts a connection."""
-        digits = phone.strip().lstrip("+")
-        if not digits.isdigit() or not 6 <= len(digits) <= 15:
-            return failure(HealthState.ERROR, "a phone number is 6 to 15 digits, with the country code", 400)
+        digits = pairing_digits(phone)
+        if isinstance(digits, GatewayFailure):
+            return digits
         if bad := invalid_id(self.capabilities, session_id):
             return bad
         what = "GET /instance/connect?number="
