@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -214,7 +214,7 @@ def pairing_digits(phone: str) -> str | GatewayFailure:
 
 
 async def polled_qr(fetch: Callable[[], Awaitable[QrCode | None | GatewayFailure]], poll_s: float, *,
-                    honour_retry_after: bool) -> AsyncIterator[QrCode | GatewayFailure]:
+                    honour_retry_after: bool) -> AsyncGenerator[QrCode | GatewayFailure, None]:
     """Calls `fetch` every `poll_s`; yields each new code, and a failure when one starts (a 400 ends it: a bad
     id will not get better). `honour_retry_after`: after a failure, wait at least its Retry-After."""
     last: str | None = None

@@ -8,6 +8,7 @@ never fetched, never shown; only `qrCode` is used.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -164,8 +165,10 @@ class PulseGateway(LedgerAdapter):
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         """Polls `…/qr` every `qr_poll_s`; yields each new code, and a failure when one starts."""
-        async for item in polled_qr(partial(self.qr, session_id), self.qr_poll_s, honour_retry_after=True):
-            yield item
+        async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
+                                      honour_retry_after=True)) as codes:
+            async for item in codes:
+                yield item
 
     # --- actions -------------------------------------------------------------------------
 

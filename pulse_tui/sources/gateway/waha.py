@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -305,8 +306,10 @@ class WahaGateway(HttpAdapter):
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         """Polls the raw QR every `qr_poll_s`; yields each new code, and a failure when one starts."""
-        async for item in polled_qr(partial(self.qr, session_id), self.qr_poll_s, honour_retry_after=False):
-            yield item
+        async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
+                                      honour_retry_after=False)) as codes:
+            async for item in codes:
+                yield item
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
         """Link by phone number: `POST /api/{s}/auth/request-code` -> the code to type on the phone."""
