@@ -79,7 +79,7 @@ async def has_qr(gw: PulseGateway, phone: str = PHONE) -> bool:
 
 async def test_protocol_and_health(gw: PulseGateway) -> None:
     assert isinstance(gw, Gateway)
-    assert gw.kind == "pulse" and gw.supports_restart and gw.supports_delete
+    assert gw.kind == "pulse" and gw.capabilities.has_restart and gw.capabilities.has_delete
     h = await gw.health()
     assert h.state == HealthState.OK and h.latency_ms is not None
     assert gw.budget_snapshot() == (None, None)  # Pulse has no rate limit

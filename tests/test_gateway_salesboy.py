@@ -86,7 +86,7 @@ def assert_no_secret(*values: object) -> None:
 
 async def test_satisfies_the_protocol(gw: SalesboyGateway) -> None:
     assert isinstance(gw, Gateway)
-    assert gw.kind == "salesboy" and gw.supports_restart is False and gw.supports_delete is True
+    assert gw.kind == "salesboy" and gw.capabilities.has_restart is False and gw.capabilities.has_delete is True
 
 
 async def test_health_ok_with_budget_and_latency(gw: SalesboyGateway) -> None:
@@ -434,3 +434,35 @@ async def test_url_credentials_never_show(sim: GatewaySim) -> None:
         assert "pa55word-xyz" not in repr(h) and "pa55word-xyz" not in g.url
     finally:
         await g.aclose()
+
+
+async def test_one_poll_lists_the_auth_dirs_once_and_keeps_sessions_started_on_the_adapter(
+    sim: GatewaySim, auth_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulse_tui.monitor.build import build_targets
+    from pulse_tui.sources import authdirs
+    from pulse_tui.sources.gateway import salesboy
+
+    listings: list[tuple[Path, ...]] = []
+    real = authdirs.discover
+
+    def counted(roots: object, *args: object, **kw: object) -> list[authdirs.AuthDir]:
+        listings.append(tuple(roots))  # type: ignore[arg-type]
+        return real(roots, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(authdirs, "discover", counted)
+    monkeypatch.setattr(salesboy, "discover", counted)
+    on_disk = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+    (auth_root / f"session-{on_disk}").mkdir(parents=True)
+    config = Config(gateway_kind=GatewayKind.SALESBOY, gateway_url=sim.url, api_key=KEY, auth_dirs=(auth_root,))
+    targets = build_targets(config, host=False, channel=False)
+    try:
+        assert (await targets.gateway.start(UID)).ok
+        assert (await targets.gateway.stop(UID)).ok  # its stop deletes the auth dir: only "started here" knows it
+        assert not (auth_root / f"session-{UID}").exists()
+        listings.clear()
+        snap = await targets.monitor.poll(full=True)
+        assert len(listings) == 1, listings
+        assert snap.session(on_disk) is not None and snap.session(UID) is not None
+    finally:
+        await targets.aclose()

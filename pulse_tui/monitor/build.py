@@ -72,7 +72,8 @@ def build_targets(
     from pulse_tui.sources.redis_store import RedisInspector
 
     clock = clock or SystemClock()
-    gateway = make_gateway(config, clock)
+    # The monitor reads the auth dirs every poll (auth_discovery): the adapter need not list them a second time.
+    gateway = make_gateway(config, clock, auth_dirs_read_elsewhere=bool(config.auth_dirs))
     redis = None
     if config.redis_url:
         keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)

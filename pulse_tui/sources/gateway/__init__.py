@@ -29,10 +29,13 @@ __all__ = [
 ]
 
 
-def make_gateway(config: Config, clock: Clock | None = None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Gateway:
+def make_gateway(config: Config, clock: Clock | None = None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS,
+                 auth_dirs_read_elsewhere: bool = False) -> Gateway:
     """The adapter for `config.gateway_kind`, with its request budget (Salesboy: `request_budget` / 15 min).
 
-    With `config.state_dir` the budget is the host-wide ledger of that gateway URL.
+    With `config.state_dir` the budget is the host-wide ledger of that gateway URL. `auth_dirs_read_elsewhere`:
+    the caller reads `config.auth_dirs` each poll itself, so an adapter that would list them for its sessions
+    does not list them again.
     """
     clock = clock or SystemClock()
     store = Ledger.for_url(config.state_dir, config.gateway_url) if config.state_dir is not None else None
@@ -53,6 +56,7 @@ def make_gateway(config: Config, clock: Clock | None = None, *, timeouts: Timeou
         config.api_key,
         auth_roots=config.auth_dirs,
         extra_sessions=config.extra_sessions,
+        list_auth_dirs=not auth_dirs_read_elsewhere,
         budget=RequestBudget(config.request_budget, WINDOW_S, clock, store=store),
         clock=clock,
         timeouts=timeouts,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -42,8 +42,6 @@ class Gateway(Protocol):
     url: str
     capabilities: Capabilities  # what it can do: every caller asks these, never its kind
     budget: RequestBudget  # its rate-limit window (shared host-wide through the ledger)
-    supports_restart: bool
-    supports_delete: bool
 
     async def health(self) -> GatewayHealth:
         """Is the gateway answering (costs one request)."""
@@ -183,6 +181,62 @@ def shape_failure(what: str, status_code: int | None = None) -> GatewayFailure:
                    kind=FailureKind.MALFORMED)
 
 
+def answer_json(resp: Reply | GatewayFailure, what: str, *, empty_is_none: bool = False
+                ) -> tuple[int, Any] | GatewayFailure:
+    """(status code, JSON body) of an answer, or the failure it already is or its body makes it.
+
+    `empty_is_none`: an empty body is the body None (WAHA answers some routes with nothing)."""
+    if isinstance(resp, GatewayFailure):
+        return resp
+    if empty_is_none and not resp.content:
+        return resp.status_code, None
+    body = json_of(resp, what)
+    return body if isinstance(body, GatewayFailure) else (resp.status_code, body)
+
+
+def refused(message: str, status_code: int) -> ActionResult:
+    """An action the gateway answered with a refusal (its own words in `message`)."""
+    return ActionResult(False, message, failure(HealthState.ERROR, message, status_code))
+
+
+def invalid_id(capabilities: Capabilities, session_id: str) -> GatewayFailure | None:
+    """A failure naming the id rule `session_id` breaks (no request is sent for it), else None."""
+    err = capabilities.id_error(session_id)
+    return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400) if err else None
+
+
+def pairing_digits(phone: str) -> str | GatewayFailure:
+    """The digits of a phone number to link by pairing code (`+` and spaces around it dropped), or why not."""
+    digits = phone.strip().lstrip("+")
+    if not digits.isdigit() or not 6 <= len(digits) <= 15:
+        return failure(HealthState.ERROR, "a phone number is 6 to 15 digits, with the country code", 400)
+    return digits
+
+
+async def polled_qr(fetch: Callable[[], Awaitable[QrCode | None | GatewayFailure]], poll_s: float, *,
+                    honour_retry_after: bool) -> AsyncGenerator[QrCode | GatewayFailure, None]:
+    """Calls `fetch` every `poll_s`; yields each new code, and a failure when one starts (a 400 ends it: a bad
+    id will not get better). `honour_retry_after`: after a failure, wait at least its Retry-After."""
+    last: str | None = None
+    last_failure: GatewayFailure | None = None
+    while True:
+        got = await fetch()
+        if isinstance(got, GatewayFailure):
+            if got != last_failure:
+                yield got
+            last_failure = got
+            if got.status_code == 400:
+                return
+            wait = max(poll_s, got.retry_after_s or 0.0) if honour_retry_after else poll_s
+        else:
+            last_failure = None
+            if got is not None and got.payload != last:
+                last = got.payload
+                yield got
+            wait = poll_s
+        await asyncio.sleep(wait)
+
+
 def error_text(body: Any) -> str | None:
     """`{"error": "..."}` or `{"message": "..."}` text from a 4xx body."""
     if isinstance(body, dict):
@@ -205,6 +259,7 @@ class HttpCaller:
         clock: Clock | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         transport: httpx.AsyncBaseTransport | None = None,
+        key_header: str = "x-api-key",
     ) -> None:
         self.kind = kind
         self.url = display_url(url)
@@ -213,7 +268,7 @@ class HttpCaller:
         self.timeouts = timeouts
         self._api_key = api_key
         self.last_latency_ms: float | None = None
-        headers = {"x-api-key": api_key} if api_key else {}
+        headers = {key_header: api_key} if api_key else {}
         self.client = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             headers=headers,
@@ -235,17 +290,35 @@ class HttpCaller:
         call: CallKind = CallKind.STATUS,
         spend: Spend = Spend.POLL,
         json_body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
+        route_codes: Collection[int] = (400,),
     ) -> Reply | GatewayFailure:
-        """Send one request if the budget allows; the whole answer within the call's deadline and cap, or a failure."""
+        """Send one request if the budget allows; the whole answer within `timeout_s` (default: the call kind's
+        deadline) and the call kind's size cap, or a failure. 2xx and `route_codes` (statuses the route itself
+        answers with a meaningful body) come back as the reply; 401/429/404/5xx… as typed failures."""
         if not self.budget.try_spend(spend):
             return self.budget.refusal(spend)
         kw: dict[str, Any] = {}
         if json_body is not None:
             kw["json"] = json_body
-        got = await self.fetch(method, path, call, kw)
+        if params:
+            kw["params"] = params
+        if headers:
+            kw["headers"] = headers
+        got = await self.fetch(method, path, call, kw, timeout_s)
         if isinstance(got, GatewayFailure):
             return got
-        return self.status_failure(got) or got
+        code = got.status_code
+        if 200 <= code < 300 or code in route_codes:
+            return got
+        return self.status_failure(got) or failure(HealthState.ERROR, f"unexpected HTTP {code}", code)
+
+    async def request_json(self, method: str, path: str, what: str, *, call: CallKind = CallKind.STATUS,
+                           spend: Spend = Spend.POLL, json_body: Any = None) -> tuple[int, Any] | GatewayFailure:
+        """`request`, then its body as JSON: (status code, body) or a typed failure."""
+        return answer_json(await self.request(method, path, call=call, spend=spend, json_body=json_body), what)
 
     async def fetch(self, method: str, path: str, call: CallKind, kw: dict[str, Any],
                     deadline_s: float | None = None) -> Reply | GatewayFailure:
@@ -333,16 +406,62 @@ class HttpCaller:
 
     async def health(self, path: str) -> GatewayHealth:
         """GET `path`, expecting `{"status": "ok", …}`."""
-        resp = await self.request("GET", path, call=CallKind.HEALTH)
-        if isinstance(resp, GatewayFailure):
-            return to_health(resp, self.last_latency_ms, self.budget)
-        body = json_of(resp, f"GET {path}")
-        if isinstance(body, GatewayFailure):
-            return to_health(body, self.last_latency_ms, self.budget)
-        if resp.status_code != 200 or not isinstance(body, dict) or body.get("status") != "ok":
-            return to_health(shape_failure(f"GET {path}", resp.status_code), self.last_latency_ms, self.budget)
+        got = await self.request_json("GET", path, f"GET {path}", call=CallKind.HEALTH)
+        if isinstance(got, GatewayFailure):
+            return to_health(got, self.last_latency_ms, self.budget)
+        code, body = got
+        if code != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+            return to_health(shape_failure(f"GET {path}", code), self.last_latency_ms, self.budget)
         left, limit = self.budget.snapshot()
         return GatewayHealth(HealthState.OK, self.last_latency_ms, left, limit, budget_use=self.budget.use())
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class HttpAdapter:
+    """What every HTTP adapter sets up the same way: its clock, its request budget and its `HttpCaller`
+    (the API key in `key_header`, the deadlines, an optional test transport)."""
+
+    kind: GatewayKind
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        *,
+        budget: RequestBudget | None,
+        clock: Clock | None,
+        timeouts: Timeouts,
+        transport: httpx.AsyncBaseTransport | None,
+        limit: int | None = None,
+        window_s: float = 900.0,
+        key_header: str = "x-api-key",
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.budget = budget or RequestBudget(limit, window_s, self.clock)  # `limit` None: unlimited, still counted
+        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
+                                transport=transport, key_header=key_header)
+        self.url = self._http.url
+        self._has_key = bool(api_key)
+
+    def budget_snapshot(self) -> tuple[int | None, int | None]:
+        """(requests left, limit) in the current window; (None, None) when unlimited."""
+        return self.budget.snapshot()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class LedgerAdapter(HttpAdapter):
+    """An adapter that remembers each status in the shared ledger and tells its latency (Salesboy, Pulse): the
+    monitor adopts the ledger's states and shows the latency."""
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took."""
+        return self._http.last_latency_ms
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """Each session's last known status and its time, from the shared ledger (costs no request)."""
+        return self.budget.recall()

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -31,11 +31,14 @@ from pulse_tui.model import (
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
     CallKind,
-    HttpCaller,
+    HttpAdapter,
     Timeouts,
+    answer_json,
     failure,
-    json_of,
+    invalid_id,
     not_ok,
+    pairing_digits,
+    refused,
     shape_failure,
     to_health,
 )
@@ -189,12 +192,10 @@ def qr_of(body: Any) -> QrCode | None:
     return None
 
 
-class EvolutionGateway:
+class EvolutionGateway(HttpAdapter):
     """One Evolution API server; its instances are the sessions."""
 
     kind = GatewayKind.EVOLUTION
-    supports_restart = True
-    supports_delete = True
 
     def __init__(
         self,
@@ -207,16 +208,9 @@ class EvolutionGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         qr_poll_s: float = 2.0,
     ) -> None:
-        self.clock = clock or SystemClock()
-        self.budget = budget or RequestBudget(None, clock=self.clock)
-        # HttpCaller would send `x-api-key`; Evolution reads `apikey`.
-        self._http = HttpCaller(self.kind, url, None, self.budget, clock=self.clock, timeouts=timeouts,
-                                transport=transport)
-        if api_key:
-            self._http.client.headers["apikey"] = api_key
-        self._has_key = bool(api_key)
+        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport,
+                         key_header="apikey")  # Evolution reads `apikey`, not `x-api-key`
         self._key_is_default = (api_key or EVOLUTION_DEFAULT_KEY) == EVOLUTION_DEFAULT_KEY
-        self.url = self._http.url
         self.qr_poll_s = qr_poll_s
         self.capabilities = CAPABILITIES
         self.server: EvolutionServer | None = None
@@ -225,18 +219,10 @@ class EvolutionGateway:
 
     async def _json(self, method: str, path: str, what: str, **kw: Any) -> tuple[int, Any] | GatewayFailure:
         kw.setdefault("route_codes", (400, 403, 404))  # 403 is "name in use" here; a bad key is 401
-        resp = await send(self._http, method, path, has_key=self._has_key, **kw)
-        if isinstance(resp, GatewayFailure):
-            return resp
-        body = json_of(resp, what)
-        return body if isinstance(body, GatewayFailure) else (resp.status_code, body)
+        return answer_json(await send(self._http, method, path, **kw), what)
 
     def _ipath(self, op: str, name: str) -> str:
         return f"/instance/{op}/{quote(name, safe='')}"
-
-    def _bad_id(self, name: str) -> GatewayFailure | None:
-        err = self.capabilities.id_error(name)
-        return failure(HealthState.ERROR, f"{name!r}: {err}", 400) if err else None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -279,7 +265,7 @@ class EvolutionGateway:
 
     async def connection_state(self, name: str) -> str | None | GatewayFailure:
         """Memory's view: `connectionState`; None when the instance does not exist (404)."""
-        if bad := self._bad_id(name):
+        if bad := invalid_id(self.capabilities, name):
             return bad
         what = "GET /instance/connectionState"
         got = await self._json("GET", self._ipath("connectionState", name), what)
@@ -320,7 +306,7 @@ class EvolutionGateway:
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
         """The last code seen from a start or the QR stream; never calls `connect` (it would start the instance)."""
-        if bad := self._bad_id(session_id):
+        if bad := invalid_id(self.capabilities, session_id):
             return bad
         return self._last_qr.get(session_id)
 
@@ -372,10 +358,10 @@ class EvolutionGateway:
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
         """Link by phone number: `connect?number=` -> `pairingCode` (8 characters). Starts a connection."""
-        digits = phone.strip().lstrip("+")
-        if not digits.isdigit() or not 6 <= len(digits) <= 15:
-            return failure(HealthState.ERROR, "a phone number is 6 to 15 digits, with the country code", 400)
-        if bad := self._bad_id(session_id):
+        digits = pairing_digits(phone)
+        if isinstance(digits, GatewayFailure):
+            return digits
+        if bad := invalid_id(self.capabilities, session_id):
             return bad
         what = "GET /instance/connect?number="
         got = await self._json("GET", self._ipath("connect", session_id), what, spend=Spend.ACTION,
@@ -396,7 +382,7 @@ class EvolutionGateway:
     # --- actions ---------------------------------------------------------------------------
 
     async def _act(self, method: str, path: str, name: str, **kw: Any) -> tuple[int, Any] | ActionResult:
-        if bad := self._bad_id(name):
+        if bad := invalid_id(self.capabilities, name):
             return not_ok(bad)
         got = await self._json(method, path, f"{method} {path}", spend=Spend.ACTION,
                                timeout_s=kw.pop("timeout_s", self._http.timeouts.action_s), call=CallKind.ACTION, **kw)
@@ -404,8 +390,7 @@ class EvolutionGateway:
             return not_ok(got)
         code, body = got
         if code >= 400:
-            msg = message_of(body) or f"HTTP {code}"
-            return ActionResult(False, msg, failure(HealthState.ERROR, msg, code))
+            return refused(message_of(body) or f"HTTP {code}", code)
         return got
 
     async def start(self, session_id: str) -> ActionResult:
@@ -454,7 +439,7 @@ class EvolutionGateway:
         if isinstance(body, dict) and body.get("error") is True:
             msg = (f"Evolution refused to restart {session_id}: it is closed (it answers "
                    f"{str(body.get('message'))[:40]!r}); start it instead")
-            return ActionResult(False, msg, failure(HealthState.ERROR, msg, got[0]))
+            return refused(msg, got[0])
         qr = qr_of(body)
         if qr is not None:
             self._last_qr[session_id] = qr
@@ -474,8 +459,3 @@ class EvolutionGateway:
     def facts(self) -> EvolutionFacts:
         return EvolutionFacts(self.url, self._key_is_default, self.server, tuple(self._rows.values()))
 
-    def budget_snapshot(self) -> tuple[int | None, int | None]:
-        return self.budget.snapshot()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

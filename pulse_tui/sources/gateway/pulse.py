@@ -7,14 +7,15 @@ never fetched, never shown; only `qrCode` is used.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -29,11 +30,11 @@ from pulse_tui.sources.authdirs import PHONE_RE
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
     CallKind,
-    HttpCaller,
+    LedgerAdapter,
     Timeouts,
     failure,
-    json_of,
     not_ok,
+    polled_qr,
     shape_failure,
 )
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
@@ -67,13 +68,11 @@ def _phone_failure(phone: str) -> GatewayFailure:
                    kind=FailureKind.INVALID)
 
 
-class PulseGateway:
+class PulseGateway(LedgerAdapter):
     """Pulse's multi-instance WhatsApp Web service; instance ids are phone numbers."""
 
     kind = GatewayKind.PULSE
     capabilities = CAPABILITIES
-    supports_restart = CAPABILITIES.has_restart
-    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,
@@ -86,21 +85,13 @@ class PulseGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         qr_poll_s: float = 2.0,
     ) -> None:
-        self.clock = clock or SystemClock()
         # Pulse has no rate limit: unlimited, but a 429 or Retry-After from a proxy is still honoured.
-        self.budget = budget or RequestBudget(None, clock=self.clock)
-        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
-                                transport=transport)
-        self.url = self._http.url
+        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport)
         self.qr_poll_s = qr_poll_s
         self._listed: set[str] = set()
 
     async def _get(self, path: str, what: str, call: CallKind = CallKind.STATUS) -> tuple[int, Any] | GatewayFailure:
-        resp = await self._http.request("GET", path, call=call)
-        if isinstance(resp, GatewayFailure):
-            return resp
-        body = json_of(resp, what)
-        return body if isinstance(body, GatewayFailure) else (resp.status_code, body)
+        return await self._http.request_json("GET", path, what, call=call)
 
     @staticmethod
     def _path(phone: str, op: str) -> str:
@@ -174,23 +165,10 @@ class PulseGateway:
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         """Polls `…/qr` every `qr_poll_s`; yields each new code, and a failure when one starts."""
-        last: str | None = None
-        last_failure: GatewayFailure | None = None
-        while True:
-            got = await self.qr(session_id)
-            if isinstance(got, GatewayFailure):
-                if got != last_failure:
-                    yield got
-                last_failure = got
-                if got.status_code == 400:
-                    return  # a bad id will not get better
-                await asyncio.sleep(max(self.qr_poll_s, got.retry_after_s or 0.0))
-                continue
-            last_failure = None
-            if got is not None and got.payload != last:
-                last = got.payload
-                yield got
-            await asyncio.sleep(self.qr_poll_s)
+        async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
+                                      honour_retry_after=True)) as codes:
+            async for item in codes:
+                yield item
 
     # --- actions -------------------------------------------------------------------------
 
@@ -198,16 +176,14 @@ class PulseGateway:
         if self.capabilities.id_error(session_id):
             return not_ok(_phone_failure(session_id))
         what = f"{method} …/{op}"
-        resp = await self._http.request(method, self._path(session_id, op), call=CallKind.ACTION,
-                                        spend=Spend.ACTION)
-        if isinstance(resp, GatewayFailure):
-            return not_ok(resp)
-        body = json_of(resp, what)
-        if isinstance(body, GatewayFailure):
-            return not_ok(body)
+        got = await self._http.request_json(method, self._path(session_id, op), what, call=CallKind.ACTION,
+                                            spend=Spend.ACTION)
+        if isinstance(got, GatewayFailure):
+            return not_ok(got)
+        code, body = got
         status = body.get("status") if isinstance(body, dict) else None
         if status not in ("success", "error"):
-            return not_ok(shape_failure(what, resp.status_code))
+            return not_ok(shape_failure(what, code))
         message = body.get("message")
         return ActionResult(status == "success", message if isinstance(message, str) else str(status))
 
@@ -225,20 +201,3 @@ class PulseGateway:
     async def delete(self, session_id: str) -> ActionResult:
         """DELETE …/session: clears the instance's stored WhatsApp session."""
         return await self._action("DELETE", session_id, "session")
-
-    # --- misc ----------------------------------------------------------------------------
-
-    def budget_snapshot(self) -> tuple[int | None, int | None]:
-        return self.budget.snapshot()
-
-    @property
-    def last_latency_ms(self) -> float | None:
-        """How long the last answered request took."""
-        return self._http.last_latency_ms
-
-    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
-        """Each session's last known status and its time, from the shared ledger (costs no request)."""
-        return self.budget.recall()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -1,7 +1,8 @@
 """One request through `HttpCaller`'s budget and failure mapping, where the route itself reads its 4xx answers.
 
 WAHA answers 422 and Evolution 403/404 with meaningful bodies ("already started", "name in use", "does not
-exist"); `HttpCaller.request` would turn those into a generic failure, so these adapters send through here.
+exist"); `HttpCaller.request` turns a status outside its `route_codes` into a generic failure, so these adapters
+send through here, with those statuses passed through.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pulse_tui.model import GatewayFailure, HealthState
-from pulse_tui.sources.gateway.base import CallKind, HttpCaller, Reply, failure
+from pulse_tui.model import GatewayFailure
+from pulse_tui.sources.gateway.base import CallKind, HttpCaller, Reply
 from pulse_tui.sources.gateway.budget import Spend
 
 MAX_MESSAGE = 200  # a hostile server's message must not fill the screen
@@ -44,7 +45,6 @@ async def send(
     method: str,
     path: str,
     *,
-    has_key: bool,
     route_codes: Collection[int] = (400, 404, 422),
     spend: Spend = Spend.POLL,
     json_body: Any = None,
@@ -53,27 +53,6 @@ async def send(
     timeout_s: float | None = None,
     call: CallKind = CallKind.STATUS,
 ) -> Reply | GatewayFailure:
-    """A response whose status is 2xx or in `route_codes`, else a typed failure (never an exception).
-
-    The whole answer (connect, headers, body) must arrive within `timeout_s` (default: the call kind's
-    deadline) and within the call kind's size cap, as for every other gateway request.
-    """
-    if not http.budget.try_spend(spend):
-        return http.budget.refusal(spend)
-    kw: dict[str, Any] = {}
-    if json_body is not None:
-        kw["json"] = json_body
-    if params:
-        kw["params"] = params
-    if headers:
-        kw["headers"] = headers
-    resp = await http.fetch(method, path, call, kw, timeout_s)
-    if isinstance(resp, GatewayFailure):
-        return resp
-    code = resp.status_code
-    if 200 <= code < 300 or code in route_codes:
-        return resp
-    if code in (401, 403):
-        why = "the gateway rejected our API key" if has_key else "the gateway requires an API key"
-        return failure(HealthState.UNAUTHORIZED, f"{why} (HTTP {code})", code)
-    return http.status_failure(resp) or failure(HealthState.ERROR, f"unexpected HTTP {code}", code)
+    """`HttpCaller.request` with these routes' meaningful 4xx statuses passed through as replies."""
+    return await http.request(method, path, call=call, spend=spend, json_body=json_body, params=params,
+                              headers=headers, timeout_s=timeout_s, route_codes=route_codes)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -27,12 +27,12 @@ from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
     CallKind,
-    HttpCaller,
+    LedgerAdapter,
     Timeouts,
     error_text,
     failure,
-    json_of,
     not_ok,
+    refused,
     shape_failure,
 )
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend
@@ -111,13 +111,11 @@ def qr_from_event(data: str) -> QrCode | GatewayFailure:
     return QrCode(png_data_url=qr)
 
 
-class SalesboyGateway:
+class SalesboyGateway(LedgerAdapter):
     """Salesboy: no listing route, so sessions come from auth dirs, configuration and what we started."""
 
     kind = GatewayKind.SALESBOY
     capabilities = CAPABILITIES
-    supports_restart = CAPABILITIES.has_restart
-    supports_delete = CAPABILITIES.has_delete
 
     def __init__(
         self,
@@ -132,17 +130,17 @@ class SalesboyGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         sse_silence_s: float = 90.0,
         sse_retry_s: float = 3.0,
+        list_auth_dirs: bool = True,
     ) -> None:
-        self.clock = clock or SystemClock()
-        self.budget = budget or RequestBudget(100, WINDOW_S, self.clock)
-        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
-                                transport=transport)
-        self.url = self._http.url
+        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport,
+                         limit=100, window_s=WINDOW_S)
         self.auth_roots = tuple(Path(p) for p in auth_roots)
         self.extra_sessions = tuple(extra_sessions)
         self.started: set[str] = set()
         self.sse_silence_s = sse_silence_s
         self.sse_retry_s = sse_retry_s
+        # False where the monitor reads the same roots every poll (build_targets): one listing per poll, not two.
+        self.list_auth_dirs = list_auth_dirs
         self._entry_counts = EntryCounts()  # every list re-reads the auth dirs: unchanged ones are not reopened
 
     # --- reading ---------------------------------------------------------------------
@@ -151,9 +149,9 @@ class SalesboyGateway:
         return await self._http.health("/health")
 
     async def list_sessions(self) -> list[str] | GatewayFailure:
-        """Valid auth dirs + configured ids + ids started here. Costs no request."""
+        """Valid auth dirs (unless `list_auth_dirs` is off) + configured ids + ids started here. Costs no request."""
         dirs = (await asyncio.to_thread(discover, self.auth_roots, Layout.SALESBOY, counts=self._entry_counts)
-                if self.auth_roots else [])
+                if self.auth_roots and self.list_auth_dirs else [])
         ids = {d.session_id for d in dirs if d.valid}
         ids.update(self.extra_sessions)
         ids.update(self.started)
@@ -163,18 +161,16 @@ class SalesboyGateway:
         if err := self.capabilities.id_error(session_id):
             return _id_failure(session_id, err)
         what = "GET /session/status"
-        resp = await self._http.request("GET", f"/session/status/{quote(session_id, safe='')}")
-        if isinstance(resp, GatewayFailure):
-            return resp
-        body = json_of(resp, what)
-        if isinstance(body, GatewayFailure):
-            return body
-        if resp.status_code == 400:
+        got = await self._http.request_json("GET", f"/session/status/{quote(session_id, safe='')}", what)
+        if isinstance(got, GatewayFailure):
+            return got
+        code, body = got
+        if code == 400:
             return failure(HealthState.ERROR, f"gateway refused {session_id}: {error_text(body) or 'HTTP 400'}", 400)
-        got = self._parse_status(session_id, body, what)
-        if isinstance(got, SessionStatus):
-            self.budget.remember(got)
-        return got
+        st = self._parse_status(session_id, body, what)
+        if isinstance(st, SessionStatus):
+            self.budget.remember(st)
+        return st
 
     @staticmethod
     def _parse_status(session_id: str, body: Any, what: str) -> SessionStatus | GatewayFailure:
@@ -266,18 +262,15 @@ class SalesboyGateway:
         if err := self.capabilities.id_error(session_id):
             return not_ok(_id_failure(session_id, err))
         what = f"POST {route}"
-        resp = await self._http.request("POST", route, call=CallKind.ACTION, spend=Spend.ACTION,
-                                        json_body={"userId": session_id})
-        if isinstance(resp, GatewayFailure):
-            return not_ok(resp)
-        body = json_of(resp, what)
-        if isinstance(body, GatewayFailure):
-            return not_ok(body)
-        if resp.status_code == 400:
-            msg = error_text(body) or "HTTP 400"
-            return ActionResult(False, msg, failure(HealthState.ERROR, msg, 400))
+        got = await self._http.request_json("POST", route, what, call=CallKind.ACTION, spend=Spend.ACTION,
+                                            json_body={"userId": session_id})
+        if isinstance(got, GatewayFailure):
+            return not_ok(got)
+        code, body = got
+        if code == 400:
+            return refused(error_text(body) or "HTTP 400", 400)
         if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
-            return not_ok(shape_failure(what, resp.status_code))
+            return not_ok(shape_failure(what, code))
         message = body.get("message")
         return ActionResult(body["success"], message if isinstance(message, str) else "")
 
@@ -304,20 +297,3 @@ class SalesboyGateway:
             return ActionResult(False, "no auth dir root configured (PULSE_TUI_AUTH_DIR)")
         ok, message = await asyncio.to_thread(delete_auth_dir, self.auth_roots, session_id, Layout.SALESBOY)
         return ActionResult(ok, message)
-
-    # --- misc ----------------------------------------------------------------------------
-
-    def budget_snapshot(self) -> tuple[int | None, int | None]:
-        return self.budget.snapshot()
-
-    @property
-    def last_latency_ms(self) -> float | None:
-        """How long the last answered request took."""
-        return self._http.last_latency_ms
-
-    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
-        """Each session's last known status and its time, from the shared ledger (costs no request)."""
-        return self.budget.recall()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -7,16 +7,17 @@ in `capabilities.version_note`. Stop/restart/logout/delete take ~3 s on the serv
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from pulse_tui.clock import Clock, SystemClock
+from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -30,12 +31,16 @@ from pulse_tui.model import (
 from pulse_tui.sources.gateway.base import (
     DEFAULT_TIMEOUTS,
     CallKind,
-    HttpCaller,
+    HttpAdapter,
     Reply,
     Timeouts,
+    answer_json,
     failure,
-    json_of,
+    invalid_id,
     not_ok,
+    pairing_digits,
+    polled_qr,
+    refused,
     shape_failure,
     to_health,
 )
@@ -141,12 +146,10 @@ def is_loopback_url(url: str) -> bool:
     return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
-class WahaGateway:
+class WahaGateway(HttpAdapter):
     """One WAHA server; sessions are the names it lists."""
 
     kind = GatewayKind.WAHA
-    supports_restart = True
-    supports_delete = True
 
     def __init__(
         self,
@@ -159,12 +162,8 @@ class WahaGateway:
         transport: httpx.AsyncBaseTransport | None = None,
         qr_poll_s: float = 2.0,
     ) -> None:
-        self.clock = clock or SystemClock()
-        self.budget = budget or RequestBudget(None, clock=self.clock)  # WAHA has no rate limit of its own
-        self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
-                                transport=transport)
-        self.url = self._http.url
-        self._has_key = bool(api_key)
+        # WAHA has no rate limit of its own: the default budget only counts.
+        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport)
         self.qr_poll_s = qr_poll_s
         self.capabilities = CAPABILITIES
         self.server: WahaServer | None = None
@@ -172,16 +171,10 @@ class WahaGateway:
         self._qr_seen: dict[str, list[str]] = {}  # distinct codes seen since the session entered SCAN_QR_CODE
 
     async def _send(self, method: str, path: str, **kw: Any) -> Reply | GatewayFailure:
-        return await send(self._http, method, path, has_key=self._has_key, **kw)
+        return await send(self._http, method, path, **kw)
 
     async def _json(self, method: str, path: str, what: str, **kw: Any) -> tuple[int, Any] | GatewayFailure:
-        resp = await self._send(method, path, **kw)
-        if isinstance(resp, GatewayFailure):
-            return resp
-        if not resp.content:
-            return resp.status_code, None
-        body = json_of(resp, what)
-        return body if isinstance(body, GatewayFailure) else (resp.status_code, body)
+        return answer_json(await self._send(method, path, **kw), what, empty_is_none=True)
 
     # --- the server ---------------------------------------------------------------------
 
@@ -285,8 +278,8 @@ class WahaGateway:
 
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
         """`GET /api/sessions/{s}`, plus its QR when it waits for a scan."""
-        if err := self.capabilities.id_error(session_id):
-            return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400)
+        if bad := invalid_id(self.capabilities, session_id):
+            return bad
         what = "GET /api/sessions/{s}"
         got = await self._json("GET", f"/api/sessions/{quote(session_id, safe='')}", what)
         if isinstance(got, GatewayFailure):
@@ -307,8 +300,8 @@ class WahaGateway:
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
         """`GET /api/{s}/auth/qr?format=raw` -> the payload; None when the session shows no QR (404/422)."""
-        if err := self.capabilities.id_error(session_id):
-            return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400)
+        if bad := invalid_id(self.capabilities, session_id):
+            return bad
         what = "GET /api/{s}/auth/qr"
         got = await self._json("GET", f"/api/{quote(session_id, safe='')}/auth/qr", what,
                                params={"format": "raw"}, timeout_s=QR_WAIT_S, call=CallKind.QR)
@@ -327,30 +320,18 @@ class WahaGateway:
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
         """Polls the raw QR every `qr_poll_s`; yields each new code, and a failure when one starts."""
-        last: str | None = None
-        last_failure: GatewayFailure | None = None
-        while True:
-            got = await self.qr(session_id)
-            if isinstance(got, GatewayFailure):
-                if got != last_failure:
-                    yield got
-                last_failure = got
-                if got.status_code == 400:
-                    return
-            else:
-                last_failure = None
-                if got is not None and got.payload != last:
-                    last = got.payload
-                    yield got
-            await asyncio.sleep(self.qr_poll_s)
+        async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
+                                      honour_retry_after=False)) as codes:
+            async for item in codes:
+                yield item
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
         """Link by phone number: `POST /api/{s}/auth/request-code` -> the code to type on the phone."""
-        digits = phone.strip().lstrip("+")
-        if not digits.isdigit() or not 6 <= len(digits) <= 15:
-            return failure(HealthState.ERROR, "a phone number is 6 to 15 digits, with the country code", 400)
-        if err := self.capabilities.id_error(session_id):
-            return failure(HealthState.ERROR, f"{session_id!r}: {err}", 400)
+        digits = pairing_digits(phone)
+        if isinstance(digits, GatewayFailure):
+            return digits
+        if bad := invalid_id(self.capabilities, session_id):
+            return bad
         what = "POST /api/{s}/auth/request-code"
         got = await self._json("POST", f"/api/{quote(session_id, safe='')}/auth/request-code", what,
                                spend=Spend.ACTION, json_body={"phoneNumber": digits}, timeout_s=QR_WAIT_S, call=CallKind.QR)
@@ -368,16 +349,15 @@ class WahaGateway:
 
     async def _action(self, method: str, path: str, session_id: str, verb: str, *,
                       body: Any = None) -> ActionResult:
-        if err := self.capabilities.id_error(session_id):
-            return not_ok(failure(HealthState.ERROR, f"{session_id!r}: {err}", 400))
+        if bad := invalid_id(self.capabilities, session_id):
+            return not_ok(bad)
         got = await self._json(method, path, f"{method} {path}", spend=Spend.ACTION, json_body=body,
                                timeout_s=self._http.timeouts.action_s, call=CallKind.ACTION)
         if isinstance(got, GatewayFailure):
             return not_ok(got)
         code, answer = got
         if code >= 400:
-            msg = message_of(answer) or f"HTTP {code}"
-            return ActionResult(False, msg, failure(HealthState.ERROR, msg, code))
+            return refused(message_of(answer) or f"HTTP {code}", code)
         if method == "DELETE":
             return ActionResult(True, verb)  # 200 with an empty body
         status = answer.get("status") if isinstance(answer, dict) else None
@@ -417,11 +397,6 @@ class WahaGateway:
         return WahaFacts(self.url, is_loopback_url(self.url), self._has_key, self.server,
                          tuple(self._listed.values()), {k: len(v) for k, v in self._qr_seen.items()})
 
-    def budget_snapshot(self) -> tuple[int | None, int | None]:
-        return self.budget.snapshot()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def _activity_ms(item: dict[str, Any]) -> int | None:
