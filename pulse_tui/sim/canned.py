@@ -48,8 +48,6 @@ class CannedGateway:
 
     kind = "salesboy"
     url = "http://127.0.0.1:3001"
-    supports_restart = False
-    supports_delete = True
     capabilities = SALESBOY_CAPABILITIES
 
     async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
