@@ -174,16 +174,23 @@ def file_kind(mode: int) -> str:
     return "a file"
 
 
-def root_problem(root: Path) -> str | None:
-    """Why an auth root cannot be listed (missing, a file, a FIFO, unreadable), or None when it can."""
+def stat_or_problem(path: str | Path) -> os.stat_result | str:
+    """The path's stat, or why it cannot be had (missing, a parent dir not reachable, unreadable)."""
     try:
-        st = os.stat(root)
+        return os.stat(path)
     except FileNotFoundError:
         return "does not exist"
     except PermissionError:
         return "cannot be reached (permission denied on a parent dir)"
     except (OSError, ValueError) as exc:
         return f"cannot be read ({type(exc).__name__})"
+
+
+def root_problem(root: Path) -> str | None:
+    """Why an auth root cannot be listed (missing, a file, a FIFO, unreadable), or None when it can."""
+    st = stat_or_problem(root)
+    if isinstance(st, str):
+        return st
     if not statmod.S_ISDIR(st.st_mode):
         return f"is {file_kind(st.st_mode)}, not a directory"
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.findings import finding
 from pulse_tui.model import Finding
-from pulse_tui.sources.authdirs import file_kind
+from pulse_tui.sources.authdirs import file_kind, stat_or_problem
 from pulse_tui.sources.logs.line import ERROR, MAX_LINE_CHARS, LogLine
 from pulse_tui.sources.logs.parse import parse_line
 from pulse_tui.sources.logs.redact import Redactor
@@ -126,14 +126,9 @@ def log_path_problem(pattern: str) -> str | None:
         if not any(_stat(p) is not None for p in matches):
             return "matches no regular file"
         return None
-    try:
-        st = os.stat(os.path.expanduser(pattern))
-    except FileNotFoundError:
-        return "does not exist"
-    except PermissionError:
-        return "cannot be reached (permission denied on a parent dir)"
-    except (OSError, ValueError) as exc:
-        return f"cannot be read ({type(exc).__name__})"
+    st = stat_or_problem(os.path.expanduser(pattern))
+    if isinstance(st, str):
+        return st
     if not statmod.S_ISREG(st.st_mode):
         return f"is {file_kind(st.st_mode)}, not a regular file"
     if not os.access(os.path.expanduser(pattern), os.R_OK):
