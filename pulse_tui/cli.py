@@ -215,7 +215,7 @@ async def doctor(config: Config, args: argparse.Namespace) -> int:
                             one_shot=True)
     targets.engine.take_log_events(recent.events())
     try:
-        return int(await doctor_command.run(config, targets.monitor, args))
+        return int(await doctor_command.run(config, targets, args))
     finally:
         await targets.aclose()
 

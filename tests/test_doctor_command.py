@@ -101,7 +101,7 @@ async def _run(config: Config, *argv: str) -> tuple[int, str]:
     targets = build_targets(config, findings=findings_for(config))
     out = io.StringIO()
     try:
-        code = await doctor_command.run(config, targets.monitor, _args(*argv), out=out)
+        code = await doctor_command.run(config, targets, _args(*argv), out=out)
     finally:
         await targets.aclose()
     return code, out.getvalue()
@@ -198,7 +198,7 @@ async def test_a_poll_that_raises_still_gives_the_redis_checks(
     targets = build_targets(config, findings=broken_hook)
     out = io.StringIO()
     try:
-        code = await doctor_command.run(config, targets.monitor, _args("--json"), out=out)
+        code = await doctor_command.run(config, targets, _args("--json"), out=out)
     finally:
         await targets.aclose()
     doc = json.loads(out.getvalue())
@@ -219,7 +219,7 @@ async def test_a_poll_that_raises_falls_back_to_redis_alone(sim: GatewaySim, red
     targets.monitor.poll = raising_poll  # type: ignore[method-assign,assignment]  # our own code failing, not a peer
     out = io.StringIO()
     try:
-        code = await doctor_command.run(config, targets.monitor, _args("--json"), out=out)
+        code = await doctor_command.run(config, targets, _args("--json"), out=out)
     finally:
         await targets.aclose()
     doc = json.loads(out.getvalue())

@@ -28,7 +28,7 @@ async def _doctor(values: dict[str, str], tmp_path: Path) -> tuple[int, dict[str
     targets = build_targets(config, findings=findings_for(config), host=False)
     out = io.StringIO()
     try:
-        code = await doctor_command.run(config, targets.monitor, _args(), out=out)
+        code = await doctor_command.run(config, targets, _args(), out=out)
     finally:
         await targets.aclose()
     return code, json.loads(out.getvalue()), out.getvalue()

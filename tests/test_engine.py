@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,7 @@ class FakeGateway:
     kind = GatewayKind.PULSE  # any member: nothing in the monitor may branch on it
     url = "http://127.0.0.1:9"
     capabilities = PUSHING
+    last_latency_ms = 2.0
 
     def __init__(self) -> None:
         self.budget = RequestBudget(None)
@@ -67,6 +68,9 @@ class FakeGateway:
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return None, None
 
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        return {}
+
 
 class FakeChannel:
     """A connected channel that pushes the events it is given."""
@@ -75,10 +79,14 @@ class FakeChannel:
         self.clock = clock
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
         self._status = ChannelStatus(ChannelState.CONNECTED)
+        self.watched: list[frozenset[str]] = []
 
     @property
     def status(self) -> ChannelStatus:
         return self._status
+
+    def watch(self, names: Iterable[str]) -> None:
+        self.watched.append(frozenset(names))
 
     def go_down(self) -> None:
         self._status = ChannelStatus(ChannelState.DOWN, "closed by the test")
@@ -112,6 +120,7 @@ async def test_a_connected_channel_spends_no_status_requests() -> None:
         assert first.events is not None and first.events.state == ChannelState.CONNECTED
         asked = gw.status_calls
         assert asked == 2  # nothing known yet: the first poll asks each session once
+        assert channel.watched == [frozenset({"alpha", "beta"})]  # the channel follows what the poll found
         clock.advance(5)
         channel.queue.put_nowait(SessionEvent("beta", EventKind.STATE, clock.now(), "phone offline", "STOPPED",
                                               ConnState.STOPPED))
@@ -125,6 +134,7 @@ async def test_a_connected_channel_spends_no_status_requests() -> None:
         beta = snap.session("beta")
         assert beta is not None and beta.state == ConnState.STOPPED and beta.gateway_word == "STOPPED"
         assert gw.status_calls == asked  # the channel told it: no request spent
+        assert len(channel.watched) == 1  # the same sessions: not handed over again
         channel.go_down()
         clock.advance(30)
         down = await engine.poll()

@@ -9,6 +9,7 @@ from pathlib import Path
 from textual.worker import WorkerCancelled
 
 from pulse_tui.config import config_from_values
+from pulse_tui.events import ChannelState
 from pulse_tui.monitor.logs import RecentLines
 from pulse_tui.sim.waha import WahaFlavor, WahaSim
 from pulse_tui.tui.app import PulseApp
@@ -66,5 +67,46 @@ async def test_doctor_pane_has_the_evolution_checks(tmp_path: Path) -> None:
             codes = {f.code for f in snap.findings}
             assert {"evolution-default-key", "evolution-del-instance"} <= codes, codes
             assert "BQYHJGJHJ" not in findings_text(snap).plain  # the key itself never on screen
+    finally:
+        sim.stop()
+
+
+async def test_doctor_pane_sees_an_evolution_reconnect_loop_from_the_event_channel(tmp_path: Path) -> None:
+    """The loop check counts `connection.update` events: the engine keeps the recent ones for the findings hook."""
+    from pulse_tui.sim.evolution import EvolutionSim
+
+    sim = EvolutionSim("k3y-for-the-loop-test", create_delay_s=0.0, qr_delay_s=0.02, step_s=0.02)
+    url = sim.start()
+    sim.add_instance("flappy", connect=True, paired=True)
+    try:
+        config = config_from_values({"PULSE_TUI_GATEWAY": "evolution", "PULSE_TUI_GATEWAY_URL": url,
+                                     "AUTHENTICATION_API_KEY": "k3y-for-the-loop-test", "WEBSOCKET_ENABLED": "true",
+                                     "PULSE_TUI_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+                                     "XDG_STATE_HOME": str(tmp_path / "state")})
+        app = PulseApp(config, connect=connector(config, RecentLines()), autopoll=False)
+        async with app.run_test(size=(140, 40)) as pilot:
+            for _ in range(100):  # connected, and the socket.io channel up
+                with contextlib.suppress(WorkerCancelled):
+                    await app.poll_now().wait()
+                snap = app.snapshot
+                if snap is not None and snap.events is not None and snap.events.state == ChannelState.CONNECTED:
+                    break
+                await pilot.pause(0.05)
+            assert "evolution-reconnect-loop" not in {f.code for f in (app.snapshot.findings if app.snapshot else ())}
+            for _ in range(12):  # each drop: connecting, then open again (two connection.update events)
+                for _ in range(100):
+                    if (sim.states("flappy") or ("",))[0] == "open":
+                        break
+                    await pilot.pause(0.02)
+                assert sim.lose_connection("flappy")
+            codes: set[str] = set()
+            for _ in range(100):
+                with contextlib.suppress(WorkerCancelled):
+                    await app.poll_now().wait()
+                codes = {f.code for f in (app.snapshot.findings if app.snapshot else ())}
+                if "evolution-reconnect-loop" in codes:
+                    break
+                await pilot.pause(0.05)
+            assert "evolution-reconnect-loop" in codes, codes
     finally:
         sim.stop()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from pulse_tui.doctor.checks_redis import examples
 from pulse_tui.events import EventKind, SessionEvent
 from pulse_tui.findings import REGISTRY
 from pulse_tui.model import Finding, Severity, Snapshot
+from pulse_tui.sources.gateway.base import GatewayFacts
 from pulse_tui.sources.gateway.evolution import EvolutionFacts, is_transient, reason_text
 from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings
 from pulse_tui.sources.gateway.waha import WahaFacts, is_loopback_url
@@ -142,14 +144,21 @@ def _loops(events: Iterable[SessionEvent], now: float | None, window_s: float, t
                     "session the phone keeps rejecting; log it out and link again.", examples(loops))]
 
 
-def fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
+class FactSource(Protocol):
+    """The two members of a gateway adapter these checks read."""
+
+    def facts(self) -> GatewayFacts | None: ...
+    async def learn_facts(self) -> None: ...
+
+
+RecentEvents = Callable[[], Sequence[SessionEvent]]
+
+
+def fact_findings(gateway: FactSource, settings: EvolutionSettings | None, now: float,
                   events: Sequence[SessionEvent] = ()) -> list[Finding]:
     """The WAHA or Evolution checks over what the adapter has learned so far (no request of its own); [] for a
     gateway that has no facts of its own."""
-    facts_of = getattr(gateway, "facts", None)
-    if facts_of is None:
-        return []
-    facts = facts_of()
+    facts = gateway.facts()
     if isinstance(facts, WahaFacts):
         return check_waha(facts, now)
     if isinstance(facts, EvolutionFacts):
@@ -157,23 +166,20 @@ def fact_findings(gateway: object, settings: EvolutionSettings | None, now: floa
     return []
 
 
-def gateway_checks(gateway: object, settings: EvolutionSettings | None) -> Callable[[Snapshot], list[Finding]]:
-    """An extra check for the monitor's findings hook: the gateway's own checks over each new snapshot."""
+def gateway_checks(gateway: FactSource, settings: EvolutionSettings | None,
+                   recent: RecentEvents | None = None) -> Callable[[Snapshot], list[Finding]]:
+    """An extra check for the monitor's findings hook: the gateway's own checks over each new snapshot, with the
+    engine's recent events (`recent`) for the checks that count them (Evolution's reconnect loops)."""
 
     def check(snapshot: Snapshot) -> list[Finding]:
-        return fact_findings(gateway, settings, snapshot.taken_at)
+        return fact_findings(gateway, settings, snapshot.taken_at, recent() if recent is not None else ())
 
     return check
 
 
-async def gateway_fact_findings(gateway: object, settings: EvolutionSettings | None, now: float,
+async def gateway_fact_findings(gateway: FactSource, settings: EvolutionSettings | None, now: float,
                                 events: Sequence[SessionEvent] = ()) -> list[Finding]:
-    """The WAHA or Evolution checks over what the adapter learned in the poll (WAHA is probed first if it was not
-    yet); [] for a gateway that has no facts of its own."""
-    facts_of = getattr(gateway, "facts", None)
-    probe = getattr(gateway, "probe", None)
-    if facts_of is not None and probe is not None:
-        facts = facts_of()
-        if isinstance(facts, WahaFacts) and facts.server is None:
-            await probe()  # its failure is already the gateway's state: the checks then say what they can
+    """The WAHA or Evolution checks over what the adapter learned in the poll, after it learned what no poll
+    brought yet (WAHA's probe); [] for a gateway that has no facts of its own."""
+    await gateway.learn_facts()  # its failure is already the gateway's state: the checks then say what they can
     return fact_findings(gateway, settings, now, events)

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pulse_tui.config import Config
 from pulse_tui.doctor.checks import check_failed, checked_groups, group_of, redact, run_checks
@@ -15,6 +15,9 @@ from pulse_tui.doctor.options import DEFAULT_TIMEOUT_S
 from pulse_tui.doctor.report import exit_code, render_report, report_json, visible_lines
 from pulse_tui.model import Finding, GatewayHealth, HealthState, RedisReport, Severity, Snapshot
 from pulse_tui.monitor.service import Monitor, keys_status
+
+if TYPE_CHECKING:
+    from pulse_tui.monitor.build import Targets
 
 FALLBACK_MIN_S = 5.0  # the Redis read after a failed poll gets at least this long (the inspector's own timeouts)
 
@@ -41,11 +44,13 @@ def _findings(config: Config, snap: Snapshot) -> list[Finding]:
     return have + [f for f in run_checks(config, snap) if f.code not in codes]
 
 
-async def _gateway_facts(config: Config, monitor: Monitor, timeout: float) -> list[Finding]:
+async def _gateway_facts(config: Config, targets: Targets, timeout: float) -> list[Finding]:
     """WAHA's and Evolution's own checks over the adapter's facts; a failure costs the gateway group only."""
+    monitor = targets.monitor
     try:
         found = await asyncio.wait_for(
-            gateway_fact_findings(monitor.gateway, config.evolution, monitor.clock.now()), timeout)
+            gateway_fact_findings(targets.gateway, config.evolution, monitor.clock.now(), monitor.recent_events()),
+            timeout)
     except Exception as exc:  # noqa: BLE001 - a hostile answer must not hide the rest of the report
         found = [check_failed("gateway", exc)]
     return redact(found, config.secret_values())
@@ -87,12 +92,13 @@ async def _fallback(config: Config, monitor: Monitor, reason: str, timeout: floa
     return snap, redact(found, config.secret_values())
 
 
-async def run(config: Config, monitor: Monitor, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+async def run(config: Config, targets: Targets, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """Poll once (full), print the report or JSON, return 0/1/2/3. Prints no secret.
 
     A poll that fails or times out still gives the Redis and key checks; 3 only when no source could be read.
     """
     out = out if out is not None else sys.stdout
+    monitor = targets.monitor
     timeout = float(getattr(args, "timeout", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S)
     as_json = bool(getattr(args, "json", False))
     failure = ""
@@ -100,7 +106,7 @@ async def run(config: Config, monitor: Monitor, args: argparse.Namespace, *, out
         snap = await asyncio.wait_for(monitor.poll(full=True), timeout)
         findings = _findings(config, snap)
         codes = {f.code for f in findings}
-        findings += [f for f in await _gateway_facts(config, monitor, timeout) if f.code not in codes]
+        findings += [f for f in await _gateway_facts(config, targets, timeout) if f.code not in codes]
         checked = checked_groups(config, snap)
     except Exception as exc:  # noqa: BLE001 - any failure of the poll is "could not check" for the gateway only
         failure = _reason(exc, config)

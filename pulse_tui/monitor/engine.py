@@ -40,6 +40,9 @@ class EventChannel(Protocol):
     @property
     def status(self) -> ChannelStatus: ...
     def events(self) -> AsyncIterator[SessionEvent]: ...
+    def watch(self, names: Iterable[str]) -> None:
+        """Follow these sessions from now on (Evolution: one socket.io namespace each; WAHA: all at once)."""
+        ...
 
 
 class EngineMonitor(Protocol):
@@ -52,6 +55,7 @@ class EngineMonitor(Protocol):
     def note_action(self, session_id: str, action: str, ok: bool) -> None: ...
     def add_session(self, session_id: str) -> None: ...
     def apply_events(self, events: list[SessionEvent], source: str = "log") -> int: ...
+    def recent_events(self) -> tuple[SessionEvent, ...]: ...
     def take_lines(self, lines: list[LogLine]) -> bool: ...
     def take_log_events(self, events: Iterable[LogEvent]) -> bool: ...
     def follow(self, feed: AsyncIterable[list[LogLine]]) -> AsyncIterator[LogBatch]: ...
@@ -78,6 +82,7 @@ class Engine:
         self._closers = closers
         self._channel_task: asyncio.Task[None] | None = None
         self._status_task: asyncio.Task[None] | None = None
+        self._followed: frozenset[str] | None = None  # the session ids last handed to the channel's watch
         monitor.set_channel(channel.status if channel is not None else None)
 
     # --- what front ends read --------------------------------------------------------------------------------
@@ -86,7 +91,9 @@ class Engine:
         """One merged snapshot (starts the event channel on the first call, inside the caller's loop)."""
         self._start_channel()
         self._sync_channel()
-        return await self.monitor.poll(full=full)
+        snap = await self.monitor.poll(full=full)
+        self._follow_sessions(snap)
+        return snap
 
     def current(self) -> Snapshot:
         """What is known now, without spending a request."""
@@ -106,6 +113,10 @@ class Engine:
         self.monitor.add_session(session_id)
 
     # --- inputs --------------------------------------------------------------------------------------------
+
+    def recent_events(self) -> tuple[SessionEvent, ...]:
+        """The last session events the monitor applied, from every stream (for the checks that count them)."""
+        return self.monitor.recent_events()
 
     def take_lines(self, lines: list[LogLine]) -> bool:
         """Apply the session events of some log lines; True when one moved a session."""
@@ -135,6 +146,15 @@ class Engine:
                 self.monitor.set_channel(now)
                 if self.on_change is not None:
                     self.on_change(self.monitor.current())
+
+    def _follow_sessions(self, snap: Snapshot) -> None:
+        """The channel follows the sessions the polls found (a new instance gets its namespace at once)."""
+        if self.channel is None:
+            return
+        names = frozenset(s.id for s in snap.sessions)
+        if names != self._followed:
+            self._followed = names
+            self.channel.watch(names)
 
     def _sync_channel(self) -> None:
         if self.channel is not None:

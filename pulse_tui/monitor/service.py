@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -62,6 +63,7 @@ BACKOFF_MAX_S = 60.0
 REDIS_BACKOFF_MAX_S = 10.0
 REDIS_WAIT_S = 0.1  # how long a poll waits for an unfinished Redis inspection before showing what it has
 HOST_BACKOFF_MAX_S = 60.0
+RECENT_EVENTS = 2000  # events kept for the checks that count them (20 per instance in 5 min is a loop)
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
 OUT_OF_BUDGET = (HealthState.RATE_LIMITED, HealthState.BUDGET)
@@ -91,6 +93,11 @@ class GatewaySource(Protocol):
     async def list_sessions(self) -> list[str] | GatewayFailure: ...
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure: ...
     def budget_snapshot(self) -> tuple[int | None, int | None]: ...
+
+    @property
+    def last_latency_ms(self) -> float | None: ...
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]: ...
 
 
 class RedisSource(Protocol):
@@ -192,6 +199,8 @@ class Monitor:
         self.auth_error = ""  # why the last auth-dir scan failed ("" when it worked)
         self._adopted: set[str] = set()  # sessions whose latest facts came from the shared ledger
         self.channel: ChannelStatus | None = None  # the gateway's event channel, as the engine last saw it
+        # The checks that count events (Evolution's reconnect loops) read these; bounded, so a flood costs nothing.
+        self._recent: deque[SessionEvent] = deque(maxlen=RECENT_EVENTS)
 
     # --- hints from the UI and the log follower ---------------------------------
 
@@ -227,6 +236,7 @@ class Monitor:
                 continue
             if not sid:
                 continue
+            self._recent.append(ev)
             t = self._track(sid)
             if t.facts.at is not None and at < t.facts.at:
                 continue  # older than what we already know
@@ -263,6 +273,10 @@ class Monitor:
         else:
             return False  # CREATED: a row, nothing known yet
         return True
+
+    def recent_events(self) -> tuple[SessionEvent, ...]:
+        """The last session events applied (logs and the event channel), oldest first, at most RECENT_EVENTS."""
+        return tuple(self._recent)
 
     def take_lines(self, lines: list[LogLine]) -> bool:
         """Apply the session events of some log lines; True when one moved a session."""
@@ -468,11 +482,8 @@ class Monitor:
 
     def _adopt_known(self) -> None:
         """Take each tracked session's last known state from the shared ledger when it is newer than ours."""
-        known = getattr(self.gateway, "known_states", None)
-        if known is None:
-            return
         try:
-            states = known()
+            states = self.gateway.known_states()
         except Exception:  # noqa: BLE001 - the ledger is a help, never a reason to fail a poll
             return
         for sid, (status, at) in states.items():
@@ -495,8 +506,7 @@ class Monitor:
 
     def _latency(self) -> float | None:
         """The last answered request's latency, when the adapter tells it."""
-        latency = getattr(self.gateway, "last_latency_ms", None)
-        return latency if isinstance(latency, int | float) else None
+        return self.gateway.last_latency_ms
 
     def _budget_use(self) -> BudgetUse | None:
         try:

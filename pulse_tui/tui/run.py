@@ -41,7 +41,7 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Targets]:
         # `extra` on every snapshot, so they join it once the targets exist, before the first poll.
         extra: list[ExtraChecks] = list(path_checks(config))
         targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra))
-        extra.append(gateway_checks(targets.gateway, config.evolution))
+        extra.append(gateway_checks(targets.gateway, config.evolution, targets.engine.recent_events))
         return targets
 
     return connect

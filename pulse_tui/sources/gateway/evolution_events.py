@@ -101,6 +101,7 @@ class EvolutionEvents:
         self._keepers: dict[str, StatusKeeper] = {}
         self._names: set[str] = set() if global_events else set(instances)
         self._keeper = StatusKeeper(self.clock)
+        self._running = False  # events() is being iterated: new names connect at once
         self.skipped = 0
 
     @property
@@ -128,7 +129,7 @@ class EvolutionEvents:
         if self.global_events:
             return
         self._names = set(instances)
-        if self._tasks:
+        if self._running:  # else events() connects them when it starts
             self._sync()
 
     def _sync(self) -> None:
@@ -144,11 +145,13 @@ class EvolutionEvents:
     async def events(self) -> AsyncIterator[SessionEvent]:
         """Every event of the watched instances until the consumer stops iterating."""
         self._keeper.set(ChannelState.CONNECTING, "no instance to follow yet")
+        self._running = True
         self._sync()
         try:
             while True:
                 yield await self._queue.get()
         finally:
+            self._running = False
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
