@@ -187,7 +187,7 @@ async def test_tui_leaves_waiting_for_the_first_poll_with_a_message(hostile: Hos
     config = Config(gateway_url=hostile.url, api_key="k", auth_dirs=(auth_root,), poll_seconds=0.5,
                     audit_log=tmp_path / "audit.jsonl")
     targets = build_targets(config, host=False)
-    app = PulseApp(config, targets.monitor, targets.gateway, autopoll=False)
+    app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, autopoll=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await asyncio.wait_for(app.poll_now().wait(), CEILING_S)
         await pilot.pause()

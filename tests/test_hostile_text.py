@@ -84,7 +84,7 @@ async def test_hostile_strings_through_the_real_sources_reach_no_terminal(tmp_pa
                     log_globs=(str(log),), poll_seconds=0.5, request_budget=10_000, pm2_app=hostile_app,
                     audit_log=tmp_path / "audit.jsonl")
     targets = build_targets(config, findings=findings_for(config, extra=path_checks(config)), host=False)
-    app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
+    app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, audit=AuditLog(tmp_path / "audit.jsonl"),
                    logs=LogFollower([str(log)]), autopoll=False)
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:

@@ -131,7 +131,7 @@ def _names_a_gateway(name: str) -> bool:
 
 
 def test_no_gateway_kind_is_tested_in_the_tui_or_the_actions() -> None:
-    files = [*(PKG / "tui").rglob("*.py"), *(PKG / "actions").rglob("*.py")]
+    files = [*(PKG / "tui").rglob("*.py"), *(PKG / "actions").rglob("*.py"), *(PKG / "monitor").rglob("*.py")]
     hits = [hit for path in files for hit in _kind_tests(path)]
     assert not hits, f"gateway kind tested (ask its Capabilities instead): {hits}"
     gateway_helpers = [f"{path.name}: {name}" for path in files for name in _imported_names(path)
@@ -145,6 +145,21 @@ def test_the_kind_check_finds_what_it_looks_for() -> None:
             'if screen.kind == "doctor":\n    pass\n'  # a screen's own kind, not a gateway
             'if caps.has_restart:\n    pass\n')
     assert _kind_test_lines(text) == [1, 3]
+
+
+def _probes(text: str) -> list[int]:
+    """`getattr(x, "name")` / `hasattr(...)`: a member asked for at run time instead of declared in a protocol."""
+    return [node.lineno for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")]
+
+
+def test_the_seams_declare_what_they_use() -> None:
+    """The engine, the actions and the TUI read their sources through complete protocols (mypy checks them)."""
+    files = [p for pkg in ("monitor", "actions", "tui") for p in (PKG / pkg).rglob("*.py")]
+    files.append(PKG / "doctor" / "checks_gateways.py")
+    hits = [f"{p.relative_to(PKG)}:{line}" for p in files for line in _probes(p.read_text())]
+    assert not hits, f"getattr/hasattr at a seam (add the member to the protocol instead): {hits}"
+    assert _probes('x = getattr(gw, "facts", None)\nif hasattr(gw, "probe"):\n    pass\n') == [1, 2]
 
 
 def test_screens_never_import_the_app() -> None:

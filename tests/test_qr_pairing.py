@@ -150,7 +150,7 @@ async def test_the_app_offers_pairing_where_the_gateway_has_it(tmp_path: Path, r
     demo = start_gateway_demo(GatewayKind.WAHA, auto_scan_s=None, action_delay_s=0.0, read_only=read_only)
     try:
         targets = build_targets(demo.config, host=False)
-        app = PulseApp(demo.config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
+        app = PulseApp(demo.config, targets.monitor, targets.gateway, host=targets.monitor, audit=AuditLog(tmp_path / "audit.jsonl"),
                        autopoll=False)
         async with app.run_test(size=(150, 45)) as pilot:
             app.open_qr("sales")

@@ -464,7 +464,7 @@ async def test_pulse_gateway_restart_shows_the_raw_qr_and_connects(tmp_path: Pat
         config = Config(gateway_kind=GatewayKind.PULSE, gateway_url=sim.url, auth_dirs=(root,), poll_seconds=0.5,
                         audit_log=tmp_path / "audit.jsonl")
         targets = build_targets(config, findings=findings_for(config))
-        app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
+        app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, audit=AuditLog(tmp_path / "audit.jsonl"),
                        autopoll=False)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: state_of(app, phone) is not None, app=app)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from pulse_tui.model import (
     SessionStatus,
 )
 from pulse_tui.monitor.service import Monitor
+from pulse_tui.sources.gateway.base import Gateway
+from pulse_tui.sources.gateway.budget import RequestBudget
 from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
 from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.confirm import ConfirmScreen
@@ -89,8 +91,7 @@ class FakeGateway:
     """The adapter: everything the rest of the code needs to know about this gateway is declared here."""
 
     kind = "fake"
-    supports_restart = False
-    supports_delete = False
+    last_latency_ms = None  # it does not time its requests
     capabilities = Capabilities(
         lists_sessions=True,
         stop_deletes_auth=False,
@@ -105,6 +106,7 @@ class FakeGateway:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.budget = RequestBudget(None)
         self._http = httpx.AsyncClient(base_url=url, timeout=2.0)
 
     async def health(self) -> GatewayHealth:
@@ -140,12 +142,24 @@ class FakeGateway:
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure:
         return None
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         await asyncio.Event().wait()
         yield GatewayFailure(HealthState.ERROR, "unreachable")
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return None, None
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        return {}
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
+        return GatewayFailure(HealthState.ERROR, "no linking by phone number")
+
+    def facts(self) -> None:
+        return None
+
+    async def learn_facts(self) -> None:
+        pass
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -169,9 +183,10 @@ def _audit(tmp_path: Path) -> list[dict[str, Any]]:
 async def test_an_unknown_gateway_runs_through_the_monitor_and_the_tui(server: _FakeServer, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}"
     gateway = FakeGateway(url)
+    assert isinstance(gateway, Gateway)  # every member of the protocol, so the seams need no getattr
     config = Config(gateway_url=url, poll_seconds=0.5, audit_log=tmp_path / "audit.jsonl")
     monitor = Monitor(config, gateway, clock=SystemClock())  # type: ignore[arg-type]
-    app = PulseApp(config, monitor, gateway, audit=AuditLog(tmp_path / "audit.jsonl"),  # type: ignore[arg-type]
+    app = PulseApp(config, monitor, gateway, host=monitor, audit=AuditLog(tmp_path / "audit.jsonl"),  # type: ignore[arg-type]
                    autopoll=False)
 
     def state(sid: str) -> ConnState | None:

@@ -38,7 +38,7 @@ class World:
     tmp: Path
 
     def app(self) -> PulseApp:
-        return PulseApp(self.config, self.targets.monitor, self.targets.gateway, clock=self.clock,
+        return PulseApp(self.config, self.targets.monitor, self.targets.gateway, host=self.targets.monitor, clock=self.clock,
                         audit=AuditLog(self.tmp / "audit.jsonl", self.clock), autopoll=False, watch_policy=POLICY)
 
     def starts(self) -> int:
@@ -229,7 +229,7 @@ async def test_a_gateway_down_pauses_the_tui_watchdog_and_the_header_says_why(wo
 async def test_a_bad_watch_variable_keeps_the_watchdog_off_and_names_it(world: World,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULSE_TUI_WATCH_MAX_PER_HOUR", "lots")
-    app = PulseApp(world.config, world.targets.monitor, world.targets.gateway, clock=world.clock,
+    app = PulseApp(world.config, world.targets.monitor, world.targets.gateway, host=world.targets.monitor, clock=world.clock,
                    audit=AuditLog(world.tmp / "audit.jsonl", world.clock), autopoll=False)  # policy from the env
     async with app.run_test(size=(160, 40)) as pilot:
         await poll(app, pilot)

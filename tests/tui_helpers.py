@@ -43,7 +43,7 @@ def make_app(sim: GatewaySim, tmp_path: Path, *, redis_url: str | None = None, r
                     read_only=read_only, poll_seconds=0.5, request_budget=budget,
                     audit_log=tmp_path / "audit.jsonl")
     targets = build_targets(config, findings=findings_for(config))
-    app = PulseApp(config, targets.monitor, targets.gateway, audit=AuditLog(tmp_path / "audit.jsonl"),
+    app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, audit=AuditLog(tmp_path / "audit.jsonl"),
                    qr_session=qr_session, autopoll=False)
     return app, targets
 

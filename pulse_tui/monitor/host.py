@@ -144,6 +144,8 @@ class HostSource:
 
 
 class _StatusSource(Protocol):
+    capabilities: Capabilities
+
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure: ...
 
 
@@ -153,8 +155,7 @@ async def still_orphaned(host: HostSource, gateway: _StatusSource, tree: Browser
     True only when the same tree (root pid and start time) still runs AND the gateway says now that its session
     does not exist, or its gateway process is gone. Anything that cannot be told means False: do not kill.
     """
-    caps = getattr(gateway, "capabilities", None)
-    report = await host.scan(caps if isinstance(caps, Capabilities) else None)
+    report = await host.scan(gateway.capabilities)
     key = _tree_key(tree)
     if report.error or key not in tree_keys(report):
         return False

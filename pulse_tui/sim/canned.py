@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 
-from pulse_tui.model import ActionResult, GatewayFailure, QrCode, Snapshot
+from pulse_tui.model import ActionResult, GatewayFailure, HealthState, QrCode, Snapshot
 from pulse_tui.monitor.logbatch import LogBatch
 from pulse_tui.sim.qrpayload import make_payload
 from pulse_tui.sources.gateway.salesboy import CAPABILITIES as SALESBOY_CAPABILITIES
@@ -49,8 +49,9 @@ class CannedGateway:
     kind = "salesboy"
     url = "http://127.0.0.1:3001"
     capabilities = SALESBOY_CAPABILITIES
+    last_latency_ms = None
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         yield QrCode(payload=make_payload(random.Random(5)))
         await asyncio.Event().wait()
 
@@ -59,3 +60,6 @@ class CannedGateway:
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         return 84, 90
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
+        return GatewayFailure(HealthState.ERROR, "no linking by phone number")

@@ -81,6 +81,7 @@ class PulseApp(App[int]):
         autopoll: bool = True,
         on_close: Callable[[], Awaitable[None]] | None = None,
         watch_policy: Policy | None = None,
+        host: Monitor | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -99,7 +100,7 @@ class PulseApp(App[int]):
         self.qr_session = qr_session
         self.autopoll = autopoll
         self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
-        self._host: Monitor | None = None  # set by the connection: the host probe behind the engine
+        self._host = host  # the host probe (locks, orphans): given, or the connection's monitor; None in canned views
         self.polling = False
         self.snapshot: Snapshot | None = None
         self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
@@ -352,10 +353,9 @@ class PulseApp(App[int]):
             return
         from pulse_tui.tui.qr_view import QrScreen
 
-        caps = getattr(self.gateway, "capabilities", None)
+        caps = self.gateway.capabilities
         # Linking by phone number starts a connection on some gateways (Evolution's connect): an action.
-        pair = getattr(self.gateway, "request_pairing_code", None) if caps is not None and caps.pairing_code \
-            and not self.config.read_only else None
+        pair = self.gateway.request_pairing_code if caps.pairing_code and not self.config.read_only else None
         self.qr_screen = QrScreen(sid, self.gateway.qr_stream(sid), ascii=self.config.ascii, clock=self.clock,
                                   pair=pair, capabilities=caps)
         self.push_screen(self.qr_screen, callback=self._qr_closed)
@@ -380,14 +380,12 @@ class PulseApp(App[int]):
             return ActionResult(False, "still connecting")
         from pulse_tui.actions.perform import ActionContext
         from pulse_tui.actions.perform import perform as act
-        from pulse_tui.monitor.service import Monitor
 
         verb = spec_for(action).verb
         # The session as the confirmation described it: while the call is under way, the gateway creates the
         # new client's LocalAuth dir and a poll or log line may already show it as restorable.
         before = self.snapshot.session(sid) if self.snapshot else None
-        host = self._host or (self.source if isinstance(self.source, Monitor) else None)  # canned: none
-        ctx = ActionContext(self.source, self.gateway, self.audit, host=host, read_only=self.config.read_only)
+        ctx = ActionContext(self.source, self.gateway, self.audit, host=self._host, read_only=self.config.read_only)
         self.notify(f"{verb} {sid}…", timeout=2)
         outcome = await act(action, sid, ctx)
         if outcome.ok:
@@ -449,12 +447,10 @@ class PulseApp(App[int]):
             self._step_watchdog(self.snapshot)
 
     def _build_watchdog(self) -> Watchdog:
-        from pulse_tui.monitor.service import Monitor
         from pulse_tui.watch.command import policy_for, watchdog_over
 
         policy = self.watch_policy if self.watch_policy is not None else policy_for(self.config)
-        host = self._host or (self.source if isinstance(self.source, Monitor) else None)
-        return watchdog_over(self.config, self.source, self.gateway, self.audit, policy, host=host,
+        return watchdog_over(self.config, self.source, self.gateway, self.audit, policy, host=self._host,
                              clock=self.clock, enabled=False)
 
     def _step_watchdog(self, snap: Snapshot) -> None:

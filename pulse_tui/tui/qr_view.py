@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, work
@@ -149,7 +149,7 @@ class QrScreen(Screen[str]):
     def __init__(
         self,
         session_id: str,
-        codes: AsyncIterator[QrCode | GatewayFailure],
+        codes: AsyncGenerator[QrCode | GatewayFailure, None],
         *,
         ascii: bool = False,
         code_interval_s: float | None = None,
@@ -331,10 +331,8 @@ class QrScreen(Screen[str]):
                                  "start the session again.")
                 self._update_info()
         finally:
-            aclose = getattr(codes, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            with contextlib.suppress(Exception):
+                await codes.aclose()
 
     async def _new_code(self, qr: QrCode) -> None:
         key = qr.payload or qr.png_data_url or ""

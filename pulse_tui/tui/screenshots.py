@@ -34,7 +34,7 @@ async def shoot(out: Path) -> None:
     try:
         config = world.config
         targets = build_targets(config)
-        app = PulseApp(config, targets.monitor, targets.gateway, logs=follower(config))
+        app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, logs=follower(config))
 
         def state(sid: str) -> ConnState | None:
             s = app.snapshot.session(sid) if app.snapshot else None
@@ -74,7 +74,7 @@ async def shoot(out: Path) -> None:
     world = start_world(auto_scan_s=None, drive=False, restore_interval_s=1.0)
     try:
         targets = build_targets(world.config)
-        app = PulseApp(world.config, targets.monitor, targets.gateway, logs=follower(world.config))
+        app = PulseApp(world.config, targets.monitor, targets.gateway, host=targets.monitor, logs=follower(world.config))
         async with app.run_test(size=(80, 24)) as pilot:
             await _until(pilot, lambda: state(RESTORED_IDS[1]) == ConnState.CONNECTED)
             await pilot.pause(1)

@@ -19,9 +19,14 @@ from pulse_tui.config import Config, ConfigError, layered
 from pulse_tui.sanitize import visible
 
 if TYPE_CHECKING:
+    from pulse_tui.actions.perform import ActionEngine
+    from pulse_tui.audit import AuditLog
+    from pulse_tui.clock import Clock
     from pulse_tui.monitor.build import Targets
-    from pulse_tui.sources.gateway.capabilities import Capabilities
+    from pulse_tui.monitor.service import Monitor
+    from pulse_tui.sources.gateway import Gateway
     from pulse_tui.watch.journal import Entry
+    from pulse_tui.watch.policy import Policy
     from pulse_tui.watch.watchdog import Watchdog
 
 EXIT_BAD_CONFIG = 2
@@ -40,17 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset", metavar="ID",
                         help="close the circuit of session ID (the running watchdog reads it from the journal)")
     parser.add_argument("--once", action="store_true", help="one poll and one step, then exit")
-
-
-def capabilities_of(gateway: object) -> Capabilities:
-    """The adapter's declared capabilities; a cautious stand-in (no restart route) for an adapter without them."""
-    from pulse_tui.sources.gateway.capabilities import Capabilities, QrForm
-
-    caps = getattr(gateway, "capabilities", None)
-    if isinstance(caps, Capabilities):
-        return caps
-    return Capabilities(lists_sessions=False, stop_deletes_auth=True, has_restart=False, has_delete=False,
-                        qr_form=QrForm.RAW, budget_window_s=900.0)
 
 
 def run(config: Config, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
@@ -101,8 +95,9 @@ def build_watchdog(config: Config, targets: Targets, policy: Any, *, dry_run: bo
                          dry_run=dry_run, say=say, clock=clock)
 
 
-def watchdog_over(config: Config, source: Any, gateway: Any, audit: Any, policy: Any, *, host: Any = None,
-                  dry_run: bool = False, say: Any = None, clock: Any = None, enabled: bool = True) -> Watchdog:
+def watchdog_over(config: Config, source: ActionEngine, gateway: Gateway, audit: AuditLog, policy: Policy, *,
+                  host: Monitor | None = None, dry_run: bool = False, say: Any = None, clock: Clock | None = None,
+                  enabled: bool = True) -> Watchdog:
     """A Watchdog over a source and gateway already built (the TUI's connection): same journal, lock and audit."""
     from pulse_tui.actions.perform import ActionContext
     from pulse_tui.watch.journal import Journal, watch_paths
@@ -111,8 +106,7 @@ def watchdog_over(config: Config, source: Any, gateway: Any, audit: Any, policy:
 
     assert config.state_dir is not None
     journal_path, _, lock_path = watch_paths(config.state_dir, config.gateway_url)
-    ctx = ActionContext(source, gateway, audit, host=host, read_only=config.read_only,
-                        capabilities_override=capabilities_of(gateway))
+    ctx = ActionContext(source, gateway, audit, host=host, read_only=config.read_only)
     return Watchdog(policy, ctx, Journal(journal_path, policy.journal_max_bytes), clock=clock,
                     lock=WatchLock(lock_path), dry_run=dry_run, say=say, enabled=enabled)
 

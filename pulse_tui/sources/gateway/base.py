@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -67,7 +67,7 @@ class Gateway(Protocol):
 
     async def qr(self, session_id: str) -> QrCode | None | GatewayFailure: ...
 
-    def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """Each new QR code (or a failure) until the consumer stops iterating."""
         ...
 
@@ -75,7 +75,35 @@ class Gateway(Protocol):
         """(requests left, limit) in the current window; (None, None) when unlimited."""
         ...
 
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took; None before the first."""
+        ...
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """Each session's last status another pulse-tui process learned, with its time ({} when none is shared)."""
+        ...
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
+        """Link by phone number: the code to type on the phone (a failure when `capabilities.pairing_code` is off)."""
+        ...
+
+    def facts(self) -> GatewayFacts | None:
+        """What the adapter learned about its server beyond session states, for the doctor; None when nothing."""
+        ...
+
+    async def learn_facts(self) -> None:
+        """Ask the server for the facts the doctor needs that no poll has brought yet (no-op when none)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class GatewayFacts(Protocol):
+    """An adapter's own facts about its server (WAHA's version and key enforcement, Evolution's instance rows)."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class CallKind(StrEnum):
@@ -449,18 +477,34 @@ class HttpAdapter:
         """(requests left, limit) in the current window; (None, None) when unlimited."""
         return self.budget.snapshot()
 
+    @property
+    def last_latency_ms(self) -> float | None:
+        """How long the last answered request took."""
+        return self._http.last_latency_ms
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """None shared: only a `LedgerAdapter` remembers its statuses for the other processes."""
+        return {}
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str | GatewayFailure:
+        """Not offered by this gateway: a typed failure, never a request."""
+        return GatewayFailure(HealthState.ERROR, f"{self.kind.value} has no linking by phone number",
+                              kind=FailureKind.INVALID)
+
+    def facts(self) -> GatewayFacts | None:
+        """No facts of its own beyond session states."""
+        return None
+
+    async def learn_facts(self) -> None:
+        """Nothing to learn beyond what the polls bring."""
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
 
 class LedgerAdapter(HttpAdapter):
-    """An adapter that remembers each status in the shared ledger and tells its latency (Salesboy, Pulse): the
-    monitor adopts the ledger's states and shows the latency."""
-
-    @property
-    def last_latency_ms(self) -> float | None:
-        """How long the last answered request took."""
-        return self._http.last_latency_ms
+    """An adapter that remembers each status in the shared ledger (Salesboy, Pulse): the monitor adopts the
+    ledger's states, so two pulse-tui processes spend one status request per session between them."""
 
     def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
         """Each session's last known status and its time, from the shared ledger (costs no request)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -310,7 +310,7 @@ class EvolutionGateway(HttpAdapter):
             return bad
         return self._last_qr.get(session_id)
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """New codes while the instance is `connecting` (connect then only answers the current QR); stops
         with a failure once it is `close` (QR limit, logout): a new code then needs an explicit start."""
         last: str | None = None

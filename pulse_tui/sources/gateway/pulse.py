@@ -7,7 +7,7 @@ never fetched, never shown; only `qrCode` is used.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -163,7 +163,7 @@ class PulseGateway(LedgerAdapter):
             return shape_failure(what)
         return QrCode(payload=payload)
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """Polls `…/qr` every `qr_poll_s`; yields each new code, and a failure when one starts."""
         async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
                                       honour_retry_after=True)) as codes:

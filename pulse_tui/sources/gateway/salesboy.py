@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -190,7 +190,7 @@ class SalesboyGateway(LedgerAdapter):
         st = await self.status(session_id)
         return st if isinstance(st, GatewayFailure) else st.qr
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """Codes from `GET /session/qr/<id>` (one request for many codes); reconnects after a drop or a long
         silence (the real stream stays silent forever when it was opened before the client existed)."""
         if err := self.capabilities.id_error(session_id):
@@ -215,7 +215,7 @@ class SalesboyGateway(LedgerAdapter):
             await asyncio.sleep(retry)
             retry = min(retry * 2, 60.0)
 
-    async def _one_stream(self, path: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def _one_stream(self, path: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """One SSE connection: its headers within the QR deadline, then events until a silence or a drop."""
         http = self._http
         timeout = http.timeout(http.timeouts.status_s, read_s=self.sse_silence_s)

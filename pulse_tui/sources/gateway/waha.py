@@ -8,7 +8,7 @@ in `capabilities.version_note`. Stop/restart/logout/delete take ~3 s on the serv
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
@@ -318,7 +318,7 @@ class WahaGateway(HttpAdapter):
             seen.append(value)
         return QrCode(payload=value)
 
-    async def qr_stream(self, session_id: str) -> AsyncIterator[QrCode | GatewayFailure]:
+    async def qr_stream(self, session_id: str) -> AsyncGenerator[QrCode | GatewayFailure, None]:
         """Polls the raw QR every `qr_poll_s`; yields each new code, and a failure when one starts."""
         async with aclosing(polled_qr(partial(self.qr, session_id), self.qr_poll_s,
                                       honour_retry_after=False)) as codes:
@@ -392,6 +392,12 @@ class WahaGateway(HttpAdapter):
         return await self._action("DELETE", self._spath(session_id), session_id, "deleted")
 
     # --- misc -------------------------------------------------------------------------------
+
+    async def learn_facts(self) -> None:
+        """Probe the server once (version, engine, key enforcement) when no poll has yet; its failure is already
+        the gateway's state."""
+        if self.server is None:
+            await self.probe()
 
     def facts(self) -> WahaFacts:
         return WahaFacts(self.url, is_loopback_url(self.url), self._has_key, self.server,
