@@ -55,3 +55,6 @@ class ChannelStatus:
     since: float = 0.0
     events: int = 0  # events received since the channel was created
     reconnects: int = 0
+    # Sessions the channel cannot follow yet (an Evolution instance whose namespace appears at its first event):
+    # they are polled while the channel covers the others.
+    uncovered: frozenset[str] = frozenset()

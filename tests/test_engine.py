@@ -88,6 +88,9 @@ class FakeChannel:
     def watch(self, names: Iterable[str]) -> None:
         self.watched.append(frozenset(names))
 
+    def set_status(self, status: ChannelStatus) -> None:
+        self._status = status
+
     def go_down(self) -> None:
         self._status = ChannelStatus(ChannelState.DOWN, "closed by the test")
 
@@ -140,6 +143,31 @@ async def test_a_connected_channel_spends_no_status_requests() -> None:
         down = await engine.poll()
         assert down.events is not None and down.events.state == ChannelState.DOWN
         assert gw.status_calls > asked  # polling is the fallback again
+    finally:
+        await engine.aclose()
+
+
+async def test_a_session_the_channel_cannot_follow_is_still_polled() -> None:
+    clock = FakeClock()
+    gw = FakeGateway()
+    channel = FakeChannel(clock)
+    channel.set_status(ChannelStatus(ChannelState.CONNECTED, uncovered=frozenset({"beta"})))
+    engine = Engine(Monitor(Config(), gw, clock=clock), channel=channel, clock=clock)
+    try:
+        await engine.poll()
+        asked = gw.status_calls
+        for _ in range(3):
+            clock.advance(30)
+            await engine.poll()
+        assert gw.status_calls > asked  # beta has no namespace yet: polling covers it
+        channel.set_status(ChannelStatus(ChannelState.CONNECTED))
+        clock.advance(30)
+        await engine.poll()
+        asked = gw.status_calls
+        for _ in range(3):
+            clock.advance(30)
+            await engine.poll()
+        assert gw.status_calls == asked  # now followed: no request
     finally:
         await engine.aclose()
 

@@ -101,10 +101,13 @@ async def test_a_namespace_that_appears_later(sim: EvolutionSim) -> None:
     r = Reader(channel(sim, ("i2",), missing_retry_s=0.3))  # long enough for the DOWN reason to be seen
     try:
         async def missing() -> None:
-            while "does not exist yet" not in r.channel.status.reason:
+            while r.channel.status.uncovered != {"i2"}:
                 await asyncio.sleep(0.02)
         await asyncio.wait_for(missing(), WAIT_S)
-        assert r.channel.status.state in (ChannelState.DOWN, ChannelState.CONNECTING)
+        assert r.channel.status.state == ChannelState.CONNECTING  # nothing followed: everything is polled
+        assert "no instance has a socket.io namespace yet" in r.channel.status.reason
+        assert r.channel.namespace_status("i2") is not None
+        assert "does not exist yet" in (r.channel.namespace_status("i2") or r.channel.status).reason
         sim.set_db_state("i2", "close")
         await asyncio.to_thread(sim.call, lambda: sim._connect(sim.instances["i2"]))
         await r.until(ChannelState.CONNECTED)
@@ -160,6 +163,28 @@ async def test_watch_follows_new_instances(sim: EvolutionSim, ready: Reader) -> 
     assert ev.session_id == "i9"
     ready.channel.watch(["i9"])
     assert ready.channel.namespace_status("i1") is None
+
+
+async def test_an_instance_without_a_namespace_is_polled_while_the_others_are_followed(
+        sim: EvolutionSim, ready: Reader) -> None:
+    sim.add_instance("quiet")  # closed since Evolution started: no event, no namespace
+    ready.channel.watch(["i1", "quiet"])
+
+    async def split() -> None:
+        while ready.channel.status.uncovered != {"quiet"}:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(split(), WAIT_S)
+    status = ready.channel.status
+    assert status.state == ChannelState.CONNECTED, status  # i1 is followed: the channel is up
+    assert sim.lose_connection("i1")
+    assert (await ready.next_of(EventKind.STATE, "open")).session_id == "i1"
+    await asyncio.to_thread(sim.call, lambda: sim._connect(sim.instances["quiet"]))  # its first event: a namespace
+
+    async def covered() -> None:
+        while ready.channel.status.uncovered:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(covered(), WAIT_S)
+    assert ready.channel.status.state == ChannelState.CONNECTED
 
 
 def test_parse_drops_what_it_does_not_follow() -> None:

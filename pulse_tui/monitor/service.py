@@ -559,8 +559,10 @@ class Monitor:
         # A dir the gateway never restores (not a UUID) cannot be asked about: the route refuses its id.
         askable = (t for t in self._tracked.values() if t.auth_valid)
         if self._channel_up():
-            # The channel tells every change as it happens: ask only sessions it has told nothing yet.
-            askable = (t for t in askable if t.facts.exists is None)
+            # The channel tells every change as it happens: ask only sessions it has told nothing yet, and those it
+            # cannot follow yet.
+            uncovered = self.channel.uncovered if self.channel is not None else frozenset()
+            askable = (t for t in askable if t.facts.exists is None or t.id in uncovered)
         return [t.id for t in sorted(askable, key=priority)]
 
     def _budget(self) -> tuple[int | None, int | None]:

@@ -236,6 +236,8 @@ def gateway_line(kind: str, url: str, gw: GatewayHealth, polling: bool, events: 
     if events is not None:
         if events.state == ChannelState.CONNECTED:
             t.append(" · events", style="green")
+            if events.uncovered:
+                t.append(f" ({len(events.uncovered)} polled: not on the channel yet)", style="dim")
         else:
             why = f": {events.reason}" if events.reason else ""
             t.append(visible(f" · polling ({events.state.value}{why})"), style="yellow")

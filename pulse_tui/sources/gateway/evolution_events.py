@@ -102,6 +102,7 @@ class EvolutionEvents:
         self._names: set[str] = set() if global_events else set(instances)
         self._keeper = StatusKeeper(self.clock)
         self._running = False  # events() is being iterated: new names connect at once
+        self._missing: set[str] = set()  # namespaces the server said do not exist yet
         self.skipped = 0
 
     @property
@@ -112,13 +113,20 @@ class EvolutionEvents:
             return self._keeper.status
         events = sum(k.status.events for k in keepers)
         reconnects = sum(k.status.reconnects for k in keepers)
+        # An instance without a namespace yet (no event since Evolution started) is polled, not a channel failure.
+        uncovered = frozenset(ns.removeprefix("/") for ns in self._missing if ns in self._keepers)
+        live = {ns: k for ns, k in self._keepers.items() if ns not in self._missing}
+        if not live:
+            return ChannelStatus(ChannelState.CONNECTING, f"no instance has a socket.io namespace yet ({len(uncovered)} "
+                                 "polled)", min(k.status.since for k in keepers), events, reconnects, uncovered)
         for state in (ChannelState.DOWN, ChannelState.CONNECTING):
-            bad = [(ns, k.status) for ns, k in self._keepers.items() if k.status.state == state]
+            bad = [(ns, k.status) for ns, k in live.items() if k.status.state == state]
             if bad:
                 ns, st = bad[0]
                 more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-                return ChannelStatus(state, f"{ns}: {st.reason}{more}", st.since, events, reconnects)
-        return ChannelStatus(ChannelState.CONNECTED, "", min(k.status.since for k in keepers), events, reconnects)
+                return ChannelStatus(state, f"{ns}: {st.reason}{more}", st.since, events, reconnects, uncovered)
+        return ChannelStatus(ChannelState.CONNECTED, "", min(k.status.since for k in live.values()), events,
+                             reconnects, uncovered)
 
     def namespace_status(self, instance: str) -> ChannelStatus | None:
         keeper = self._keepers.get(GLOBAL if self.global_events else f"/{instance}")
@@ -138,6 +146,7 @@ class EvolutionEvents:
             if ns not in wanted:
                 self._tasks.pop(ns).cancel()
                 self._keepers.pop(ns, None)
+                self._missing.discard(ns)
         for ns in sorted(wanted - set(self._tasks)):
             self._keepers[ns] = StatusKeeper(self.clock)
             self._tasks[ns] = asyncio.get_running_loop().create_task(self._follow(ns))
@@ -164,6 +173,10 @@ class EvolutionEvents:
             keeper.set(ChannelState.CONNECTING, f"connecting to {self._shown} {ns}")
             reason, missing = await self._one_client(ns, keeper, backoff)
             keeper.set(ChannelState.DOWN, reason)
+            if missing:
+                self._missing.add(ns)
+            else:
+                self._missing.discard(ns)
             # A namespace that does not exist yet appears at the instance's first event: retry it briskly.
             await asyncio.sleep(self.missing_retry_s if missing else backoff.next())
 
@@ -204,6 +217,7 @@ class EvolutionEvents:
             await _quiet_disconnect(sio)
             return f"cannot connect to {self._shown} ({type(exc).__name__})", False
         keeper.set(ChannelState.CONNECTED)
+        self._missing.discard(ns)
         backoff.reset()
         try:
             await gone.wait()
