@@ -273,7 +273,8 @@ class MainScreen(Screen[None]):
             "#hdr-gateway": gateway_line(snap.gateway_kind, snap.gateway_url, snap.gateway, self.polling,
                                          snap.events),
             "#hdr-redis": redis_line(snap.redis, snap.redis_pending),
-            "#hdr-keys": keys_line(snap, self.read_only),
+            "#hdr-keys": keys_line(snap, self.read_only,
+                                   browsers=self.capabilities is None or self.capabilities.browser_per_session),
         }
         for selector, text in lines.items():
             if self._header.get(selector) != text:  # an unchanged line costs no repaint

@@ -279,7 +279,8 @@ KEY_WORDS = {
 }
 
 
-def keys_line(snap: Snapshot, read_only: bool) -> Text:
+def keys_line(snap: Snapshot, read_only: bool, *, browsers: bool = True) -> Text:
+    """Keys state, then the host: browser memory (or that this gateway runs none), free memory, orphans, pm2."""
     t = Text("Keys    ", style="bold")
     word, style = KEY_WORDS.get(snap.keys.state, ("? " + snap.keys.state, "magenta"))
     t.append(visible(word), style=style)
@@ -287,13 +288,16 @@ def keys_line(snap: Snapshot, read_only: bool) -> Text:
         t.append(visible(f" ({snap.keys.detail})"), style="dim")
     host = snap.host
     if host is not None:
-        t.append(" · Host browsers ")
-        if host.browser_pss_bytes is not None:
+        t.append(" · Host ")
+        if not browsers and not host.browser_rss_bytes:
+            t.append("no browser per session", style="dim")  # Baileys, NOWEB, GOWS: 0 B would read as a fault
+        elif host.browser_pss_bytes is not None:
+            t.append("browsers ")
             t.append(f"{_bytes(host.browser_pss_bytes)} PSS")
             if host.browser_uss_bytes is not None:
                 t.append(f" ({_bytes(host.browser_uss_bytes)} private)", style="dim")
         else:
-            t.append(f"{_bytes(host.browser_rss_bytes)} RSS")
+            t.append(f"browsers {_bytes(host.browser_rss_bytes)} RSS")
         if host.mem_available_bytes is not None:
             t.append(f", {_bytes(host.mem_available_bytes)} free")
         if host.orphans:
