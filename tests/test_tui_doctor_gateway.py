@@ -42,6 +42,14 @@ async def test_doctor_pane_has_the_waha_checks(tmp_path: Path) -> None:
         sim.stop()
 
 
+def _evolution_app(url: str, tmp_path: Path, **env: str) -> PulseApp:
+    """The app on an Evolution simulator through the real `connector()`, with Evolution's own variables."""
+    config = config_from_values({"PULSE_TUI_GATEWAY": "evolution", "PULSE_TUI_GATEWAY_URL": url,
+                                 "PULSE_TUI_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+                                 "XDG_STATE_HOME": str(tmp_path / "state"), **env})
+    return PulseApp(config, connect=connector(config, RecentLines()), autopoll=False)
+
+
 async def test_doctor_pane_has_the_evolution_checks(tmp_path: Path) -> None:
     from pulse_tui.sim.evolution import EvolutionSim
 
@@ -49,11 +57,7 @@ async def test_doctor_pane_has_the_evolution_checks(tmp_path: Path) -> None:
     url = sim.start()
     sim.add_instance("shop")
     try:
-        config = config_from_values({"PULSE_TUI_GATEWAY": "evolution", "PULSE_TUI_GATEWAY_URL": url,
-                                     "AUTHENTICATION_API_KEY": "BQYHJGJHJ", "DEL_INSTANCE": "5",
-                                     "PULSE_TUI_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-                                     "XDG_STATE_HOME": str(tmp_path / "state")})
-        app = PulseApp(config, connect=connector(config, RecentLines()), autopoll=False)
+        app = _evolution_app(url, tmp_path, AUTHENTICATION_API_KEY="BQYHJGJHJ", DEL_INSTANCE="5")
         async with app.run_test(size=(140, 40)) as pilot:
             snap = None
             for _ in range(50):  # the connection is built off the UI thread: poll once it is there
@@ -79,11 +83,7 @@ async def test_doctor_pane_sees_an_evolution_reconnect_loop_from_the_event_chann
     url = sim.start()
     sim.add_instance("flappy", connect=True, paired=True)
     try:
-        config = config_from_values({"PULSE_TUI_GATEWAY": "evolution", "PULSE_TUI_GATEWAY_URL": url,
-                                     "AUTHENTICATION_API_KEY": "k3y-for-the-loop-test", "WEBSOCKET_ENABLED": "true",
-                                     "PULSE_TUI_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-                                     "XDG_STATE_HOME": str(tmp_path / "state")})
-        app = PulseApp(config, connect=connector(config, RecentLines()), autopoll=False)
+        app = _evolution_app(url, tmp_path, AUTHENTICATION_API_KEY="k3y-for-the-loop-test", WEBSOCKET_ENABLED="true")
         async with app.run_test(size=(140, 40)) as pilot:
             for _ in range(100):  # connected, and the socket.io channel up
                 with contextlib.suppress(WorkerCancelled):
