@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -173,3 +174,14 @@ async def test_an_oversized_message_closes_then_the_channel_recovers(sim: WahaSi
     await reader.until(ChannelState.CONNECTED)
     sim.add_session("beta", start=True)
     assert (await reader.next()).session_id == "beta"
+
+
+async def test_each_sent_event_is_stamped_for_the_bench(sim: WahaSim, reader: Reader) -> None:
+    before = time.monotonic()
+    await asyncio.to_thread(sim.set_status, "alpha", "WORKING")
+    ev = await reader.next()
+    got = time.monotonic()
+    assert ev.session_id == "alpha" and ev.state == ConnState.CONNECTED
+    stamps = await asyncio.to_thread(sim.sent_events)
+    assert [(s.session, s.status) for s in stamps] == [("alpha", "WORKING")]  # one event, no ready echo
+    assert before <= stamps[0].at <= got
