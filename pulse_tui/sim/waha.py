@@ -111,6 +111,7 @@ class WahaSim(AioSim):
         self.sockets: set[web.WebSocketResponse] = set()
         self.events_sent = 0
         self.sent: deque[SentEvent] = deque(maxlen=SENT_KEPT)  # send stamps, so a bench can pair send -> screen
+        self.asked: deque[tuple[float, str]] = deque(maxlen=SENT_KEPT)  # (monotonic, session) of each status GET
         self.started_ms = int(time.time() * 1000)
 
     @property
@@ -156,6 +157,10 @@ class WahaSim(AioSim):
     def sent_events(self) -> list[SentEvent]:
         """The send stamps kept so far (the last SENT_KEPT), oldest first."""
         return self.call(lambda: list(self.sent))
+
+    def status_asks(self) -> list[tuple[float, str]]:
+        """(monotonic time, session) of each `GET /api/sessions/{s}` answered (the last SENT_KEPT), oldest first."""
+        return self.call(lambda: list(self.asked))
 
     def add_session(self, name: str, start: bool = False) -> None:
         def add() -> None:
@@ -408,6 +413,7 @@ class WahaSim(AioSim):
         got = self._find(request)
         if not isinstance(got, WahaSession):
             return got
+        self.asked.append((time.monotonic(), got.name))
         return json_reply(self._session_json(got, detail=True))
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
