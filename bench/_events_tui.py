@@ -6,7 +6,7 @@ its own so its CPU seconds are its own. After every snapshot the app applies, on
 (`call_after_refresh`), it reads the connections table's STATE cells through DataTable's public API and notes
 `time.monotonic()` for each cell whose text changed. One JSON object a line on stdout: `{"ready": ...}` once
 the table holds ROWS rows and the header says the event channel is in use; then, after `stop` on stdin,
-`{"seen": [[t, row, text], ...], "unknown": n}`, and it exits.
+`{"seen": [[t, row, text], ...], "unknown": n, "probe_s": cpu_s_of_the_reads}`, and it exits.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class ProbedApp(PulseApp):
         super().__init__(config, connect=connector(config, recent), logs=build_log_follower(config), recent=recent)
         self.shown: dict[str, str] = {}  # row key -> the STATE cell's text last read
         self.seen: list[tuple[float, str, str]] = []
+        self.probe_s = 0.0  # CPU time of the reads below: the bench's own cost inside the measured process
         self._probe_due = False
 
     def apply(self, snap: Snapshot) -> None:
@@ -54,6 +55,7 @@ class ProbedApp(PulseApp):
     def _probe(self) -> None:
         self._probe_due = False
         now = time.monotonic()
+        cpu = time.thread_time()
         table: DataTable[object] = self.main.conn_table
         for row_key in table.rows:
             text = str(table.get_cell(row_key, "state"))
@@ -61,6 +63,7 @@ class ProbedApp(PulseApp):
             if self.shown.get(key) != text:
                 self.shown[key] = text
                 self.seen.append((now, key, text))
+        self.probe_s += time.thread_time() - cpu
 
     def unknown(self) -> int:
         """Rows whose STATE cell says unknown (the gateway has not been asked about them yet)."""
@@ -91,7 +94,7 @@ async def run(url: str, key: str, rows: int) -> int:
             await pilot.pause(0.2)
         say({"ready": {"rows": len(app.shown), "unknown": app.unknown(), "header": app.header()}})
         await asyncio.to_thread(sys.stdin.readline)  # a blocked thread: no CPU while measured
-        say({"seen": app.seen, "unknown": app.unknown()})
+        say({"seen": app.seen, "unknown": app.unknown(), "probe_s": app.probe_s})
     return 0
 
 

@@ -16,8 +16,9 @@ to a real terminal) is not in the figure, a few ms at most. Latency = cell stamp
 session and state. After the TUI's table holds every row and its header says "· events", and SETTLE_S more,
 MEASURE_S (default 60) of changes follow: MEASURE_S/60 x 100 sessions, each once, at random times, cycling
 WORKING -> FAILED -> STARTING -> WORKING. Over that window: the simulator's request log (per-session status
-GETs: the target; the listing each poll still makes, and the rest, reported beside) and the TUI process's
-CPU seconds (psutil, user + system) / wall.
+GETs: the target; the listing each poll still makes, and the rest, reported beside; and which status GETs hit a
+session the channel had already told) and the TUI process's CPU seconds (psutil, user + system) / wall. Then
+QUIET_S (default 20) with no change at all: the CPU of the polls and ticks alone, hence the CPU per event.
 Targets: p99 < 1 s, 0 status requests while the channel is up, TUI CPU < 1 % of one core (bench/idle_cpu.py's
 target). Baseline measured in the same run: what polling would cost to see the same changes (one `?all=true`
 listing per poll; one GET per session).
@@ -52,6 +53,7 @@ SESSIONS = 1_000
 CHANGING_PER_MIN = SESSIONS // 10
 SETTLE_S = float(os.environ.get("EVENTS_SETTLE_S", "5"))
 MEASURE_S = float(os.environ.get("EVENTS_MEASURE_S", "60"))
+QUIET_S = float(os.environ.get("EVENTS_QUIET_S", "20"))  # then no change at all: the CPU of polls alone
 DRAIN_S = 5.0  # after the window: time for the last changes to reach the table (not counted in CPU/requests)
 KEY = "bench-key"
 POLL_S = 3.0  # pulse-tui's default poll interval, for the polling baseline
@@ -95,14 +97,16 @@ class Child:
             raise RuntimeError(f"the TUI process: {msg['error']}")
         return msg
 
-    def stop(self) -> tuple[list[tuple[float, str, str]], int]:
-        """(every STATE cell change it saw: monotonic time, row, text), and how many rows are unknown now."""
+    def stop(self) -> tuple[list[tuple[float, str, str]], int, float]:
+        """(every STATE cell change it saw: monotonic time, row, text), how many rows are unknown now, and the
+        CPU seconds its cell reads took since it started."""
         assert self.proc.stdin is not None
         self.proc.stdin.write("stop\n")
         self.proc.stdin.flush()
         msg = self.read(60)
         self.proc.wait(30)
-        return [(float(t), str(k), str(text)) for t, k, text in msg["seen"]], int(msg["unknown"])
+        seen = [(float(t), str(k), str(text)) for t, k, text in msg["seen"]]
+        return seen, int(msg["unknown"]), float(msg["probe_s"])
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -196,9 +200,16 @@ def main() -> int:
         changes = change(sim, names, rng, MEASURE_S)
         wall = time.monotonic() - t0
         cpu1, seen1 = tree_cpu_s(proc.pid), len(sim.seen)
+        t1 = time.monotonic()
         sent = sim.sent_events()[sent0:]
         time.sleep(DRAIN_S)
-        seen, unknown_after = child.stop()
+        cpu2, q0 = tree_cpu_s(proc.pid), time.monotonic()
+        time.sleep(QUIET_S)
+        quiet_wall = time.monotonic() - q0
+        quiet_cpu = tree_cpu_s(proc.pid) - cpu2
+        asks = [(at, name) for at, name in sim.status_asks() if t0 <= at <= t1]
+        seen, unknown_after, probe_s = child.stop()
+        told = sim.sent_events()
         listing, per_session = polling_baseline(sim.url)
         requests = sim.seen[seen0:seen1]
     finally:
@@ -210,6 +221,10 @@ def main() -> int:
     latencies, missing = pair(sent, seen)
     routes = Counter(f"{m} {'/api/sessions/{s}' if STATUS_ROUTE.match(p) else p}" for m, p, _ in requests)
     status_requests = sum(1 for _, p, _ in requests if STATUS_ROUTE.match(p))
+    told_at: dict[str, float] = {}
+    for ev in told:  # every event since the TUI connected, oldest first
+        told_at.setdefault(ev.session, ev.at)
+    after_told = sum(1 for at, name in asks if name in told_at and told_at[name] < at)
     cpu_pct = (cpu1 - cpu0) / wall * 100
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
     worst = max(latencies) if latencies else float("inf")
@@ -224,10 +239,18 @@ def main() -> int:
           f"(target p99 < {P99_TARGET_S * 1000:.0f} ms: {verdict(p99 < P99_TARGET_S and not missing)})")
     print(f"  status requests while the channel was up: {status_requests}   (target 0: "
           f"{verdict(status_requests == 0)})")
+    print(f"    of the {len(asks)} GET /api/sessions/{{s}}, on a session the channel had already told: {after_told} "
+          f"(the others learn rows still unknown)")
     other = ", ".join(f"{route} x{n}" for route, n in sorted(routes.items())) or "none"
     print(f"  every request in the window: {other}")
     print(f"  TUI CPU: {cpu_pct:.2f} % of one core ({cpu1 - cpu0:.2f} CPU s over {wall:.1f} s)   "
           f"(target < {CPU_TARGET_PCT:g} %: {verdict(cpu_pct < CPU_TARGET_PCT)})")
+    print(f"    the bench's own cell reads in that process: {probe_s:.2f} CPU s over its whole run (an upper bound "
+          f"of their share)")
+    quiet_pct = quiet_cpu / quiet_wall * 100
+    per_event = (cpu1 - cpu0 - quiet_cpu / quiet_wall * wall) / max(1, len(sent))
+    print(f"  beside it: {quiet_pct:.2f} % over {quiet_wall:.1f} s with no change at all (polls and ticks alone), "
+          f"so ~{per_event * 1000:.1f} CPU ms per event")
     print(f"baseline, polling every {POLL_S:g} s: a change is seen after ~{POLL_S / 2 * 1000:.0f} ms on average "
           f"(up to {POLL_S * 1000:.0f} ms)")
     print(f"  one ?all=true listing of {SESSIONS}: {listing * 1000:.1f} ms; one GET per session: "
