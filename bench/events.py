@@ -2,7 +2,7 @@
 state per minute; the time from the simulator's event to the connections table's STATE cell, the status requests
 spent meanwhile, and the TUI's idle CPU, all in one run.
 
-Run: .venv/bin/python bench/events.py   (not a test; loopback only; about 1.5 minutes; EVENTS_MEASURE_S=15 for a
+Run: .venv/bin/python bench/events.py   (not a test; loopback only; about 2 minutes; EVENTS_MEASURE_S=15 for a
 quick try; it stops the simulator and the TUI process it starts and removes its temp dir)
 
 How: the simulator (pulse_tui.sim.waha, its /ws websocket) runs in this process and stamps each event it sends
@@ -11,8 +11,8 @@ as `pulse-tui --gateway waha` builds it (connector, event channel, 3 s polls), h
 at 150x40. After each snapshot it applies, once the screen has refreshed, it reads every STATE cell through
 DataTable's public API and stamps those that changed (CLOCK_MONOTONIC is one clock for every process of a
 host). Chosen over the console script in tmux because 1,000 rows do not fit a terminal: capture-pane sees only
-the ~20 rows on screen, while the table holds all of them; the cost is that the last hop (writing the frame
-to a real terminal) is not in the figure, a few ms at most. Latency = cell stamp - send stamp of the same
+the ~20 rows on screen, while the table holds all of them; the cost: the last hop (the frame's bytes to a real
+terminal; the headless driver drops them) is not in the figures. Latency = cell stamp - send stamp of the same
 session and state. After the TUI's table holds every row and its header says "· events", and SETTLE_S more,
 MEASURE_S (default 60) of changes follow: MEASURE_S/60 x 100 sessions, each once, at random times, cycling
 WORKING -> FAILED -> STARTING -> WORKING. Over that window: the simulator's request log (per-session status
