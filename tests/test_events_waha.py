@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from pulse_tui.events import ChannelState, EventKind, SessionEvent
@@ -173,3 +175,25 @@ async def test_an_oversized_message_closes_then_the_channel_recovers(sim: WahaSi
     await reader.until(ChannelState.CONNECTED)
     sim.add_session("beta", start=True)
     assert (await reader.next()).session_id == "beta"
+
+
+async def test_each_sent_event_is_stamped_for_the_bench(sim: WahaSim, reader: Reader) -> None:
+    before = time.monotonic()
+    await asyncio.to_thread(sim.set_status, "alpha", "WORKING")
+    ev = await reader.next()
+    got = time.monotonic()
+    assert ev.session_id == "alpha" and ev.state == ConnState.CONNECTED
+    stamps = await asyncio.to_thread(sim.sent_events)
+    assert [(s.session, s.status) for s in stamps] == [("alpha", "WORKING")]  # one event, no ready echo
+    assert before <= stamps[0].at <= got
+
+
+async def test_each_status_get_is_stamped_for_the_bench(sim: WahaSim) -> None:
+    async with httpx.AsyncClient(base_url=sim.url, headers={"X-Api-Key": KEY}, trust_env=False) as c:
+        before = time.monotonic()
+        assert (await c.get("/api/sessions/alpha")).status_code == 200
+        assert (await c.get("/api/sessions", params={"all": "true"})).status_code == 200  # a listing: not one
+        assert (await c.get("/api/sessions/nobody")).status_code == 404  # no such session: not one either
+    asks = await asyncio.to_thread(sim.status_asks)
+    assert [name for _, name in asks] == ["alpha"]
+    assert before <= asks[0][0] <= time.monotonic()

@@ -14,6 +14,7 @@ import random
 import secrets
 import string
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,18 @@ CURRENT = {"version": "2026.7.1", "engine": "WEBJS", "tier": "CORE", "browser": 
 CORE_ONLY_DEFAULT = ("WAHA Core support only 'default' session. If you want to run more then one WhatsApp account - "
                      "please get WAHA PLUS version. Check this out: https://waha.devlike.pro/docs/how-to/plus-version/")
 WWEB_VERSION = "2.3000.1017054665"
+
+
+SENT_KEPT = 10_000  # send stamps kept (a benchmark's minute of 1,000 sessions needs a few hundred)
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    """One session.status event as it left the simulator: `at` is `time.monotonic()` (same host, any process)."""
+
+    at: float
+    session: str
+    status: str
 
 
 class WahaFlavor(StrEnum):
@@ -97,6 +110,8 @@ class WahaSim(AioSim):
             self.sessions[name] = WahaSession(name)
         self.sockets: set[web.WebSocketResponse] = set()
         self.events_sent = 0
+        self.sent: deque[SentEvent] = deque(maxlen=SENT_KEPT)  # send stamps, so a bench can pair send -> screen
+        self.asked: deque[tuple[float, str]] = deque(maxlen=SENT_KEPT)  # (monotonic, session) of each status GET
         self.started_ms = int(time.time() * 1000)
 
     @property
@@ -134,6 +149,18 @@ class WahaSim(AioSim):
 
     def state(self, name: str) -> str | None:
         return self.call(lambda: self.sessions[name].status if name in self.sessions else None)
+
+    def set_status(self, name: str, status: str) -> None:
+        """Move a session to `status` as the server announces it: one session.status event, no timers."""
+        self.call(lambda: self._set(self.sessions[name], status))
+
+    def sent_events(self) -> list[SentEvent]:
+        """The send stamps kept so far (the last SENT_KEPT), oldest first."""
+        return self.call(lambda: list(self.sent))
+
+    def status_asks(self) -> list[tuple[float, str]]:
+        """(monotonic time, session) of each `GET /api/sessions/{s}` answered (the last SENT_KEPT), oldest first."""
+        return self.call(lambda: list(self.asked))
 
     def add_session(self, name: str, start: bool = False) -> None:
         def add() -> None:
@@ -250,6 +277,7 @@ class WahaSim(AioSim):
         if not self.sockets:
             return
         text = json.dumps(self._envelope(s), separators=(",", ":"))
+        self.sent.append(SentEvent(time.monotonic(), s.name, s.status))
         for ws in list(self.sockets):
             if not ws.closed:
                 self.events_sent += 1
@@ -385,6 +413,7 @@ class WahaSim(AioSim):
         got = self._find(request)
         if not isinstance(got, WahaSession):
             return got
+        self.asked.append((time.monotonic(), got.name))
         return json_reply(self._session_json(got, detail=True))
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
