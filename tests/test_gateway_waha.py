@@ -290,3 +290,29 @@ async def test_stopped_server_is_down(sim: WahaSim) -> None:
         assert h.state == HealthState.DOWN
     finally:
         await gw.aclose()
+
+
+async def test_the_listing_gives_every_state_without_a_request_each(sim: WahaSim, gw: WahaGateway) -> None:
+    assert gw.known_states() == {}
+    assert (await gw.start("alpha")).ok
+    await gw.list_sessions()
+    known = gw.known_states()
+    assert set(known) == {"alpha", "beta"}
+    assert known["beta"][0].state == ConnState.STOPPED and known["beta"][0].gateway_word == "STOPPED"
+    assert known["alpha"][0].state in (ConnState.STARTING, ConnState.QR)
+
+
+async def test_a_poll_learns_every_session_from_one_listing(make_sim: Callable[..., WahaSim]) -> None:
+    from pulse_tui.clock import SystemClock
+    from pulse_tui.config import Config
+    from pulse_tui.monitor.service import Monitor
+
+    sim = make_sim(sessions=tuple(f"s{i:02d}" for i in range(40)))
+    gw = WahaGateway(sim.url, KEY)
+    try:
+        snap = await Monitor(Config(gateway_url=sim.url), gw, clock=SystemClock()).poll()
+        assert len(snap.sessions) == 40
+        assert {s.state for s in snap.sessions} == {ConnState.STOPPED}  # none left "unknown"
+        assert len(sim.status_asks()) <= 4  # the pace's share at most, not one request per session
+    finally:
+        await gw.aclose()

@@ -168,6 +168,8 @@ class WahaGateway(HttpAdapter):
         self.capabilities = CAPABILITIES
         self.server: WahaServer | None = None
         self._listed: dict[str, WahaSessionFacts] = {}
+        # `?all=true` carries every session's status: the monitor adopts them instead of one request each.
+        self._listed_states: dict[str, tuple[SessionStatus, float]] = {}
         self._qr_seen: dict[str, list[str]] = {}  # distinct codes seen since the session entered SCAN_QR_CODE
 
     async def _send(self, method: str, path: str, **kw: Any) -> Reply | GatewayFailure:
@@ -268,13 +270,22 @@ class WahaGateway(HttpAdapter):
         if code != 200 or not isinstance(body, list):
             return shape_failure(what, code)
         listed: dict[str, WahaSessionFacts] = {}
+        states: dict[str, tuple[SessionStatus, float]] = {}
+        at = self.clock.now()
         for item in body:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 return shape_failure(what, code)
-            listed[item["name"]] = WahaSessionFacts(item["name"], str(item.get("status") or "?"),
-                                                    _activity_ms(item))
-        self._listed = listed
+            name = item["name"]
+            listed[name] = WahaSessionFacts(name, str(item.get("status") or "?"), _activity_ms(item))
+            st = parse_session(name, item)
+            if isinstance(st, SessionStatus):
+                states[name] = (st, at)
+        self._listed, self._listed_states = listed, states
         return sorted(listed)
+
+    def known_states(self) -> dict[str, tuple[SessionStatus, float]]:
+        """Each session's status as the last listing gave it (the list carries them: no request per session)."""
+        return dict(self._listed_states)
 
     async def status(self, session_id: str) -> SessionStatus | GatewayFailure:
         """`GET /api/sessions/{s}`, plus its QR when it waits for a scan."""
