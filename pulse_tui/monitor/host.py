@@ -1,6 +1,7 @@
 """The host source: the Chromium behind each session, its profile lock, orphans, and the gateway's pm2 app.
 
-Per poll: ONE process scan (in a thread, so the event loop never waits on /proc), one lock check per known
+Per poll: ONE process scan (in a thread, so the event loop never waits on /proc; it reads only new and
+browser-related processes, the whole table once a minute), one lock check per known
 profile dir (also in a thread), and one `pm2 jlist` when pm2 runs. The monitor merges the result into its
 snapshot with `merge_host`; everything here but the I/O methods of `HostSource` is pure.
 """
@@ -107,12 +108,14 @@ class HostSource:
         self._gateway_pids = gateway_pids
         self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
 
-    async def scan(self, caps: Capabilities | None = None) -> HostReport:
+    async def scan(self, caps: Capabilities | None = None, *, full: bool = True) -> HostReport:
         """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
 
-        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
+        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to.
+        `full=False` (the monitor's poll) reads only new and browser-related processes (`ProcessMapper.scan`);
+        the default reads every process, as the re-check before a kill must."""
         throwaway = caps is not None and caps.throwaway_profiles
-        scan = partial(self.mapper.scan, throwaway=throwaway,
+        scan = partial(self.mapper.scan, full=full, throwaway=throwaway,
                        throwaway_owner=caps.throwaway_owner if caps is not None else None,
                        gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:

@@ -18,7 +18,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -45,6 +45,10 @@ _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (
 # first); a new process is read at once. JSON says how old the oldest figure is (memory_age_s).
 MEMORY_EVERY_S = 60.0  # 450 real processes: ~5 % of one core on average
 MEMORY_BATCH = 30  # ~150-200 ms per scan at most
+# Reading every process's stat each poll cost ~1 % of a core on a host of 300 processes (bench/_hostscan.py). A poll
+# lists /proc (new pids are what can bring a browser) and reads only new, unsettled and browser-related processes;
+# the whole table is read again this often, for what a listing cannot see (a pid reused between two polls).
+FULL_SCAN_EVERY_S = 60.0
 # Processes that adopt orphans besides pid 1 (PR_SET_CHILD_SUBREAPER); Linux does not expose the flag itself.
 SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
                              "containerd-shim", "containerd-shim-runc-v2", "conmon"})
@@ -146,6 +150,8 @@ class HostReport:
     memory_took_s: float = 0.0  # time spent on PSS/USS this scan
     memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
     unmapped_browsers: int = 0  # browsers on a throw-away profile no session could be tied to (WAHA, many sessions)
+    processes_read: int = 0  # processes whose stat was read this scan (the others were carried over)
+    full_scan: bool = True  # every process was read (else only new and browser-related ones)
 
     def session(self, session_id: str) -> SessionProcs | None:
         for s in self.sessions:
@@ -279,6 +285,8 @@ class ProcessMapper:
         memory_every_s: float = MEMORY_EVERY_S,
         memory_batch: int = MEMORY_BATCH,
         subreapers: Collection[int] = (),
+        full_every_s: float = FULL_SCAN_EVERY_S,
+        cmdline_settle_s: float = CMDLINE_SETTLE_S,
     ) -> None:
         self._prefixes = _root_prefixes(auth_roots)
         self._clock = clock
@@ -290,6 +298,11 @@ class ProcessMapper:
         self._first_parent: dict[_MemKey, int] = {}  # root → the parent it had when first seen
         self._cmd: dict[_MemKey, tuple[str, str | None]] = {}  # (pid, start) → (name, absolute profile dir)
         self._subreapers = frozenset(subreapers)
+        self._full_every_s = full_every_s
+        self._settle_s = cmdline_settle_s
+        self._full_at: float | None = None  # monotonic time of the last full read of the table
+        self._rows: dict[int, _Row] = {}  # the last scan's table, carried over for the processes not read again
+        self._hot: frozenset[int] = frozenset()  # pids read every scan: browser trees, flagged processes, ancestors
 
     @property
     def has_cpu_baseline(self) -> bool:
@@ -297,21 +310,28 @@ class ProcessMapper:
         return self._prev_mono is not None
 
     def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
-             gateway_pids: Collection[int] | None = None) -> HostReport:
+             gateway_pids: Collection[int] | None = None, full: bool = True) -> HostReport:
         """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
 
+        `full=False` (a monitor's poll) lists /proc and reads only new processes, those whose command line may
+        still change, and the browser trees with their ancestors; the rest is carried over from the last scan, and
+        the whole table is read every `full_every_s`. `full=True` reads every process now (before acting on one).
         `memory=False` skips smaps (a CPU baseline only). `throwaway`: the gateway's browsers may run on puppeteer
         temp profiles; `throwaway_owner`: the one session such a browser can belong to (WAHA Core 2024: "default"),
         None leaves them unmapped (counted in `unmapped_browsers`). `gateway_pids`, when known: only a temp-profile
         browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not)."""
         started = time.perf_counter()
         now = self._clock.now()
+        mono = self._clock.monotonic()
+        full = full or self._full_at is None or mono - self._full_at >= self._full_every_s
         try:
-            rows = self._read_table()
+            rows, read = self._read_table(full)
             vm = psutil.virtual_memory()
         except (OSError, psutil.Error) as exc:
+            self._rows, self._full_at = {}, None  # start over with a full read
             return HostReport(taken_at=now, error=f"process scan failed: {type(exc).__name__}")
-        mono = self._clock.monotonic()
+        if full:
+            self._full_at = mono
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
         groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids)
         self._fill_rss(groups)
@@ -324,6 +344,7 @@ class ProcessMapper:
         self._prev_cpu = {(r.pid, r.create_time): r.cpu for g in groups.values()
                           for tree in g.trees.values() for r in tree if r.cpu is not None}
         self._prev_mono = mono
+        self._rows, self._hot = rows, _hot_pids(groups, rows)
         sessions = tuple(sorted(sessions, key=lambda s: (s.layout.value, s.session_id, s.user_data_dir)))
         ages = [mono - at for _pss, _uss, at in mem.values()]
         pss = [s.pss_bytes for s in sessions if s.pss_bytes is not None]
@@ -335,6 +356,8 @@ class ProcessMapper:
             mem_available=int(vm.available),
             mem_total=int(vm.total),
             processes_scanned=len(rows),
+            processes_read=read,
+            full_scan=full,
             took_s=time.perf_counter() - started,
             total_browser_pss=sum(pss) if pss else None,
             total_browser_uss=sum(uss) if uss else None,
@@ -344,19 +367,41 @@ class ProcessMapper:
             unmapped_browsers=unmapped,
         )
 
-    def _read_table(self) -> dict[int, _Row]:
-        rows: dict[int, _Row] = {}
+    def _read_table(self, full: bool) -> tuple[dict[int, _Row], int]:
+        """Every process of the host as a row. `full=False` reads only what may have changed (see `scan`)."""
+        if full:
+            procs: Iterable[tuple[psutil.Process, dict[str, object]]] = (
+                (p, p.info) for p in psutil.process_iter(SCAN_ATTRS, ad_value=None))
+            rows = self._rows_of(procs, {})
+            return rows, len(rows)
+        prev, hot = self._rows, self._hot
+        kept: dict[int, _Row] = {}
+        fresh: list[int] = []
+        for pid in psutil.pids():  # one listdir of /proc: a new pid is what can bring a new browser
+            old = prev.get(pid)
+            # settled (its command line is known for good), not part of a browser tree: nothing in its stat matters
+            if old is not None and pid not in hot and (pid, old.create_time) in self._cmd:
+                kept[pid] = old
+            else:
+                fresh.append(pid)
+        rows = self._rows_of(_read_pids(fresh), kept)
+        return rows, len(rows) - len(kept)
+
+    def _rows_of(self, procs: Iterable[tuple[psutil.Process, dict[str, object]]],
+                 kept: dict[int, _Row]) -> dict[int, _Row]:
+        """Rows of the processes read now, beside `kept` (rows carried over from the last scan)."""
+        rows: dict[int, _Row] = dict(kept)
         known = self._cmd
-        seen: dict[_MemKey, tuple[str, str | None]] = {}
+        seen: dict[_MemKey, tuple[str, str | None]] = {(r.pid, r.create_time): (r.name, r.udd) for r in kept.values()}
         # A process seen between its fork and its exec still shows its parent's command line: only a command line
         # read once the process is a few seconds old is kept.
-        settled_before = time.time() - CMDLINE_SETTLE_S
-        for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
-            info = proc.info
+        settled_before = time.time() - self._settle_s
+        for proc, info in procs:
             if info.get("status") == psutil.STATUS_ZOMBIE:
                 continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
             cpu = info.get("cpu_times")
-            key = (info["pid"], info.get("create_time") or 0.0)
+            create = info.get("create_time")
+            key = (proc.pid, float(create) if isinstance(create, int | float) else 0.0)
             cmd_facts = known.get(key)
             if cmd_facts is None:
                 cmd_facts = _command_facts(proc)
@@ -364,12 +409,13 @@ class ProcessMapper:
                     continue  # vanished between the listing and its first read
             if key[1] < settled_before:
                 seen[key] = cmd_facts
+            ppid = info.get("ppid")
             rows[key[0]] = _Row(
                 pid=key[0],
-                ppid=info.get("ppid") or 0,
+                ppid=ppid if isinstance(ppid, int) else 0,
                 create_time=key[1],
                 rss=0,
-                cpu=(cpu.user + cpu.system) if cpu is not None else None,
+                cpu=(cpu.user + cpu.system) if cpu is not None else None,  # type: ignore[attr-defined]
                 name=cmd_facts[0],
                 udd=cmd_facts[1],
                 proc=proc,
@@ -520,6 +566,29 @@ class ProcessMapper:
         return used / elapsed * 100.0 if seen else None
 
 
+def _hot_pids(groups: Mapping[str, _Group], rows: Mapping[int, _Row]) -> frozenset[int]:
+    """What the next poll reads again: every browser tree's process, every flagged process and their ancestors."""
+    flagged = {r.pid for r in rows.values() if r.udd}
+    hot = flagged | {r.pid for g in groups.values() for tree in g.trees.values() for r in tree}
+    ancestors: set[int] = set()
+    for pid in flagged:
+        for a in _ancestors(pid, rows):  # nearest first: once one is known, so are the ones above it
+            if a in ancestors:
+                break
+            ancestors.add(a)
+    return frozenset(hot | ancestors)
+
+
+def _read_pids(pids: Iterable[int]) -> Iterator[tuple[psutil.Process, dict[str, object]]]:
+    """(process, its SCAN_ATTRS) for each pid still alive, as `process_iter` gives them."""
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            yield proc, proc.as_dict(SCAN_ATTRS, ad_value=None)
+        except psutil.Error:
+            continue  # gone since the listing (or not ours to read at all)
+
+
 def _sum(values: Iterable[int | None]) -> int | None:
     """Sum of the known figures; None when none is known."""
     known = [v for v in values if v is not None]
@@ -589,7 +658,7 @@ def _tree_root(pid: int, key: str, rows: dict[int, _Row], member: dict[int, str 
     return cur
 
 
-def _ancestors(pid: int, rows: dict[int, _Row]) -> tuple[int, ...]:
+def _ancestors(pid: int, rows: Mapping[int, _Row]) -> tuple[int, ...]:
     out: list[int] = []
     cur = rows[pid].ppid
     while cur and len(out) < _MAX_DEPTH and cur not in out:
