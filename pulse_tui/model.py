@@ -342,6 +342,7 @@ class Pm2Summary:
     pid: int | None = None
     cpu_percent: float | None = None
     max_memory_restart: int | None = None
+    read_at: float | None = None  # clock time of the `pm2 jlist` behind status and restarts (memory/CPU: this poll)
 
 
 @dataclass(frozen=True)

@@ -315,7 +315,7 @@ def pm2_summary(report: Pm2Report | None, app: str) -> tuple[Pm2Summary | None, 
     return Pm2Summary(
         app=a.name, status=a.status, restarts=a.restart_time, restarts_since_start=a.restarts_since_start,
         memory_restarts=a.memory_restarts_since_start, uptime_s=a.uptime_s, memory_bytes=a.memory_bytes,
-        pid=a.pid, cpu_percent=a.cpu_percent, max_memory_restart=a.max_memory_restart,
+        pid=a.pid, cpu_percent=a.cpu_percent, max_memory_restart=a.max_memory_restart, read_at=report.read_at,
     ), "ok", ""
 
 

@@ -262,11 +262,36 @@ def _signature(home: Path, daemon: int) -> tuple[object, ...]:
         log_size: int | None = (home / "pm2.log").stat().st_size
     except OSError:
         log_size = None
+    return (daemon, log_size, _children(daemon))
+
+
+def _children(pid: int) -> frozenset[tuple[int, float]] | None:
+    """(pid, start time) of a process's children, from /proc/PID/task/*/children: a few small reads, where
+    psutil's `children()` reads the stat of every process of the host (~17 ms on 260 processes, every poll)."""
+    pids: set[int] = set()
+    read = False
     try:
-        children = frozenset((c.pid, c.create_time()) for c in psutil.Process(daemon).children())
-    except psutil.Error:
-        children = None
-    return (daemon, log_size, children)
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh:
+                    pids.update(int(x) for x in fh.read().split())
+                read = True
+            except FileNotFoundError:
+                continue  # that thread exited since the listing
+    except (OSError, ValueError):
+        return None
+    if not read:  # a kernel without CONFIG_PROC_CHILDREN: the slow way
+        try:
+            return frozenset((c.pid, c.create_time()) for c in psutil.Process(pid).children())
+        except psutil.Error:
+            return None
+    out = set()
+    for child in pids:
+        try:
+            out.add((child, psutil.Process(child).create_time()))
+        except psutil.Error:
+            continue  # exited since: the next read sees the change
+    return frozenset(out)
 
 
 def parse_jlist(out: str) -> list[object] | None:

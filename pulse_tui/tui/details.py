@@ -68,6 +68,7 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
                if s.pss_bytes is not None else "PSS unreadable")
         _field(t, "browser", f"{mem} ({rss / 2**20:.0f} MiB RSS), {len(pids)} process(es): "
                f"{', '.join(map(str, pids[:6]))}")
+    _pm2_line(t, snap)
     if s.lock != "none":
         info = s.lock_info
         where = f" in {info.profile_dir}" if info else ""
@@ -90,6 +91,21 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
                 t.append(f"  {visible(h.reason)}", style="dim")
             t.append("\n")
     return t
+
+
+def _pm2_line(t: Text, snap: Snapshot) -> None:
+    """The gateway's pm2 app, and how old pm2's own word is (`pm2 jlist` runs only when pm2 changed)."""
+    host = snap.host
+    if host is None or host.pm2_state == "off":
+        return
+    pm2 = host.pm2
+    if pm2 is None:
+        _field(t, "pm2", f"{host.pm2_state}" + (f": {host.pm2_detail}" if host.pm2_detail else ""))
+        return
+    pid = f" pid {pm2.pid}," if pm2.pid else ""
+    age = (f"pm2 asked {duration(snap.taken_at - pm2.read_at)} ago (again when it changes), memory read now"
+           if pm2.read_at is not None else "age unknown")
+    _field(t, "pm2", f"{pm2.app} {pm2.status},{pid} {pm2.restarts} restart(s): {age}")
 
 
 def user_details(u: UserSession) -> Text:
