@@ -18,7 +18,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -53,6 +53,10 @@ FULL_SCAN_EVERY_S = 60.0
 SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
                              "containerd-shim", "containerd-shim-runc-v2", "conmon"})
 CRASHPAD = "chrome_crashpad_handler"
+# WAHA Plus runs one Chromium per session, all on temp profiles: a browser whose root started this close to exactly
+# one session's start (and no other browser did) is that session's. A start seen by a status poll is recorded up to
+# a poll late, one seen on the event channel at once: hence either side.
+START_MATCH_S = 5.0
 # A gateway run as a container's pid 1 (`CMD ["node", "index.js"]`) launches its browsers as pid 1's children:
 # a parent pid of 1 then is the launcher, not an adoption.
 LAUNCHER_NAMES = frozenset({"node", "nodejs", "bun", "deno"})
@@ -92,6 +96,7 @@ class BrowserTree:
     uss_bytes: int | None = None  # summed USS: what killing the tree frees
     cpu_seconds: float | None = None  # user + system since each process started
     adopted: str = ""  # why its parent is not the launcher: "" or e.g. "reparented to pid 1"
+    matched_by: str = ""  # how a temp-profile tree was tied to its session when nothing names it ("" when named)
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -111,6 +116,7 @@ class SessionProcs:
     pss_bytes: int | None = None
     uss_bytes: int | None = None
     cpu_seconds: float | None = None
+    matched_by: str = ""  # e.g. "matched by start time: …" (a temp profile names no session)
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -129,6 +135,7 @@ class SessionProcs:
             "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2),
             "browser_pids": list(self.pids),
             "trees": len(self.trees),
+            "matched_by": self.matched_by,
         }
 
 
@@ -150,6 +157,7 @@ class HostReport:
     memory_took_s: float = 0.0  # time spent on PSS/USS this scan
     memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
     unmapped_browsers: int = 0  # browsers on a throw-away profile no session could be tied to (WAHA, many sessions)
+    unmapped_why: tuple[str, ...] = ()  # one reason per unmapped browser, when session starts were given to match
     processes_read: int = 0  # processes whose stat was read this scan (the others were carried over)
     full_scan: bool = True  # every process was read (else only new and browser-related ones)
 
@@ -268,6 +276,7 @@ class _Group:
     layout: Layout
     udd: str
     trees: dict[int, list[_Row]] = field(default_factory=dict)
+    note: str = ""
 
 
 _MemKey = tuple[int, float]  # (pid, create_time): a recycled pid never inherits a figure
@@ -310,7 +319,8 @@ class ProcessMapper:
         return self._prev_mono is not None
 
     def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
-             gateway_pids: Collection[int] | None = None, full: bool = True) -> HostReport:
+             gateway_pids: Collection[int] | None = None, full: bool = True,
+             session_starts: Mapping[str, Sequence[float]] | None = None) -> HostReport:
         """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
 
         `full=False` (a monitor's poll) lists /proc and reads only new processes, those whose command line may
@@ -319,7 +329,9 @@ class ProcessMapper:
         `memory=False` skips smaps (a CPU baseline only). `throwaway`: the gateway's browsers may run on puppeteer
         temp profiles; `throwaway_owner`: the one session such a browser can belong to (WAHA Core 2024: "default"),
         None leaves them unmapped (counted in `unmapped_browsers`). `gateway_pids`, when known: only a temp-profile
-        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not)."""
+        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not).
+        `session_starts` (id → clock times it started), with no owner: a temp-profile browser is tied to the one
+        session that started within START_MATCH_S of it (`matched_by` says so); the others say why they are not."""
         started = time.perf_counter()
         now = self._clock.now()
         mono = self._clock.monotonic()
@@ -333,7 +345,7 @@ class ProcessMapper:
         if full:
             self._full_at = mono
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
-        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids)
+        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids, session_starts)
         self._fill_rss(groups)
         mem_started = time.perf_counter()
         mem, reads = self._memory(groups, mono) if memory else ({}, 0)
@@ -364,7 +376,8 @@ class ProcessMapper:
             memory_age_s=max(0.0, max(ages)) if ages else None,
             memory_took_s=mem_took,
             memory_reads=reads,
-            unmapped_browsers=unmapped,
+            unmapped_browsers=len(unmapped),
+            unmapped_why=tuple(why for why in unmapped if why),
         )
 
     def _read_table(self, full: bool) -> tuple[dict[int, _Row], int]:
@@ -437,11 +450,13 @@ class ProcessMapper:
                         row.rss = 0
 
     def _group(self, rows: dict[int, _Row], throwaway: bool = False, throwaway_owner: str | None = None,
-               gateway_pids: Collection[int] | None = None) -> tuple[dict[str, _Group], int]:
+               gateway_pids: Collection[int] | None = None,
+               session_starts: Mapping[str, Sequence[float]] | None = None) -> tuple[dict[str, _Group], list[str]]:
+        """Browser groups by profile dir, and one reason ("" when none is known) per browser left unmapped."""
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
         groups: dict[str, _Group] = {}
         hits: dict[str, tuple[str, Layout] | None] = {}  # per profile dir: its 9 processes share one answer
-        unmapped: set[str] = set()
+        unmapped: dict[str, list[_Row]] = {}  # temp profile dir → its processes
         for row in rows.values():
             key = None
             if row.udd:
@@ -452,16 +467,27 @@ class ProcessMapper:
                     if (throwaway and hits[row.udd] is None and is_throwaway(row.udd)
                             and (gateway_pids is None or set(_ancestors(row.pid, rows)) & set(gateway_pids))):
                         if throwaway_owner is None:
-                            unmapped.add(row.udd)
+                            unmapped[row.udd] = []
                         else:
                             hits[row.udd] = (throwaway_owner, Layout.THROWAWAY)
                 hit = hits[row.udd]
                 if hit:
                     key = os.path.normpath(row.udd)
                     groups.setdefault(key, _Group(hit[0], hit[1], key))
+                elif row.udd in unmapped:
+                    unmapped[row.udd].append(row)
             own[row.pid] = key
+        why = {udd: "" for udd in unmapped}
+        if unmapped and session_starts is not None:
+            started = {udd: min(r.create_time for r in procs) for udd, procs in unmapped.items()}
+            matched, why = match_by_start(started, session_starts)
+            for udd, (sid, note) in matched.items():
+                key = os.path.normpath(udd)
+                groups[key] = _Group(sid, Layout.THROWAWAY, key, note=note)
+                for r in unmapped[udd]:
+                    own[r.pid] = key
         if not groups:
-            return groups, len(unmapped)
+            return groups, list(why.values())
         member: dict[int, str | None] = {}
         for pid in rows:
             _resolve(pid, rows, own, member)
@@ -470,7 +496,7 @@ class ProcessMapper:
                 continue
             root = _tree_root(pid, key, rows, member)
             groups[key].trees.setdefault(root, []).append(rows[pid])
-        return groups, len(unmapped)
+        return groups, list(why.values())
 
     def _memory(self, groups: dict[str, _Group],
                 mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:
@@ -525,6 +551,7 @@ class ProcessMapper:
                 uss_bytes=_sum(p.uss_bytes for p in procs),
                 cpu_seconds=sum(cpus) if cpus else None,
                 adopted=self._adopted(rows[root_pid], rows),
+                matched_by=g.note,
             ))
         cpus = [t.cpu_percent for t in trees if t.cpu_percent is not None]
         secs = [t.cpu_seconds for t in trees if t.cpu_seconds is not None]
@@ -538,6 +565,7 @@ class ProcessMapper:
             pss_bytes=_sum(t.pss_bytes for t in trees),
             uss_bytes=_sum(t.uss_bytes for t in trees),
             cpu_seconds=sum(secs) if secs else None,
+            matched_by=g.note,
         )
 
     def _adopted(self, root: _Row, rows: dict[int, _Row]) -> str:
@@ -564,6 +592,48 @@ class ProcessMapper:
             seen = True
             used += max(0.0, r.cpu - before)
         return used / elapsed * 100.0 if seen else None
+
+
+def match_by_start(started: Mapping[str, float], session_starts: Mapping[str, Sequence[float]],
+                   window_s: float = START_MATCH_S) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """Tie temp-profile browsers to sessions by start time: ({profile dir: (session, note)}, {profile dir: why not}).
+
+    A browser (`started`: its root's start time) is a session's when it started within `window_s` of exactly one
+    start of exactly one session, and no other browser did; anything less certain stays unmapped, with the reason.
+    """
+    near: dict[str, dict[str, float]] = {}  # profile dir → session → browser start minus that session's start
+    claims: dict[tuple[str, float], list[str]] = {}  # (session, its start) → the browsers near it
+    for udd, at in started.items():
+        best: dict[str, tuple[float, float]] = {}
+        for sid, times in session_starts.items():
+            for t in times:
+                if abs(at - t) <= window_s and (sid not in best or abs(at - t) < abs(best[sid][0])):
+                    best[sid] = (at - t, t)
+        near[udd] = {sid: delta for sid, (delta, _t) in best.items()}
+        if len(best) == 1:
+            ((sid, (_delta, t)),) = best.items()
+            claims.setdefault((sid, t), []).append(udd)
+    matched: dict[str, tuple[str, str]] = {}
+    why: dict[str, str] = {}
+    for udd, cands in near.items():
+        if not cands:
+            why[udd] = (f"it started more than {window_s:g} s from every session start pulse-tui saw "
+                        "(it may be older than pulse-tui, or its start went unseen)")
+            continue
+        if len(cands) > 1:
+            names = ", ".join(sorted(cands)[:3])
+            why[udd] = f"it started within {window_s:g} s of {len(cands)} sessions' starts ({names}): ambiguous"
+            continue
+        ((sid, delta),) = cands.items()
+        rivals = next(v for (s, _t), v in claims.items() if s == sid and udd in v)
+        if len(rivals) > 1:
+            why[udd] = (f"{len(rivals)} browsers started within {window_s:g} s of session {sid}'s start: "
+                        "which one is its own cannot be told")
+            continue
+        side = "after" if delta >= 0 else "before"
+        matched[udd] = (sid, f"matched by start time: its browser started {abs(delta):.1f} s {side} the session "
+                             "did (its temp profile names no session)")
+    return matched, why
 
 
 def _hot_pids(groups: Mapping[str, _Group], rows: Mapping[int, _Row]) -> frozenset[int]:
@@ -702,6 +772,8 @@ def find_orphans(
     """
     out: list[Orphan] = []
     for tree in report.trees:
+        if tree.matched_by:
+            continue  # tied to its session by a guess (start time): never grounds for a kill
         reason = _orphan_reason(tree, gateway_sessions, gateway_pids)
         if reason:
             out.append(Orphan(tree, reason))
