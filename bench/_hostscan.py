@@ -6,6 +6,10 @@ until the host has about TOTAL processes (default 300), removes every one of the
 Prints the CPU time (user + system of this process) per scan for a full scan (every process read, as the
 kill re-check does) and for the per-poll scan (only new and browser-related processes read), and what each
 costs at a 3 s poll in % of one core. Compare the two within one run: the machine is shared.
+
+`bench/_hostscan.py idle OLD_TREE [TOTAL]`: the whole TUI, as bench/idle_cpu.py runs it (100 sessions, 4 pm2 logs),
+twice from this checkout and twice from OLD_TREE (a `git archive` of an older pulse_tui, put first on PYTHONPATH),
+all four at once in one tmux over the same minute, on a host of about TOTAL processes.
 """
 
 from __future__ import annotations
@@ -69,5 +73,53 @@ def main() -> None:
         gw.close()
 
 
+def idle(old_tree: str, total: int) -> None:
+    """Idle CPU of the TUI, this checkout against OLD_TREE, in the same minute."""
+    from _world import PULSE_TUI, Tmux, load_average, pm2_binary, start_world, tree_cpu_s
+    from idle_cpu import SESSIONS, Pm2
+
+    pm2_bin, why = pm2_binary()
+    if pm2_bin is None:
+        raise SystemExit(f"needs pm2: {why}")
+    pm2, world, tmux = Pm2(pm2_bin), None, None
+    sleepers: list[subprocess.Popen[bytes]] = []
+    try:
+        world = start_world(SESSIONS, pm2.start())
+        while len(psutil.pids()) < total:
+            sleepers.append(subprocess.Popen(["sleep", "900"]))
+        env_file = world.env_file("pulse.env", PULSE_TUI_PM2_APP=pm2.names[0])
+        tmux = Tmux("hostscan")
+        pids = {}
+        for i, (label, path) in enumerate((("new a", ""), ("old a", old_tree), ("new b", ""), ("old b", old_tree))):
+            pids[label] = tmux.new(f"v{i}", [str(PULSE_TUI), "--env-file", str(env_file)],
+                                   {**pm2.env, "PYTHONPATH": path})
+        time.sleep(15.0)
+        before = {k: tree_cpu_s(p) for k, p in pids.items()}
+        t0 = time.monotonic()
+        time.sleep(60.0)
+        wall = time.monotonic() - t0
+        cpu = {k: (tree_cpu_s(p) - before[k]) / wall * 100 for k, p in pids.items()}
+        print(f"idle TUI, {SESSIONS} sessions, 4 pm2 logs, {len(psutil.pids())} host processes, {wall:.0f} s, "
+              f"load {load_average()}:")
+        for k, v in cpu.items():
+            print(f"  {k:<6} {v:5.2f} % of one core")
+        new, old = (cpu["new a"] + cpu["new b"]) / 2, (cpu["old a"] + cpu["old b"]) / 2
+        print(f"  mean: new {new:.2f} %, old {old:.2f} %: {old - new:+.2f} points saved")
+        for i, p in enumerate(pids.values()):
+            tmux.quit(f"v{i}", p)
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+        if tmux:
+            tmux.close()
+        pm2.close()
+        if world:
+            world.close()
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "idle":
+        idle(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 300)
+    else:
+        main()

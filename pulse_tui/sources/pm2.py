@@ -94,7 +94,7 @@ class Pm2Report:
 
     def as_dict(self) -> dict[str, object]:
         return {"state": self.state.value, "detail": self.detail, "pm2_home": self.pm2_home,
-                "apps": [a.as_dict() for a in self.apps]}
+                "read_at": self.read_at, "apps": [a.as_dict() for a in self.apps]}
 
 
 def pm2_home(env: Mapping[str, str] | None = None) -> Path:
