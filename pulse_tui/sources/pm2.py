@@ -163,11 +163,12 @@ class Pm2Reader:
             self._last = None
             return Pm2Report(Pm2State.NOT_RUNNING, detail=f"no pm2 daemon running for PM2_HOME={home}",
                              pm2_home=home)
-        signature = await asyncio.to_thread(_signature, self._home, daemon)
         last = self._last
-        if last is not None and last.signature == signature and self._clock.now() - last.at < self._refresh_s:
-            apps = [await asyncio.to_thread(self._refreshed, a) for a in last.apps]
-            return self._report(apps, last.mem_restarts, last.at, started)
+        if last is not None and self._clock.now() - last.at < self._refresh_s:
+            # one trip to a thread for the change check and the apps' memory/CPU: each trip wakes the event loop
+            signature, apps = await asyncio.to_thread(self._unchanged, last, daemon)
+            if signature == last.signature:
+                return self._report(apps, last.mem_restarts, last.at, started)
         code, out, _err = await _run([self._bin, "jlist"], self._env, self._timeout)
         if code is None:
             return Pm2Report(Pm2State.ERROR, detail=f"pm2 jlist timed out after {self._timeout:g} s", pm2_home=home)
@@ -194,6 +195,10 @@ class Pm2Reader:
         built = tuple(self._build(a, baseline, mem_restarts) for a in apps)
         return Pm2Report(Pm2State.OK, built, pm2_home=str(self._home), took_s=time.perf_counter() - started,
                          read_at=at)
+
+    def _unchanged(self, last: _LastRead, daemon: int) -> tuple[tuple[object, ...], list[_Raw]]:
+        """pm2's signature now, and the last answer's apps with their memory and CPU of now."""
+        return _signature(self._home, daemon), [self._refreshed(a) for a in last.apps]
 
     def _refreshed(self, a: _Raw) -> _Raw:
         """`a` with the memory and CPU of its process now (what pm2's own monit reads for it)."""
