@@ -1,5 +1,9 @@
 """The Chromium process tree behind each WhatsApp session, from ONE process scan per poll (psutil).
 
+A poll's scan lists /proc and reads only the processes that may matter: new ones, those whose command line may
+still change, and the browser trees with their ancestors; the whole table is read once a minute and whenever an
+action is about to rely on it (the re-check before a kill).
+
 whatsapp-web.js starts a headless Chromium per session with `--user-data-dir=<LocalAuth root>/session-<id>`
 (Salesboy) or `<root>/<phone>/session-pulse-bot-<phone>` (Pulse). A process carrying that flag under a known
 root belongs to that session; its descendants (zygotes, renderers) join it even when they do not carry the
