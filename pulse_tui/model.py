@@ -342,6 +342,7 @@ class Pm2Summary:
     pid: int | None = None
     cpu_percent: float | None = None
     max_memory_restart: int | None = None
+    read_at: float | None = None  # clock time of the `pm2 jlist` behind status and restarts (memory/CPU: this poll)
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,8 @@ class HostSummary:
     """Host facts of one poll: browser memory, free memory, pm2. `error` says why a part is missing."""
 
     unmapped_browsers: int = 0  # WAHA browsers on a temp profile no session could be tied to (many sessions)
+    unmapped_why: tuple[str, ...] = ()  # why each could not be tied (by start time), when the monitor tried
+    browser_matches: tuple[tuple[str, str], ...] = ()  # (session id, how its temp-profile browser was tied to it)
     browser_rss_bytes: int = 0  # summed RSS: counts shared pages once per process (3-4x too high for Chromium)
     browser_pss_bytes: int | None = None  # summed PSS: what the browsers cost the host
     browser_uss_bytes: int | None = None  # summed USS: what killing them all frees

@@ -90,7 +90,7 @@ def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None) -> 
             },
         },
         "keys": {"state": snap.keys.state, "detail": snap.keys.detail},
-        "host": host_to_json(snap.host),
+        "host": host_to_json(snap.host, snap.taken_at),
         "user_sessions": []
         if redis is None
         else [
@@ -141,8 +141,11 @@ def budget_use_to_json(use: BudgetUse | None) -> dict[str, Any] | None:
             "someone_else": use.someone_else, "server_used": use.server_used}
 
 
-def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:
-    """The `host` object: browser memory, free memory and the gateway's pm2 app (null without a host source)."""
+def host_to_json(host: HostSummary | None, now: float | None = None) -> dict[str, Any] | None:
+    """The `host` object: browser memory, free memory and the gateway's pm2 app (null without a host source).
+
+    `pm2.read_at`/`age_s`: when pm2 itself was last asked (`pm2 jlist` runs only when pm2 changed); its memory
+    and CPU are read from /proc each poll."""
     if host is None:
         return None
     pm2 = host.pm2
@@ -168,6 +171,8 @@ def host_to_json(host: HostSummary | None) -> dict[str, Any] | None:
             "memory_restarts": pm2.memory_restarts,
             "uptime_s": None if pm2.uptime_s is None else round(pm2.uptime_s, 1),
             "memory_bytes": pm2.memory_bytes,
+            "read_at": None if pm2.read_at is None else round(pm2.read_at, 3),
+            "age_s": None if pm2.read_at is None or now is None else round(max(0.0, now - pm2.read_at), 1),
         },
         "error": host.error,
     }

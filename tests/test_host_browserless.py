@@ -10,7 +10,7 @@ import pytest
 
 from pulse_tui.clock import SystemClock
 from pulse_tui.config import config_from_values
-from pulse_tui.model import ConnState, HostSummary, Snapshot
+from pulse_tui.model import ConnState, HostSummary, SessionView, Snapshot
 from pulse_tui.monitor.build import build_targets
 from pulse_tui.monitor.host import HostObservation, merge_host, summarize
 from pulse_tui.sim.browsers import BrowserSpec, StandInGateway
@@ -140,3 +140,94 @@ def test_temp_profile_browsers_outside_the_gateway_are_not_its(waha_browsers: tu
     assert {s.user_data_dir for s in under.sessions} >= mine
     elsewhere = mapper.scan(throwaway=True, throwaway_owner="default", gateway_pids={dead_pid()})
     assert not {s.user_data_dir for s in elsewhere.sessions} & mine  # another program's puppeteer: not WAHA's
+
+
+# --- WAHA Plus: several sessions, one temp-profile browser each, tied by start time --------------------------
+
+
+def test_match_by_start_ties_only_what_one_start_explains() -> None:
+    from pulse_tui.sources.procs import match_by_start
+
+    matched, why = match_by_start({"/t/p-1": 100.0, "/t/p-2": 130.0, "/t/p-3": 400.0},
+                                  {"sales": (98.5,), "support": (131.0,)})
+    assert matched == {"/t/p-1": ("sales", matched["/t/p-1"][1]), "/t/p-2": ("support", matched["/t/p-2"][1])}
+    assert "1.5 s after" in matched["/t/p-1"][1] and "1.0 s before" in matched["/t/p-2"][1]  # a poll saw it late
+    assert "more than 5 s from every session start" in why["/t/p-3"]
+    # two sessions started together: which browser is whose cannot be told
+    _, both = match_by_start({"/t/p-1": 100.0}, {"sales": (99.0,), "support": (101.0,)})
+    assert "2 sessions' starts (sales, support): ambiguous" in both["/t/p-1"]
+    # two browsers near one start: one is a leftover or another program's, neither is tied
+    none, rivals = match_by_start({"/t/p-1": 100.0, "/t/p-2": 101.0}, {"sales": (99.0,)})
+    assert none == {} and all("2 browsers started within 5 s of session sales" in w for w in rivals.values())
+    # one session started twice (a restart left the old browser): each start explains one browser
+    twice, _ = match_by_start({"/t/p-1": 100.0, "/t/p-2": 200.0}, {"sales": (99.0, 199.5)})
+    assert {sid for sid, _note in twice.values()} == {"sales"} and len(twice) == 2
+
+
+def test_session_starts_come_from_the_state_history() -> None:
+    from pulse_tui.model import StateChange
+    from pulse_tui.monitor.host import session_starts
+
+    hist = [StateChange(10.0, ConnState.UNKNOWN), StateChange(13.0, ConnState.CONNECTED),  # ran before us
+            StateChange(20.0, ConnState.STOPPED), StateChange(23.0, ConnState.QR),  # a start between two polls
+            StateChange(30.0, ConnState.STARTING)]
+    assert session_starts([("sales", hist), ("idle", [StateChange(5.0, ConnState.STOPPED)])]) == {"sales": (23.0, 30.0)}
+
+
+def test_temp_profile_browsers_near_no_single_start_stay_unmapped_and_say_why(
+        waha_browsers: tuple[StandInGateway, list[Path]], tmp_path: Path) -> None:
+    import psutil
+
+    gw, dirs = waha_browsers
+    born = psutil.Process(gw.root_pid(dirs[0])).create_time()
+    mapper = ProcessMapper([tmp_path / "no-auth-root"], SystemClock())
+    mine = {str(d.resolve()) for d in dirs}
+    for starts, words in (({"sales": (born,)}, "2 browsers started within 5 s of session sales"),
+                          ({"sales": (born,), "support": (born + 1,)}, "ambiguous"),
+                          ({"sales": (born - 100,)}, "more than 5 s from every session start")):
+        report = mapper.scan(throwaway=True, gateway_pids={gw.gateway_pid}, session_starts=starts)  # type: ignore[arg-type]
+        assert not {s.user_data_dir for s in report.sessions} & mine
+        assert report.unmapped_browsers == 2 and sum(words in w for w in report.unmapped_why) == 2
+        host = summarize(HostObservation(report=report))
+        view = merge_host((_view("sales"),), HostObservation(report=report))[0]
+        assert words in session_details(view, _snap((view,), host)).plain
+
+
+def _view(sid: str, state: ConnState = ConnState.CONNECTED) -> SessionView:
+    return SessionView(id=sid, state=state, since=0.0, seconds_in_state=1.0)
+
+
+async def test_waha_plus_poll_ties_a_browser_to_the_session_that_just_started(tmp_path: Path) -> None:
+    from pulse_tui.sim.waha import WahaSim
+    from pulse_tui.sources.procs import find_orphans
+
+    sim = WahaSim(None, sessions=("sales", "support"), action_delay_s=0.0, start_delay_s=60.0)
+    url = sim.start()
+    config = config_from_values({"PULSE_TUI_GATEWAY": "waha", "PULSE_TUI_GATEWAY_URL": url,
+                                 "XDG_STATE_HOME": str(tmp_path)})
+    targets = build_targets(config, host=True)
+    profile = tmp_path / "tmp" / "puppeteer_dev_chrome_profile-Plus01"
+    gw = StandInGateway([BrowserSpec(profile, children=2, lock=False)])
+    try:
+        first = await targets.monitor.poll(full=True)  # both STOPPED; the adapter learns WEBJS, several sessions
+        assert {s.state for s in first.sessions} == {ConnState.STOPPED}
+        assert targets.monitor.gateway.capabilities.throwaway_owner is None
+        sim.add_session("sales", start=True)  # STARTING for a minute, as a browser boots
+        gw.start()
+        tree = gw.tree_pids(profile)
+        await targets.monitor.poll(full=True)  # sees STARTING (the scan beside it ran on the history before)
+        snap = await targets.monitor.poll(full=True)
+    finally:
+        gw.close()
+        await targets.aclose()
+        sim.stop()
+    sales, support = snap.session("sales"), snap.session("support")
+    assert sales is not None and support is not None and sales.state == ConnState.STARTING
+    assert len(tree) == 3 and set(tree) <= set(sales.browser_pids)
+    assert not support.browser_pids
+    assert "matched by start time" in session_details(sales, snap).plain
+    assert "matched by start time" not in session_details(support, snap).plain
+    obs = targets.monitor.host_observation
+    assert obs is not None and obs.report is not None
+    assert find_orphans(obs.report, gateway_pids=()) == ()  # a guess is never grounds for a kill
+

@@ -402,6 +402,8 @@ async def test_kill_orphan_with_the_monitors_recheck(sim: GatewaySim, gw: Salesb
     assert obs is not None and obs.report is not None
     orphan = next(o for o in obs.orphans if o.session_id == UID)
     live = next(t for t in obs.report.trees if t.session_id == UID2)
+    assert not obs.report.full_scan  # a poll reads only new and browser-related processes…
+    assert (await host.scan()).full_scan  # …the default, which the re-check before a kill uses, reads every one
     assert await still_orphaned(host, gw, live) is False  # its session runs: never killed
     assert (await kill_orphan(live, lambda t: still_orphaned(host, gw, t), read_only=False)).outcome \
         == Outcome.REFUSED

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -20,10 +21,12 @@ import pytest
 
 from pulse_tui.clock import SystemClock
 from pulse_tui.config import Config
-from pulse_tui.monitor.host import HostSource
+from pulse_tui.model import GatewayHealth, HealthState, HostSummary, KeysStatus, Pm2Summary, Snapshot
+from pulse_tui.monitor.host import HostObservation, HostSource, summarize
 from pulse_tui.sources.pm2 import (
     Pm2Reader,
     Pm2State,
+    _children,
     daemon_pid,
     memory_restarts,
     parse_jlist,
@@ -234,7 +237,52 @@ async def test_jlist_is_asked_again_only_when_pm2_changed(pm2: Pm2Env, tmp_path:
     moved = after.app("t-gw")
     assert moved is not None and moved.pid != gw.pid and moved.restarts_since_start == 1
 
+    host = summarize(HostObservation(pm2=again, pm2_app="t-gw"))
+    assert host.pm2 is not None and host.pm2.read_at == first.read_at  # the header/JSON/details get the age
+
     short = Pm2Reader(SystemClock(), apps=("t-gw",), env=pm2.env, pm2_bin=str(wrapper), refresh_s=0.0)
     await short.read()
     await short.read()
     assert calls.read_text().count("x") == 4  # refresh_s bounds how old the facts may get
+
+
+def test_children_from_proc_are_psutils_children() -> None:
+    # the signature's children come from /proc/PID/task/*/children, not from a scan of every process
+    kids = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    try:
+        me = psutil.Process()
+        assert _children(os.getpid()) == frozenset((c.pid, c.create_time()) for c in me.children())
+        assert {k.pid for k in kids} <= {pid for pid, _start in _children(os.getpid()) or ()}
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
+    assert _children(kids[0].pid) is None  # gone: nothing to tell, never an exception
+
+
+def _pm2_snap(read_at: float | None, taken_at: float = 1000.0) -> Snapshot:
+    pm2 = Pm2Summary(app="salesboy-gateway", status="online", restarts=3, restarts_since_start=0, memory_restarts=0,
+                     uptime_s=50.0, memory_bytes=70 * 2**20, pid=4321, read_at=read_at)
+    return Snapshot(taken_at=taken_at, gateway_kind="salesboy", gateway_url="http://127.0.0.1:1",
+                    gateway=GatewayHealth(HealthState.OK, None, None, None), sessions=(), redis=None,
+                    keys=KeysStatus("ok"), host=HostSummary(pm2=pm2, pm2_state="ok"))
+
+
+def test_pm2_facts_say_how_old_they_are_in_json_and_details() -> None:
+    from pulse_tui.model import ConnState, SessionView
+    from pulse_tui.status_json import snapshot_to_json
+    from pulse_tui.tui.details import session_details
+
+    snap = _pm2_snap(read_at=880.0)
+    block = snapshot_to_json(snap)["host"]["pm2"]
+    assert block["read_at"] == 880.0 and block["age_s"] == 120.0
+    view = SessionView(id="s1", state=ConnState.CONNECTED, since=0.0, seconds_in_state=1.0)
+    text = session_details(view, snap).plain
+    assert "salesboy-gateway online, pid 4321, 3 restart(s): pm2 asked 2m ago" in text
+    unknown = snapshot_to_json(_pm2_snap(read_at=None))["host"]["pm2"]
+    assert unknown["read_at"] is None and unknown["age_s"] is None
+    assert "age unknown" in session_details(view, _pm2_snap(read_at=None)).plain
+    down = replace(snap, host=HostSummary(pm2_state="not-running", pm2_detail="no pm2 daemon running"))
+    assert "not-running: no pm2 daemon running" in session_details(view, down).plain
+    off = replace(snap, host=HostSummary())
+    assert "pm2" not in session_details(view, off).plain

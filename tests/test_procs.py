@@ -247,6 +247,39 @@ def test_memory_details_are_read_at_their_own_cadence(roots: dict[str, Path], ga
     assert one.memory_reads == 1 and one.memory_age_s == 10.0  # two figures still 10 s old, and it says so
 
 
+def test_a_poll_scan_reads_only_new_and_browser_processes(roots: dict[str, Path], gateways: GatewayFactory) -> None:
+    a, b = _salesboy(roots, UUID_A), _salesboy(roots, UUID_B)
+    gw = gateways([BrowserSpec(a, children=2, busy=True)])
+    clock = FakeClock()
+    mapper = ProcessMapper([roots["salesboy"]], clock, full_every_s=60.0, cmdline_settle_s=0.0)
+    first = mapper.scan(full=False)
+    assert first.full_scan and first.processes_read == first.processes_scanned  # nothing to carry over yet
+    clock.advance(3.0)
+    poll = mapper.scan(full=False)
+    tree = _tree_of(poll, UUID_A)
+    assert not poll.full_scan and poll.processes_read < poll.processes_scanned
+    assert poll.processes_read >= len(tree.procs) + 1  # the tree and its gateway are read every poll
+    assert set(tree.pids) == set(gw.tree_pids(a)) and tree.cpu_percent is not None and tree.rss_bytes > 0
+
+    new = gateways([BrowserSpec(b, children=1)])  # started between two polls: new pids, read at once
+    dead = gw.orphan()  # and A's gateway killed: the parent of a known browser changes
+    clock.advance(3.0)
+    later = mapper.scan(full=False)
+    assert not later.full_scan
+    assert set(_tree_of(later, UUID_B).pids) == set(new.tree_pids(b))
+    assert str(dead) in _tree_of(later, UUID_A).adopted and find_orphans(later)[0].session_id == UUID_A
+
+    new.crash(b)  # exited between two polls: gone from the listing, gone from the report
+    clock.advance(3.0)
+    assert mapper.scan(full=False).session(UUID_B) is None
+    clock.advance(60.0)
+    again = mapper.scan(full=False)
+    assert again.full_scan and again.processes_read == again.processes_scanned  # the whole table, once a minute
+    assert set(_tree_of(again, UUID_A).pids) == set(gw.tree_pids(a))
+    clock.advance(3.0)
+    assert mapper.scan().full_scan  # asked for (the re-check before a kill): every process read now
+
+
 def _tree_of(report: HostReport, sid: str) -> BrowserTree:
     sp = report.session(sid)
     assert sp is not None and len(sp.trees) == 1

@@ -1,6 +1,7 @@
 """The host source: the Chromium behind each session, its profile lock, orphans, and the gateway's pm2 app.
 
-Per poll: ONE process scan (in a thread, so the event loop never waits on /proc), one lock check per known
+Per poll: ONE process scan (in a thread, so the event loop never waits on /proc; it reads only new and
+browser-related processes, the whole table once a minute), one lock check per known
 profile dir (also in a thread), and one `pm2 jlist` when pm2 runs. The monitor merges the result into its
 snapshot with `merge_host`; everything here but the I/O methods of `HostSource` is pure.
 """
@@ -18,6 +19,7 @@ from typing import Protocol
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config
 from pulse_tui.model import (
+    ConnState,
     Finding,
     GatewayFailure,
     HostSummary,
@@ -26,6 +28,7 @@ from pulse_tui.model import (
     Pm2Summary,
     SessionStatus,
     SessionView,
+    StateChange,
 )
 from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
@@ -107,14 +110,19 @@ class HostSource:
         self._gateway_pids = gateway_pids
         self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
 
-    async def scan(self, caps: Capabilities | None = None) -> HostReport:
+    async def scan(self, caps: Capabilities | None = None, *, full: bool = True,
+                   history: Iterable[tuple[str, Iterable[StateChange]]] = ()) -> HostReport:
         """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
 
-        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
+        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to.
+        `full=False` (the monitor's poll) reads only new and browser-related processes (`ProcessMapper.scan`);
+        the default reads every process, as the re-check before a kill must. `history`: (session id, its state
+        changes) as the monitor tracks them, to tie temp-profile browsers to sessions by start time (WAHA Plus)."""
         throwaway = caps is not None and caps.throwaway_profiles
-        scan = partial(self.mapper.scan, throwaway=throwaway,
-                       throwaway_owner=caps.throwaway_owner if caps is not None else None,
-                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
+        owner = caps.throwaway_owner if caps is not None else None
+        starts = session_starts(history) if throwaway and owner is None else None
+        scan = partial(self.mapper.scan, full=full, throwaway=throwaway, throwaway_owner=owner,
+                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None, session_starts=starts)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
             await asyncio.to_thread(scan, memory=False)
             await asyncio.sleep(self.cpu_sample_s)
@@ -167,6 +175,28 @@ async def still_orphaned(host: HostSource, gateway: _StatusSource, tree: Browser
 
 
 # --- pure merging ---------------------------------------------------------------------------
+
+
+# A browser starts when its session leaves a state without a client; a poll may only catch the state after.
+_CLIENT_STATES = (ConnState.STARTING, ConnState.QR, ConnState.CONNECTED)
+_NO_CLIENT = (ConnState.STOPPED, ConnState.RESTORABLE)
+
+
+def session_starts(history: Iterable[tuple[str, Iterable[StateChange]]]) -> dict[str, tuple[float, ...]]:
+    """When each session started a client: every STARTING, and every QR/CONNECTED straight after STOPPED or
+    RESTORABLE (the start fell between two polls). Only starts this monitor saw: the states before it are unknown."""
+    out: dict[str, tuple[float, ...]] = {}
+    for sid, changes in history:
+        times: list[float] = []
+        before: ConnState | None = None
+        for c in changes:
+            if c.state == ConnState.STARTING or (c.state in _CLIENT_STATES and before in _NO_CLIENT):
+                times.append(c.at)
+            before = c.state
+        if times:
+            out[sid] = tuple(times)
+    return out
+
 
 
 def lock_dirs(auth_dirs: Iterable[tuple[str, str | None]], report: HostReport | None) -> list[tuple[str, str]]:
@@ -313,7 +343,7 @@ def pm2_summary(report: Pm2Report | None, app: str) -> tuple[Pm2Summary | None, 
     return Pm2Summary(
         app=a.name, status=a.status, restarts=a.restart_time, restarts_since_start=a.restarts_since_start,
         memory_restarts=a.memory_restarts_since_start, uptime_s=a.uptime_s, memory_bytes=a.memory_bytes,
-        pid=a.pid, cpu_percent=a.cpu_percent, max_memory_restart=a.max_memory_restart,
+        pid=a.pid, cpu_percent=a.cpu_percent, max_memory_restart=a.max_memory_restart, read_at=report.read_at,
     ), "ok", ""
 
 
@@ -340,4 +370,6 @@ def summarize(obs: HostObservation) -> HostSummary:
         browser_processes=sum(len(t.procs) for t in report.trees),
         scan_s=report.took_s,
         unmapped_browsers=report.unmapped_browsers,
+        unmapped_why=report.unmapped_why,
+        browser_matches=tuple((s.session_id, s.matched_by) for s in report.sessions if s.matched_by),
     )

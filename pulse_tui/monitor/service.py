@@ -337,7 +337,8 @@ class Monitor:
         pm2: Pm2Report | None = None
         errors = []
         try:
-            report = await self.host.scan(self.gateway.capabilities)
+            report = await self.host.scan(self.gateway.capabilities, full=False,
+                                          history=((t.id, t.history) for t in self._tracked.values()))
         except Exception as exc:  # noqa: BLE001 - the host probe must never break a poll
             errors.append(f"process scan failed: {type(exc).__name__}: {exc}")
         try:

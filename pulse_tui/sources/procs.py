@@ -1,5 +1,9 @@
 """The Chromium process tree behind each WhatsApp session, from ONE process scan per poll (psutil).
 
+A poll's scan lists /proc and reads only the processes that may matter: new ones, those whose command line may
+still change, and the browser trees with their ancestors; the whole table is read once a minute and whenever an
+action is about to rely on it (the re-check before a kill).
+
 whatsapp-web.js starts a headless Chromium per session with `--user-data-dir=<LocalAuth root>/session-<id>`
 (Salesboy) or `<root>/<phone>/session-pulse-bot-<phone>` (Pulse). A process carrying that flag under a known
 root belongs to that session; its descendants (zygotes, renderers) join it even when they do not carry the
@@ -18,7 +22,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -45,10 +49,18 @@ _MAX_DEPTH = 64  # ppid walks stop here: a guard against a cycle seen mid-scan (
 # first); a new process is read at once. JSON says how old the oldest figure is (memory_age_s).
 MEMORY_EVERY_S = 60.0  # 450 real processes: ~5 % of one core on average
 MEMORY_BATCH = 30  # ~150-200 ms per scan at most
+# Reading every process's stat each poll cost ~1 % of a core on a host of 300 processes (bench/_hostscan.py). A poll
+# lists /proc (new pids are what can bring a browser) and reads only new, unsettled and browser-related processes;
+# the whole table is read again this often, for what a listing cannot see (a pid reused between two polls).
+FULL_SCAN_EVERY_S = 60.0
 # Processes that adopt orphans besides pid 1 (PR_SET_CHILD_SUBREAPER); Linux does not expose the flag itself.
 SUBREAPER_NAMES = frozenset({"systemd", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan",
                              "containerd-shim", "containerd-shim-runc-v2", "conmon"})
 CRASHPAD = "chrome_crashpad_handler"
+# WAHA Plus runs one Chromium per session, all on temp profiles: a browser whose root started this close to exactly
+# one session's start (and no other browser did) is that session's. A start seen by a status poll is recorded up to
+# a poll late, one seen on the event channel at once: hence either side.
+START_MATCH_S = 5.0
 # A gateway run as a container's pid 1 (`CMD ["node", "index.js"]`) launches its browsers as pid 1's children:
 # a parent pid of 1 then is the launcher, not an adoption.
 LAUNCHER_NAMES = frozenset({"node", "nodejs", "bun", "deno"})
@@ -88,6 +100,7 @@ class BrowserTree:
     uss_bytes: int | None = None  # summed USS: what killing the tree frees
     cpu_seconds: float | None = None  # user + system since each process started
     adopted: str = ""  # why its parent is not the launcher: "" or e.g. "reparented to pid 1"
+    matched_by: str = ""  # how a temp-profile tree was tied to its session when nothing names it ("" when named)
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -107,6 +120,7 @@ class SessionProcs:
     pss_bytes: int | None = None
     uss_bytes: int | None = None
     cpu_seconds: float | None = None
+    matched_by: str = ""  # e.g. "matched by start time: …" (a temp profile names no session)
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -125,6 +139,7 @@ class SessionProcs:
             "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2),
             "browser_pids": list(self.pids),
             "trees": len(self.trees),
+            "matched_by": self.matched_by,
         }
 
 
@@ -146,6 +161,9 @@ class HostReport:
     memory_took_s: float = 0.0  # time spent on PSS/USS this scan
     memory_reads: int = 0  # processes whose smaps were read this scan (0: every figure came from the cache)
     unmapped_browsers: int = 0  # browsers on a throw-away profile no session could be tied to (WAHA, many sessions)
+    unmapped_why: tuple[str, ...] = ()  # one reason per unmapped browser, when session starts were given to match
+    processes_read: int = 0  # processes whose stat was read this scan (the others were carried over)
+    full_scan: bool = True  # every process was read (else only new and browser-related ones)
 
     def session(self, session_id: str) -> SessionProcs | None:
         for s in self.sessions:
@@ -262,6 +280,7 @@ class _Group:
     layout: Layout
     udd: str
     trees: dict[int, list[_Row]] = field(default_factory=dict)
+    note: str = ""
 
 
 _MemKey = tuple[int, float]  # (pid, create_time): a recycled pid never inherits a figure
@@ -279,6 +298,8 @@ class ProcessMapper:
         memory_every_s: float = MEMORY_EVERY_S,
         memory_batch: int = MEMORY_BATCH,
         subreapers: Collection[int] = (),
+        full_every_s: float = FULL_SCAN_EVERY_S,
+        cmdline_settle_s: float = CMDLINE_SETTLE_S,
     ) -> None:
         self._prefixes = _root_prefixes(auth_roots)
         self._clock = clock
@@ -290,6 +311,11 @@ class ProcessMapper:
         self._first_parent: dict[_MemKey, int] = {}  # root → the parent it had when first seen
         self._cmd: dict[_MemKey, tuple[str, str | None]] = {}  # (pid, start) → (name, absolute profile dir)
         self._subreapers = frozenset(subreapers)
+        self._full_every_s = full_every_s
+        self._settle_s = cmdline_settle_s
+        self._full_at: float | None = None  # monotonic time of the last full read of the table
+        self._rows: dict[int, _Row] = {}  # the last scan's table, carried over for the processes not read again
+        self._hot: frozenset[int] = frozenset()  # pids read every scan: browser trees, flagged processes, ancestors
 
     @property
     def has_cpu_baseline(self) -> bool:
@@ -297,23 +323,33 @@ class ProcessMapper:
         return self._prev_mono is not None
 
     def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
-             gateway_pids: Collection[int] | None = None) -> HostReport:
+             gateway_pids: Collection[int] | None = None, full: bool = True,
+             session_starts: Mapping[str, Sequence[float]] | None = None) -> HostReport:
         """One pass over the process table → browser trees per session, RSS, PSS/USS, CPU%, free memory.
 
+        `full=False` (a monitor's poll) lists /proc and reads only new processes, those whose command line may
+        still change, and the browser trees with their ancestors; the rest is carried over from the last scan, and
+        the whole table is read every `full_every_s`. `full=True` reads every process now (before acting on one).
         `memory=False` skips smaps (a CPU baseline only). `throwaway`: the gateway's browsers may run on puppeteer
         temp profiles; `throwaway_owner`: the one session such a browser can belong to (WAHA Core 2024: "default"),
         None leaves them unmapped (counted in `unmapped_browsers`). `gateway_pids`, when known: only a temp-profile
-        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not)."""
+        browser whose parent chain reaches one of them is the gateway's (another program's puppeteer is not).
+        `session_starts` (id → clock times it started), with no owner: a temp-profile browser is tied to the one
+        session that started within START_MATCH_S of it (`matched_by` says so); the others say why they are not."""
         started = time.perf_counter()
         now = self._clock.now()
+        mono = self._clock.monotonic()
+        full = full or self._full_at is None or mono - self._full_at >= self._full_every_s
         try:
-            rows = self._read_table()
+            rows, read = self._read_table(full)
             vm = psutil.virtual_memory()
         except (OSError, psutil.Error) as exc:
+            self._rows, self._full_at = {}, None  # start over with a full read
             return HostReport(taken_at=now, error=f"process scan failed: {type(exc).__name__}")
-        mono = self._clock.monotonic()
+        if full:
+            self._full_at = mono
         elapsed = None if self._prev_mono is None else mono - self._prev_mono
-        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids)
+        groups, unmapped = self._group(rows, throwaway, throwaway_owner, gateway_pids, session_starts)
         self._fill_rss(groups)
         mem_started = time.perf_counter()
         mem, reads = self._memory(groups, mono) if memory else ({}, 0)
@@ -324,6 +360,7 @@ class ProcessMapper:
         self._prev_cpu = {(r.pid, r.create_time): r.cpu for g in groups.values()
                           for tree in g.trees.values() for r in tree if r.cpu is not None}
         self._prev_mono = mono
+        self._rows, self._hot = rows, _hot_pids(groups, rows)
         sessions = tuple(sorted(sessions, key=lambda s: (s.layout.value, s.session_id, s.user_data_dir)))
         ages = [mono - at for _pss, _uss, at in mem.values()]
         pss = [s.pss_bytes for s in sessions if s.pss_bytes is not None]
@@ -335,28 +372,53 @@ class ProcessMapper:
             mem_available=int(vm.available),
             mem_total=int(vm.total),
             processes_scanned=len(rows),
+            processes_read=read,
+            full_scan=full,
             took_s=time.perf_counter() - started,
             total_browser_pss=sum(pss) if pss else None,
             total_browser_uss=sum(uss) if uss else None,
             memory_age_s=max(0.0, max(ages)) if ages else None,
             memory_took_s=mem_took,
             memory_reads=reads,
-            unmapped_browsers=unmapped,
+            unmapped_browsers=len(unmapped),
+            unmapped_why=tuple(why for why in unmapped if why),
         )
 
-    def _read_table(self) -> dict[int, _Row]:
-        rows: dict[int, _Row] = {}
+    def _read_table(self, full: bool) -> tuple[dict[int, _Row], int]:
+        """Every process of the host as a row. `full=False` reads only what may have changed (see `scan`)."""
+        if full:
+            procs: Iterable[tuple[psutil.Process, dict[str, object]]] = (
+                (p, p.info) for p in psutil.process_iter(SCAN_ATTRS, ad_value=None))
+            rows = self._rows_of(procs, {})
+            return rows, len(rows)
+        prev, hot = self._rows, self._hot
+        kept: dict[int, _Row] = {}
+        fresh: list[int] = []
+        for pid in psutil.pids():  # one listdir of /proc: a new pid is what can bring a new browser
+            old = prev.get(pid)
+            # settled (its command line is known for good), not part of a browser tree: nothing in its stat matters
+            if old is not None and pid not in hot and (pid, old.create_time) in self._cmd:
+                kept[pid] = old
+            else:
+                fresh.append(pid)
+        rows = self._rows_of(_read_pids(fresh), kept)
+        return rows, len(rows) - len(kept)
+
+    def _rows_of(self, procs: Iterable[tuple[psutil.Process, dict[str, object]]],
+                 kept: dict[int, _Row]) -> dict[int, _Row]:
+        """Rows of the processes read now, beside `kept` (rows carried over from the last scan)."""
+        rows: dict[int, _Row] = dict(kept)
         known = self._cmd
-        seen: dict[_MemKey, tuple[str, str | None]] = {}
+        seen: dict[_MemKey, tuple[str, str | None]] = {(r.pid, r.create_time): (r.name, r.udd) for r in kept.values()}
         # A process seen between its fork and its exec still shows its parent's command line: only a command line
         # read once the process is a few seconds old is kept.
-        settled_before = time.time() - CMDLINE_SETTLE_S
-        for proc in psutil.process_iter(SCAN_ATTRS, ad_value=None):
-            info = proc.info
+        settled_before = time.time() - self._settle_s
+        for proc, info in procs:
             if info.get("status") == psutil.STATUS_ZOMBIE:
                 continue  # dead, only waiting to be reaped: no memory, no CPU, nothing to kill
             cpu = info.get("cpu_times")
-            key = (info["pid"], info.get("create_time") or 0.0)
+            create = info.get("create_time")
+            key = (proc.pid, float(create) if isinstance(create, int | float) else 0.0)
             cmd_facts = known.get(key)
             if cmd_facts is None:
                 cmd_facts = _command_facts(proc)
@@ -364,12 +426,13 @@ class ProcessMapper:
                     continue  # vanished between the listing and its first read
             if key[1] < settled_before:
                 seen[key] = cmd_facts
+            ppid = info.get("ppid")
             rows[key[0]] = _Row(
                 pid=key[0],
-                ppid=info.get("ppid") or 0,
+                ppid=ppid if isinstance(ppid, int) else 0,
                 create_time=key[1],
                 rss=0,
-                cpu=(cpu.user + cpu.system) if cpu is not None else None,
+                cpu=(cpu.user + cpu.system) if cpu is not None else None,  # type: ignore[attr-defined]
                 name=cmd_facts[0],
                 udd=cmd_facts[1],
                 proc=proc,
@@ -391,11 +454,13 @@ class ProcessMapper:
                         row.rss = 0
 
     def _group(self, rows: dict[int, _Row], throwaway: bool = False, throwaway_owner: str | None = None,
-               gateway_pids: Collection[int] | None = None) -> tuple[dict[str, _Group], int]:
+               gateway_pids: Collection[int] | None = None,
+               session_starts: Mapping[str, Sequence[float]] | None = None) -> tuple[dict[str, _Group], list[str]]:
+        """Browser groups by profile dir, and one reason ("" when none is known) per browser left unmapped."""
         own: dict[int, str | None] = {}  # pid → group key of the process itself (flag under a root)
         groups: dict[str, _Group] = {}
         hits: dict[str, tuple[str, Layout] | None] = {}  # per profile dir: its 9 processes share one answer
-        unmapped: set[str] = set()
+        unmapped: dict[str, list[_Row]] = {}  # temp profile dir → its processes
         for row in rows.values():
             key = None
             if row.udd:
@@ -406,16 +471,27 @@ class ProcessMapper:
                     if (throwaway and hits[row.udd] is None and is_throwaway(row.udd)
                             and (gateway_pids is None or set(_ancestors(row.pid, rows)) & set(gateway_pids))):
                         if throwaway_owner is None:
-                            unmapped.add(row.udd)
+                            unmapped[row.udd] = []
                         else:
                             hits[row.udd] = (throwaway_owner, Layout.THROWAWAY)
                 hit = hits[row.udd]
                 if hit:
                     key = os.path.normpath(row.udd)
                     groups.setdefault(key, _Group(hit[0], hit[1], key))
+                elif row.udd in unmapped:
+                    unmapped[row.udd].append(row)
             own[row.pid] = key
+        why = {udd: "" for udd in unmapped}
+        if unmapped and session_starts is not None:
+            started = {udd: min(r.create_time for r in procs) for udd, procs in unmapped.items()}
+            matched, why = match_by_start(started, session_starts)
+            for udd, (sid, note) in matched.items():
+                key = os.path.normpath(udd)
+                groups[key] = _Group(sid, Layout.THROWAWAY, key, note=note)
+                for r in unmapped[udd]:
+                    own[r.pid] = key
         if not groups:
-            return groups, len(unmapped)
+            return groups, list(why.values())
         member: dict[int, str | None] = {}
         for pid in rows:
             _resolve(pid, rows, own, member)
@@ -424,7 +500,7 @@ class ProcessMapper:
                 continue
             root = _tree_root(pid, key, rows, member)
             groups[key].trees.setdefault(root, []).append(rows[pid])
-        return groups, len(unmapped)
+        return groups, list(why.values())
 
     def _memory(self, groups: dict[str, _Group],
                 mono: float) -> tuple[dict[_MemKey, tuple[int | None, int | None, float]], int]:
@@ -479,6 +555,7 @@ class ProcessMapper:
                 uss_bytes=_sum(p.uss_bytes for p in procs),
                 cpu_seconds=sum(cpus) if cpus else None,
                 adopted=self._adopted(rows[root_pid], rows),
+                matched_by=g.note,
             ))
         cpus = [t.cpu_percent for t in trees if t.cpu_percent is not None]
         secs = [t.cpu_seconds for t in trees if t.cpu_seconds is not None]
@@ -492,6 +569,7 @@ class ProcessMapper:
             pss_bytes=_sum(t.pss_bytes for t in trees),
             uss_bytes=_sum(t.uss_bytes for t in trees),
             cpu_seconds=sum(secs) if secs else None,
+            matched_by=g.note,
         )
 
     def _adopted(self, root: _Row, rows: dict[int, _Row]) -> str:
@@ -518,6 +596,71 @@ class ProcessMapper:
             seen = True
             used += max(0.0, r.cpu - before)
         return used / elapsed * 100.0 if seen else None
+
+
+def match_by_start(started: Mapping[str, float], session_starts: Mapping[str, Sequence[float]],
+                   window_s: float = START_MATCH_S) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """Tie temp-profile browsers to sessions by start time: ({profile dir: (session, note)}, {profile dir: why not}).
+
+    A browser (`started`: its root's start time) is a session's when it started within `window_s` of exactly one
+    start of exactly one session, and no other browser did; anything less certain stays unmapped, with the reason.
+    """
+    near: dict[str, dict[str, float]] = {}  # profile dir → session → browser start minus that session's start
+    claims: dict[tuple[str, float], list[str]] = {}  # (session, its start) → the browsers near it
+    for udd, at in started.items():
+        best: dict[str, tuple[float, float]] = {}
+        for sid, times in session_starts.items():
+            for t in times:
+                if abs(at - t) <= window_s and (sid not in best or abs(at - t) < abs(best[sid][0])):
+                    best[sid] = (at - t, t)
+        near[udd] = {sid: delta for sid, (delta, _t) in best.items()}
+        if len(best) == 1:
+            ((sid, (_delta, t)),) = best.items()
+            claims.setdefault((sid, t), []).append(udd)
+    matched: dict[str, tuple[str, str]] = {}
+    why: dict[str, str] = {}
+    for udd, cands in near.items():
+        if not cands:
+            why[udd] = (f"it started more than {window_s:g} s from every session start pulse-tui saw "
+                        "(it may be older than pulse-tui, or its start went unseen)")
+            continue
+        if len(cands) > 1:
+            names = ", ".join(sorted(cands)[:3])
+            why[udd] = f"it started within {window_s:g} s of {len(cands)} sessions' starts ({names}): ambiguous"
+            continue
+        ((sid, delta),) = cands.items()
+        rivals = next(v for (s, _t), v in claims.items() if s == sid and udd in v)
+        if len(rivals) > 1:
+            why[udd] = (f"{len(rivals)} browsers started within {window_s:g} s of session {sid}'s start: "
+                        "which one is its own cannot be told")
+            continue
+        side = "after" if delta >= 0 else "before"
+        matched[udd] = (sid, f"matched by start time: its browser started {abs(delta):.1f} s {side} the session "
+                             "did (its temp profile names no session)")
+    return matched, why
+
+
+def _hot_pids(groups: Mapping[str, _Group], rows: Mapping[int, _Row]) -> frozenset[int]:
+    """What the next poll reads again: every browser tree's process, every flagged process and their ancestors."""
+    flagged = {r.pid for r in rows.values() if r.udd}
+    hot = flagged | {r.pid for g in groups.values() for tree in g.trees.values() for r in tree}
+    ancestors: set[int] = set()
+    for pid in flagged:
+        for a in _ancestors(pid, rows):  # nearest first: once one is known, so are the ones above it
+            if a in ancestors:
+                break
+            ancestors.add(a)
+    return frozenset(hot | ancestors)
+
+
+def _read_pids(pids: Iterable[int]) -> Iterator[tuple[psutil.Process, dict[str, object]]]:
+    """(process, its SCAN_ATTRS) for each pid still alive, as `process_iter` gives them."""
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            yield proc, proc.as_dict(SCAN_ATTRS, ad_value=None)
+        except psutil.Error:
+            continue  # gone since the listing (or not ours to read at all)
 
 
 def _sum(values: Iterable[int | None]) -> int | None:
@@ -589,7 +732,7 @@ def _tree_root(pid: int, key: str, rows: dict[int, _Row], member: dict[int, str 
     return cur
 
 
-def _ancestors(pid: int, rows: dict[int, _Row]) -> tuple[int, ...]:
+def _ancestors(pid: int, rows: Mapping[int, _Row]) -> tuple[int, ...]:
     out: list[int] = []
     cur = rows[pid].ppid
     while cur and len(out) < _MAX_DEPTH and cur not in out:
@@ -633,6 +776,8 @@ def find_orphans(
     """
     out: list[Orphan] = []
     for tree in report.trees:
+        if tree.matched_by:
+            continue  # tied to its session by a guess (start time): never grounds for a kill
         reason = _orphan_reason(tree, gateway_sessions, gateway_pids)
         if reason:
             out.append(Orphan(tree, reason))

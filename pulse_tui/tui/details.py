@@ -56,18 +56,22 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
     if s.last_activity is not None:
         _field(t, "last seen", f"{duration(now - s.last_activity)} ago in the log")
     rss, pids = s.rss_bytes, s.browser_pids
-    unmapped = snap.host.unmapped_browsers if snap.host is not None else 0
+    host = snap.host
+    unmapped = host.unmapped_browsers if host is not None else 0
+    matched = dict(host.browser_matches) if host is not None else {}
     if s.no_browser:
         _field(t, "browser", f"no browser: {s.no_browser}")
     elif unmapped and not rss:
+        why = _unmapped_why(host.unmapped_why if host is not None else ())
         _field(t, "browser", f"not mapped: {unmapped} gateway browser(s) run on a temporary profile that names no "
-               "session (WAHA 2024.10.8 passes no profile dir), so none can be tied to this one")
+               "session (WAHA passes no profile dir), so none can be tied to this one" + (f": {why}" if why else ""))
     elif rss:
         mem = (f"{s.pss_bytes / 2**20:.0f} MiB PSS" + (f", {s.uss_bytes / 2**20:.0f} MiB private"
                                                          if s.uss_bytes is not None else "")
                if s.pss_bytes is not None else "PSS unreadable")
         _field(t, "browser", f"{mem} ({rss / 2**20:.0f} MiB RSS), {len(pids)} process(es): "
-               f"{', '.join(map(str, pids[:6]))}")
+               f"{', '.join(map(str, pids[:6]))}" + (f"; {matched[s.id]}" if s.id in matched else ""))
+    _pm2_line(t, snap)
     if s.lock != "none":
         info = s.lock_info
         where = f" in {info.profile_dir}" if info else ""
@@ -90,6 +94,29 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
                 t.append(f"  {visible(h.reason)}", style="dim")
             t.append("\n")
     return t
+
+
+def _unmapped_why(reasons: Sequence[str]) -> str:
+    """Each distinct reason once, with how many browsers it applies to."""
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return "; ".join(f"{n} browser(s): {r}" if len(reasons) > 1 else r for r, n in counts.items())
+
+
+def _pm2_line(t: Text, snap: Snapshot) -> None:
+    """The gateway's pm2 app, and how old pm2's own word is (`pm2 jlist` runs only when pm2 changed)."""
+    host = snap.host
+    if host is None or host.pm2_state == "off":
+        return
+    pm2 = host.pm2
+    if pm2 is None:
+        _field(t, "pm2", f"{host.pm2_state}" + (f": {host.pm2_detail}" if host.pm2_detail else ""))
+        return
+    pid = f" pid {pm2.pid}," if pm2.pid else ""
+    age = (f"pm2 asked {duration(snap.taken_at - pm2.read_at)} ago (again when it changes), memory read now"
+           if pm2.read_at is not None else "age unknown")
+    _field(t, "pm2", f"{pm2.app} {pm2.status},{pid} {pm2.restarts} restart(s): {age}")
 
 
 def user_details(u: UserSession) -> Text:
