@@ -127,6 +127,10 @@ async def test_stand_in_browsers_are_mapped_to_their_sessions(sim: GatewaySim, g
     second = await monitor.poll(full=True)  # later polls compare against the previous scan
     v2 = second.session(UID)
     assert v2 is not None and v2.cpu_percent is not None and v2.cpu_percent >= 0
+    assert v2.pss_bytes is not None
+    between = monitor.current().session(UID)  # a log line or an event between polls: the scan's facts stay
+    assert between is not None and (between.rss_bytes, between.pss_bytes, between.uss_bytes, between.browser_pids) \
+        == (v2.rss_bytes, v2.pss_bytes, v2.uss_bytes, v2.browser_pids)
 
 
 async def test_a_stopped_session_has_no_browser_left(sim: GatewaySim, gw: SalesboyGateway, config: Config,

@@ -154,6 +154,22 @@ def keys_status(report: RedisReport | None) -> KeysStatus:
     return KeysStatus("ok", f"{counts.get(ValueClass.OK, 0)} session(s) open with the configured keys")
 
 
+_HOST_FLAGS = frozenset({*LOCK_FLAGS.values(), "orphaned-browser"})
+
+
+def _with_host_facts(view: SessionView, prev: SessionView) -> SessionView:
+    """`view` with the host facts of the last scan, carried from `prev` (a copy only when there are some: with
+    1,000 sessions and no browser, copying each view was most of the cost of a snapshot between polls)."""
+    flags = prev.flags & _HOST_FLAGS
+    if (prev.rss_bytes is None and prev.cpu_percent is None and not prev.browser_pids and prev.lock == "none"
+            and prev.lock_info is None and not prev.orphans and not flags and prev.pss_bytes is None
+            and prev.uss_bytes is None):
+        return view  # nothing to carry (the defaults a view starts with)
+    return replace(view, rss_bytes=prev.rss_bytes, cpu_percent=prev.cpu_percent, browser_pids=prev.browser_pids,
+                   pss_bytes=prev.pss_bytes, uss_bytes=prev.uss_bytes, lock=prev.lock, lock_info=prev.lock_info,
+                   orphans=prev.orphans, flags=view.flags | flags)
+
+
 class Monitor:
     """Polls the sources on request and keeps per-session state between polls."""
 
@@ -683,15 +699,8 @@ class Monitor:
         prev = self.latest
         if prev is not None:
             # Host facts come from the last scan: carry them over rather than scan again.
-            host_flags = {*LOCK_FLAGS.values(), "orphaned-browser"}
             old = {v.id: v for v in prev.sessions}
-            views = tuple(
-                replace(v, rss_bytes=p.rss_bytes, cpu_percent=p.cpu_percent, browser_pids=p.browser_pids,
-                        lock=p.lock, lock_info=p.lock_info, orphans=p.orphans,
-                        flags=v.flags | (p.flags & host_flags))
-                if (p := old.get(v.id)) is not None else v
-                for v in snap.sessions
-            )
+            views = tuple(_with_host_facts(v, p) if (p := old.get(v.id)) is not None else v for v in snap.sessions)
             snap = replace(snap, sessions=views, host=prev.host)
         # Findings again: a Redis report that landed since the poll, or a state moved by a log line, changes them.
         snap = self._with_findings(snap)
