@@ -172,6 +172,30 @@ async def test_a_session_the_channel_cannot_follow_is_still_polled() -> None:
         await engine.aclose()
 
 
+async def test_a_burst_of_events_is_one_snapshot_for_the_front_end() -> None:
+    clock = FakeClock()
+    gw = FakeGateway()
+    gw.answers.update({f"s{i:03d}": SessionStatus(f"s{i:03d}", exists=True, ready=True) for i in range(100)})
+    channel = FakeChannel(clock)
+    pushed: list[Snapshot] = []
+    engine = Engine(Monitor(Config(), gw, clock=clock), channel=channel, clock=clock, on_change=pushed.append)
+    try:
+        await engine.poll(full=True)
+        clock.advance(5)
+        for i in range(100):  # a network blip: every session drops at once
+            channel.queue.put_nowait(SessionEvent(f"s{i:03d}", EventKind.STATE, clock.now(), "", "STOPPED",
+                                                  ConnState.STOPPED))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if pushed and all(v.state == ConnState.STOPPED for v in pushed[-1].sessions if v.id.startswith("s")):
+                break
+        assert pushed, "the front end was never told"
+        assert all(v.state == ConnState.STOPPED for v in pushed[-1].sessions if v.id.startswith("s"))
+        assert len(pushed) <= 3  # one rebuild for the burst (a slow machine may split it), not 100
+    finally:
+        await engine.aclose()
+
+
 # --- one log, every front end -------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,9 @@ from pulse_tui.sources.logs.events import SessionEvent as LogEvent
 from pulse_tui.sources.logs.line import LogLine
 
 STATUS_CHECK_S = 0.5  # how often the channel's own state (connected / down) is compared: an attribute read
+# Channel events are applied at once; the snapshot front ends are told of is rebuilt at most this often, so a burst
+# (a network blip dropping 100 sessions) costs one rebuild, not 100 (34 ms each with 1,000 sessions).
+PUSH_EVERY_S = 0.05
 
 
 class SnapshotSource(Protocol):
@@ -82,6 +85,7 @@ class Engine:
         self._closers = closers
         self._channel_task: asyncio.Task[None] | None = None
         self._status_task: asyncio.Task[None] | None = None
+        self._push: asyncio.TimerHandle | None = None  # a snapshot push waiting for the rest of a burst
         self._followed: frozenset[str] | None = None  # the session ids last handed to the channel's watch
         monitor.set_channel(channel.status if channel is not None else None)
 
@@ -165,8 +169,8 @@ class Engine:
         try:
             async for ev in channel.events():
                 self.monitor.set_channel(channel.status)
-                if self.monitor.apply_events([ev], "events") and self.on_change is not None:
-                    self.on_change(self.monitor.current())
+                if self.monitor.apply_events([ev], "events"):
+                    self._push_soon()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the channel is an optimisation; polling is the fallback
@@ -174,8 +178,21 @@ class Engine:
             self.monitor.set_channel(replace(status, state=ChannelState.DOWN,
                                              reason=f"event channel stopped ({type(exc).__name__})"))
 
+    def _push_soon(self) -> None:
+        """Tell the front end of the changed snapshot once the events arriving within PUSH_EVERY_S are in."""
+        if self.on_change is not None and self._push is None:
+            self._push = asyncio.get_running_loop().call_later(PUSH_EVERY_S, self._push_now)
+
+    def _push_now(self) -> None:
+        self._push = None
+        if self.on_change is not None:
+            self.on_change(self.monitor.current())
+
     async def aclose(self) -> None:
         """Stop the event channel, then close the monitor and the sources it owns."""
+        if self._push is not None:
+            self._push.cancel()
+            self._push = None
         tasks = [t for t in (self._channel_task, self._status_task) if t is not None]
         self._channel_task = self._status_task = None
         for task in tasks:
