@@ -316,3 +316,27 @@ async def test_a_poll_learns_every_session_from_one_listing(make_sim: Callable[.
         assert len(sim.status_asks()) <= 4  # the pace's share at most, not one request per session
     finally:
         await gw.aclose()
+
+
+async def test_listed_states_are_stamped_when_asked_not_when_answered(sim: WahaSim) -> None:
+    """An event that lands while the listing is on its way is newer than it: the monitor must keep the event."""
+    import httpx
+
+    from pulse_tui.clock import FakeClock
+
+    clock = FakeClock(1_000.0)
+
+    class SlowWire(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            clock.advance(2.0)  # the answer takes 2 s (on the fake clock)
+            return await super().handle_async_request(request)
+
+    gw = WahaGateway(sim.url, KEY, clock=clock, transport=SlowWire())
+    try:
+        await gw.probe()
+        asked_at = clock.now()
+        await gw.list_sessions()
+        assert clock.now() > asked_at
+        assert {at for _st, at in gw.known_states().values()} == {asked_at}
+    finally:
+        await gw.aclose()

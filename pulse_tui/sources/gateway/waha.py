@@ -263,6 +263,8 @@ class WahaGateway(HttpAdapter):
             if isinstance(probed, GatewayFailure):
                 return probed
         what = "GET /api/sessions"
+        # Stamped when asked, not when answered: an event that lands while the list is on its way is newer.
+        at = self.clock.now()
         got = await self._json("GET", "/api/sessions", what, params={"all": "true"}, call=CallKind.LIST)
         if isinstance(got, GatewayFailure):
             return got
@@ -271,7 +273,6 @@ class WahaGateway(HttpAdapter):
             return shape_failure(what, code)
         listed: dict[str, WahaSessionFacts] = {}
         states: dict[str, tuple[SessionStatus, float]] = {}
-        at = self.clock.now()
         for item in body:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 return shape_failure(what, code)
