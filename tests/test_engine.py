@@ -196,6 +196,32 @@ async def test_a_burst_of_events_is_one_snapshot_for_the_front_end() -> None:
         await engine.aclose()
 
 
+async def test_with_the_channel_up_the_list_is_a_check_every_30_s_not_every_poll() -> None:
+    clock = FakeClock()
+    gw = FakeGateway()
+    listings: list[float] = []
+    listed = gw.list_sessions
+
+    async def counted() -> list[str] | GatewayFailure:
+        listings.append(clock.now())
+        return await listed()
+    gw.list_sessions = counted  # type: ignore[method-assign]
+    engine = Engine(Monitor(Config(), gw, clock=clock), channel=FakeChannel(clock), clock=clock)
+    try:
+        await engine.poll()
+        for _ in range(5):
+            clock.advance(3)
+            await engine.poll()
+        assert len(listings) == 1  # every session told: the channel carries the changes
+        clock.advance(20)
+        await engine.poll()
+        assert len(listings) == 2  # the consistency check
+        await engine.poll(full=True)
+        assert len(listings) == 3  # a one-shot run always lists
+    finally:
+        await engine.aclose()
+
+
 # --- one log, every front end -------------------------------------------------------------------------------------
 
 

@@ -63,6 +63,7 @@ BACKOFF_MAX_S = 60.0
 REDIS_BACKOFF_MAX_S = 10.0
 REDIS_WAIT_S = 0.1  # how long a poll waits for an unfinished Redis inspection before showing what it has
 HOST_BACKOFF_MAX_S = 60.0
+CHANNEL_RELIST_S = 30.0  # with the event channel up, the session list is re-read this often (it catches a miss)
 RECENT_EVENTS = 2000  # events kept for the checks that count them (20 per instance in 5 min is a loop)
 MOVING = (ConnState.STARTING, ConnState.QR, ConnState.STUCK, ConnState.RESTORING, ConnState.UNKNOWN)
 UNREACHABLE = (HealthState.DOWN, HealthState.ERROR, HealthState.UNAUTHORIZED)
@@ -450,6 +451,9 @@ class Monitor:
         if not self._gw_backoff.ready(mono):
             self._health = replace(self._health, retry_after_s=max(0.0, self._gw_backoff.next_at - mono))
             return
+        if self._channel_tells_enough(full):
+            await self._finish_gateway_poll(0, full)
+            return
         listed = await self.gateway.list_sessions()
         if isinstance(listed, GatewayFailure):
             self._fail(listed)
@@ -484,6 +488,10 @@ class Monitor:
             if (latency := self._latency()) is not None:
                 self._health = replace(self._health, latency_ms=latency)
             self._health_at = self.clock.monotonic()  # an answered status proves health: no /health needed
+        await self._finish_gateway_poll(asked, full)
+
+    async def _finish_gateway_poll(self, asked: int, full: bool) -> None:
+        """Count the requests spent, ask /health when nothing else proved the gateway answers, read the budget."""
         self._credit -= asked
         if asked == 0 and (self._oneshot_limit() > 0 if full else self._health_due()):
             self._credit -= 1
@@ -496,6 +504,17 @@ class Monitor:
                                           kind=health.failure_kind or FailureKind.HTTP))
         left, cap = self._budget()
         self._health = replace(self._health, budget_left=left, budget_limit=cap, budget_use=self._budget_use())
+
+    def _channel_tells_enough(self, full: bool) -> bool:
+        """While the event channel follows every known session, the listing is a consistency check every
+        CHANNEL_RELIST_S rather than every poll (1,000 WAHA sessions: a 30 ms listing and its parse each 3 s)."""
+        if full or not self._channel_up() or self._listed_at is None:
+            return False
+        if self.channel is not None and self.channel.uncovered:
+            return False
+        if any(t.facts.exists is None for t in self._tracked.values()):
+            return False  # a session nobody has told about yet: the listing tells it
+        return self.clock.now() - self._listed_at < CHANNEL_RELIST_S
 
     def _adopt_known(self) -> None:
         """Take each tracked session's last known state from the shared ledger when it is newer than ours."""
