@@ -106,18 +106,35 @@ class HostSource:
         self.hostname = hostname
         self._gateway_pids = gateway_pids
         self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
+        self._first_sample_at: float | None = None  # monotonic time of a one-shot's first CPU sample, until the second
 
-    async def scan(self, caps: Capabilities | None = None) -> HostReport:
-        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
-
-        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
+    def _scan_call(self, caps: Capabilities | None) -> partial[HostReport]:
         throwaway = caps is not None and caps.throwaway_profiles
-        scan = partial(self.mapper.scan, throwaway=throwaway,
+        return partial(self.mapper.scan, throwaway=throwaway,
                        throwaway_owner=caps.throwaway_owner if caps is not None else None,
                        gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
+
+    def start_cpu_sample(self, caps: Capabilities | None = None) -> None:
+        """One-shot commands: the first CPU sample now, as the command starts, so the `cpu_sample_s` until the
+        second one runs beside the command's own work (imports, gateway, Redis) instead of in front of it."""
+        if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
+            self._scan_call(caps)(memory=False)
+            self._first_sample_at = self.clock.monotonic()
+
+    async def scan(self, caps: Capabilities | None = None) -> HostReport:
+        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart
+        (waiting only for what is left of it when `start_cpu_sample` took the first).
+
+        `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to."""
+        scan = self._scan_call(caps)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
             await asyncio.to_thread(scan, memory=False)
-            await asyncio.sleep(self.cpu_sample_s)
+            self._first_sample_at = self.clock.monotonic()
+        if self._first_sample_at is not None:
+            left = self.cpu_sample_s - (self.clock.monotonic() - self._first_sample_at)
+            self._first_sample_at = None
+            if left > 0:
+                await asyncio.sleep(left)
         return await asyncio.to_thread(scan)
 
     async def read_pm2(self) -> Pm2Report | None:
