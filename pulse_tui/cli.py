@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -183,7 +182,7 @@ async def status(config: Config, *, as_json: bool) -> int:
     """Poll every source once through the monitor; print JSON or a table; 0 when healthy."""
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
-    from pulse_tui.status_json import is_healthy, snapshot_to_json
+    from pulse_tui.status_json import dumps_indented, is_healthy, snapshot_to_json
 
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
@@ -196,7 +195,7 @@ async def status(config: Config, *, as_json: bool) -> int:
     if as_json:
         from pulse_tui.watch.state import watchdog_block
 
-        print(json.dumps(snapshot_to_json(snap, watchdog=watchdog_block(config)), indent=2))
+        print(dumps_indented(snapshot_to_json(snap, watchdog=watchdog_block(config))))
     else:
         from pulse_tui.status_text import render_status
 

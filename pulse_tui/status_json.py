@@ -5,7 +5,10 @@ Schema version 1 (documented in the README). Built only from model types, which 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from functools import partial
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from pulse_tui.model import (
@@ -184,3 +187,65 @@ def is_healthy(snap: Snapshot) -> bool:
     if snap.redis is not None and any(u.value_class in UNHEALTHY_VALUES for u in snap.redis.sessions):
         return False
     return not any(f.severity in (Severity.WARNING, Severity.CRITICAL) for f in snap.findings)
+
+
+_CONTAINERS = (dict, list, tuple)
+_INDENT = "  "
+
+
+def dumps_indented(doc: Any) -> str:
+    """Exactly `json.dumps(doc, indent=2)`, several times faster on 10,000 user sessions.
+
+    With an indent, json falls back to its pure-Python encoder (~30 us per session here); a container holding only
+    scalars is instead written by the C encoder, whose item separator carries the newline and the indentation."""
+    out: list[str] = []
+    _write(doc, "\n", out)
+    return "".join(out)
+
+
+def _write(value: Any, newline: str, out: list[str]) -> None:
+    if not isinstance(value, _CONTAINERS) or not value:
+        out.append(json.dumps(value))
+        return
+    inner = newline + _INDENT
+    if not any(isinstance(v, _CONTAINERS) for v in (value.values() if isinstance(value, dict) else value)):
+        flat = _flat_encoder(inner)(value)  # '{"a": 1,<inner>"b": 2}': only the first and last break are missing
+        out.append(f"{flat[0]}{inner}{flat[1:-1]}{newline}{flat[-1]}")
+        return
+    if isinstance(value, dict):
+        out.append("{")
+        for i, (name, item) in enumerate(value.items()):
+            out.append(f"{',' if i else ''}{inner}{_key_json(name)}: ")
+            _write(item, inner, out)
+        out.append(newline + "}")
+    else:
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(f"{',' if i else ''}{inner}")
+            _write(item, inner, out)
+        out.append(newline + "]")
+
+
+_ENCODERS: dict[str, Any] = {}
+
+
+def _flat_encoder(inner: str) -> Any:
+    encoder = _ENCODERS.get(inner)
+    if encoder is None:
+        if c_make_encoder is None:  # a Python without json's C speedups: the same text, at the Python speed
+            encoder = json.JSONEncoder(separators=("," + inner, ": ")).encode
+        else:
+            # JSONEncoder.encode builds this object anew on every call: built once, it writes a session in ~2 us.
+            one = c_make_encoder(None, None, encode_basestring_ascii, None, ": ", "," + inner, False, False, True)
+            encoder = partial(_joined, one)
+        _ENCODERS[inner] = encoder
+    return encoder
+
+
+def _joined(encoder: Any, value: Any) -> str:
+    return "".join(encoder(value, 0))
+
+
+def _key_json(name: Any) -> str:
+    # json writes a non-string key its own way (True -> "true", 1.5 -> "1.5"): let it, from a one-key object.
+    return json.dumps({name: 0})[1:-4]
