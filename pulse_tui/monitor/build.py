@@ -82,7 +82,8 @@ def build_targets(
         # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
         threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm",
                          daemon=True).start()
-        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
+        # One-shot commands print facts, never the details pane's redacted fields: not computed for 10,000 values.
+        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock, fields=not one_shot)
     host_source = HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0) if host else None
     if host_source is not None and one_shot:
         host_source.start_cpu_sample(gateway.capabilities)  # the 0.5 s to the second sample runs beside the poll
