@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -187,6 +188,9 @@ async def status(config: Config, *, as_json: bool) -> int:
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
                             one_shot=True)
+    # Everything imported so far lives until exit: the collector need not walk it again and again while the poll
+    # builds 20,000 rows (a tenth of a 10,000-session run's CPU).
+    gc.freeze()
     targets.engine.take_log_events(recent.events())  # free facts: fewer gateway requests to spend
     try:
         snap = await targets.engine.poll(full=True)

@@ -208,9 +208,16 @@ def _write(value: Any, newline: str, out: list[str]) -> None:
         out.append(json.dumps(value))
         return
     inner = newline + _INDENT
-    if not any(isinstance(v, _CONTAINERS) for v in (value.values() if isinstance(value, dict) else value)):
+    if _flat(value):
         flat = _flat_encoder(inner)(value)  # '{"a": 1,<inner>"b": 2}': only the first and last break are missing
         out.append(f"{flat[0]}{inner}{flat[1:-1]}{newline}{flat[-1]}")
+        return
+    if isinstance(value, list) and all(type(item) is dict and item and _flat(item) for item in value):
+        # A list of flat objects (user_sessions) in one C call, separators at the objects' depth: between two
+        # objects that gives '},<deeper>{', which a scalar cannot end with nor an escaped string hold.
+        deeper = inner + _INDENT
+        text = _flat_encoder(deeper)(value)[2:-2].replace("}," + deeper + "{", inner + "}," + inner + "{" + deeper)
+        out.append(f"[{inner}{{{deeper}{text}{inner}}}{newline}]")
         return
     if isinstance(value, dict):
         out.append("{")
@@ -224,6 +231,14 @@ def _write(value: Any, newline: str, out: list[str]) -> None:
             out.append(f"{',' if i else ''}{inner}")
             _write(item, inner, out)
         out.append(newline + "]")
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    """Only plain scalars inside (checked in C: one set operation over the items' types)."""
+    return _SCALARS.issuperset(map(type, value.values() if isinstance(value, dict) else value))
 
 
 _ENCODERS: dict[str, Any] = {}
