@@ -689,8 +689,7 @@ def build_sessions(
     pointers: dict[bytes, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
     index_keys: list[IndexKey] = []
     ok_cls, dangling = IndexClass.OK, IndexClass.DANGLING
-    for key in sorted(index):
-        value, ttl = index[key]
+    for key, (value, ttl) in sorted(index.items()):
         text = key.decode("utf-8", "backslashreplace")  # key_text, inlined: 20,000 calls a poll
         if key in types:
             index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE, ttl=_ttl(ttl),
@@ -705,8 +704,7 @@ def build_sessions(
     salts = _hash_salt_candidates(hash_salt)
     users = []
     read = opener.read
-    for key in sorted(sessions):
-        value, ttl = sessions[key]
+    for key, (value, ttl) in sorted(sessions.items()):
         redis_type = types.get(key, "string") if types else "string"
         if redis_type != "string":
             reading = ValueReading(ValueClass.CORRUPT, details=(wrong_type_note(redis_type),))
@@ -737,20 +735,20 @@ def _user_session(
     now: float,
     redis_type: str = "string",
 ) -> UserSession:
-    details = list(r.details)
+    details = r.details
     if r.data_session_id is not None and r.data_session_id != session_id:
-        details.append("sessionId field differs from the key")
+        details = (*details, "sessionId field differs from the key")
     if r.expires_ts is not None and r.expires_ts < now:
-        details.append("expiresAt is in the past")
+        details = (*details, "expiresAt is in the past")
     if r.whatsapp_id and pointed_by:
         note = _hash_salt_note(r.whatsapp_id, pointed_by, salts)
         if note:
-            details.append(note)
+            details = (*details, note)
     return UserSession(
         key=SESSION_PREFIX + session_id if key.startswith(_SESSION_B) else key_text(key),  # the prefix is ASCII
         session_id=session_id,
         value_class=r.value_class,
-        ttl=_ttl(ttl),
+        ttl=None if ttl < 0 else ttl,
         whatsapp_id=r.whatsapp_id,
         phone=r.phone,
         linked=r.linked,
