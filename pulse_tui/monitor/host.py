@@ -115,8 +115,8 @@ class HostSource:
                        gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None)
 
     def start_cpu_sample(self, caps: Capabilities | None = None) -> None:
-        """One-shot commands: the first CPU sample now, as the command starts, so the `cpu_sample_s` until the
-        second one runs beside the command's own work (imports, gateway, Redis) instead of in front of it."""
+        """One-shot commands: the first CPU sample now, as their targets are built, so the `cpu_sample_s` until the
+        second one runs beside the poll's own work (gateway, Redis) instead of in front of it."""
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
             self._scan_call(caps)(memory=False)
             self._first_sample_at = self.clock.monotonic()
