@@ -11,6 +11,10 @@ redis-py + hiredis and cryptography, derive the one key (PBKDF2), SCAN, MGET pip
 each value. Each is a new process timed from spawn to exit (the installed console script, as cron runs it);
 pulse_tui is byte-compiled first; one unmeasured run of each, then RUNS interleaved runs; medians.
 Targets: full / empty <= 2.0x, full / floor <= 1.2x.
+
+Before/after in one run: `STATUS_JSON_BEFORE=DIR` (a tree holding an older `pulse_tui/`, e.g. from
+`git archive REV pulse_tui | tar -x -C DIR`) adds that code's full and empty runs, interleaved with the others
+(`python -m pulse_tui` with PYTHONPATH=DIR, from a directory without a pulse_tui of its own).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,13 +40,14 @@ RUNS = 5
 EMPTY_TARGET = 2.0
 FLOOR_TARGET = 1.2
 FLOOR = Path(__file__).with_name("_floor_status.py")
+BEFORE = os.environ.get("STATUS_JSON_BEFORE")
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     """Seconds from spawn to exit, and stdout; exit 0 or 1 (healthy or not) are both answers."""
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
     seconds = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{argv[1]} exited {proc.returncode}: {proc.stderr.strip()[-1000:]}")
@@ -61,14 +67,20 @@ def main() -> int:
             "empty": [str(PULSE_TUI), "--env-file", str(world.env_file("empty.env")), "status", "--json"],
             "floor": [sys.executable, str(FLOOR), full.url],
         }
+        if BEFORE:
+            compileall.compile_dir(str(Path(BEFORE) / "pulse_tui"), quiet=1)
+            for kind in ("full", "empty"):
+                cases[f"{kind}@before"] = [sys.executable, "-m", "pulse_tui", *cases[kind][1:]]
         floor_env = {"ENCRYPTION_KEY": DEMO_KEY, "ENCRYPTION_SALT": DEMO_SALT}
+        envs = {kind: floor_env if kind == "floor" else {"PYTHONPATH": BEFORE} if "@" in kind else None
+                for kind in cases}
         times: dict[str, list[float]] = {k: [] for k in cases}
         outputs: dict[str, str] = {}
         for kind, argv in cases.items():
-            outputs[kind] = timed(argv, floor_env if kind == "floor" else None)[1]  # warm-up, unmeasured
+            outputs[kind] = timed(argv, envs[kind])[1]  # warm-up, unmeasured
         for _ in range(RUNS):
             for kind, argv in cases.items():
-                times[kind].append(timed(argv, floor_env if kind == "floor" else None)[0])
+                times[kind].append(timed(argv, envs[kind])[0])
     finally:
         full.close()
         world.close()
@@ -92,6 +104,12 @@ def main() -> int:
     print(f"  baseline status --json, empty Redis  : median {med['empty']:.3f} s [{runs('empty')}]")
     print(f"  baseline floor (redis-py+hiredis MGET x1000 + AESGCM): median {med['floor']:.3f} s "
           f"[{runs('floor')}]; {opened} values opened")
+    if BEFORE:
+        for kind in ("full", "empty"):
+            print(f"  before ({BEFORE}) status --json, {kind:5s}: median {med[kind + '@before']:.3f} s "
+                  f"[{runs(kind + '@before')}]; now / before {med[kind] / med[kind + '@before']:.2f}x")
+        print(f"  before: full/empty {med['full@before'] / med['empty@before']:.2f}x, "
+              f"full/floor {med['full@before'] / med['floor']:.2f}x")
     r_empty, r_floor = med["full"] / med["empty"], med["full"] / med["floor"]
     print(f"  ratio full/empty: {r_empty:.2f}x   (target <= {EMPTY_TARGET}x: "
           f"{'PASS' if r_empty <= EMPTY_TARGET else 'MISS'})")

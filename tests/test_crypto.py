@@ -73,7 +73,11 @@ def test_keyring_derives_lazily_and_once() -> None:
     ring = pc.KeyRing.for_pulse(VECTOR["ENCRYPTION_KEY"], VECTOR["ENCRYPTION_SALT"])
     ring.open(VECTOR["redis_value"])
     ring.open(VECTOR["redis_value"])
-    assert len(ring._derived) == 1
+    assert ring.derived == 1
+    # A value written with the default key and its older salt: only the pairs up to that one are derived.
+    ring.open(pc.encrypt("{}", pc.derive_key(pc.DEFAULT_KEY, pc.DEFAULT_SALTS[1])))
+    wanted = next(i for i, p in enumerate(ring.pairs) if (p.password, p.salt) == (pc.DEFAULT_KEY, pc.DEFAULT_SALTS[1]))
+    assert 1 < ring.derived == wanted + 1 < len(ring.pairs)
 
 
 def test_key_length_counts_utf16_units_as_javascript_does() -> None:

@@ -170,12 +170,14 @@ class KeyRing:
                     key = self._derived[cache_key] = derive_key(pair.password, pair.salt)
         return key
 
-    def prewarm(self) -> None:
-        """Derive every pair now (PBKDF2 releases the GIL: run it in a thread while the UI starts)."""
-        for pair in self.pairs:
-            self.key_for(pair)
+    @property
+    def derived(self) -> int:
+        """How many pairs have been derived so far (each costs one PBKDF2 run)."""
+        return len(self._derived)
 
     def candidates(self) -> Iterator[tuple[KeyPair, bytes]]:
+        """Each pair with its key, in order, deriving a pair only when the caller asks past the previous one:
+        a value that opens with the configured pair costs one derivation, never twenty."""
         for pair in self.pairs:
             yield pair, self.key_for(pair)
 

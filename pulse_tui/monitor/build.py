@@ -62,7 +62,8 @@ def build_targets(
 ) -> Targets:
     """Gateway adapter, Redis inspector (when Redis is configured), host probe, the monitor over them and the
     engine that feeds it events (`channel`: the gateway's event channel when it has one). `one_shot` (status,
-    doctor): the first host scan samples CPU twice, 0.5 s apart; a running front end compares its polls instead."""
+    doctor): CPU is sampled twice, 0.5 s apart, the first time here (so the wait overlaps the poll); a running front
+    end compares its polls instead."""
     from pulse_tui.crypto.pulse import KeyRing
     from pulse_tui.monitor.engine import Engine
     from pulse_tui.monitor.host import CPU_SAMPLE_S, HostSource
@@ -81,11 +82,14 @@ def build_targets(
         # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
         threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm",
                          daemon=True).start()
-        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock)
+        # One-shot commands print facts, never the details pane's redacted fields: not computed for 10,000 values.
+        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock, fields=not one_shot)
+    host_source = HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0) if host else None
+    if host_source is not None and one_shot:
+        host_source.start_cpu_sample(gateway.capabilities)  # the 0.5 s to the second sample runs beside the poll
     monitor = Monitor(
         config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
-        findings=findings,
-        host=HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0) if host else None,
+        findings=findings, host=host_source,
     )
     closers = (gateway.aclose,) if redis is None else (gateway.aclose, redis.aclose)
     events = make_event_channel(config, gateway) if channel else None

@@ -109,23 +109,41 @@ class HostSource:
         self.hostname = hostname
         self._gateway_pids = gateway_pids
         self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
+        self._first_sample_at: float | None = None  # monotonic time of a one-shot's first CPU sample, until the second
+
+    def _scan_call(self, caps: Capabilities | None, *, full: bool = True,
+                   history: Iterable[tuple[str, Iterable[StateChange]]] = ()) -> partial[HostReport]:
+        throwaway = caps is not None and caps.throwaway_profiles
+        owner = caps.throwaway_owner if caps is not None else None
+        starts = session_starts(history) if throwaway and owner is None else None
+        return partial(self.mapper.scan, full=full, throwaway=throwaway, throwaway_owner=owner,
+                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None, session_starts=starts)
+
+    def start_cpu_sample(self, caps: Capabilities | None = None) -> None:
+        """One-shot commands: the first CPU sample now, as their targets are built, so the `cpu_sample_s` until the
+        second one runs beside the poll's own work (gateway, Redis) instead of in front of it."""
+        if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
+            self._scan_call(caps)(memory=False)
+            self._first_sample_at = self.clock.monotonic()
 
     async def scan(self, caps: Capabilities | None = None, *, full: bool = True,
                    history: Iterable[tuple[str, Iterable[StateChange]]] = ()) -> HostReport:
-        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart.
+        """One process-table scan, off the event loop; the first one samples CPU twice, `cpu_sample_s` apart
+        (waiting only for what is left of it when `start_cpu_sample` took the first).
 
         `caps`: the gateway's, for browsers on puppeteer temp profiles (WAHA) and the session they can belong to.
         `full=False` (the monitor's poll) reads only new and browser-related processes (`ProcessMapper.scan`);
         the default reads every process, as the re-check before a kill must. `history`: (session id, its state
         changes) as the monitor tracks them, to tie temp-profile browsers to sessions by start time (WAHA Plus)."""
-        throwaway = caps is not None and caps.throwaway_profiles
-        owner = caps.throwaway_owner if caps is not None else None
-        starts = session_starts(history) if throwaway and owner is None else None
-        scan = partial(self.mapper.scan, full=full, throwaway=throwaway, throwaway_owner=owner,
-                       gateway_pids=self.gateway_pids(self._last_pm2) if throwaway else None, session_starts=starts)
+        scan = self._scan_call(caps, full=full, history=history)
         if self.cpu_sample_s > 0 and not self.mapper.has_cpu_baseline:
             await asyncio.to_thread(scan, memory=False)
-            await asyncio.sleep(self.cpu_sample_s)
+            self._first_sample_at = self.clock.monotonic()
+        if self._first_sample_at is not None:
+            left = self.cpu_sample_s - (self.clock.monotonic() - self._first_sample_at)
+            self._first_sample_at = None
+            if left > 0:
+                await asyncio.sleep(left)
         return await asyncio.to_thread(scan)
 
     async def read_pm2(self) -> Pm2Report | None:

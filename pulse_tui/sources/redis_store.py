@@ -1,10 +1,11 @@
 """Read-only inspector of Pulse's Redis: user sessions, `whatsapp:` index keys and persistence facts.
 
 It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
-the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET plus a read-only TTL script, or
-per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
+the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (one read-only script doing MGET and TTL,
+or MGET and per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
 about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys. Keys another program
-wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Keys stay bytes:
+wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Each fetched chunk of
+session values is decrypted and parsed in a thread while the next chunk is on the wire. Keys stay bytes:
 they are the identity, and their text (invalid UTF-8 as `\\xNN`) is for display.
 """
 
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -53,7 +56,11 @@ SCAN_MATCH = "[abgopsw]*"
 _SESSION_B, _INDEX_B = SESSION_PREFIX.encode(), INDEX_PREFIX.encode()
 _OTHER_B = tuple(p.encode() for p in OTHER_ENCRYPTED_PREFIXES)
 
-_TTL_SCRIPT = "local r = {} for i, k in ipairs(KEYS) do r[i] = redis.call('TTL', k) end return r"
+# Values and TTLs of one chunk in one reply, so each key crosses the wire once (packing 20,000 key arguments twice is
+# what a 10,000-session poll spent most of its client time on). Read-only; MGET answers nil for a non-string key.
+_FETCH_SCRIPT = ("local t = {} for i, k in ipairs(KEYS) do t[i] = redis.call('TTL', k) end "
+                 "return {redis.call('MGET', unpack(KEYS)), t}")
+MAX_CHUNK = 5000  # unpack() in Redis's Lua takes at most ~8000 arguments
 
 REDACTED = "«redacted»"
 HASH_SALT_MISMATCH = "hash-salt-mismatch"  # stable marker at the start of UserSession.detail parts
@@ -77,9 +84,8 @@ _JSON_WORDS = {True: "true", False: "false", None: "null"}
 # --- value classification (pure, no I/O) ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ValueReading:
-    """Everything one session value tells, independent of its key, TTL and index keys."""
+class ValueReading(NamedTuple):
+    """Everything one session value tells, independent of its key, TTL and index keys (a tuple: one per value)."""
 
     value_class: ValueClass
     key_label: str | None = None
@@ -94,28 +100,30 @@ class ValueReading:
     expires_ts: float | None = None
 
 
-def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str) -> ValueReading:
+def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str,
+             fields: bool = True) -> ValueReading:
     if data is None:
-        return ValueReading(cls, key_label=label, details=details)
+        return ValueReading(cls, label, details)
+    get = data.get
     # Only the documented types pass: a field of the wrong type is None, never the repr of a list or object.
-    expires_raw = _str_or_none(data.get("expiresAt"))
-    expires_ts = _parse_iso(expires_raw)
-    expires_at = expires_raw if expires_ts is not None else None
-    if data.get("expiresAt") is not None and expires_at is None:
+    expires_raw = get("expiresAt")
+    expires_ts = _parse_iso(expires_raw) if type(expires_raw) is str else None
+    if expires_ts is None and expires_raw is not None:
         details = (*details, "expiresAt is not an ISO 8601 date")
-    flash_user = data.get("flashUserId")
+    flash_user = get("flashUserId")
+    wid, phone, last, sid = get("whatsappId"), get("phoneNumber"), get("lastActivity"), get("sessionId")
     return ValueReading(
         cls,
-        key_label=label,
-        details=details,
-        whatsapp_id=_str_or_none(data.get("whatsappId")),
-        phone=_str_or_none(data.get("phoneNumber")),
-        linked=data.get("isVerified") is True and isinstance(flash_user, str) and bool(flash_user),
-        expires_at=expires_at,
-        last_activity=_str_or_none(data.get("lastActivity")),
-        fields=display_fields(data),
-        data_session_id=_str_or_none(data.get("sessionId")),
-        expires_ts=expires_ts,
+        label,
+        details,
+        wid if type(wid) is str else None,
+        phone if type(phone) is str else None,
+        get("isVerified") is True and type(flash_user) is str and bool(flash_user),
+        expires_raw if expires_ts is not None else None,
+        last if type(last) is str else None,
+        display_fields(data) if fields else (),
+        sid if type(sid) is str else None,
+        expires_ts,
     )
 
 
@@ -124,11 +132,13 @@ class ValueOpener:
 
     Same decryption as crypto.pulse.decrypt, but each value is base64-decoded once and each key's AES-GCM
     context is built once. Values rarely change between polls, so a value seen in the previous poll is not
-    decrypted again; the memory is bounded to one poll's values.
+    decrypted again; the memory is bounded to one poll's values. `fields=False` (one-shot commands, which never
+    show them) skips the redacted display fields.
     """
 
-    def __init__(self, keyring: KeyRing) -> None:
+    def __init__(self, keyring: KeyRing, *, fields: bool = True) -> None:
         self.keyring = keyring
+        self.fields = fields
         self._ciphers: dict[bytes, AESGCM] = {}
         self._previous: dict[bytes, ValueReading] = {}
         self._current: dict[bytes, ValueReading] = {}
@@ -140,6 +150,13 @@ class ValueOpener:
             found = self.classify(raw)
         self._current[raw] = found
         return found
+
+    def prime(self, values: Iterable[bytes]) -> None:
+        """Read these values now (one fetched chunk, in a thread while the next chunk is on the wire), so the poll's
+        build_sessions finds them read; a value that trips the classifier is left for build_sessions to report."""
+        for raw in values:
+            with contextlib.suppress(Exception):
+                self.read(raw)
 
     def end_poll(self) -> None:
         """Forget readings of values not seen in the poll that just ended."""
@@ -163,7 +180,7 @@ class ValueOpener:
             data = _json_object(text)
             if data is None:
                 return _reading(ValueClass.CORRUPT, None, None, "starts with '{' but is not a JSON object")
-            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE)
+            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE, fields=self.fields)
         try:
             iv, tag, ciphertext = split_value(text)
         except DecryptError as exc:
@@ -174,18 +191,18 @@ class ValueOpener:
                 plain = self._cipher(key).decrypt(iv, sealed, None)
             except InvalidTag:
                 continue
-            return _opened(plain, pair)
+            return _opened(plain, pair, self.fields)
         return _reading(ValueClass.UNDECRYPTABLE, None, None, "no known key opens it")
 
 
-def _opened(plain: bytes, pair: KeyPair) -> ValueReading:
+def _opened(plain: bytes, pair: KeyPair, fields: bool = True) -> ValueReading:
     try:
         data = _json_object(plain.decode("utf-8"))
     except UnicodeDecodeError:
         data = None
     if data is None:
         return _reading(ValueClass.CORRUPT, None, pair.label, "not JSON after decrypt")
-    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label)
+    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label, fields=fields)
 
 
 def classify_value(raw: bytes | str, keyring: KeyRing) -> ValueReading:
@@ -197,10 +214,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # JSON.parse in Pulse refuses NaN and Infinity too
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: json.loads builds one per call with options
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     """The JSON object in `text`, or None for anything else (bad JSON, NaN, nesting deep enough to recurse)."""
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
@@ -254,11 +274,6 @@ def _opaque_text(value: Any) -> str:
     if isinstance(value, dict):
         return "«object»"
     return _scalar_text(value)
-
-
-def _str_or_none(value: Any) -> str | None:
-    """The value when it is a string (the documented type), else None."""
-    return value if isinstance(value, str) else None
 
 
 def _parse_iso(text: str | None) -> float | None:
@@ -406,16 +421,17 @@ class RedisInspector:
         scan_count: int = 1000,
         chunk: int = 1000,
         socket_timeout: float = 2.0,
+        fields: bool = True,
     ) -> None:
         self._url = url
-        self._opener = ValueOpener(keyring)
+        self._opener = ValueOpener(keyring, fields=fields)  # fields=False: no UserSession.fields (one-shot commands)
         self._hash_salt = hash_salt
         self._clock: Clock = clock or SystemClock()
         self._scan_count = scan_count
-        self._chunk = chunk
+        self._chunk = min(chunk, MAX_CHUNK)
         self._timeout = socket_timeout
         self._client: aioredis.Redis | None = None
-        self._ttl_script = True  # cleared for good once the server refuses EVAL
+        self._fetch_script = True  # cleared for good once the server refuses EVAL
         self._lock = asyncio.Lock()  # polls never overlap: the opener's caches are not shared safely
 
     def __repr__(self) -> str:
@@ -508,32 +524,43 @@ class RedisInspector:
         pending: list[bytes] = []
         cursor: int | None = 0  # None once SCAN has wrapped around
         first = with_persistence
-        while cursor is not None or pending:
-            pipe = client.pipeline(transaction=False)
-            if first:
-                _queue_persistence(pipe)
-            batch, pending = pending[: self._chunk], pending[self._chunk :]
-            if batch:
-                self._queue_fetch(pipe, batch)
-            if cursor is not None:
-                pipe.scan(cursor, match=SCAN_MATCH, count=self._scan_count)
-            results = list(await pipe.execute(raise_on_error=False))
-            raw.round_trips += 1
-            if first:
-                raw.persistence = _parse_persistence(*results[:3])
-                results = results[3:]
-                first = False
-            if cursor is not None:
-                scan_reply = results.pop()
-                if isinstance(scan_reply, Exception):
-                    raise scan_reply
-                cursor = int(scan_reply[0]) or None
-                pending.extend(self._route(raw, scan_reply[1]))
-            if batch:
-                values, ttls = await self._fetched(client, raw, batch, results)
-                wrong = self._store(raw, batch, values, ttls)
-                if wrong:
-                    await self._types(client, raw, wrong)
+        priming: asyncio.Future[None] | None = None  # the previous chunk's session values, being read in a thread
+        try:
+            while cursor is not None or pending:
+                pipe = client.pipeline(transaction=False)
+                if first:
+                    _queue_persistence(pipe)
+                batch, pending = pending[: self._chunk], pending[self._chunk :]
+                if batch:
+                    self._queue_fetch(pipe, batch)
+                if cursor is not None:
+                    pipe.scan(cursor, match=SCAN_MATCH, count=self._scan_count)
+                results = list(await pipe.execute(raise_on_error=False))
+                raw.round_trips += 1
+                if first:
+                    raw.persistence = _parse_persistence(*results[:3])
+                    results = results[3:]
+                    first = False
+                if cursor is not None:
+                    scan_reply = results.pop()
+                    if isinstance(scan_reply, Exception):
+                        raise scan_reply
+                    cursor = int(scan_reply[0]) or None
+                    pending.extend(self._route(raw, scan_reply[1]))
+                if batch:
+                    values, ttls = await self._fetched(client, raw, batch, results)
+                    wrong = self._store(raw, batch, values, ttls)
+                    if wrong:
+                        await self._types(client, raw, wrong)
+                    fresh = [v for k, v in zip(batch, values, strict=True) if v is not None and k.startswith(_SESSION_B)]
+                    if fresh:
+                        # Decrypt and parse this chunk while the next one is on the wire, not all after the last.
+                        if priming is not None:
+                            await priming  # one thread at a time reads through the opener
+                        priming = asyncio.ensure_future(asyncio.to_thread(self._opener.prime, fresh))
+        finally:
+            if priming is not None:
+                await priming  # never left reading through the opener after the poll that fetched
         return raw
 
     @staticmethod
@@ -560,40 +587,40 @@ class RedisInspector:
                 raw.types[key] = name
 
     def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
-        pipe.mget(batch)
-        if self._ttl_script:
-            # One script reply instead of one TTL reply per key: per-reply overhead in redis.asyncio is
-            # what dominates a 10k-key poll. The script only reads.
-            pipe.eval(_TTL_SCRIPT, len(batch), *batch)
+        if self._fetch_script:
+            pipe.eval(_FETCH_SCRIPT, len(batch), *batch)
         else:
-            for key in batch:
-                pipe.ttl(key)
+            self._queue_plain_fetch(pipe, batch)
+
+    @staticmethod
+    def _queue_plain_fetch(pipe: Pipeline, batch: list[bytes]) -> None:
+        pipe.mget(batch)
+        for key in batch:
+            pipe.ttl(key)
 
     async def _fetched(
         self, client: aioredis.Redis, raw: _Raw, batch: list[bytes], results: list[Any]
     ) -> tuple[Sequence[Any], Sequence[Any]]:
-        """(values, ttls) from a fetch's replies; falls back to per-key TTL where scripts are not allowed."""
-        values = results[0]
-        if isinstance(values, Exception):
-            raise values
-        if not self._ttl_script:
-            for reply in results[1:]:
+        """(values, ttls) from a fetch's replies; falls back to MGET and per-key TTL where scripts are not allowed."""
+        if not self._fetch_script:
+            for reply in results:
                 if isinstance(reply, Exception):
                     raise reply
-            return values, results[1:]
-        ttls = results[1]
-        if not isinstance(ttls, Exception):
-            return values, ttls
-        if _is_auth_error(ttls):
-            raise ttls
-        # EVAL renamed, denied by an ACL or unsupported by a proxy: plain TTLs from now on.
-        self._ttl_script = False
+            return results[0], results[1:]
+        reply = results[0]
+        if not isinstance(reply, Exception):
+            if not (isinstance(reply, list) and len(reply) == 2 and all(isinstance(r, list) for r in reply)):
+                raise ValueError("the fetch script's reply is not two lists")
+            return reply[0], reply[1]
+        if _is_auth_error(reply):
+            raise reply
+        # EVAL renamed, denied by an ACL or unsupported by a proxy: MGET and plain TTLs from now on.
+        self._fetch_script = False
         pipe = client.pipeline(transaction=False)
-        for key in batch:
-            pipe.ttl(key)
+        self._queue_plain_fetch(pipe, batch)
         plain = await pipe.execute()
         raw.round_trips += 1
-        return values, plain
+        return plain[0], plain[1:]
 
     @staticmethod
     def _route(raw: _Raw, keys: Iterable[bytes]) -> list[bytes]:
@@ -662,9 +689,9 @@ def build_sessions(
     session_ids = {key[cut:] for key in sessions if key not in types}
     pointers: dict[bytes, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
     index_keys: list[IndexKey] = []
-    for key in sorted(index):
-        value, ttl = index[key]
-        text = key_text(key)
+    ok_cls, dangling = IndexClass.OK, IndexClass.DANGLING
+    for key, (value, ttl) in sorted(index.items(), key=_FIRST):
+        text = key.decode("utf-8", "backslashreplace")  # key_text, inlined: 20,000 calls a poll
         if key in types:
             index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE, ttl=_ttl(ttl),
                                        redis_type=types[key], raw_key=key))
@@ -673,30 +700,31 @@ def build_sessions(
         ok = target in session_ids
         if ok:
             pointers[target].append(text)
-        cls = IndexClass.OK if ok else IndexClass.DANGLING
-        index_keys.append(IndexKey(key=text, session_id=key_text(target)[:_MAX_SHOWN], index_class=cls,
-                                   ttl=_ttl(ttl), raw_key=key))
+        index_keys.append(IndexKey(key=text, session_id=target.decode("utf-8", "backslashreplace")[:_MAX_SHOWN],
+                                   index_class=ok_cls if ok else dangling, ttl=None if ttl < 0 else ttl, raw_key=key))
     salts = _hash_salt_candidates(hash_salt)
     users = []
-    for key in sorted(sessions):
-        value, ttl = sessions[key]
-        redis_type = types.get(key, "string")
+    read = opener.read
+    for key, (value, ttl) in sorted(sessions.items(), key=_FIRST):
+        redis_type = types.get(key, "string") if types else "string"
         if redis_type != "string":
             reading = ValueReading(ValueClass.CORRUPT, details=(wrong_type_note(redis_type),))
         elif value is None:
             reading = _NOT_A_STRING
         else:
             try:
-                reading = opener.read(value)
+                reading = read(value)
             except Exception as exc:  # noqa: BLE001 - one value the classifier trips on costs its row only
                 reading = ValueReading(ValueClass.CORRUPT, details=(f"could not be classified ({type(exc).__name__})",))
         sid = key[cut:]
-        users.append(_user_session(key, key_text(sid), reading, ttl, pointers.get(sid), salts, now, redis_type))
+        users.append(_user_session(key, sid.decode("utf-8", "backslashreplace"), reading, ttl, pointers.get(sid),
+                                   salts, now, redis_type))
     opener.end_poll()
     return tuple(users), tuple(index_keys)
 
 
 _NOT_A_STRING = ValueReading(ValueClass.CORRUPT, details=("not a string value",))
+_FIRST = itemgetter(0)  # sort (key, value) items by key alone: comparing whole tuples compares twice as much
 
 
 def _user_session(
@@ -709,20 +737,20 @@ def _user_session(
     now: float,
     redis_type: str = "string",
 ) -> UserSession:
-    details = list(r.details)
+    details = r.details
     if r.data_session_id is not None and r.data_session_id != session_id:
-        details.append("sessionId field differs from the key")
+        details = (*details, "sessionId field differs from the key")
     if r.expires_ts is not None and r.expires_ts < now:
-        details.append("expiresAt is in the past")
+        details = (*details, "expiresAt is in the past")
     if r.whatsapp_id and pointed_by:
         note = _hash_salt_note(r.whatsapp_id, pointed_by, salts)
         if note:
-            details.append(note)
+            details = (*details, note)
     return UserSession(
-        key=key_text(key),
+        key=SESSION_PREFIX + session_id if key.startswith(_SESSION_B) else key_text(key),  # the prefix is ASCII
         session_id=session_id,
         value_class=r.value_class,
-        ttl=_ttl(ttl),
+        ttl=None if ttl < 0 else ttl,
         whatsapp_id=r.whatsapp_id,
         phone=r.phone,
         linked=r.linked,
@@ -730,7 +758,7 @@ def _user_session(
         last_activity=r.last_activity,
         key_label=r.key_label,
         index=IndexClass.OK if pointed_by else IndexClass.ORPHAN,
-        detail="; ".join(details),
+        detail="; ".join(details) if details else "",
         fields=r.fields,
         redis_type=redis_type,
         raw_key=key,
@@ -739,6 +767,11 @@ def _user_session(
 
 def _hash_salt_note(whatsapp_id: str, pointed_by: list[str], salts: list[tuple[str, str]]) -> str:
     """Empty when an index key is sha256(wid + effective HASH_SALT); else which salt the index was made with."""
+    try:  # nearly every session: its index key is the one Pulse writes with the effective HASH_SALT
+        if INDEX_PREFIX + hashlib.sha256((whatsapp_id + salts[0][1]).encode()).hexdigest() in pointed_by:
+            return ""
+    except UnicodeEncodeError:
+        pass  # a lone surrogate: the loop below hashes it as Node does
     pointing = set(pointed_by)
     # Node's Buffer.from(text, "utf8") writes a lone surrogate as U+FFFD: hash what Pulse hashed.
     whatsapp_id = _LONE_SURROGATE.sub("\ufffd", whatsapp_id)
