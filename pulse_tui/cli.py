@@ -146,9 +146,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pulse_tui.fleet import command as fleet_command
 
         return fleet_command.run(args)
+    if (why := watch_policy_error(config)) is not None:
+        print(f"pulse-tui: {visible(why)}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     from pulse_tui.tui.run import run_app  # Textual only from here on
 
     return run_app(config, qr_session=getattr(args, "session_id", None))
+
+
+def watch_policy_error(config: Config) -> str | None:
+    """Why the `PULSE_TUI_WATCH_*` variables are refused, checked before the TUI starts (not when `W` is
+    pressed); None when they are fine or unset."""
+    from pulse_tui.watch.command import policy_for
+
+    try:
+        policy_for(config)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def qr_id_error(config: Config, session_id: str) -> str | None:

@@ -157,3 +157,12 @@ def test_unix_socket_redis_end_to_end(unix_redis: Path, tmp_path: Path) -> None:
     doc = json.loads(out.stdout)
     assert doc["redis"]["available"] is True
     assert [u["session_id"] for u in doc["user_sessions"]] == ["abc"]
+
+
+def test_a_bad_watchdog_variable_stops_the_tui_before_it_starts(tmp_path: Path) -> None:
+    env = {**os.environ, "PULSE_TUI_WATCH_MAX_PER_HOUR": "lots", "PULSE_TUI_GATEWAY_URL": "http://127.0.0.1:9"}
+    out = subprocess.run([sys.executable, "-m", "pulse_tui"], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2, (out.stdout[:500], out.stderr[:2000])
+    assert "PULSE_TUI_WATCH_MAX_PER_HOUR" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
