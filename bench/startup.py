@@ -85,7 +85,7 @@ def child_demo(spawned: float) -> dict[str, float]:
     imported = time.time()
     config = child_config()
     recent = RecentLines()
-    connect = connector(config, recent)
+    connect = connector(config, recent, freeze=True)  # as run_app builds it
     polled: list[Snapshot] = []
     result: dict[str, float] = {}
 
