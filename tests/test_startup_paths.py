@@ -1,20 +1,15 @@
 """What the TUI's start-up loads and builds (issue 15): the first frame waits for no HTTP, Redis or crypto stack,
-and a plain-http gateway client never loads a CA bundle (nor ever speaks unverified TLS)."""
+and the sources' modules are frozen for the collector once built (as run_frozen does with the app's)."""
 
 from __future__ import annotations
 
 import gc
 import json
-import ssl
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from pulse_tui.config import Config
-from pulse_tui.sources.gateway.base import HttpCaller
-from pulse_tui.sources.gateway.budget import RequestBudget
 from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.run import connector
 from tests.tui_helpers import API_KEY, make_sim
@@ -31,35 +26,6 @@ def test_the_screen_modules_load_no_sources_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [], "importing the app loaded what only the sources need"
-
-
-def _context(caller: HttpCaller) -> ssl.SSLContext:
-    # httpx keeps the context it was given (or made) on its connection pool.
-    ctx = caller.client._transport._pool._ssl_context  # type: ignore[attr-defined]  # noqa: SLF001
-    assert isinstance(ctx, ssl.SSLContext)
-    return ctx
-
-
-@pytest.mark.parametrize("url", ["http://127.0.0.1:3001", "HTTP://[::1]:8080/api"])
-async def test_a_plain_http_gateway_loads_no_ca_bundle_and_would_refuse_any_certificate(url: str) -> None:
-    caller = HttpCaller("salesboy", url, None, RequestBudget(None))
-    try:
-        ctx = _context(caller)
-        assert ctx.cert_store_stats()["x509_ca"] == 0
-        # Never an open door: were TLS ever spoken, an empty trust store refuses every certificate.
-        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    finally:
-        await caller.client.aclose()
-
-
-async def test_an_https_gateway_still_verifies_against_the_ca_bundle() -> None:
-    caller = HttpCaller("waha", "https://127.0.0.1:3443", None, RequestBudget(None))
-    try:
-        ctx = _context(caller)
-        assert ctx.cert_store_stats()["x509_ca"] > 0
-        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    finally:
-        await caller.client.aclose()
 
 
 async def test_the_tui_connection_freezes_what_it_loaded_and_a_plain_one_does_not(tmp_path: Path) -> None:

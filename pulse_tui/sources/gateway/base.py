@@ -269,14 +269,6 @@ class HttpCaller:
         self._api_key = api_key
         self.last_latency_ms: float | None = None
         headers = {key_header: api_key} if api_key else {}
-        # httpx's default loads certifi's CA bundle into a new SSL context (~15 ms, 2.5 MiB) even for a plain
-        # http:// gateway. Every request goes to base_url and redirects are not followed, so an http URL never
-        # speaks TLS: give it an empty context, which would refuse any certificate (fails closed, never open).
-        import ssl  # loaded by httpx already; imported here to keep this choice in one place
-
-        verify: ssl.SSLContext | bool = True
-        if urlsplit(url).scheme.lower() != "https":
-            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self.client = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             headers=headers,
@@ -284,7 +276,6 @@ class HttpCaller:
             follow_redirects=False,
             trust_env=False,  # never route loopback calls through an environment proxy
             transport=transport,
-            verify=verify,
         )
 
     def timeout(self, total_s: float, read_s: float | None = None) -> httpx.Timeout:
