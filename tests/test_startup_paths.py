@@ -20,7 +20,10 @@ NOT_BEFORE_THE_FRAME = ("httpx", "httpcore", "anyio", "redis", "cryptography", "
 
 
 def test_the_screen_modules_load_no_sources_stack() -> None:
+    # As `pulse-tui` starts: the configuration (a Salesboy gateway, a Redis), then the screen's modules.
     code = ("import json, sys\n"
+            "from pulse_tui.config import config_from_values\n"
+            "config_from_values({'PULSE_TUI_GATEWAY_URL': 'http://127.0.0.1:3001', 'REDIS_URL': 'redis://127.0.0.1'})\n"
             "import pulse_tui.tui.app, pulse_tui.tui.run\n"
             f"print(json.dumps(sorted(m for m in {NOT_BEFORE_THE_FRAME!r} if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
