@@ -180,7 +180,7 @@ class PulseApp(App[int]):
         else:
             # Paint first: the sources' imports and set-up would otherwise hold the first frame back. Building
             # them earlier (a thread from launch, or from on_load) was measured for issue 15: the first frame
-            # came 0.2-0.8 s later and the session row no sooner, as those imports hold the GIL throughout.
+            # came 0.2-0.9 s later and the session row no sooner in 2 of 3 runs (those imports hold the GIL).
             self.call_after_refresh(self.poll_now)
 
     async def on_unmount(self) -> None:
