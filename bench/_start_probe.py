@@ -1,8 +1,11 @@
 """Where pulse-tui's start-up goes, without moving it: `python _start_probe.py [tui args…]` in place of the
 console script writes one JSON line per event to $PULSE_PROBE_OUT (seconds since $PULSE_PROBE_T0). Unlike
 bench/_probe.py it imports nothing ahead of the app: modules are stamped as they are imported (an audit hook)
-and the monitor's methods are wrapped once the connect thread has imported them. `--timeline` runs it in tmux
-against a one-session world and prints the median run's timeline. Not a benchmark (`make bench` skips `_*.py`).
+and the monitor's methods are wrapped once the connect thread has imported them. `--timeline [RUNS]` runs it in
+tmux against a one-session world and prints the median run's timeline (imports, gc collections, phases);
+`--memory` runs it 20 s against 100 sessions and prints VmHWM and the loaded modules by package.
+$PULSE_PROBE_TREE=DIR runs pulse_tui from DIR (a `git archive` of another commit) for before/after figures.
+Not a benchmark (`make bench` skips `_*.py`).
 """
 
 from __future__ import annotations
@@ -98,8 +101,16 @@ def _gc_timer(phase: str, info: dict[str, int]) -> None:
         mark(f"gc gen{info['generation']}", began, time.time())
 
 
+def use_tree(tree: str) -> None:
+    """Run pulse_tui from another source tree (a `git archive` of another commit): before/after comparisons."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+    sys.path.insert(0, tree)
+
+
 def main() -> int:
     mark("probe started (interpreter up)", time.time())
+    if os.environ.get("PULSE_PROBE_TREE"):
+        use_tree(os.environ["PULSE_PROBE_TREE"])
     import gc
 
     gc.callbacks.append(_gc_timer)
@@ -207,7 +218,7 @@ def memory(sessions: int = 100, after_s: float = 20.0) -> int:
         env_file = world.env_file("pulse.env")
         pid = tmux.new("m", [sys.executable, __file__, "--env-file", str(env_file)],
                        {"PULSE_PROBE_MODULES": f"{out}:{after_s}",
-                        **{k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}})
+                        **{k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "PULSE_PROBE_TREE"))}})
         deadline = time.time() + after_s + 30
         while not out.exists() and time.time() < deadline:
             time.sleep(0.2)
