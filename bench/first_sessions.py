@@ -9,13 +9,16 @@ session) is started first and is not measured. Each measured start is the real `
 server, with `capture-pane -p` polled every ~10 ms until a row of the connections table shows the session's
 state word followed by its id. The baseline is a bare Textual app (Header + DataTable + RichLog + Footer,
 bench/_bare_app.py) started the same way, until its one row appears. Both clocks run from just before
-`tmux new-session`. pulse_tui is byte-compiled first (as pip does on install); one unmeasured start of each
-warms the page cache; then RUNS interleaved starts; medians. Target: pulse-tui / bare <= 1.5x.
+`tmux new-session`; beside them, the CPU seconds each program had used when its row appeared (from /proc:
+far steadier than wall time on a shared machine). pulse_tui is byte-compiled first (as pip does on install);
+one unmeasured start of each warms the page cache; then RUNS interleaved starts; medians. Target: pulse-tui /
+bare <= 1.5x.
 """
 
 from __future__ import annotations
 
 import compileall
+import os
 import re
 import statistics
 import sys
@@ -32,7 +35,8 @@ POLL_S = 0.01
 TIMEOUT_S = 30.0
 TARGET = 1.5
 BARE = Path(__file__).with_name("_bare_app.py")
-MAIN_SCREEN = "1 Connections"  # the tab strip: pulse-tui's main screen is painted, sessions or not
+MAIN_SCREEN = "1 Connections"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the tab strip: pulse-tui's main screen is painted, sessions or not
 
 
 def row_pattern(session_id: str) -> re.Pattern[str]:
@@ -41,9 +45,16 @@ def row_pattern(session_id: str) -> re.Pattern[str]:
     return re.compile(rf"(?:{words})\s+{re.escape(session_id)}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
-            early: str | None = None) -> tuple[float, float | None]:
-    """Seconds from `new-session` to the capture matching `done` (and to the first one containing `early`)."""
+            early: str | None = None) -> tuple[float, float | None, float]:
+    """Seconds from `new-session` to the capture matching `done` (and to the first one containing `early`), and
+    the CPU seconds the program had used by then."""
     t0 = time.perf_counter()
     pid = tmux.new(name, argv)
     seen_early: float | None = None
@@ -54,7 +65,7 @@ def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
             if early is not None and seen_early is None and early in screen:
                 seen_early = now
             if done.search(screen):
-                return now, seen_early
+                return now, seen_early, cpu_seconds(pid)
             if now > TIMEOUT_S or tmux.dead(name):
                 raise RuntimeError(f"{name}: no match after {now:.1f} s; the pane shows:\n{screen[-1500:]}")
             time.sleep(POLL_S)
@@ -70,6 +81,8 @@ def main(runs: int = RUNS) -> int:
     bare: list[float] = []
     pulse: list[float] = []
     screen: list[float] = []
+    bare_cpu: list[float] = []
+    pulse_cpu: list[float] = []
     try:
         env = world.env_file("pulse.env")
         pulse_argv = [str(PULSE_TUI), "--env-file", str(env)]
@@ -79,10 +92,13 @@ def main(runs: int = RUNS) -> int:
         measure(tmux, "warm-bare", bare_argv, marker)
         measure(tmux, "warm-pulse", pulse_argv, row)
         for i in range(runs):
-            bare.append(measure(tmux, f"bare-{i}", bare_argv, marker)[0])
-            t, early = measure(tmux, f"pulse-{i}", pulse_argv, row, MAIN_SCREEN)
+            t, _, cpu = measure(tmux, f"bare-{i}", bare_argv, marker)
+            bare.append(t)
+            bare_cpu.append(cpu)
+            t, early, cpu = measure(tmux, f"pulse-{i}", pulse_argv, row, MAIN_SCREEN)
             pulse.append(t)
             screen.append(early if early is not None else t)
+            pulse_cpu.append(cpu)
     finally:
         tmux.close()
         world.close()
@@ -101,6 +117,10 @@ def main(runs: int = RUNS) -> int:
     print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen)}] "
           f"= {s / b:.2f}x bare")
     print(f"  pulse-tui session row with its state: median {p:.3f} s [{fmt(pulse)}]")
+    bc, pc = statistics.median(bare_cpu), statistics.median(pulse_cpu)
+    # CPU seconds move far less with the machine's load than wall seconds: a change's effect shows in them first.
+    print(f"  CPU used by then (user+system, all threads): bare median {bc:.2f} s, pulse-tui {pc:.2f} s "
+          f"= {pc / bc:.2f}x (reported, no target)")
     print(f"  ratio pulse-tui/bare: {ratio:.2f}x   (target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'MISS'})")
     return 0
 

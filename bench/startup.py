@@ -77,19 +77,19 @@ def child_minimal(spawned: float) -> dict[str, float]:
 def child_demo(spawned: float) -> dict[str, float]:
     """The demo app as `pulse-tui demo` builds it: its first frame, then the frame after its first snapshot."""
     from pulse_tui.model import Snapshot
-    from pulse_tui.monitor.build import build_log_follower  # demo.follower would import the simulator too
+    from pulse_tui.monitor.build import Targets, build_log_follower  # demo.follower loads the simulator
     from pulse_tui.sources.logs.recent import RecentLines
-    from pulse_tui.tui.app import Connection, PulseApp
+    from pulse_tui.tui.app import PulseApp
     from pulse_tui.tui.run import connector, run_frozen
 
     imported = time.time()
     config = child_config()
     recent = RecentLines()
-    connect = connector(config, recent)
+    connect = connector(config, recent, freeze=True)  # as run_app builds it
     polled: list[Snapshot] = []
     result: dict[str, float] = {}
 
-    def timed_connect() -> Connection:
+    def timed_connect() -> Targets:
         started = time.time()
         conn = connect()
         result["connect_s"] = time.time() - started

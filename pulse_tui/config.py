@@ -370,16 +370,18 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
 
 def _gateway_settings(values: Mapping[str, str], kind: GatewayKind) -> dict[str, Any]:
     """WAHA's or Evolution's own settings (only for the watched gateway), and every gateway key for redaction."""
-    from pulse_tui.sources.gateway.keys_from_env import evolution_settings, waha_settings
-
     out: dict[str, Any] = {"gateway_keys": tuple(v for n in GATEWAY_KEY_VARS if (v := _exact(values, n)))}
     if kind == GatewayKind.WAHA:
+        from pulse_tui.sources.gateway.keys_from_env import waha_settings
+
         waha = waha_settings(values)
         if waha.key_is_hashed:
             raise ConfigError(f"{waha.key_variable} holds a hashed key (sha512:…) that cannot be sent: put the "
                               "plain key in PULSE_TUI_WAHA_API_KEY.")
         out["waha"] = waha
     elif kind == GatewayKind.EVOLUTION:
+        from pulse_tui.sources.gateway.keys_from_env import evolution_settings
+
         out["evolution"] = evolution_settings(values)
     return out
 

@@ -179,7 +179,9 @@ class PulseApp(App[int]):
             if self.logs is not None:
                 self._follow_logs()
         else:
-            # Paint first: the sources' imports and set-up would otherwise hold the first frame back.
+            # Paint first: the sources' imports and set-up would otherwise hold the first frame back. Building
+            # them earlier (a thread from launch, or from on_load) was measured for issue 15: the first frame
+            # came 0.2-0.9 s later and the session row no sooner in 2 of 3 runs (those imports hold the GIL).
             self.call_after_refresh(self.poll_now)
 
     async def on_unmount(self) -> None:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from pulse_tui.model import SessionView, Snapshot, UserSession
-from pulse_tui.monitor.state import FLAG_EXPLANATIONS
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.rows import state_cell
 from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
@@ -81,6 +80,10 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
         size = f"{o.pss_bytes / 2**20:.0f} MiB PSS" if o.pss_bytes is not None else f"{o.rss_bytes / 2**20:.0f} MiB RSS"
         _field(t, "orphan", f"pids {', '.join(map(str, o.pids[:8]))}, {size}: {o.reason} (K stops it)")
     if s.flags:
+        # Here, not at the top: monitor.state loads the gateway adapters and httpx, which the first frame can
+        # do without (the connect thread imports them).
+        from pulse_tui.monitor.state import FLAG_EXPLANATIONS
+
         t.append("\nFlags\n", style="bold")
         for f in sorted(s.flags):
             t.append(f"  ▲ {visible(f)}", style="yellow")

@@ -28,8 +28,9 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
         gc.collect()
 
 
-def connector(config: Config, recent: RecentLines) -> Callable[[], Targets]:
-    """The app's `connect`: builds the monitor over the real sources when called (after the first frame)."""
+def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> Callable[[], Targets]:
+    """The app's `connect`: builds the monitor over the real sources when called (after the first frame).
+    `freeze` (for an app under `run_frozen`, which unfreezes at exit): what the build loaded is frozen too."""
 
     def connect() -> Targets:
         from pulse_tui.cli import path_checks
@@ -42,6 +43,10 @@ def connector(config: Config, recent: RecentLines) -> Callable[[], Targets]:
         extra: list[ExtraChecks] = list(path_checks(config))
         targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra))
         extra.append(gateway_checks(targets.gateway, config.evolution, targets.engine.recent_events))
+        if freeze:
+            # The sources bring ~200 modules after run_frozen's freeze: frozen too, the full collections their
+            # objects would trigger (50-150 ms each, between the first poll and its row) never walk them.
+            gc.freeze()
         return targets
 
     return connect
@@ -54,6 +59,6 @@ def run_app(config: Config, *, qr_session: str | None = None) -> int:
     from pulse_tui.tui.app import PulseApp
 
     recent = RecentLines()
-    app = PulseApp(config, connect=connector(config, recent), qr_session=qr_session,
+    app = PulseApp(config, connect=connector(config, recent, freeze=True), qr_session=qr_session,
                    logs=build_log_follower(config), recent=recent)
     return run_frozen(app)

@@ -1,0 +1,50 @@
+"""What the TUI's start-up loads and builds (issue 15): the first frame waits for no HTTP, Redis or crypto stack,
+and the sources' modules are frozen for the collector once built (as run_frozen does with the app's)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pulse_tui.config import Config
+from pulse_tui.sources.logs.recent import RecentLines
+from pulse_tui.tui.run import connector
+from tests.tui_helpers import API_KEY, make_sim
+
+# Loaded by the sources, in the connect thread: the screen is painted without them.
+NOT_BEFORE_THE_FRAME = ("httpx", "httpcore", "anyio", "redis", "cryptography", "psutil",
+                        "pulse_tui.sources.gateway", "pulse_tui.monitor.service", "pulse_tui.doctor.checks")
+
+
+def test_the_screen_modules_load_no_sources_stack() -> None:
+    # As `pulse-tui` starts: the configuration (a Salesboy gateway, a Redis), then the screen's modules.
+    code = ("import json, sys\n"
+            "from pulse_tui.config import config_from_values\n"
+            "config_from_values({'PULSE_TUI_GATEWAY_URL': 'http://127.0.0.1:3001', 'REDIS_URL': 'redis://127.0.0.1'})\n"
+            "import pulse_tui.tui.app, pulse_tui.tui.run\n"
+            f"print(json.dumps(sorted(m for m in {NOT_BEFORE_THE_FRAME!r} if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [], "importing the app loaded what only the sources need"
+
+
+async def test_the_tui_connection_freezes_what_it_loaded_and_a_plain_one_does_not(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    config = Config(gateway_url=sim.url, api_key=API_KEY, auth_dirs=(sim.auth_root,), redis_url=None,
+                    request_budget=10_000, audit_log=tmp_path / "audit.jsonl")
+    try:
+        before = gc.get_freeze_count()
+        plain = connector(config, RecentLines())()  # tests and scripts: nothing frozen behind their back
+        assert gc.get_freeze_count() == before
+        await plain.aclose()
+        try:
+            frozen = connector(config, RecentLines(), freeze=True)()  # as run_app builds it, under run_frozen
+            assert gc.get_freeze_count() > before
+            await frozen.aclose()
+        finally:
+            gc.unfreeze()  # as run_frozen does at exit
+    finally:
+        sim.stop()
