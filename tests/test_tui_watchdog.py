@@ -251,3 +251,56 @@ def test_the_header_line_words() -> None:
     assert "2 circuit(s) open" in watch_line("acting", "", None, 0.0, circuits=2).plain
     # Untrusted ids are shown, never interpreted.
     assert "\x1b" not in watch_line("acting", "", Planned("\x1b[2Jx", "start", 5.0, ""), 0.0).plain
+
+
+async def test_c_resets_an_open_circuit_through_the_journal_after_asking(world: World) -> None:
+    """A circuit a watchdog opened (here: a headless one, through the shared journal) is closed from the TUI: the
+    same reset entry `pulse-tui watch --reset` writes, audited."""
+    from pulse_tui.tui.confirm import ConfirmScreen
+    from pulse_tui.watch.journal import RESET, Entry, Journal
+
+    w = world
+    assert w.config.state_dir is not None
+    journal = Journal(watch_paths(w.config.state_dir, w.config.gateway_url)[0])
+    app = w.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await connected(app, pilot, w)
+        await pilot.press("C")  # no circuit open: refused, nothing written
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and journal.last(10) == []
+        journal.append(Entry(w.clock.now(), "circuit-open", UID_A, reason="flapping: 6 transitions in 10 min"))
+        await poll(app, pilot)  # the app reads the journal when it changed
+        await pilot.press("C")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert journal.last(10)[-1].kind == "circuit-open"  # cancelled: still open
+        await pilot.press("C")
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if journal.last(10)[-1].kind == RESET:
+                break
+        last = journal.last(10)[-1]
+        assert (last.kind, last.session) == (RESET, UID_A)
+        assert any(a["action"] == "reset-circuit" and a["target"] == UID_A and a["ok"] for a in w.audit())
+
+
+async def test_c_is_refused_in_read_only_mode(tmp_path: Path) -> None:
+    from pulse_tui.watch.journal import Entry, Journal
+
+    w = make_world(tmp_path, read_only=True)
+    try:
+        assert w.config.state_dir is not None
+        journal = Journal(watch_paths(w.config.state_dir, w.config.gateway_url)[0])
+        journal.append(Entry(w.clock.now(), "circuit-open", UID_A, reason="flapping"))
+        app = w.app()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await poll(app, pilot)
+            await app.reset_circuit(UID_A)
+            assert journal.last(10)[-1].kind == "circuit-open"
+    finally:
+        await w.targets.aclose()
+        w.sim.stop()

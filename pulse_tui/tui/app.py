@@ -164,6 +164,33 @@ class PulseApp(App[int]):
     def on_main_screen_watchdog_toggled(self, event: MainScreen.WatchdogToggled) -> None:
         self.toggle_watchdog()
 
+    def on_main_screen_circuit_reset_requested(self, event: MainScreen.CircuitResetRequested) -> None:
+        self.run_worker(self.reset_circuit(event.session_id), group="actions")
+
+    async def reset_circuit(self, sid: str) -> None:
+        """Close the watchdog's circuit of `sid`: a reset entry in its journal, which every watchdog on this gateway
+        (ours, or `pulse-tui watch`) applies, as `pulse-tui watch --reset` writes it; audited."""
+        if self.config.read_only:
+            self.notify("Read-only mode: the circuit stays open.", severity="warning")
+            return
+        self._show_journal()
+        if self._journal is None:
+            self.notify("XDG_STATE_HOME (or HOME) must be set: the watchdog's journal lives there.", severity="warning")
+            return
+        from pulse_tui.watch.journal import RESET, Entry
+
+        journal = self._journal
+        await asyncio.to_thread(journal.append, Entry(self.clock.now(), RESET, sid, reason="operator reset (TUI)"))
+        if journal.error:
+            self.notify(f"The reset was not written: {journal.error}", severity="error")
+            return
+        if self.watchdog is not None:
+            self.watchdog.reset(sid)  # ours applies it at once; a headless one at its next step
+        await asyncio.to_thread(self.audit.record, "reset-circuit", sid, True, "watchdog circuit closed",
+                                gateway=self.gateway.kind, reason="operator")
+        self._show_journal()
+        self.notify(f"Circuit of {sid} reset: the watchdog may reconnect it again.", title="Done")
+
     def start(self) -> None:
         """Once the main screen is mounted: the 1 s tick, the log feed, signal handling."""
         self._screen_ready = True

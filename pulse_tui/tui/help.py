@@ -35,6 +35,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Other", (
         ("W", "watchdog on / off: reconnects dropped restorable sessions by policy (off at start)"),
+        ("C", "reset the watchdog's open circuit of the session (it may reconnect it again)"),
         ("ctrl+r", "poll now"),
         ("c", "copy the session id"),
         ("?", "this help"),

@@ -103,6 +103,7 @@ class MainScreen(Screen[None]):
         Binding("w", "log_wrap", "Wrap", show=False),
         Binding("D", "doctor", "Doctor"),
         Binding("W", "watchdog", "Watchdog", show=False),
+        Binding("C", "reset_circuit", "Reset circuit", show=False),
         Binding("ctrl+r", "poll_now", "Poll", show=False),
         Binding("c", "copy_id", "Copy id", show=False),
         Binding("j", "cursor('down')", "Down", show=False),
@@ -140,6 +141,12 @@ class MainScreen(Screen[None]):
     @dataclass
     class WatchdogToggled(Message):
         """`W`: switch the TUI's watchdog on or off (the app decides whether it may)."""
+
+    @dataclass
+    class CircuitResetRequested(Message):
+        """`C`, confirmed: close the watchdog's open circuit of this session (it reconnects it by policy again)."""
+
+        session_id: str
 
     def __init__(self, log_pane: LogPane, *, clock: Clock, read_only: bool = False, audit_path: str = "",
                  pm2_app: str = "") -> None:
@@ -473,6 +480,29 @@ class MainScreen(Screen[None]):
 
     def action_poll_now(self) -> None:
         self.post_message(self.PollRequested())
+
+    def action_reset_circuit(self) -> None:
+        """`C`: after a confirmation, close the circuit the watchdog (ours or a headless one) opened for the
+        selected session; refused when its journal shows none open."""
+        sid = self.conn_table.selected_key
+        if not sid:
+            self.notify("No session selected.", severity="warning")
+            return
+        last = self.watch_journal.get(sid, [])
+        if not last or last[-1].kind != "circuit-open":
+            self.notify(f"The watchdog has no open circuit for {sid}.", severity="warning")
+            return
+        modal = ConfirmScreen(sid, f"Reset the watchdog's circuit for {sid}?",
+                              f"It was opened because: {last[-1].reason or 'the session kept failing'}. The watchdog "
+                              "reconnects the session by policy again, its backoff starting over; nothing is sent "
+                              "to the gateway now.", "Reset")
+        self.app.push_screen(modal, callback=partial(self._reset_answered, sid))
+
+    def _reset_answered(self, sid: str, yes: bool | None) -> None:
+        if yes:
+            self.post_message(self.CircuitResetRequested(sid))
+        else:
+            self.notify(f"Cancelled: the circuit of {sid} stays open.")
 
     def action_copy_id(self) -> None:
         key = (self.user_table if self.active_tab == "users" else self.conn_table).selected_key
