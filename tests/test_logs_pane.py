@@ -242,3 +242,57 @@ async def test_rows_are_rendered_once_and_never_stale() -> None:
         pane.set_filter("line 7")  # a rebuild: every row is new
         await pilot.pause()
         assert [r.split()[-1] for r in shown()] == ["7"]
+
+
+class FeedHost(Host):
+    def __init__(self, paint_every_s: float) -> None:
+        super().__init__()
+        self.paint_every_s = paint_every_s
+
+    def compose(self) -> ComposeResult:
+        yield LogPane(paint_every_s=self.paint_every_s, id="logs")
+
+
+async def test_feed_buffers_at_once_and_paints_batches_together() -> None:
+    """The live feed: a batch soon after a paint is counted and searchable at once, and shown with the next paint."""
+    async with FeedHost(paint_every_s=3600).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])  # nothing painted yet: shown at once
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1"]
+        pane.feed([info(2), info(3, f"about {SID}")])
+        pane.feed([info(4)])
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1"]  # held back until the paint is due
+        assert pane.buffered == 4 and pane.match_count == 4
+        assert [ln.text for ln in pane.lines_mentioning(SID)] == [f"about {SID} 3"]
+        assert "1/10,000 lines" in status(pilot.app)
+        pane.flush()
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2", "3", "4"]
+        assert "4/10,000 lines" in status(pilot.app)
+        pane.flush()  # nothing held: no row twice
+        assert len(pane.view.lines) == 4
+
+
+async def test_feed_paints_held_lines_when_their_time_comes() -> None:
+    async with FeedHost(paint_every_s=0.05).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])
+        pane.feed([info(2)])
+        for _ in range(200):  # the pane's own timer shows line 2; no flush() called
+            if len(pane.view.lines) == 2:
+                break
+            await pilot.pause(0.02)
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2"]
+
+
+async def test_a_rebuild_shows_held_lines_once() -> None:
+    async with FeedHost(paint_every_s=3600).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])
+        pane.feed([info(2)])
+        pane.set_level("")  # a rebuild from the buffer, which holds line 2 already
+        pane.flush()
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2"]
