@@ -30,6 +30,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.geometry import Region
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Input, Log, Static
@@ -46,6 +47,22 @@ PAINT_EVERY_S = 1.0  # feed() paints the live log at most this often (see LogPan
 SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thread (see _LogView._update_size)
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
+
+
+def _thumb(bar: ScrollBar) -> tuple[int, int] | None:
+    """Where a vertical bar's thumb is drawn (see thumb_span)."""
+    return thumb_span(bar.size.height, math.ceil(bar.window_virtual_size), math.ceil(bar.window_size), bar.position)
+
+
+def thumb_span(size: int, virtual: int, window: int, position: float) -> tuple[int, int] | None:
+    """A vertical scrollbar's thumb, in eighths of a cell, as `ScrollBarRender.render_bar` computes it: two
+    states of a bar with the same span draw the same picture (None: no thumb)."""
+    if not (window and size and virtual and size != virtual):
+        return None
+    eighths = len(ScrollBarRender.VERTICAL_BARS)
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (position / (virtual - window)) * eighths)
+    return start, start + math.ceil(thumb * eighths)
 
 
 def _safe(text: str) -> str:
@@ -91,21 +108,30 @@ class _LogView(Log):
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
         before = self.virtual_size
+        scrolling = before.height > self.scrollable_content_region.height and self.show_vertical_scrollbar
+        thumb = _thumb(self.vertical_scrollbar) if scrolling else None
         self._quiet_growth = True
         try:
             super().write_lines(lines, scroll_end)
         finally:
             self._quiet_growth = False
         after = self.virtual_size
-        scrolling = before.height > self.scrollable_content_region.height and self.show_vertical_scrollbar
         if after != before:
             if scrolling and after.width == before.width:
                 bar = self.vertical_scrollbar
-                bar.window_virtual_size = after.height
-                bar.refresh()
+                bar.set_reactive(ScrollBar.window_virtual_size, after.height)
+                if _thumb(bar) != thumb:  # following a long log, the thumb stays at the bottom: no repaint
+                    bar.refresh()
             else:
                 self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
         return self
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if self._quiet_growth and self.show_vertical_scrollbar:
+            # Moved without a repaint: write_lines repaints the bar when its thumb moved (Widget.watch_scroll_y
+            # then sets the same position, which repaints nothing).
+            self.vertical_scrollbar.set_reactive(ScrollBar.position, new_value)
+        super().watch_scroll_y(old_value, new_value)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
         """The widest new line, measured here for a small batch: Log starts a thread worker for every batch.
@@ -210,10 +236,11 @@ class LogPane(Vertical):
         self._pending: list[LogLine] = []  # taken by feed(), not painted yet
         self._painted_at = -math.inf
         self._flush_timer: Timer | None = None
+        self._status_line: str | None = None
         self._log = _LogView(max_lines=max_lines, auto_scroll=True, id="log-view")
         self._log.highlight = True
         self._log.highlighter = _MarkHighlighter(self._marks)
-        self._status = Static("", id="log-status")
+        self._status = Static("", id="log-status", markup=False)  # a plain str: cheaper to paint than a Text
         self._input = Input(placeholder="filter: text, or /regex/ — enter keeps it, escape clears", id="log-filter",
                             compact=True)
 
@@ -555,5 +582,8 @@ class LogPane(Vertical):
             parts.append(self._filter_error)
         if self._wrap:
             parts.append("wrap")
-        self._status.update(Text(" · ".join(parts)), layout=False)  # one fixed row: no re-layout needed
+        line = " · ".join(parts)
+        if line != self._status_line:  # the same line again (a full buffer, a filter that matched nothing new)
+            self._status_line = line
+            self._status.update(line, layout=False)  # one fixed row: no re-layout needed
         self._status.set_class(not self._following, "-paused")
