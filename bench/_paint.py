@@ -8,7 +8,8 @@ present), and several pulse-tui at once in one tmux server, each through bench/_
 per widget the rows rendered again and per caller the refresh() calls, over the same SPAN seconds. Variants:
 `on` (everything), `notick`, `nologs`, `none` (tick, logs, procs and pm2 off); `--base DIR` adds `base`: the
 same probe over the pulse_tui package found in DIR (e.g. `git archive` of the commit before a change), so a
-change and its base are measured in the same minute.
+change and its base are measured in the same minute. With $PAINT_PROFILE=DIR each also writes DIR/VARIANT.pstats:
+cProfile of its main thread over the same span (read with pstats; it slows what it measures).
 """
 
 from __future__ import annotations

@@ -139,6 +139,9 @@ def patch() -> None:
 
     _timed(app_mod.PulseApp, "apply", "PulseApp.apply")
     _timed(log_pane.LogPane, "add_lines", "LogPane.add_lines")
+    if hasattr(log_pane.LogPane, "feed"):  # a base without feed() (bench/_paint.py --base) paints in add_lines
+        _timed(log_pane.LogPane, "feed", "LogPane.feed")
+        _timed(log_pane.LogPane, "flush", "LogPane.flush")
     _timed(main_screen.MainScreen, "tick", "MainScreen.tick")
     _timed(main_screen.MainScreen, "show", "MainScreen.show")
     start = app_mod.PulseApp.start
