@@ -92,7 +92,8 @@ class _LogView(Log):
 
     Textual's `virtual_size` is a layout reactive: every batch of lines would re-arrange the whole screen
     (~20 ms here, the largest part of the app's idle CPU). While the log already scrolls and only grows
-    taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly.
+    taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly, and
+    repainted only when its thumb moves (following a long log, it stays at the bottom).
     Painting is cheap too: rows are rendered once and cached, the style is looked up once per paint, and
     small batches are measured without a thread. (Relies on Textual internals, pinned by
     tests/test_textual_contract.py rather than replaced by a line-API widget of our own: a Textual upgrade that
@@ -116,14 +117,13 @@ class _LogView(Log):
         finally:
             self._quiet_growth = False
         after = self.virtual_size
-        if after != before:
-            if scrolling and after.width == before.width:
-                bar = self.vertical_scrollbar
-                bar.set_reactive(ScrollBar.window_virtual_size, after.height)
-                if _thumb(bar) != thumb:  # following a long log, the thumb stays at the bottom: no repaint
-                    bar.refresh()
-            else:
-                self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
+        if scrolling:
+            bar = self.vertical_scrollbar
+            bar.set_reactive(ScrollBar.window_virtual_size, after.height)
+            if _thumb(bar) != thumb:  # following a long log, the thumb stays at the bottom: no repaint
+                bar.refresh()
+        if after != before and not (scrolling and after.width == before.width):
+            self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
         return self
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
