@@ -242,3 +242,101 @@ async def test_rows_are_rendered_once_and_never_stale() -> None:
         pane.set_filter("line 7")  # a rebuild: every row is new
         await pilot.pause()
         assert [r.split()[-1] for r in shown()] == ["7"]
+
+
+class FeedHost(Host):
+    def __init__(self, paint_every_s: float) -> None:
+        super().__init__()
+        self.paint_every_s = paint_every_s
+
+    def compose(self) -> ComposeResult:
+        yield LogPane(paint_every_s=self.paint_every_s, id="logs")
+
+
+async def test_feed_buffers_at_once_and_paints_batches_together() -> None:
+    """The live feed: a batch soon after a paint is counted and searchable at once, and shown with the next paint."""
+    async with FeedHost(paint_every_s=3600).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])  # nothing painted yet: shown at once
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1"]
+        pane.feed([info(2), info(3, f"about {SID}")])
+        pane.feed([info(4)])
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1"]  # held back until the paint is due
+        assert pane.buffered == 4 and pane.match_count == 4
+        assert [ln.text for ln in pane.lines_mentioning(SID)] == [f"about {SID} 3"]
+        assert "1/10,000 lines" in status(pilot.app)
+        pane.flush()
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2", "3", "4"]
+        assert "4/10,000 lines" in status(pilot.app)
+        pane.flush()  # nothing held: no row twice
+        assert len(pane.view.lines) == 4
+
+
+async def test_feed_paints_held_lines_when_their_time_comes() -> None:
+    async with FeedHost(paint_every_s=0.05).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])
+        pane.feed([info(2)])
+        for _ in range(200):  # the pane's own timer shows line 2; no flush() called
+            if len(pane.view.lines) == 2:
+                break
+            await pilot.pause(0.02)
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2"]
+
+
+async def test_a_rebuild_shows_held_lines_once() -> None:
+    async with FeedHost(paint_every_s=3600).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(1)])
+        pane.feed([info(2)])
+        pane.set_level("")  # a rebuild from the buffer, which holds line 2 already
+        pane.flush()
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == ["1", "2"]
+
+
+def test_thumb_span_says_when_textual_draws_the_same_scrollbar() -> None:
+    """The log repaints its scrollbar only when the span changes: equal spans must mean equal pictures."""
+    from textual.scrollbar import ScrollBarRender
+
+    from pulse_tui.tui.log_pane import thumb_span
+
+    pictures: dict[tuple[int, tuple[int, int] | None], object] = {}
+    for size in (3, 7, 20):
+        for virtual in (size + 1, 50, 997, 10_000):
+            for window in (size, size - 1):
+                for position in sorted({0, 1, virtual // 3, virtual - window - 1, virtual - window}):
+                    if position < 0:
+                        continue
+                    picture = list(ScrollBarRender.render_bar(size, virtual, window, position).segments)
+                    key = (size, thumb_span(size, virtual, window, position))
+                    assert pictures.setdefault(key, picture) == picture, (size, virtual, window, position)
+    assert len({k[1] for k in pictures}) > 10  # the spans do tell states apart
+
+
+async def test_following_a_long_log_repaints_its_scrollbar_only_when_the_thumb_moves() -> None:
+    async with Host().run_test(size=(100, 20)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(i) for i in range(3000)])
+        await pilot.pause()
+        bar = pane.view.vertical_scrollbar
+        painted: list[int] = []
+        refresh = bar.refresh
+
+        def counting(*args: object, **kwargs: object) -> object:
+            painted.append(1)
+            return refresh(*args, **kwargs)  # type: ignore[arg-type]
+
+        bar.refresh = counting  # type: ignore[method-assign]
+        for i in range(3000, 3010):
+            pane.add_lines([info(i)])
+            await pilot.pause()
+        assert painted == []  # at the bottom, the thumb stays at the bottom
+        assert bar.position == pane.view.max_scroll_y and bar.window_virtual_size == 3010
+        pane.action_toggle_follow()  # paused: the log grows under a still view, the thumb moves up
+        pane.add_lines([info(i) for i in range(3010, 9000)])
+        await pilot.pause()
+        assert painted

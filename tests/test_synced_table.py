@@ -75,3 +75,33 @@ async def test_cursor_row_and_offscreen_rows_show_new_values() -> None:
         assert table.select_key("s02")  # back up: the row changed while on screen keeps its new value
         await pilot.pause()
         assert "9s" in line_of(table, "s02")
+
+
+async def test_a_paint_looks_styles_up_once_and_the_next_paint_sees_new_ones() -> None:
+    from textual.dom import DOMNode
+
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncedTable)
+        await pilot.pause()
+        walks: list[DOMNode] = []
+        real = DOMNode.rich_style.fget
+        assert real is not None
+
+        def counted(node: DOMNode) -> object:
+            walks.append(node)
+            return real(node)
+
+        DOMNode.rich_style = property(counted)  # type: ignore[assignment,method-assign]
+        try:
+            table.update_column("age", {f"s{i:02d}": "1m" for i in range(10)})  # ten rows render again
+            screen_lines(table)
+        finally:
+            DOMNode.rich_style = property(real)  # type: ignore[assignment,method-assign]
+        assert 0 < sum(1 for node in walks if node is table) <= 1  # not once per row
+        assert all("1m" in line_of(table, f"s{i:02d}") for i in range(10))
+        before = table.render_lines(Region(0, 3, table.size.width, 1))[0]
+        table.styles.background = "red"  # a style change between paints shows in the next one
+        table.refresh()
+        after = table.render_lines(Region(0, 3, table.size.width, 1))[0]
+        assert before.text == after.text and list(before) != list(after)

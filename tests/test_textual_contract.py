@@ -89,3 +89,26 @@ async def test_log_internals_we_override_or_call() -> None:
         assert log._render_line_cache.get(0) is strip
         assert log.text_selection is None  # _render_line_strip caches only without a selection
         assert hasattr(log, "vertical_scrollbar") and hasattr(log.vertical_scrollbar, "window_virtual_size")
+
+
+async def test_style_lookups_and_scrollbar_reactives_we_memoise_or_set_quietly() -> None:
+    """SyncedTable's per-paint memo of rich_style/background_colors/get_component_styles; _LogView.watch_scroll_y
+    and write_lines setting the bar's position and virtual size without a repaint (thumb_span decides)."""
+    from textual.css.styles import RenderStyles
+    from textual.dom import DOMNode
+    from textual.reactive import Reactive
+    from textual.scrollbar import ScrollBar, ScrollBarRender
+    from textual.widget import Widget
+
+    assert isinstance(DOMNode.rich_style, property) and isinstance(DOMNode.background_colors, property)
+    assert _params(DOMNode.get_component_styles) == ["self", "names"]
+    assert _params(Widget.watch_scroll_y) == ["self", "old_value", "new_value"]
+    assert isinstance(ScrollBar.position, Reactive) and isinstance(ScrollBar.window_virtual_size, Reactive)
+    assert len(ScrollBarRender.VERTICAL_BARS) == 8
+    assert _params(ScrollBarRender.render_bar)[:4] == ["size", "virtual_size", "window_size", "position"]
+    app = _Plain()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        table = app.query_one(DataTable)
+        styles = table.get_component_styles("datatable--header")
+        assert isinstance(styles, RenderStyles) and isinstance(styles.rich_style, Style)

@@ -240,10 +240,11 @@ class PulseApp(App[int]):
 
     @work(group="logs", exit_on_error=False)
     async def _follow_logs(self) -> None:
-        """Each batch, once the engine has applied its state messages (no request spent), goes to the log pane."""
+        """Each batch, once the engine has applied its state messages (no request spent), goes to the log pane
+        (which paints at most once a second: each paint of a batch was a frame of its own)."""
         assert self.logs is not None
         async for batch in self.source.follow(self.logs):
-            self.log_pane.add_lines(batch.lines)
+            self.log_pane.feed(batch.lines)
             if self.recent is not None:
                 self.recent.add(batch.lines)
             if batch.snapshot is not None:

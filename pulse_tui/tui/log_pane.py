@@ -1,6 +1,7 @@
 """The live log pane: a bounded, filterable tail of the gateways' logs on top of Textual's `Log` widget.
 
-The app feeds it with `add_lines(batch)` (batches from `LogFollower`). Keys (on this widget): `f` follow on/off,
+The app feeds it with `feed(batch)` (batches from `LogFollower`; painted at most once a second), tests and
+benchmarks with `add_lines(batch)` (painted at once). Keys (on this widget): `f` follow on/off,
 `end` back to the end and follow, `w` wrap, `/` filter (substring, or a regex written `/…/`), `e` level filter
 (all → warn+ → error), `escape` clears the filter. Scrolling up pauses following; a counter tells how many new
 lines arrived meanwhile.
@@ -13,6 +14,7 @@ wraps lines itself to the view's width when wrap is on, and marks errors and hig
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import deque
@@ -28,7 +30,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.geometry import Region
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widgets import Input, Log, Static
 
 from pulse_tui.monitor.logs import DEBUG, ERROR, WARN, LogLine
@@ -39,9 +43,26 @@ _LEVEL_NAMES = {"": "all", WARN: "warn+", ERROR: "errors"}
 TIME_WIDTH = 9  # "HH:MM:SS "
 MARKS = {"error": "✖ ", "warn": "▲ ", "debug": "· ", "": "  "}
 ASCII_MARKS = {"error": "E ", "warn": "W ", "debug": ". ", "": "  "}
+PAINT_EVERY_S = 1.0  # feed() paints the live log at most this often (see LogPane.feed)
 SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thread (see _LogView._update_size)
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
+
+
+def _thumb(bar: ScrollBar) -> tuple[int, int] | None:
+    """Where a vertical bar's thumb is drawn (see thumb_span)."""
+    return thumb_span(bar.size.height, math.ceil(bar.window_virtual_size), math.ceil(bar.window_size), bar.position)
+
+
+def thumb_span(size: int, virtual: int, window: int, position: float) -> tuple[int, int] | None:
+    """A vertical scrollbar's thumb, in eighths of a cell, as `ScrollBarRender.render_bar` computes it: two
+    states of a bar with the same span draw the same picture (None: no thumb)."""
+    if not (window and size and virtual and size != virtual):
+        return None
+    eighths = len(ScrollBarRender.VERTICAL_BARS)
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (position / (virtual - window)) * eighths)
+    return start, start + math.ceil(thumb * eighths)
 
 
 def _safe(text: str) -> str:
@@ -71,7 +92,8 @@ class _LogView(Log):
 
     Textual's `virtual_size` is a layout reactive: every batch of lines would re-arrange the whole screen
     (~20 ms here, the largest part of the app's idle CPU). While the log already scrolls and only grows
-    taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly.
+    taller, the vertical scrollbar is the one thing the layout would change, so it is updated directly, and
+    repainted only when its thumb moves (following a long log, it stays at the bottom).
     Painting is cheap too: rows are rendered once and cached, the style is looked up once per paint, and
     small batches are measured without a thread. (Relies on Textual internals, pinned by
     tests/test_textual_contract.py rather than replaced by a line-API widget of our own: a Textual upgrade that
@@ -87,21 +109,29 @@ class _LogView(Log):
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
         before = self.virtual_size
+        scrolling = before.height > self.scrollable_content_region.height and self.show_vertical_scrollbar
+        thumb = _thumb(self.vertical_scrollbar) if scrolling else None
         self._quiet_growth = True
         try:
             super().write_lines(lines, scroll_end)
         finally:
             self._quiet_growth = False
         after = self.virtual_size
-        scrolling = before.height > self.scrollable_content_region.height and self.show_vertical_scrollbar
-        if after != before:
-            if scrolling and after.width == before.width:
-                bar = self.vertical_scrollbar
-                bar.window_virtual_size = after.height
+        if scrolling:
+            bar = self.vertical_scrollbar
+            bar.set_reactive(ScrollBar.window_virtual_size, after.height)
+            if _thumb(bar) != thumb:  # following a long log, the thumb stays at the bottom: no repaint
                 bar.refresh()
-            else:
-                self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
+        if after != before and not (scrolling and after.width == before.width):
+            self.refresh(layout=True)  # a scrollbar appears or the width changed: a real layout
         return self
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if self._quiet_growth and self.show_vertical_scrollbar:
+            # Moved without a repaint: write_lines repaints the bar when its thumb moved (Widget.watch_scroll_y
+            # then sets the same position, which repaints nothing).
+            self.vertical_scrollbar.set_reactive(ScrollBar.position, new_value)
+        super().watch_scroll_y(old_value, new_value)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
         """The widest new line, measured here for a small batch: Log starts a thread worker for every batch.
@@ -157,7 +187,7 @@ class _LogView(Log):
 
 
 class LogPane(Vertical):
-    """A live, bounded, filterable log tail. Feed it with `add_lines`."""
+    """A live, bounded, filterable log tail. Feed it with `feed` (or `add_lines`)."""
 
     # Styles live in pulse.tcss with the rest of the app.
 
@@ -176,6 +206,8 @@ class LogPane(Vertical):
         max_lines: int = 10_000,
         *,
         ascii: bool = False,
+        paint_every_s: float = PAINT_EVERY_S,
+        now: Callable[[], float] = time.monotonic,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -199,10 +231,16 @@ class LogPane(Vertical):
         self._rebuilding = False
         self._wrap_width = 0
         self._time_cache: dict[int, str] = {}
+        self.paint_every_s = paint_every_s
+        self._now = now
+        self._pending: list[LogLine] = []  # taken by feed(), not painted yet
+        self._painted_at = -math.inf
+        self._flush_timer: Timer | None = None
+        self._status_line: str | None = None
         self._log = _LogView(max_lines=max_lines, auto_scroll=True, id="log-view")
         self._log.highlight = True
         self._log.highlighter = _MarkHighlighter(self._marks)
-        self._status = Static("", id="log-status")
+        self._status = Static("", id="log-status", markup=False)  # a plain str: cheaper to paint than a Text
         self._input = Input(placeholder="filter: text, or /regex/ — enter keeps it, escape clears", id="log-filter",
                             compact=True)
 
@@ -267,27 +305,35 @@ class LogPane(Vertical):
         """Append a batch from the follower: buffered, filtered, shown (or counted while paused)."""
         if not lines:
             return
-        if len(lines) > self.max_lines:
-            self._dropped += len(lines) - self.max_lines
-            self._received += len(lines) - self.max_lines
-            lines = lines[-self.max_lines:]
-        evict = len(self._buffer) + len(lines) - self.max_lines
-        if evict > 0:
-            self._dropped += evict
-            if self._filtering():
-                for i in range(evict):
-                    if self._match(self._buffer[i]):
-                        self._matches -= 1
-            else:
-                self._matches -= evict
-        self._buffer.extend(lines)
-        self._received += len(lines)
-        shown = [ln for ln in lines if self._match(ln)] if self._filtering() else list(lines)
-        self._matches += len(shown)
-        if shown:
-            if not self._following:
-                self._new_while_paused += len(shown)
-            self._log.write_lines(self._rows(shown), scroll_end=self._following)
+        self._show(self._take(lines))
+        self._update_status()
+
+    def feed(self, lines: Sequence[LogLine]) -> None:
+        """`add_lines` for a live feed: buffered and counted at once, painted at most every `paint_every_s`.
+
+        Each batch the follower hands over (two a second while logs are written) otherwise costs a frame of its
+        own, the largest part of the app's idle CPU; lines that arrive within `paint_every_s` of the last paint
+        are shown together once that time is up.
+        """
+        if not lines:
+            return
+        self._pending.extend(self._take(lines))
+        if self._flush_timer is not None:
+            return  # a paint is already due
+        wait = self._painted_at + self.paint_every_s - self._now()
+        if wait <= 0 or not self.is_mounted:
+            self.flush()
+        else:
+            self._flush_timer = self.set_timer(wait, self.flush)
+
+    def flush(self) -> None:
+        """Show the lines `feed` is holding back, now."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        pending, self._pending = self._pending, []
+        self._painted_at = self._now()
+        self._show(pending)
         self._update_status()
 
     def lines_mentioning(self, needle: str, limit: int = 5) -> list[LogLine]:
@@ -391,6 +437,33 @@ class LogPane(Vertical):
 
     # --- internals -----------------------------------------------------------------
 
+    def _take(self, lines: Sequence[LogLine]) -> list[LogLine]:
+        """Buffer a batch and update the counters; the lines of it that pass the filters (to be shown)."""
+        if len(lines) > self.max_lines:
+            self._dropped += len(lines) - self.max_lines
+            self._received += len(lines) - self.max_lines
+            lines = lines[-self.max_lines:]
+        evict = len(self._buffer) + len(lines) - self.max_lines
+        if evict > 0:
+            self._dropped += evict
+            if self._filtering():
+                for i in range(evict):
+                    if self._match(self._buffer[i]):
+                        self._matches -= 1
+            else:
+                self._matches -= evict
+        self._buffer.extend(lines)
+        self._received += len(lines)
+        shown = [ln for ln in lines if self._match(ln)] if self._filtering() else list(lines)
+        self._matches += len(shown)
+        if shown and not self._following:
+            self._new_while_paused += len(shown)
+        return shown
+
+    def _show(self, shown: list[LogLine]) -> None:
+        if shown:
+            self._log.write_lines(self._rows(shown), scroll_end=self._following)
+
     def _scrolled(self, old: float, new: float) -> None:
         """Scrolling up pauses following; reaching the end again resumes it."""
         if self._rebuilding:
@@ -474,6 +547,7 @@ class LogPane(Vertical):
     def _rebuild(self) -> None:
         """Redraw the view from the buffer (after a filter, level, wrap or width change)."""
         self._wrap_width = self._width() if self._wrap else 0
+        self._pending = []  # the view is rebuilt from the buffer, which holds them
         shown = [ln for ln in self._buffer if self._match(ln)] if self._filtering() else list(self._buffer)
         self._matches = len(shown)
         self._new_while_paused = 0
@@ -508,5 +582,8 @@ class LogPane(Vertical):
             parts.append(self._filter_error)
         if self._wrap:
             parts.append("wrap")
-        self._status.update(Text(" · ".join(parts)), layout=False)  # one fixed row: no re-layout needed
+        line = " · ".join(parts)
+        if line != self._status_line:  # the same line again (a full buffer, a filter that matched nothing new)
+            self._status_line = line
+            self._status.update(line, layout=False)  # one fixed row: no re-layout needed
         self._status.set_class(not self._following, "-paused")

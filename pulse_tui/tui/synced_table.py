@@ -14,8 +14,12 @@ than replaced by a line-API widget of our own: a Textual upgrade that breaks the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, cast
 
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color
+from textual.css.styles import RenderStyles
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -34,6 +38,17 @@ def safe_cell(value: Cell) -> Cell:
     if isinstance(value, str) and ("[" in value or ":" in value or has_unsafe(value)):
         return Text(visible(value))
     return value
+
+
+class _PaintStyles:
+    """A component's styles as DataTable reads them during one paint: `rich_style` worked out once."""
+
+    def __init__(self, styles: RenderStyles) -> None:
+        self._styles = styles
+        self.rich_style = styles.rich_style
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._styles, name)
 
 
 class SyncedTable(DataTable[Cell]):
@@ -161,7 +176,45 @@ class SyncedTable(DataTable[Cell]):
     def render_lines(self, crop: Region) -> list[Strip]:
         if self._stale:
             self._forget_stale()
-        return super().render_lines(crop)
+        self._paint = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
+    # DataTable looks these up again for every row it renders (each a walk up the DOM, a component's styles
+    # merged anew): a third of re-rendering a row whose time cell ticked. Once per paint is enough; styles
+    # cannot change in the middle of one.
+    _paint: dict[object, Any] | None = None
+
+    @property
+    def rich_style(self) -> Style:
+        paint = self._paint
+        if paint is None:
+            return super().rich_style
+        style = paint.get("rich_style")
+        if style is None:
+            style = paint["rich_style"] = super().rich_style
+        return cast(Style, style)
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        paint = self._paint
+        if paint is None:
+            return super().background_colors
+        colors = paint.get("background_colors")
+        if colors is None:
+            colors = paint["background_colors"] = super().background_colors
+        return cast("tuple[Color, Color]", colors)
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        paint = self._paint
+        if paint is None:
+            return super().get_component_styles(*names)
+        styles = paint.get(names)
+        if styles is None:
+            styles = paint[names] = _PaintStyles(super().get_component_styles(*names))
+        return cast(RenderStyles, styles)
 
     def _forget_stale(self) -> None:
         """Drop the cached renders of the cells changed by `update_cell` and of their rows (once per frame)."""
