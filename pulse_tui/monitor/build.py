@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pulse_tui.sources.gateway import Gateway
     from pulse_tui.sources.redis_store import RedisInspector
 
-LOG_BATCH_EVERY_S = 0.5
+LOG_BATCH_EVERY_S = 1.0
 
 
 @dataclass
@@ -102,6 +102,6 @@ def build_log_follower(config: Config) -> LogFollower | None:
     globs = list(config.log_globs) or default_log_globs(config.auth_dirs)
     if not globs:
         return None
-    # At most two batches a second: each batch re-lays the screen out (the log grows), a person reads no
-    # faster, and a busy log arrives in fewer, larger batches. State events still land within half a second.
+    # At most one batch a second: the log pane paints at most once a second anyway (LogPane.feed), each batch is
+    # a thread round trip, and a busy log arrives in fewer, larger batches. State events still land within 1 s.
     return LogFollower(globs, redactor=Redactor(config.secret_values()), min_interval_s=LOG_BATCH_EVERY_S)
