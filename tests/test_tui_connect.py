@@ -117,12 +117,14 @@ async def test_first_redis_report_is_shown_when_it_lands_without_another_poll(tm
     os.kill(redis._proc.pid, signal.SIGSTOP)  # noqa: SLF001 - Redis hangs: the first inspection outlives its poll
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: len(polls) == 1 and app.snapshot is not None)
-            assert polls[0].redis_pending is True
+            # The first poll asks the gateway only; the second, once Redis is set up, starts its inspection.
+            await wait_for(pilot, lambda: len(polls) == 2 and app.snapshot is not None)
+            assert polls[0].redis_pending is True and polls[0].redis is None
+            assert polls[1].redis_pending is True
             assert "checking" in header(app, "redis")
             os.kill(redis._proc.pid, signal.SIGCONT)  # noqa: SLF001
             await wait_for(pilot, lambda: "● ok" in header(app, "redis"))
-            assert len(polls) == 1, "the report was shown without polling again"
+            assert len(polls) == 2, "the report was shown without polling again"
             await pilot.press("q")
     finally:
         os.kill(redis._proc.pid, signal.SIGCONT)  # noqa: SLF001

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -16,6 +16,7 @@ from pulse_tui.sources.logs.redact import Redactor
 if TYPE_CHECKING:
     # Imported where they are built: the app paints before it builds them (HTTP, Redis, crypto stacks).
     from pulse_tui.monitor.engine import Engine, EventChannel
+    from pulse_tui.monitor.host import HostSource
     from pulse_tui.monitor.service import AuthDirFact, FindingsFn, Monitor
     from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import Gateway
@@ -33,10 +34,15 @@ class Targets:
     gateway: Gateway
     redis: RedisInspector | None
     engine: Engine
+    # Built with `defer_slow`: builds the Redis inspector and the host probe and hands them to the monitor (call it
+    # in a thread once the first gateway snapshot is on screen); None once done, or when nothing was deferred.
+    complete: Callable[[], None] | None = None
 
     async def aclose(self) -> None:
         """Stop the event channel, close HTTP and Redis connections."""
         await self.engine.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def make_event_channel(config: Config, gateway: Gateway) -> EventChannel | None:
@@ -58,43 +64,62 @@ def auth_discovery(config: Config, counts: EntryCounts | None = None) -> Sequenc
 
 def build_targets(
     config: Config, clock: Clock | None = None, *, findings: FindingsFn | None = None, host: bool = True,
-    channel: bool = True, one_shot: bool = False,
+    channel: bool = True, one_shot: bool = False, defer_slow: bool = False,
 ) -> Targets:
     """Gateway adapter, Redis inspector (when Redis is configured), host probe, the monitor over them and the
     engine that feeds it events (`channel`: the gateway's event channel when it has one). `one_shot` (status,
     doctor): CPU is sampled twice, 0.5 s apart, the first time here (so the wait overlaps the poll); a running front
-    end compares its polls instead."""
-    from pulse_tui.crypto.pulse import KeyRing
+    end compares its polls instead. `defer_slow` (the TUI): Redis and the host probe are left to
+    `Targets.complete`, so the first snapshot needs only the gateway (their imports and first reads cost ~0.3 s)."""
     from pulse_tui.monitor.engine import Engine
-    from pulse_tui.monitor.host import CPU_SAMPLE_S, HostSource
     from pulse_tui.monitor.service import Monitor
     from pulse_tui.sources.authdirs import EntryCounts
     from pulse_tui.sources.gateway import make_gateway
-    from pulse_tui.sources.redis_store import RedisInspector
 
     clock = clock or SystemClock()
     # The monitor reads the auth dirs every poll (auth_discovery): the adapter need not list them a second time.
     gateway = make_gateway(config, clock, auth_dirs_read_elsewhere=bool(config.auth_dirs))
-    redis = None
-    if config.redis_url:
-        keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
-        # ~12 ms of PBKDF2 per pair: derive the configured one while the screen starts, not in the poll. The 19
-        # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
-        threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm",
-                         daemon=True).start()
-        # One-shot commands print facts, never the details pane's redacted fields: not computed for 10,000 values.
-        redis = RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock, fields=not one_shot)
-    host_source = HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0) if host else None
-    if host_source is not None and one_shot:
-        host_source.start_cpu_sample(gateway.capabilities)  # the 0.5 s to the second sample runs beside the poll
     monitor = Monitor(
-        config, gateway, redis, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
-        findings=findings, host=host_source,
+        config, gateway, None, clock=clock, auth_discovery=partial(auth_discovery, config, EntryCounts()),
+        findings=findings, redis_expected=bool(config.redis_url),
     )
-    closers = (gateway.aclose,) if redis is None else (gateway.aclose, redis.aclose)
     events = make_event_channel(config, gateway) if channel else None
-    engine = Engine(monitor, channel=events, clock=clock, closers=closers)
-    return Targets(config, monitor, gateway, redis, engine)
+    engine = Engine(monitor, channel=events, clock=clock, closers=(gateway.aclose,))
+    targets = Targets(config, monitor, gateway, None, engine)
+
+    def complete() -> None:
+        targets.complete = None
+        targets.redis = _redis_inspector(config, clock, one_shot)
+        host_source = _host_source(config, clock, one_shot) if host else None
+        if host_source is not None and one_shot:
+            host_source.start_cpu_sample(gateway.capabilities)  # the 0.5 s to the second sample runs beside the poll
+        monitor.attach(redis=targets.redis, host=host_source)
+
+    if defer_slow:
+        targets.complete = complete
+    else:
+        complete()
+    return targets
+
+
+def _redis_inspector(config: Config, clock: Clock, one_shot: bool) -> RedisInspector | None:
+    if not config.redis_url:
+        return None
+    from pulse_tui.crypto.pulse import KeyRing
+    from pulse_tui.sources.redis_store import RedisInspector
+
+    keyring = KeyRing.for_pulse(config.encryption_key, config.encryption_salt)
+    # ~12 ms of PBKDF2 per pair: derive the configured one while the screen starts, not in the poll. The 19
+    # default/placeholder pairs are derived lazily, only when a value does not open with it (KeyRing.open).
+    threading.Thread(target=keyring.key_for, args=(keyring.pairs[0],), name="keyring-prewarm", daemon=True).start()
+    # One-shot commands print facts, never the details pane's redacted fields: not computed for 10,000 values.
+    return RedisInspector(config.redis_url, keyring, config.hash_salt, clock=clock, fields=not one_shot)
+
+
+def _host_source(config: Config, clock: Clock, one_shot: bool) -> HostSource:
+    from pulse_tui.monitor.host import CPU_SAMPLE_S, HostSource
+
+    return HostSource(config, clock, cpu_sample_s=CPU_SAMPLE_S if one_shot else 0.0)
 
 
 def build_log_follower(config: Config) -> LogFollower | None:

@@ -185,10 +185,12 @@ class Monitor:
         findings: FindingsFn | None = None,
         stuck_after_s: float = STUCK_AFTER_S,
         host: HostSource | None = None,
+        redis_expected: bool = False,
     ) -> None:
         self.config = config
         self.gateway = gateway
         self.redis = redis
+        self._redis_expected = redis_expected or redis is not None  # "checking…" until its first report
         self.clock = clock or SystemClock()
         self._discover = auth_discovery or (lambda: ())
         self._findings = findings
@@ -220,6 +222,12 @@ class Monitor:
         self._recent: deque[SessionEvent] = deque(maxlen=RECENT_EVENTS)
 
     # --- hints from the UI and the log follower ---------------------------------
+
+    def attach(self, *, redis: RedisSource | None, host: HostSource | None) -> None:
+        """The sources built after the first gateway snapshot (`build_targets(defer_slow=True)`): the next poll
+        reads them."""
+        self.redis, self.host = redis, host
+        self._redis_expected = redis is not None
 
     def watch(self, session_id: str | None) -> None:
         """The session the operator is looking at gets its status asked first."""
@@ -418,7 +426,7 @@ class Monitor:
     @property
     def redis_pending(self) -> bool:
         """True until the first Redis inspection has finished (the header says "checking")."""
-        return self.redis is not None and self._redis_report is None
+        return self._redis_expected and self._redis_report is None
 
     async def _poll_redis(self) -> None:
         if self.redis is None:

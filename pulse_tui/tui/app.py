@@ -93,6 +93,7 @@ class PulseApp(App[int]):
         # Until `connect` has run there is no snapshot, hence no row to act on: nothing reads source/gateway.
         self._connect = connect
         self._connecting: asyncio.Future[Targets] | None = None
+        self._complete: Callable[[], None] | None = None
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
@@ -270,6 +271,7 @@ class PulseApp(App[int]):
         self.source, self.gateway = conn.engine, conn.gateway
         self._on_close = conn.aclose
         self._host = conn.monitor
+        self._complete = conn.complete  # Redis and the host probe: built once the first snapshot is on screen
         conn.engine.on_change = self._pushed
         self._connected()
         if self._screen_ready and self.logs is not None:
@@ -328,6 +330,16 @@ class PulseApp(App[int]):
         if snap is not None:
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
+            if self._complete is not None:
+                self._complete_sources()
+
+    @work(group="complete", exit_on_error=False)
+    async def _complete_sources(self) -> None:
+        """After the first gateway snapshot: build Redis and the host probe off the UI thread, then poll at once."""
+        complete, self._complete = self._complete, None
+        if complete is not None:
+            await asyncio.to_thread(complete)
+            self.poll_now()
 
     @work(exclusive=True, group="redis-settled", exit_on_error=False)
     async def _apply_when_settled(self) -> None:

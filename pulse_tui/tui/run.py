@@ -41,7 +41,8 @@ def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> C
         # The gateway's own checks (WAHA, Evolution) need the adapter, which build_targets makes: the hook reads
         # `extra` on every snapshot, so they join it once the targets exist, before the first poll.
         extra: list[ExtraChecks] = list(path_checks(config))
-        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra))
+        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra),
+                                defer_slow=True)
         extra.append(gateway_checks(targets.gateway, config.evolution, targets.engine.recent_events))
         if freeze:
             # The sources bring ~200 modules after run_frozen's freeze: frozen too, the full collections their
