@@ -13,7 +13,7 @@ than replaced by a line-API widget of our own: a Textual upgrade that breaks the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from rich.style import Style
@@ -187,34 +187,29 @@ class SyncedTable(DataTable[Cell]):
     # cannot change in the middle of one.
     _paint: dict[object, Any] | None = None
 
-    @property
-    def rich_style(self) -> Style:
+    def _once_per_paint(self, key: object, compute: Callable[[], Any]) -> Any:
+        """`compute()`, kept for the rest of the paint under way (computed each time outside one)."""
         paint = self._paint
         if paint is None:
-            return super().rich_style
-        style = paint.get("rich_style")
-        if style is None:
-            style = paint["rich_style"] = super().rich_style
-        return cast(Style, style)
+            return compute()
+        if key not in paint:
+            paint[key] = compute()
+        return paint[key]
+
+    @property
+    def rich_style(self) -> Style:
+        return cast(Style, self._once_per_paint("rich_style", lambda: super(SyncedTable, self).rich_style))
 
     @property
     def background_colors(self) -> tuple[Color, Color]:
-        paint = self._paint
-        if paint is None:
-            return super().background_colors
-        colors = paint.get("background_colors")
-        if colors is None:
-            colors = paint["background_colors"] = super().background_colors
-        return cast("tuple[Color, Color]", colors)
+        return cast("tuple[Color, Color]",
+                    self._once_per_paint("background_colors", lambda: super(SyncedTable, self).background_colors))
 
     def get_component_styles(self, *names: str) -> RenderStyles:
-        paint = self._paint
-        if paint is None:
+        if self._paint is None:
             return super().get_component_styles(*names)
-        styles = paint.get(names)
-        if styles is None:
-            styles = paint[names] = _PaintStyles(super().get_component_styles(*names))
-        return cast(RenderStyles, styles)
+        return cast(RenderStyles, self._once_per_paint(
+            names, lambda: _PaintStyles(super(SyncedTable, self).get_component_styles(*names))))
 
     def _forget_stale(self) -> None:
         """Drop the cached renders of the cells changed by `update_cell` and of their rows (once per frame)."""
