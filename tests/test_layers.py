@@ -148,9 +148,14 @@ def test_the_kind_check_finds_what_it_looks_for() -> None:
 
 
 def _probes(text: str) -> list[int]:
-    """`getattr(x, "name")` / `hasattr(...)`: a member asked for at run time instead of declared in a protocol."""
-    return [node.lineno for node in ast.walk(ast.parse(text))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")]
+    """`getattr(x, "name")` / `hasattr(...)`: a member asked for at run time instead of declared in a protocol
+    (a proxy's own `__getattr__`, which forwards every name, is delegation, not a probe)."""
+    tree = ast.parse(text)
+    forwarding = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+                  for n in ast.walk(f)}
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+            and id(node) not in forwarding]
 
 
 def test_the_seams_declare_what_they_use() -> None:
@@ -160,6 +165,7 @@ def test_the_seams_declare_what_they_use() -> None:
     hits = [f"{p.relative_to(PKG)}:{line}" for p in files for line in _probes(p.read_text())]
     assert not hits, f"getattr/hasattr at a seam (add the member to the protocol instead): {hits}"
     assert _probes('x = getattr(gw, "facts", None)\nif hasattr(gw, "probe"):\n    pass\n') == [1, 2]
+    assert _probes("class P:\n    def __getattr__(self, name):\n        return getattr(self._inner, name)\n") == []
 
 
 def test_screens_never_import_the_app() -> None:
