@@ -20,6 +20,7 @@ from pulse_tui.sources.gateway.evolution import (
     parse_row,
     reason_text,
 )
+from tests.sim_helpers import started_sims
 
 KEY = "testkey123"
 FAST = dict(create_delay_s=0.05, connect_delay_s=0.05, qr_delay_s=0.03, qr_interval_s=0.15, step_s=0.03)
@@ -36,19 +37,8 @@ async def eventually(cond: Callable[[], Awaitable[bool]], timeout: float = 5.0) 
 
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., EvolutionSim]]:
-    sims: list[EvolutionSim] = []
-
-    def make(**kw: object) -> EvolutionSim:
-        opts: dict[str, object] = {**FAST}
-        opts.update(kw)
-        sim = EvolutionSim(KEY, **opts)  # type: ignore[arg-type]
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield make
-    for s in sims:
-        s.stop()
+    with started_sims(lambda **kw: EvolutionSim(KEY, **kw), **FAST) as make:
+        yield make
 
 
 @pytest.fixture

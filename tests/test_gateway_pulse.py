@@ -14,6 +14,7 @@ from pulse_tui.config import Config, GatewayKind
 from pulse_tui.model import GatewayFailure, HealthState, QrCode, SessionStatus
 from pulse_tui.sim.gateway import PulseSim
 from pulse_tui.sources.gateway import Gateway, PulseGateway, Timeouts, make_gateway
+from tests.sim_helpers import started_sims
 
 PHONE = "18765550001"
 OTHER = "18765550002"
@@ -36,19 +37,8 @@ def auth_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_sim(auth_root: Path) -> Iterator[Callable[..., PulseSim]]:
-    sims: list[PulseSim] = []
-
-    def make(**kw: object) -> PulseSim:
-        opts: dict[str, object] = {**FAST, "phones": (PHONE, OTHER)}
-        opts.update(kw)
-        sim = PulseSim(auth_root, **opts)
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield make
-    for s in sims:
-        s.stop()
+    with started_sims(lambda **kw: PulseSim(auth_root, **kw), **FAST, phones=(PHONE, OTHER)) as make:
+        yield make
 
 
 @pytest.fixture

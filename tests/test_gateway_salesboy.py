@@ -18,6 +18,7 @@ from pulse_tui.config import Config, GatewayKind
 from pulse_tui.model import ActionResult, GatewayFailure, GatewayHealth, HealthState, QrCode, SessionStatus
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.sources.gateway import Gateway, RequestBudget, SalesboyGateway, Timeouts, make_gateway
+from tests.sim_helpers import started_sims
 
 UID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 UID2 = "0b9e8f1c-1111-4222-8333-444455556666"
@@ -48,19 +49,8 @@ def auth_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_sim(auth_root: Path) -> Iterator[Callable[..., GatewaySim]]:
-    sims: list[GatewaySim] = []
-
-    def make(**kw: object) -> GatewaySim:
-        opts: dict[str, object] = {**FAST, "api_key": KEY}
-        opts.update(kw)
-        sim = GatewaySim(auth_root, **opts)  # type: ignore[arg-type]
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield make
-    for s in sims:
-        s.stop()
+    with started_sims(lambda **kw: GatewaySim(auth_root, **kw), **FAST, api_key=KEY) as make:
+        yield make
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pulse_tui.sim.gateway import Fault
 from pulse_tui.sim.waha import WahaFlavor, WahaSim
 from pulse_tui.sources.gateway.base import Gateway, Timeouts
 from pulse_tui.sources.gateway.waha import WahaGateway, parse_session
+from tests.sim_helpers import started_sims
 
 KEY = "waha-test-key"
 FAST = dict(action_delay_s=0.05, start_delay_s=0.05, qr_first_s=0.3, qr_next_s=0.2, qr_wait_s=0.3,
@@ -30,19 +31,8 @@ async def eventually(cond: Callable[[], Awaitable[bool]], timeout: float = 5.0) 
 
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., WahaSim]]:
-    sims: list[WahaSim] = []
-
-    def make(**kw: object) -> WahaSim:
-        opts: dict[str, object] = {**FAST, "sessions": ("alpha", "beta")}
-        opts.update(kw)
-        sim = WahaSim(KEY, **opts)  # type: ignore[arg-type]
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield make
-    for s in sims:
-        s.stop()
+    with started_sims(lambda **kw: WahaSim(KEY, **kw), **FAST, sessions=("alpha", "beta")) as make:
+        yield make
 
 
 @pytest.fixture
