@@ -142,7 +142,8 @@ class HostSource:
         if self._first_sample_at is not None:
             left = self.cpu_sample_s - (self.clock.monotonic() - self._first_sample_at)
             self._first_sample_at = None
-            if left > 0:
+            # With no browser in the first sample there is no CPU% to tell: waiting would only delay the answer.
+            if left > 0 and self.mapper.tracks_cpu:
                 await asyncio.sleep(left)
         return await asyncio.to_thread(scan)
 

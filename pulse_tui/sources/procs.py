@@ -322,6 +322,11 @@ class ProcessMapper:
         """True once a scan has been taken: the next one can tell CPU%."""
         return self._prev_mono is not None
 
+    @property
+    def tracks_cpu(self) -> bool:
+        """True when the last scan found browser processes whose CPU% a second scan can tell."""
+        return bool(self._prev_cpu)
+
     def scan(self, *, memory: bool = True, throwaway: bool = False, throwaway_owner: str | None = None,
              gateway_pids: Collection[int] | None = None, full: bool = True,
              session_starts: Mapping[str, Sequence[float]] | None = None) -> HostReport:
