@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from pulse_tui.url_host import url_host
+
 if TYPE_CHECKING:
     from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings, WahaSettings
 
@@ -310,8 +312,7 @@ def _redis_url(values: Mapping[str, str], kind: GatewayKind) -> str | None:
     if password is not None and not _utf8(password):
         raise ConfigError("REDIS_PASSWORD is not valid UTF-8.")
     auth = f":{quote(password, safe='')}@" if password else ""
-    netloc = f"[{host}]" if ":" in host else host
-    return f"redis://{auth}{netloc}:{port}/{db}"
+    return f"redis://{auth}{url_host(host)}:{port}/{db}"
 
 
 def _utf8(text: str) -> bool:

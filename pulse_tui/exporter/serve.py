@@ -26,6 +26,7 @@ from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.exporter.metrics import SnapshotCollector
 from pulse_tui.model import Snapshot
 from pulse_tui.sources.logs.line import LogLine
+from pulse_tui.url_host import url_host
 
 POLL_TIMEOUT_MIN_S = 60.0  # a poll longer than this is abandoned (sources have their own, shorter deadlines)
 RENDER_EVERY_S = 1.0  # a busy log moves sessions many times a second: render the text at most once a second
@@ -44,8 +45,7 @@ class Listen:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
 
 def parse_listen(text: str) -> Listen:

@@ -38,6 +38,7 @@ from pulse_tui.keys.migrate import (
     validate,
 )
 from pulse_tui.sanitize import visible, visible_bytes
+from pulse_tui.url_host import url_host
 
 EXIT_OK, EXIT_LEFT, EXIT_USAGE, EXIT_REDIS = 0, 1, 2, 3
 
@@ -163,9 +164,8 @@ def redis_shown(url: str) -> str:
         host, port = parts.hostname or "?", parts.port or 6379
     except ValueError:
         return "(unparsable URL)"
-    shown_host = f"[{host}]" if ":" in host else host
     user = f"{parts.username}@" if parts.username else ""
-    return visible(f"{parts.scheme}://{user}{shown_host}:{port}{parts.path or '/0'}")
+    return visible(f"{parts.scheme}://{user}{url_host(host)}:{port}{parts.path or '/0'}")
 
 
 def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from pulse_tui.sim.gateway import Fault
+from pulse_tui.url_host import url_host
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,8 +48,7 @@ class AioSim:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def running(self) -> bool:

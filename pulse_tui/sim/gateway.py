@@ -29,6 +29,7 @@ from pulse_tui.sim.engine import Engine, Flavor, Phase, Timing, phone_for
 from pulse_tui.sim.ratelimit import TOO_MANY, RateLimiter
 from pulse_tui.sim.simlog import WinstonLog, iso_now
 from pulse_tui.sources.authdirs import PHONE_RE, is_uuid, salesboy_id_error
+from pulse_tui.url_host import url_host
 
 JSON_CT = "application/json; charset=utf-8"
 HTML_CT = "text/html; charset=utf-8"
@@ -111,8 +112,7 @@ class GatewaySim:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def running(self) -> bool:
