@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from _profile import spy_top, wait_for
 from _world import PULSE_TUI, Tmux, load_average, start_world
 from first_sessions import row_pattern
