@@ -342,7 +342,9 @@ class PulseApp(App[int]):
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
             if self._complete is not None:
-                self._complete_sources()
+                # After the rows are painted: the Redis, crypto and host stacks' imports hold the GIL for ~0.2 s,
+                # and in a thread beside the paint they made the rows' frame wait for them.
+                self.call_after_refresh(self._complete_sources)
 
     @work(group="complete", exit_on_error=False)
     async def _complete_sources(self) -> None:
