@@ -82,16 +82,16 @@ class ResponseBody(httpx.AsyncByteStream):
         self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async with mapped_errors(self.request, read=True):
-            while not self.done:
+        while not self.done:
+            async with mapped_errors(self.request, read=True):  # not around the yield: the consumer's own errors
                 event = await self.conn.next_event(self.timeout_s)
-                if isinstance(event, h11.Data):
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    self.done = True
-                    self.transport.release(self.conn)
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError("the server closed the connection mid-body", request=self.request)
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self.done = True
+                self.transport.release(self.conn)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError("the server closed the connection mid-body", request=self.request)
 
     async def aclose(self) -> None:
         if not self.done:
