@@ -214,14 +214,17 @@ class PulseApp(App[int]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit)
         self.set_interval(1.0, self._tick)
-        if self.connected:
-            if self.logs is not None:
-                self._follow_logs()
-        else:
+        if self.connected and self.logs is not None:
+            self._follow_logs()
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal (Textual's Ready): build the sources now, beside the footer's
+        keys and the frames that follow, not after them."""
+        if not self.connected:
             # Paint first: the sources' imports and set-up would otherwise hold the first frame back. Building
             # them earlier (a thread from launch, or from on_load) was measured for issue 15: the first frame
             # came 0.2-0.9 s later and the session row no sooner in 2 of 3 runs (those imports hold the GIL).
-            self.call_after_refresh(self.poll_now)
+            self.poll_now()
 
     async def on_unmount(self) -> None:
         """Close connections and the log follower while our event loop still runs."""
