@@ -53,9 +53,9 @@ def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> C
         deferred = targets.complete
 
         def complete() -> None:
+            checks.hook = doctor_checks(config, recent, targets)  # first: they need no source that may fail
             if deferred is not None:
                 deferred()
-            checks.hook = doctor_checks(config, recent, targets)
             if freeze:
                 gc.freeze()  # the Redis, crypto and host stacks just loaded: see below
 
