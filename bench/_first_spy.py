@@ -6,6 +6,7 @@ $PY_SPY (default /work/main/.venv/bin/py-spy). Not a benchmark (`make bench` ski
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -46,9 +47,12 @@ def main(runs: int = 3, out: str | None = None) -> int:
     finally:
         tmux.close()
         world.close()
-    merged.write_text("\n".join(lines) + "\n")
-    print(f"{runs} runs under py-spy, row at {', '.join(f'{a:.2f}' for a in at)} s; load {load_average()}")
-    print(spy_top(merged, top=40))
+    try:
+        merged.write_text("\n".join(lines) + "\n")
+        print(f"{runs} runs under py-spy, row at {', '.join(f'{a:.2f}' for a in at)} s; load {load_average()}")
+        print(spy_top(merged, top=40))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the merged samples stay where `out` says, if given
     return 0
 
 
