@@ -13,6 +13,10 @@ bench/_bare_app.py) started the same way, until its one row appears. Both clocks
 far steadier than wall time on a shared machine). pulse_tui is byte-compiled first (as pip does on install);
 one unmeasured start of each warms the page cache; then RUNS interleaved starts; medians. Target: pulse-tui /
 bare <= 1.5x.
+
+Before/after in one run: `FIRST_SESSIONS_BEFORE=DIR` (a checkout of an older commit) adds that code's starts,
+interleaved with the others: DIR/.venv/bin/pulse-tui when DIR has its own venv, else `python -m pulse_tui` with
+PYTHONPATH=DIR (from a directory without a pulse_tui of its own).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ POLL_S = 0.01
 TIMEOUT_S = 30.0
 TARGET = 1.5
 BARE = Path(__file__).with_name("_bare_app.py")
+BEFORE = os.environ.get("FIRST_SESSIONS_BEFORE")
 MAIN_SCREEN = "1 Connections"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the tab strip: pulse-tui's main screen is painted, sessions or not
 
@@ -52,11 +57,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
-            early: str | None = None) -> tuple[float, float | None, float]:
+            early: str | None = None, env: dict[str, str] | None = None) -> tuple[float, float | None, float]:
     """Seconds from `new-session` to the capture matching `done` (and to the first one containing `early`), and
     the CPU seconds the program had used by then."""
     t0 = time.perf_counter()
-    pid = tmux.new(name, argv)
+    pid = tmux.new(name, argv, env)
     seen_early: float | None = None
     try:
         while True:
@@ -73,38 +78,52 @@ def measure(tmux: Tmux, name: str, argv: list[str], done: re.Pattern[str],
         tmux.quit(name, pid)
 
 
+def before_command(tree: Path) -> tuple[list[str], dict[str, str]]:
+    """How to start the older checkout's pulse-tui: its own console script, else its tree on PYTHONPATH."""
+    script = tree / ".venv" / "bin" / "pulse-tui"
+    if script.exists():
+        return [str(script)], {}
+    return [sys.executable, "-m", "pulse_tui"], {"PYTHONPATH": str(tree)}
+
+
 def main(runs: int = RUNS) -> int:
     started = time.perf_counter()
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "pulse_tui"), quiet=1)
     world = start_world(1)
     tmux = Tmux("first")
     bare: list[float] = []
-    pulse: list[float] = []
-    screen: list[float] = []
     bare_cpu: list[float] = []
-    pulse_cpu: list[float] = []
+    kinds = ["now", "before"] if BEFORE else ["now"]
+    pulse: dict[str, list[float]] = {k: [] for k in kinds}
+    screen: dict[str, list[float]] = {k: [] for k in kinds}
+    pulse_cpu: dict[str, list[float]] = {k: [] for k in kinds}
     try:
         env = world.env_file("pulse.env")
-        pulse_argv = [str(PULSE_TUI), "--env-file", str(env)]
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {"now": ([str(PULSE_TUI)], {})}
+        if BEFORE:
+            compileall.compile_dir(str(Path(BEFORE) / "pulse_tui"), quiet=1)
+            commands["before"] = before_command(Path(BEFORE))
         bare_argv = [sys.executable, str(BARE)]
         row = row_pattern(world.ids[0])
         marker = re.compile(re.escape(MARKER))
         measure(tmux, "warm-bare", bare_argv, marker)
-        measure(tmux, "warm-pulse", pulse_argv, row)
+        for kind, (argv, extra) in commands.items():
+            measure(tmux, f"warm-{kind}", [*argv, "--env-file", str(env)], row, env=extra)
         for i in range(runs):
             t, _, cpu = measure(tmux, f"bare-{i}", bare_argv, marker)
             bare.append(t)
             bare_cpu.append(cpu)
-            t, early, cpu = measure(tmux, f"pulse-{i}", pulse_argv, row, MAIN_SCREEN)
-            pulse.append(t)
-            screen.append(early if early is not None else t)
-            pulse_cpu.append(cpu)
+            for kind, (argv, extra) in commands.items():
+                t, early, cpu = measure(tmux, f"{kind}-{i}", [*argv, "--env-file", str(env)], row, MAIN_SCREEN,
+                                        env=extra)
+                pulse[kind].append(t)
+                screen[kind].append(early if early is not None else t)
+                pulse_cpu[kind].append(cpu)
     finally:
         tmux.close()
         world.close()
 
-    b, p, s = statistics.median(bare), statistics.median(pulse), statistics.median(screen)
-    ratio = p / b
+    b, bc = statistics.median(bare), statistics.median(bare_cpu)
 
     def fmt(xs: list[float]) -> str:
         return ", ".join(f"{x:.2f}" for x in xs)
@@ -114,13 +133,17 @@ def main(runs: int = RUNS) -> int:
           f"(took {time.perf_counter() - started:.1f} s; load average {load_average()})")
     print(f"  baseline bare Textual app (Header+DataTable+RichLog+Footer), its row on screen: median {b:.3f} s "
           f"[{fmt(bare)}]")
-    print(f"  pulse-tui main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen)}] "
-          f"= {s / b:.2f}x bare")
-    print(f"  pulse-tui session row with its state: median {p:.3f} s [{fmt(pulse)}]")
-    bc, pc = statistics.median(bare_cpu), statistics.median(pulse_cpu)
-    # CPU seconds move far less with the machine's load than wall seconds: a change's effect shows in them first.
-    print(f"  CPU used by then (user+system, all threads): bare median {bc:.2f} s, pulse-tui {pc:.2f} s "
-          f"= {pc / bc:.2f}x (reported, no target)")
+    for kind in reversed(kinds):
+        label = "pulse-tui" if kind == "now" else f"before ({BEFORE})"
+        p, s = statistics.median(pulse[kind]), statistics.median(screen[kind])
+        pc = statistics.median(pulse_cpu[kind])
+        print(f"  {label} main screen painted (tab strip, no sessions yet): median {s:.3f} s [{fmt(screen[kind])}] "
+              f"= {s / b:.2f}x bare")
+        print(f"  {label} session row with its state: median {p:.3f} s [{fmt(pulse[kind])}] = {p / b:.2f}x bare")
+        # CPU seconds move far less with the machine's load than wall seconds: a change's effect shows in them first.
+        print(f"  {label} CPU used by then (user+system, all threads): bare median {bc:.2f} s, {pc:.2f} s "
+              f"= {pc / bc:.2f}x (reported, no target)")
+    ratio = statistics.median(pulse["now"]) / b
     print(f"  ratio pulse-tui/bare: {ratio:.2f}x   (target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'MISS'})")
     return 0
 

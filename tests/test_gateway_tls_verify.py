@@ -1,4 +1,5 @@
-"""An http:// gateway's client skips loading the CA bundle (it never speaks TLS); an https:// one still verifies."""
+"""An http:// gateway's client speaks plain HTTP (no TLS stack, no CA bundle, no httpcore); an https:// one still
+verifies certificates."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from pulse_tui.sources.gateway.base import HttpCaller
 from pulse_tui.sources.gateway.budget import RequestBudget
+from pulse_tui.sources.gateway.plain_http import PlainHttpTransport
 
 
 def _verify_mode(url: str) -> ssl.VerifyMode:
@@ -22,5 +24,7 @@ def test_https_gateways_verify_certificates(url: str) -> None:
     assert _verify_mode(url) == ssl.CERT_REQUIRED
 
 
-def test_http_gateways_load_no_ca_bundle() -> None:
-    assert _verify_mode("http://127.0.0.1:3001") == ssl.CERT_NONE
+@pytest.mark.parametrize("url", ["http://127.0.0.1:3001", "HTTP://[::1]:3000/api"])
+def test_http_gateways_use_the_plain_transport(url: str) -> None:
+    caller = HttpCaller("salesboy", url, None, RequestBudget(None))
+    assert isinstance(caller.client._transport, PlainHttpTransport)  # type: ignore[attr-defined]

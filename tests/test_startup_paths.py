@@ -48,3 +48,25 @@ async def test_the_tui_connection_freezes_what_it_loaded_and_a_plain_one_does_no
             gc.unfreeze()  # as run_frozen does at exit
     finally:
         sim.stop()
+
+
+def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_brings_them(tmp_path: Path) -> None:
+    # As the TUI connects: the gateway's monitor first (the rows), then `complete` once they are on screen.
+    code = ("import json, sys\n"
+            "from pulse_tui.config import config_from_values\n"
+            "from pulse_tui.sources.logs.recent import RecentLines\n"
+            "from pulse_tui.tui.run import connector\n"
+            "config = config_from_values({'PULSE_TUI_GATEWAY_URL': 'http://127.0.0.1:9', 'REDIS_URL': "
+            "'redis://127.0.0.1:9', 'XDG_STATE_HOME': sys.argv[1]})\n"
+            "targets = connector(config, RecentLines())()\n"
+            "late = ('redis', 'cryptography', 'anyio', 'httpcore', 'pulse_tui.doctor.checks')\n"
+            "first = sorted(m for m in late if m in sys.modules)\n"
+            "assert targets.complete is not None\n"
+            "targets.complete()\n"
+            "print(json.dumps([first, sorted(m for m in late if m in sys.modules), targets.redis is not None]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    first, then, redis_built = json.loads(out.stdout)
+    assert first == [], "the gateway's monitor loaded what only Redis, the checks or httpcore need"
+    assert "pulse_tui.doctor.checks" in then and redis_built

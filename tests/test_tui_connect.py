@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from pulse_tui.config import Config
@@ -148,4 +149,44 @@ async def test_qr_command_through_connect_starts_scans_and_exits_0(tmp_path: Pat
             await wait_for(pilot, lambda: not app.is_running)
         assert app.return_code == 0
     finally:
+        sim.stop()
+
+
+async def test_the_watchdog_waits_for_the_deferred_sources_and_checks(tmp_path: Path) -> None:
+    # Its policy reads the doctor's key checks, which come with Redis once the first rows are on screen.
+    sim = make_sim(tmp_path)
+    config = replace(config_for(sim, tmp_path, None, poll_seconds=60), state_dir=tmp_path / "state")
+    release = threading.Event()
+    real = connector(config, RecentLines())
+
+    def connect() -> Targets:
+        conn = real()
+        deferred = conn.complete
+        assert deferred is not None
+
+        def complete() -> None:
+            assert release.wait(10), "the test never released the deferred sources"
+            deferred()
+
+        conn.complete = complete
+        return conn
+
+    app = PulseApp(config, connect=connect)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and UID_A in set(app.main.conn_table.visible_keys()))
+            assert app.connected and not app.sources_complete
+            assert app.snapshot.findings == ()  # the checks are not in yet: none claimed either way
+            await pilot.press("W")
+            await pilot.pause()
+            assert app.watchdog is None
+            assert any("Still connecting" in str(n.message) for n in app._notifications)  # noqa: SLF001
+            release.set()
+            await wait_for(pilot, lambda: app.sources_complete)
+            await pilot.press("W")
+            await wait_for(pilot, lambda: app.watchdog is not None and app.watchdog.enabled)
+            await pilot.press("W")  # off again: releases its lock
+            await pilot.press("q")
+    finally:
+        release.set()
         sim.stop()

@@ -94,6 +94,7 @@ class PulseApp(App[int]):
         self._connect = connect
         self._connecting: asyncio.Future[Targets] | None = None
         self._complete: Callable[[], None] | None = None
+        self._completing = False  # `_complete` runs in a thread
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
@@ -106,6 +107,10 @@ class PulseApp(App[int]):
         self.snapshot: Snapshot | None = None
         self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
                                audit_path=str(self.audit.path), pm2_app=config.pm2_app_name())
+        if config.state_dir is not None:
+            # The header's watchdog line from the first frame: set at the first apply, the class restyled the
+            # whole screen and moved the layout between the first poll and its rows.
+            self.main.add_class("-watch")
         self.qr_screen: QrScreen | None = None
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
@@ -139,6 +144,11 @@ class PulseApp(App[int]):
     def connected(self) -> bool:
         """True once the sources exist (at once when they were passed in)."""
         return self._connect is None
+
+    @property
+    def sources_complete(self) -> bool:
+        """True once every source and the doctor's checks exist (the first snapshot may come before: gateway only)."""
+        return self.connected and self._complete is None and not self._completing
 
     def on_load(self) -> None:
         """With sources given, the first poll starts before the screen is built: its I/O overlaps start-up."""
@@ -195,6 +205,7 @@ class PulseApp(App[int]):
     def start(self) -> None:
         """Once the main screen is mounted: the 1 s tick, the log feed, signal handling."""
         self._screen_ready = True
+        self._show_watch()  # "off" until `W`, connected or not
         if self.snapshot is not None:
             self.apply(self.snapshot)
         loop = asyncio.get_running_loop()
@@ -203,14 +214,17 @@ class PulseApp(App[int]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit)
         self.set_interval(1.0, self._tick)
-        if self.connected:
-            if self.logs is not None:
-                self._follow_logs()
-        else:
+        if self.connected and self.logs is not None:
+            self._follow_logs()
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal (Textual's Ready): build the sources now, beside the footer's
+        keys and the frames that follow, not after them."""
+        if not self.connected:
             # Paint first: the sources' imports and set-up would otherwise hold the first frame back. Building
             # them earlier (a thread from launch, or from on_load) was measured for issue 15: the first frame
             # came 0.2-0.9 s later and the session row no sooner in 2 of 3 runs (those imports hold the GIL).
-            self.call_after_refresh(self.poll_now)
+            self.poll_now()
 
     async def on_unmount(self) -> None:
         """Close connections and the log follower while our event loop still runs."""
@@ -331,14 +345,20 @@ class PulseApp(App[int]):
             with contextlib.suppress(NoMatches):
                 self.apply(snap)
             if self._complete is not None:
-                self._complete_sources()
+                # After the rows are painted: the Redis, crypto and host stacks' imports hold the GIL for ~0.2 s,
+                # and in a thread beside the paint they made the rows' frame wait for them.
+                self.call_after_refresh(self._complete_sources)
 
     @work(group="complete", exit_on_error=False)
     async def _complete_sources(self) -> None:
         """After the first gateway snapshot: build Redis and the host probe off the UI thread, then poll at once."""
         complete, self._complete = self._complete, None
         if complete is not None:
-            await asyncio.to_thread(complete)
+            self._completing = True
+            try:
+                await asyncio.to_thread(complete)
+            finally:
+                self._completing = False
             self.poll_now()
 
     @work(exclusive=True, group="redis-settled", exit_on_error=False)
@@ -467,8 +487,9 @@ class PulseApp(App[int]):
             self.notify("XDG_STATE_HOME (or HOME) must be set: the watchdog keeps its journal and lock there.",
                         severity="warning")
             return
-        if not self.connected:
-            self.notify("Still connecting to the gateway.", severity="warning")
+        if not self.sources_complete:
+            # Its policy reads the doctor's key checks, which come with Redis, a moment after the first rows.
+            self.notify("Still connecting to the gateway and Redis.", severity="warning")
             return
         dog = self.watchdog
         if dog is None:
@@ -529,8 +550,8 @@ class PulseApp(App[int]):
             self._watch_busy = False
 
     def _show_watch(self) -> None:
-        """The header's watchdog line: only where a watchdog can run (a state dir), once the sources exist."""
-        if self.config.state_dir is None or not self.connected or not self._screen_ready:
+        """The header's watchdog line: only where a watchdog can run (a state dir)."""
+        if self.config.state_dir is None or not self._screen_ready:
             return
         dog = self.watchdog
         if dog is None:

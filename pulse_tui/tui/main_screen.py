@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from pulse_tui.actions import SPECS, ActionSpec, Confirm, Scope, spec_for
 from pulse_tui.clock import Clock
@@ -28,6 +28,7 @@ from pulse_tui.model import ConnState, SessionView, Snapshot
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.details import findings_text, session_details, user_details, watch_decisions
+from pulse_tui.tui.footer import KeysFooter
 from pulse_tui.tui.help import HelpScreen, help_text
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.rows import (
@@ -195,7 +196,7 @@ class MainScreen(Screen[None]):
                 yield Static(Text("Select a session."), id="details-body")
         yield self.log_pane
         yield Static("", id="too-small", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._fit_terminal()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pulse_tui.config import Config
 
 if TYPE_CHECKING:
+    from pulse_tui.model import Finding, Snapshot
     from pulse_tui.monitor.build import Targets
     from pulse_tui.monitor.logs import RecentLines
     from pulse_tui.tui.app import PulseApp
@@ -28,22 +29,37 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
         gc.collect()
 
 
+class LateChecks:
+    """The monitor's findings hook, empty until the doctor's checks are given (`hook`): the checks import the
+    Redis and crypto stacks (~0.1 s of CPU), which the first snapshot (the gateway's rows) does not need."""
+
+    def __init__(self) -> None:
+        self.hook: Callable[[Snapshot], Sequence[Finding]] | None = None
+
+    def __call__(self, snapshot: Snapshot) -> Sequence[Finding]:
+        return self.hook(snapshot) if self.hook is not None else ()
+
+
 def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> Callable[[], Targets]:
-    """The app's `connect`: builds the monitor over the real sources when called (after the first frame).
+    """The app's `connect`: builds the monitor over the gateway when called (after the first frame); Redis, the
+    host probe and the doctor's checks come with `Targets.complete`, once the first snapshot is on screen.
     `freeze` (for an app under `run_frozen`, which unfreezes at exit): what the build loaded is frozen too."""
 
     def connect() -> Targets:
-        from pulse_tui.cli import path_checks
-        from pulse_tui.doctor.checks import ExtraChecks, findings_for
-        from pulse_tui.doctor.checks_gateways import gateway_checks
         from pulse_tui.monitor.build import build_targets
 
-        # The gateway's own checks (WAHA, Evolution) need the adapter, which build_targets makes: the hook reads
-        # `extra` on every snapshot, so they join it once the targets exist, before the first poll.
-        extra: list[ExtraChecks] = list(path_checks(config))
-        targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=extra),
-                                defer_slow=True)
-        extra.append(gateway_checks(targets.gateway, config.evolution, targets.engine.recent_events))
+        checks = LateChecks()
+        targets = build_targets(config, findings=checks, defer_slow=True)
+        deferred = targets.complete
+
+        def complete() -> None:
+            checks.hook = doctor_checks(config, recent, targets)  # first: they need no source that may fail
+            if deferred is not None:
+                deferred()
+            if freeze:
+                gc.freeze()  # the Redis, crypto and host stacks just loaded: see below
+
+        targets.complete = complete
         if freeze:
             # The sources bring ~200 modules after run_frozen's freeze: frozen too, the full collections their
             # objects would trigger (50-150 ms each, between the first poll and its row) never walk them.
@@ -51,6 +67,17 @@ def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> C
         return targets
 
     return connect
+
+
+def doctor_checks(config: Config, recent: RecentLines, targets: Targets) -> Callable[[Snapshot], list[Finding]]:
+    """The doctor's checks over each snapshot, with the configured paths' and the gateway's own (WAHA, Evolution)."""
+    from pulse_tui.cli import path_checks
+    from pulse_tui.doctor.checks import ExtraChecks, findings_for
+    from pulse_tui.doctor.checks_gateways import gateway_checks
+
+    extra: list[ExtraChecks] = [*path_checks(config),
+                                gateway_checks(targets.gateway, config.evolution, targets.engine.recent_events)]
+    return findings_for(config, log_lines=recent, extra=extra)
 
 
 def run_app(config: Config, *, qr_session: str | None = None) -> int:

@@ -32,6 +32,7 @@ from pulse_tui.model import (
 from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.budget import RequestBudget, Spend, parse_retry_after
 from pulse_tui.sources.gateway.capabilities import Capabilities
+from pulse_tui.sources.gateway.plain_http import PlainHttpTransport
 
 
 @runtime_checkable
@@ -297,6 +298,12 @@ class HttpCaller:
         self._api_key = api_key
         self.last_latency_ms: float | None = None
         headers = {key_header: api_key} if api_key else {}
+        # Relative paths, no redirects, no proxy: a client of an http:// gateway never speaks TLS. It needs neither
+        # the CA bundle (50-70 ms of CPU) nor httpcore and anyio (as much again, before the first request of the
+        # TUI and of `status`): plain HTTP/1.1 over asyncio does.
+        plain = urlsplit(url).scheme.lower() == "http"
+        if transport is None and plain:
+            transport = PlainHttpTransport()
         self.client = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             headers=headers,
@@ -304,9 +311,7 @@ class HttpCaller:
             follow_redirects=False,
             trust_env=False,  # never route loopback calls through an environment proxy
             transport=transport,
-            # Relative paths, no redirects, no proxy: a client of an http:// gateway never speaks TLS, so it need not
-            # load the CA bundle (50-70 ms of CPU, before the first request of `status` and of the TUI).
-            verify=urlsplit(url).scheme.lower() != "http",
+            verify=not plain,
         )
 
     def timeout(self, total_s: float, read_s: float | None = None) -> httpx.Timeout:
