@@ -4,7 +4,8 @@ SESSIONS linked sessions and 4 logs, and after SECONDS prints for each: VmHWM, V
 when the high-water mark was set (VmRSS sampled every 0.1 s), the largest mappings (smaps), and the loaded
 modules. `--who MOD,MOD` prints the import stack that first loaded each (`--who '*'`: every module's, to the
 --modules file, not printed); `--trim` calls glibc's malloc_trim(0)
-in the TUI after SECONDS and prints VmRSS after it; `--env K=V` (repeatable) goes to every TUI; `--tree DIR@K=V,K=V` to that one only (MALLOC_ARENA_MAX=2).
+in the TUI after SECONDS and prints VmRSS after it; `--env K=V` (repeatable) goes to every TUI; `--tree DIR@K=V,K=V` to that one only (MALLOC_ARENA_MAX=2);
+`--drop VAR` leaves VAR out of the env file (REDIS_URL, ENCRYPTION_KEY…: a gateway-only host).
 A tree is a checkout or a `git worktree add --detach` of another commit (its pulse_tui is imported, not this
 one's). Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
 """
@@ -127,10 +128,8 @@ def sampler(pids: dict[str, int], stop: threading.Event, out: dict[str, list[tup
 
 def main() -> int:
     sys.path.insert(0, str(HERE))
-    from _world import Tmux, load_average, start_world
+    from _world import Tmux, load_average, pm2_binary, start_world
     from idle_cpu import Pm2, python_writers
-
-    from _world import pm2_binary
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tree", action="append", help="source tree to run, DIR[@K=V,…] (repeatable; default: here)")
@@ -139,6 +138,8 @@ def main() -> int:
     ap.add_argument("--pm2", action="store_true", help="logs written by apps under a real pm2, pm2 on PATH")
     ap.add_argument("--env", action="append", default=[], metavar="K=V")
     ap.add_argument("--who", default="", metavar="MOD,MOD")
+    ap.add_argument("--drop", action="append", default=[], metavar="VAR",
+                    help="leave VAR out of the env file (REDIS_URL: a gateway-only host)")
     ap.add_argument("--trim", action="store_true")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--modules", type=Path, help="write each tree's module list to FILE.<n>")
@@ -170,6 +171,8 @@ def main() -> int:
         else:
             logs = python_writers(tmp, stop)
         world = start_world(opts.sessions, logs)
+        for var in opts.drop:
+            world.variables.pop(var, None)
         env_file = world.env_file("pulse.env", PULSE_TUI_PM2_APP=pm2.names[0] if pm2 else "bench-app-1")
         tmux = Tmux("memprobe")
         watch = threading.Thread(target=sampler, args=(pids, stop, timeline), daemon=True)
@@ -182,7 +185,7 @@ def main() -> int:
         import os
         import signal
 
-        for name, pid in pids.items():
+        for pid in pids.values():
             os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all((tmp / n).exists() for n in pids):

@@ -15,11 +15,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
 PBKDF2_ITERATIONS = 100_000
 IV_LEN = 16
 TAG_LEN = 16
@@ -39,6 +34,10 @@ class DecryptError(Exception):
 
 def derive_key(password: str, salt: str) -> bytes:
     """PBKDF2-HMAC-SHA256 as Pulse does it: both inputs are UTF-8 text (the hex salt is not decoded)."""
+    # cryptography's PBKDF2 (loaded on first use, see decrypt) is 2.4x faster than hashlib's on this Python.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt.encode(), iterations=PBKDF2_ITERATIONS)
     return kdf.derive(password.encode())
 
@@ -56,6 +55,11 @@ def split_value(value: str | bytes) -> tuple[bytes, bytes, bytes]:
 
 def decrypt(value: str | bytes, key: bytes) -> str:
     """Open one stored value with a derived key; DecryptError when it does not authenticate."""
+    # cryptography (~7 MiB resident, most of it its Rust module) loads with the first value opened: the doctor's
+    # and the TUI's key checks import this module on hosts that have no Pulse Redis to open values from.
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     iv, tag, ciphertext = split_value(value)
     try:
         plain = AESGCM(key).decrypt(iv, ciphertext + tag, None)
@@ -69,6 +73,8 @@ def decrypt(value: str | bytes, key: bytes) -> str:
 
 def encrypt(plaintext: str, key: bytes, iv: bytes | None = None) -> str:
     """Encrypt text to Pulse's stored format. `iv` is only fixed by known-answer tests."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # loaded on first use: see decrypt
+
     iv = iv if iv is not None else os.urandom(IV_LEN)
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
