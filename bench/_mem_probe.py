@@ -3,11 +3,11 @@ starts pulse-tui once per source tree (default: this checkout), side by side in 
 SESSIONS linked sessions and 4 logs, and after SECONDS prints for each: VmHWM, VmRSS (anonymous/file), threads,
 when the high-water mark was set (VmRSS sampled every 0.1 s), the largest mappings (smaps), and the loaded
 modules. `--who MOD,MOD` prints the import stack that first loaded each (`--who '*'`: every module's, to the
---modules file, not printed); `--trim` calls glibc's malloc_trim(0)
-in the TUI after SECONDS and prints VmRSS after it; `--env K=V` (repeatable) goes to every TUI; `--tree DIR@K=V,K=V` to that one only (MALLOC_ARENA_MAX=2);
+--modules file, not printed); `--trim` prints glibc's arenas (malloc_info)
+and calls malloc_trim(0) in the TUI after SECONDS, and VmRSS before/after (ctypes, loaded for it, adds ~2 MiB); `--env K=V` (repeatable) goes to every TUI; `--tree DIR@K=V,K=V` to that one only (MALLOC_ARENA_MAX=2);
 `--drop VAR` leaves VAR out of the env file (REDIS_URL, ENCRYPTION_KEY…: a gateway-only host).
 A tree is a checkout or a `git worktree add --detach` of another commit (its pulse_tui is imported, not this
-one's). Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
+one's; compiled first, as an installed package is). Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import collections
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -68,7 +69,12 @@ def dump(*_):
 def trim(*_):
     import ctypes
     before = status()["VmRSS"].strip()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = ctypes.CDLL("libc.so.6")
+    libc.fopen.restype = ctypes.c_void_p
+    fp = libc.fopen((out + ".malloc").encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(fp))
+    libc.fclose(ctypes.c_void_p(fp))
+    libc.malloc_trim(0)
     with open(out + ".trim", "w") as fh:
         fh.write(f"{before} -> {status()['VmRSS'].strip()}")
 signal.signal(signal.SIGUSR1, dump)
@@ -111,6 +117,20 @@ def _pymalloc_summary(text: str) -> str:
             found[key.strip().lstrip("# ")] = int(value.strip().replace(",", ""))
     return ", ".join(f"{k} {v / 2**20:.1f} MiB" if "bytes" in k else f"{k} {v}"
                      for k, v in found.items())
+
+
+def _arenas(xml: str) -> str:
+    """Per glibc arena, from malloc_info(): system bytes mapped and bytes free in it (fragmentation)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml)
+    rows = []
+    for heap in root.findall("heap"):
+        total = heap.find("system[@type='current']")
+        free = sum(int(e.get("size", 0)) for e in heap.findall("total"))
+        mapped = int(total.get("size", 0)) if total is not None else 0
+        rows.append(f"#{heap.get('nr')} {mapped / 2**20:.1f}/{free / 2**20:.1f}")
+    return ", ".join(rows)
 
 
 def sampler(pids: dict[str, int], stop: threading.Event, out: dict[str, list[tuple[float, float]]]) -> None:
@@ -177,6 +197,11 @@ def main() -> int:
         tmux = Tmux("memprobe")
         watch = threading.Thread(target=sampler, args=(pids, stop, timeline), daemon=True)
         watch.start()
+        for tree in trees:
+            # Each tree's own bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE (set on this
+            # machine) a tree without __pycache__ compiles every module at every start (+2 MiB VmHWM measured).
+            subprocess.run([sys.executable, "-m", "compileall", "-q", f"{tree.split('@')[0]}/pulse_tui"],
+                           check=True, capture_output=True, timeout=120)
         for i, tree in enumerate(trees):
             name = f"t{i}"
             pids[name] = tmux.new(name, [sys.executable, "-c", CHILD, tree.split("@")[0], str(tmp / name),
@@ -206,6 +231,7 @@ def main() -> int:
             time.sleep(1.0)
             for name in pids:
                 results[name]["trim"] = (tmp / f"{name}.trim").read_text()
+                results[name]["arenas"] = _arenas((tmp / f"{name}.malloc").read_text())
     finally:
         stop.set()
         if tmux:
@@ -230,6 +256,7 @@ def main() -> int:
               + " / ".join(f"{v:.1f}" for v in at.values()))
         print(f"  pymalloc: {data['pymalloc']}")
         if "trim" in data:
+            print(f"  glibc arenas before the trim (MiB mapped/free): {data['arenas']}")
             print(f"  malloc_trim(0): VmRSS {data['trim']}")
         print("  smaps (Rss KiB, anon KiB): " + "; ".join(f"{r} {a} {m}" for r, a, m in data["smaps"]))
         tops = collections.Counter(m.split(".")[0] for m in data["modules"])
