@@ -146,6 +146,17 @@ def sampler(pids: dict[str, int], stop: threading.Event, out: dict[str, list[tup
             out[name].append((time.monotonic() - t0, kib(rss.split(":", 1)[1])))
 
 
+def burst(logs: list[str], lines: int) -> None:
+    """`lines` lines shaped like the idle bench's writers', spread over the logs, 500 at a time."""
+    for start in range(0, lines, 500):
+        for i, path in enumerate(logs, 1):
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.writelines(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO [app-{i}] handled message {n} from "
+                              f"18765551234@c.us in {n % 997} ms\n"
+                              for n in range(start, min(start + 500, lines), len(logs)))
+        time.sleep(0.05)
+
+
 def main() -> int:
     sys.path.insert(0, str(HERE))
     from _world import Tmux, load_average, pm2_binary, start_world
@@ -162,6 +173,8 @@ def main() -> int:
                     help="leave VAR out of the env file (REDIS_URL: a gateway-only host)")
     ap.add_argument("--trim", action="store_true")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--burst", type=int, default=0, metavar="LINES",
+                    help="half way through SECONDS, append LINES lines across the logs (a long run's log window)")
     ap.add_argument("--modules", type=Path, help="write each tree's module list to FILE.<n>")
     ap.add_argument("--tracemalloc", type=int, metavar="FRAMES",
                     help="trace allocations (PYTHONTRACEMALLOC); the snapshot goes to FILE.<n>.tm (--modules)")
@@ -206,7 +219,12 @@ def main() -> int:
             name = f"t{i}"
             pids[name] = tmux.new(name, [sys.executable, "-c", CHILD, tree.split("@")[0], str(tmp / name),
                                          opts.who, "--env-file", str(env_file)], {**env, **tree_env[i]})
-        time.sleep(opts.seconds)
+        if opts.burst:
+            time.sleep(opts.seconds / 2)
+            burst(logs, opts.burst)
+            time.sleep(opts.seconds / 2)
+        else:
+            time.sleep(opts.seconds)
         import os
         import signal
 
