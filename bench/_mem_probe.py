@@ -146,14 +146,16 @@ def sampler(pids: dict[str, int], stop: threading.Event, out: dict[str, list[tup
             out[name].append((time.monotonic() - t0, kib(rss.split(":", 1)[1])))
 
 
-def burst(logs: list[str], lines: int) -> None:
-    """`lines` lines shaped like the idle bench's writers', spread over the logs: 500 every 0.25 s."""
-    for start in range(0, lines, 500):
+def burst(logs: list[str], lines: int, rate: float) -> None:
+    """`lines` lines shaped like the idle bench's writers', spread over the logs, at `rate` lines/s (4 writes a
+    second: the log pane caches every row it paints, so slow arrivals fill its caches as a long run does)."""
+    chunk = max(len(logs), int(rate / 4))
+    for start in range(0, lines, chunk):
         for i, path in enumerate(logs, 1):
             with open(path, "a", encoding="utf-8") as fh:
                 fh.writelines(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO [app-{i}] handled message {n} from "
                               f"18765551234@c.us in {n % 997} ms\n"
-                              for n in range(start, min(start + 500, lines), len(logs)))
+                              for n in range(start + i - 1, min(start + chunk, lines), len(logs)))
         time.sleep(0.25)
 
 
@@ -175,7 +177,10 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--burst", type=int, default=0, metavar="LINES",
                     help="half way through SECONDS, append LINES lines across the logs (a long run's log window)")
+    ap.add_argument("--rate", type=float, default=2000.0, help="--burst's lines per second")
     ap.add_argument("--modules", type=Path, help="write each tree's module list to FILE.<n>")
+    ap.add_argument("--twice", action="store_true",
+                    help="with --tracemalloc: a first snapshot half way too (FILE.<n>.half.tm), to diff what grows")
     ap.add_argument("--tracemalloc", type=int, metavar="FRAMES",
                     help="trace allocations (PYTHONTRACEMALLOC); the snapshot goes to FILE.<n>.tm (--modules)")
     opts = ap.parse_args()
@@ -219,9 +224,23 @@ def main() -> int:
             name = f"t{i}"
             pids[name] = tmux.new(name, [sys.executable, "-c", CHILD, tree.split("@")[0], str(tmp / name),
                                          opts.who, "--env-file", str(env_file)], {**env, **tree_env[i]})
-        if opts.burst:
+        if opts.twice and opts.tracemalloc:
             time.sleep(opts.seconds / 2)
-            burst(logs, opts.burst)
+            import os
+            import signal
+
+            for pid in pids.values():
+                os.kill(pid, signal.SIGUSR1)
+            for i, name in enumerate(pids):
+                wait_for = time.monotonic() + 120
+                while time.monotonic() < wait_for and not (tmp / f"{name}.tm").exists():
+                    time.sleep(0.5)
+                os.replace(tmp / f"{name}.tm", f"{opts.modules or '/tmp/mem-probe'}.{i}.half.tm")
+                (tmp / name).unlink()
+            time.sleep(opts.seconds / 2)
+        elif opts.burst:
+            time.sleep(opts.seconds / 2)
+            burst(logs, opts.burst, opts.rate)
             time.sleep(opts.seconds / 2)
         else:
             time.sleep(opts.seconds)
@@ -266,11 +285,11 @@ def main() -> int:
         st = data["status"]
         series = timeline[name]
         peak_t, peak = max(series, key=lambda s: s[1]) if series else (0.0, 0.0)
-        at = {s: next((r for t, r in series if t >= s), 0.0) for s in (1, 2, 5, 10)}
+        at = {s: next((r for t, r in series if t >= s), 0.0) for s in (1, 2, 5, 10, 30, 60)}
         print(f"\n[{trees[i]}] pulse_tui from {data['pulse_tui']}; {data['screen']} session ids on screen")
         print(f"  VmHWM {kib(st['VmHWM']):.1f} MiB, VmRSS {kib(st['VmRSS']):.1f} (anon {kib(st['RssAnon']):.1f}, "
               f"file {kib(st['RssFile']):.1f}), threads {st['Threads']}, modules {len(data['modules'])}")
-        print(f"  sampled peak {peak:.1f} MiB at {peak_t:.1f} s; at 1/2/5/10 s: "
+        print(f"  sampled peak {peak:.1f} MiB at {peak_t:.1f} s; at 1/2/5/10/30/60 s: "
               + " / ".join(f"{v:.1f}" for v in at.values()))
         print(f"  pymalloc: {data['pymalloc']}")
         if "trim" in data:
