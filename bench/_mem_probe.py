@@ -1,13 +1,17 @@
 """Where the running TUI's memory goes (issue 15, target 4): `python bench/_mem_probe.py [--tree DIR]… [options]`
 starts pulse-tui once per source tree (default: this checkout), side by side in one tmux server on one world of
-SESSIONS linked sessions and 4 logs, and after SECONDS prints for each: VmHWM, VmRSS (anonymous/file), threads,
-when the high-water mark was set (VmRSS sampled every 0.1 s), the largest mappings (smaps), and the loaded
-modules. `--who MOD,MOD` prints the import stack that first loaded each (`--who '*'`: every module's, to the
---modules file, not printed); `--trim` prints glibc's arenas (malloc_info)
-and calls malloc_trim(0) in the TUI after SECONDS, and VmRSS before/after (ctypes, loaded for it, adds ~2 MiB); `--env K=V` (repeatable) goes to every TUI; `--tree DIR@K=V,K=V` to that one only (MALLOC_ARENA_MAX=2);
-`--drop VAR` leaves VAR out of the env file (REDIS_URL, ENCRYPTION_KEY…: a gateway-only host).
-A tree is a checkout or a `git worktree add --detach` of another commit (its pulse_tui is imported, not this
-one's; compiled first, as an installed package is). Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
+--sessions linked sessions and 4 logs, and after --seconds prints for each: VmHWM, VmRSS (anonymous/file),
+threads, VmRSS over time (sampled every 0.1 s: when the high-water mark was set), pymalloc's totals, the largest
+mappings (smaps) and the loaded modules by package.
+- `--tree DIR[@K=V,…]` (repeatable): a checkout or a `git worktree add --detach` of another commit (its
+  pulse_tui is imported, not this one's; compiled first, as an installed package is), with its own variables;
+  `--env K=V` goes to every tree (MALLOC_ARENA_MAX=1); `--drop VAR` leaves VAR out of the env file (REDIS_URL…:
+  a gateway-only host); `--pm2`: the logs are written by apps under a real pm2, on PATH.
+- `--who MOD,MOD`: the import stack that first loaded each (`--who '*'`: every module's, to FILE.<n>.json).
+- `--trim`: glibc's arenas (malloc_info) and VmRSS around malloc_trim(0) (ctypes, loaded for it, adds ~2 MiB).
+- `--burst LINES --rate N`: half way through, LINES log lines at N lines/s (a long run's log window and caches).
+- `--tracemalloc FRAMES [--twice]`: tracemalloc snapshot(s) to FILE.<n>.tm (`--modules FILE`) to diff.
+Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
 """
 
 from __future__ import annotations
