@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PBKDF2_ITERATIONS = 100_000
 IV_LEN = 16
@@ -37,8 +37,23 @@ class DecryptError(Exception):
     """A value that is not Pulse's format or does not open with this key. Never carries the value."""
 
 
+@functools.cache
+def _aead() -> tuple[type[AESGCM], type[Exception]]:
+    """cryptography's AES-GCM and its InvalidTag, imported on first use (once: an import in a function costs
+    ~2 µs a call). cryptography is ~7 MiB resident, most of it its Rust module, and the doctor's and the TUI's
+    key checks import this module on hosts that have no Pulse Redis to open values from."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM, InvalidTag
+
+
 def derive_key(password: str, salt: str) -> bytes:
     """PBKDF2-HMAC-SHA256 as Pulse does it: both inputs are UTF-8 text (the hex salt is not decoded)."""
+    # Imported on first use (see _aead); cryptography's PBKDF2 is 2.4x faster than hashlib's on this Python.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt.encode(), iterations=PBKDF2_ITERATIONS)
     return kdf.derive(password.encode())
 
@@ -56,10 +71,11 @@ def split_value(value: str | bytes) -> tuple[bytes, bytes, bytes]:
 
 def decrypt(value: str | bytes, key: bytes) -> str:
     """Open one stored value with a derived key; DecryptError when it does not authenticate."""
+    aesgcm, invalid_tag = _aead()
     iv, tag, ciphertext = split_value(value)
     try:
-        plain = AESGCM(key).decrypt(iv, ciphertext + tag, None)
-    except InvalidTag as exc:
+        plain = aesgcm(key).decrypt(iv, ciphertext + tag, None)
+    except invalid_tag as exc:
         raise DecryptError("does not authenticate with this key") from exc
     try:
         return plain.decode("utf-8")
@@ -72,7 +88,7 @@ def encrypt(plaintext: str, key: bytes, iv: bytes | None = None) -> str:
     iv = iv if iv is not None else os.urandom(IV_LEN)
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
-    sealed = AESGCM(key).encrypt(iv, plaintext.encode("utf-8"), None)
+    sealed = _aead()[0](key).encrypt(iv, plaintext.encode("utf-8"), None)
     ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
     return base64.b64encode(iv + tag + ciphertext).decode("ascii")
 

@@ -17,7 +17,6 @@ from pulse_tui.model import (
     UserSession,
     ValueClass,
 )
-from pulse_tui.sources.redis_store import has_hash_salt_mismatch
 
 MAX_EXAMPLES = 3
 _STOP_PULSE = "Stop Pulse before changing keys: it deletes every session it cannot decrypt as it reads it."
@@ -197,6 +196,9 @@ def check_index(report: RedisReport | None, config: Config) -> list[Finding]:
             "Another program is writing under Pulse's `whatsapp:` prefix: give it its own database or prefix; "
             "pulse-tui leaves these keys as they are.",
             examples([k.key for k in wrong])))
+    # redis-py (~6 MiB resident) comes with the store: imported here, a TUI without Redis never loads it.
+    from pulse_tui.sources.redis_store import has_hash_salt_mismatch
+
     mismatch = [s.session_id for s in report.sessions if has_hash_salt_mismatch(s)]
     if mismatch:
         out.append(Finding(
