@@ -59,7 +59,8 @@ def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_b
             "config = config_from_values({'PULSE_TUI_GATEWAY_URL': 'http://127.0.0.1:9', 'REDIS_URL': "
             "'redis://127.0.0.1:9', 'XDG_STATE_HOME': sys.argv[1]})\n"
             "targets = connector(config, RecentLines())()\n"
-            "late = ('redis', 'cryptography', 'anyio', 'httpcore', 'pulse_tui.doctor.checks')\n"
+            "late = ('redis', 'cryptography', 'anyio', 'httpcore', 'pulse_tui.doctor.checks',\n"
+            "        'pulse_tui.sources.gateway.waha', 'pulse_tui.sources.gateway.evolution')\n"
             "first = sorted(m for m in late if m in sys.modules)\n"
             "assert targets.complete is not None\n"
             "targets.complete()\n"
@@ -68,5 +69,5 @@ def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_b
                          check=False)
     assert out.returncode == 0, out.stderr
     first, then, redis_built = json.loads(out.stdout)
-    assert first == [], "the gateway's monitor loaded what only Redis, the checks or httpcore need"
+    assert first == [], "the gateway's monitor loaded what only Redis, the checks, httpcore or other adapters need"
     assert "pulse_tui.doctor.checks" in then and redis_built
