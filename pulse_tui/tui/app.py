@@ -229,10 +229,6 @@ class PulseApp(App[int]):
 
     def _tick(self) -> None:
         with contextlib.suppress(NoMatches):  # a tick that lands while the app closes
-            # The log's held lines and the time cells change in one frame: each frame costs its compositing
-            # and terminal write whatever it holds.
-            if self.log_pane.held:
-                self.log_pane.flush()
             self.main.tick()
             if self.watchdog is not None and self.watchdog.enabled:
                 self._show_watch()  # the countdown to its next action; an observer retries the lock
@@ -246,9 +242,8 @@ class PulseApp(App[int]):
     @work(group="logs", exit_on_error=False)
     async def _follow_logs(self) -> None:
         """Each batch, once the engine has applied its state messages (no request spent), goes to the log pane
-        (painted by the 1 s tick: each paint of a batch was a frame of its own)."""
+        (which paints at most once a second: each paint of a batch was a frame of its own)."""
         assert self.logs is not None
-        self.log_pane.pace()  # painted by _tick, once a second
         async for batch in self.source.follow(self.logs):
             self.log_pane.feed(batch.lines)
             if self.recent is not None:

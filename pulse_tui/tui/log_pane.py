@@ -236,7 +236,6 @@ class LogPane(Vertical):
         self._pending: list[LogLine] = []  # taken by feed(), not painted yet
         self._painted_at = -math.inf
         self._flush_timer: Timer | None = None
-        self._paced = False  # set by pace(): only flush() paints the live feed
         self._status_line: str | None = None
         self._log = _LogView(max_lines=max_lines, auto_scroll=True, id="log-view")
         self._log.highlight = True
@@ -319,23 +318,13 @@ class LogPane(Vertical):
         if not lines:
             return
         self._pending.extend(self._take(lines))
-        if self._paced or self._flush_timer is not None:
-            return  # the pacer's flush() paints them, or a paint is already due
+        if self._flush_timer is not None:
+            return  # a paint is already due
         wait = self._painted_at + self.paint_every_s - self._now()
         if wait <= 0 or not self.is_mounted:
             self.flush()
         else:
             self._flush_timer = self.set_timer(wait, self.flush)
-
-    def pace(self) -> None:
-        """From now on `feed` only holds lines and the caller's `flush()` paints them (the app's 1 s tick): the
-        log's frame then also holds the table's ticking time cells, one frame a second instead of two."""
-        self._paced = True
-
-    @property
-    def held(self) -> int:
-        """Lines `feed` took that are not painted yet."""
-        return len(self._pending)
 
     def flush(self) -> None:
         """Show the lines `feed` is holding back, now."""
