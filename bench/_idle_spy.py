@@ -10,6 +10,7 @@ IDLE_SPY=0; its top frames are printed with _profile.spy_top.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> int:
             pm2.close()
         if world:
             world.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
