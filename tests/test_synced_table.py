@@ -77,6 +77,24 @@ async def test_cursor_row_and_offscreen_rows_show_new_values() -> None:
         assert "9s" in line_of(table, "s02")
 
 
+async def test_one_sync_repaints_the_rows_on_screen_and_sets_the_others() -> None:
+    """A poll's changes: the table's geometry is looked up once for the sync; a row below the window is set
+    (its row data is new) without a repaint of its own, one on screen repaints its line."""
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SyncedTable)
+        await pilot.pause()
+        screen_lines(table)
+        changed = rows(30)
+        for key in ("s01", "s28"):
+            changed[key] = {**changed[key], "state": "qr"}
+        table.sync(changed)
+        assert {r.y for r in table._repaint_regions} == {1 + 1}  # s01, under the header; s28 is off screen
+        assert table.get_row("s28")[0] == "qr" and table.get_row("s01")[0] == "qr"
+        await pilot.pause()
+        assert "qr" in line_of(table, "s01")
+
+
 async def test_a_paint_looks_styles_up_once_and_the_next_paint_sees_new_ones() -> None:
     from textual.dom import DOMNode
 

@@ -174,6 +174,8 @@ class HostReport:
     def for_dir(self, user_data_dir: str | os.PathLike[str]) -> SessionProcs | None:
         """The session whose browser uses this profile dir (as spelled, or through symlinks), if one runs."""
         index = self._dir_index
+        if not index:
+            return None  # no browser runs: no path to resolve (realpath costs a stat per path component)
         return index.get(os.path.normpath(os.path.abspath(user_data_dir))) or index.get(os.path.realpath(user_data_dir))
 
     @cached_property
