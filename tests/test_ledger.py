@@ -150,6 +150,21 @@ def test_last_known_states_are_shared_without_their_qr(tmp_path: Path) -> None:
     assert known == {IDS[0]: (SessionStatus(IDS[0], True, True, phone="15550001"), clock.now() - 12)}
 
 
+def test_a_transaction_rewrites_the_file_only_when_its_caller_changed_the_state(tmp_path: Path) -> None:
+    ledger = Ledger(ledger_path(tmp_path, "http://127.0.0.1:3001"))
+    with ledger.transaction() as st:
+        st.spent = 3
+        st.sessions = {IDS[0]: {"state": "CONNECTED"}}
+    first = os.stat(ledger.path)
+    with ledger.transaction() as st:
+        assert st.spent == 3 and st.sessions == {IDS[0]: {"state": "CONNECTED"}}
+    assert os.stat(ledger.path).st_ino == first.st_ino  # read only: not replaced
+    with ledger.transaction() as st:
+        st.sessions[IDS[0]]["state"] = "DISCONNECTED"  # a change inside a nested dict counts too
+    assert os.stat(ledger.path).st_ino != first.st_ino
+    assert json.loads(ledger.path.read_bytes())["state"]["sessions"] == {IDS[0]: {"state": "DISCONNECTED"}}
+
+
 @pytest.mark.parametrize("content", [b"", b"{", b"[" * 100_000, b'{"version":1,"state":{"spent":1e309,'
                                      b'"window_end":"x","by_process":{"1":-5},"sessions":[]}}'])
 def test_a_damaged_ledger_is_a_fresh_window_not_a_crash(tmp_path: Path, content: bytes) -> None:

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,13 @@ def _state_of(raw: Any) -> BudgetState:
     return st
 
 
+def _encoded(st: BudgetState) -> bytes:
+    """The file's bytes for `st`, as it is now. Also how a transaction tells whether its caller changed the state:
+    one pass of the C encoder, where comparing `dataclasses.asdict` copies cost ~3 ms with 100 sessions in it,
+    about a third of each poll's CPU (issue 15)."""
+    return json.dumps({"version": VERSION, "state": vars(st)}, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
 class Ledger:
     """The shared store of a `RequestBudget` (see `budget.Store`)."""
 
@@ -86,10 +92,11 @@ class Ledger:
             return
         try:
             st = self._read()
-            before = asdict(st)
+            before = _encoded(st)
             yield st
-            if asdict(st) != before:
-                self._write(st)
+            after = _encoded(st)
+            if after != before:
+                self._write(after)
             self._fallback = st
         finally:
             os.close(fd)  # closing releases the flock
@@ -126,12 +133,12 @@ class Ledger:
         except (OSError, ValueError, RecursionError):
             return BudgetState()  # missing or damaged: start a fresh window; the server's headers correct it
 
-    def _write(self, st: BudgetState) -> None:
+    def _write(self, encoded: bytes) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": VERSION, "state": asdict(st)}, fh, separators=(",", ":"))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encoded)
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
         except OSError as exc:
             self.error = f"budget ledger {self.path.name} not written ({exc.strerror or type(exc).__name__})"
