@@ -203,10 +203,11 @@ async def status(config: Config, *, as_json: bool) -> int:
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
                             one_shot=True)
-    # What is alive now (modules, config, targets) outlives the poll: the collector need not walk it again and
-    # again while the poll builds 20,000 rows (a tenth of a 10,000-session run's CPU). Unfrozen after, for a caller
-    # that goes on living (tests call this in-process).
-    gc.freeze()
+    # A one-shot poll builds ~100,000 objects (rows, readings, JSON) that live until it prints: each automatic
+    # collection walks all of them again (a fifth of a 10,000-session run's CPU) and finds no cycle worth it. The
+    # collector is back on after, for a caller that goes on living (tests call this in-process).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         targets.engine.take_log_events(recent.events())  # free facts: fewer gateway requests to spend
         try:
@@ -222,7 +223,8 @@ async def status(config: Config, *, as_json: bool) -> int:
 
             print(render_status(snap))
     finally:
-        gc.unfreeze()
+        if collecting:
+            gc.enable()
     return 0 if is_healthy(snap) else 1
 
 
