@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from functools import partial
+from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -216,7 +217,7 @@ def _write(value: Any, newline: str, out: list[str]) -> None:
         flat = _flat_encoder(inner)(value)  # '{"a": 1,<inner>"b": 2}': only the first and last break are missing
         out.append(f"{flat[0]}{inner}{flat[1:-1]}{newline}{flat[-1]}")
         return
-    if isinstance(value, list) and all(type(item) is dict and item and _flat(item) for item in value):
+    if isinstance(value, list) and _flat_dicts(value):
         # A list of flat objects (user_sessions) in one C call, separators at the objects' depth: between two
         # objects that gives '},<deeper>{', which a scalar cannot end with nor an escaped string hold.
         deeper = inner + _INDENT
@@ -245,6 +246,13 @@ def _flat(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
     return _SCALARS.issuperset(map(type, value.values() if isinstance(value, dict) else value))
 
 
+def _flat_dicts(items: list[Any]) -> bool:
+    """Only non-empty flat objects inside (checked in C too: 10,000 user sessions, no Python call per item)."""
+    return (_DICT.issuperset(map(type, items)) and all(items)
+            and _SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, items)))))
+
+
+_DICT = frozenset({dict})
 _ENCODERS: dict[str, Any] = {}
 
 
