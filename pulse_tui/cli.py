@@ -198,7 +198,7 @@ async def status(config: Config, *, as_json: bool) -> int:
     """Poll every source once through the monitor; print JSON or a table; 0 when healthy."""
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
-    from pulse_tui.status_json import dumps_indented, is_healthy, snapshot_to_json
+    from pulse_tui.status_json import is_healthy, snapshot_to_json, write_indented
 
     recent = await recent_logs(config)
     targets = build_targets(config, findings=findings_for(config, log_lines=recent, extra=path_checks(config)),
@@ -217,7 +217,8 @@ async def status(config: Config, *, as_json: bool) -> int:
         if as_json:
             from pulse_tui.watch.state import watchdog_block
 
-            print(dumps_indented(snapshot_to_json(snap, watchdog=watchdog_block(config))))
+            write_indented(snapshot_to_json(snap, watchdog=watchdog_block(config)), sys.stdout.write)
+            sys.stdout.write("\n")
         else:
             from pulse_tui.status_text import render_status
 
