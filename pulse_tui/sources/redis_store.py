@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -710,7 +710,7 @@ def build_sessions(
     pointers: dict[bytes, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
     index_keys: list[IndexKey] = []
     ok_cls, dangling = IndexClass.OK, IndexClass.DANGLING
-    for key, (value, ttl) in sorted(index.items(), key=_FIRST):
+    for key, (value, ttl) in index.items():
         text = key.decode("utf-8", "backslashreplace")  # key_text, inlined: 20,000 calls a poll
         if key in types:
             index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE, ttl=_ttl(ttl),
@@ -725,7 +725,7 @@ def build_sessions(
     salts = _hash_salt_candidates(hash_salt)
     users = []
     read = opener.read
-    for key, (value, ttl) in sorted(sessions.items(), key=_FIRST):
+    for key, (value, ttl) in sessions.items():
         redis_type = types.get(key, "string") if types else "string"
         if redis_type != "string":
             reading = ValueReading(ValueClass.CORRUPT, details=(wrong_type_note(redis_type),))
@@ -740,11 +740,15 @@ def build_sessions(
         users.append(_user_session(key, sid.decode("utf-8", "backslashreplace"), reading, ttl, pointers.get(sid),
                                    salts, now, redis_type))
     opener.end_poll()
+    # Sorted once built, not walked in key order: the fetched values lie in memory in the order they came, and
+    # walking 20,000 of them in key order was a cache miss per touch (a third of this function's time).
+    users.sort(key=_RAW_KEY)
+    index_keys.sort(key=_RAW_KEY)
     return tuple(users), tuple(index_keys)
 
 
 _NOT_A_STRING = ValueReading(ValueClass.CORRUPT, details=("not a string value",))
-_FIRST = itemgetter(0)  # sort (key, value) items by key alone: comparing whole tuples compares twice as much
+_RAW_KEY = attrgetter("raw_key")
 
 
 def _user_session(
