@@ -225,7 +225,7 @@ async def _status(config: Config, *, as_json: bool) -> int:
     if as_json:
         from pulse_tui.watch.state import watchdog_block
 
-        write_indented(snapshot_to_json(snap, watchdog=watchdog_block(config)), sys.stdout.write)
+        write_indented(snapshot_to_json(snap, watchdog=watchdog_block(config), model_rows=True), sys.stdout.write)
         sys.stdout.write("\n")
     else:
         from pulse_tui.status_text import render_status

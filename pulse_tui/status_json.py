@@ -6,7 +6,8 @@ Schema version 1 (documented in the README). Built only from model types, which 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
@@ -35,8 +36,18 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The documented JSON object for one snapshot (`watchdog`: the watchdog block, see pulse_tui/watch/state.py)."""
+@dataclass(frozen=True)
+class UserSessionRows:
+    """`user_sessions` left as the model's sessions, for write_indented to write straight from them: the same text
+    as a list of user_session_json() dicts, without building and type-checking 10,000 dicts first."""
+
+    sessions: Sequence[UserSession]
+
+
+def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None, *,
+                     model_rows: bool = False) -> dict[str, Any]:
+    """The documented JSON object for one snapshot (`watchdog`: the watchdog block, see pulse_tui/watch/state.py).
+    `model_rows`: `user_sessions` is a UserSessionRows, which only write_indented/dumps_indented can write."""
     gw = snap.gateway
     redis = snap.redis
     persistence = redis.persistence if redis else None
@@ -98,6 +109,8 @@ def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None) -> 
         "host": host_to_json(snap.host, snap.taken_at),
         "user_sessions": []
         if redis is None
+        else UserSessionRows(redis.sessions)
+        if model_rows
         else [
             user_session_json(u)
             for u in redis.sessions
@@ -135,6 +148,24 @@ def user_session_json(u: UserSession) -> dict[str, Any]:
         "index": str(u.index),
         "detail": u.detail,
     }
+
+
+def _user_session_text(u: UserSession, deeper: str, close: str) -> str:
+    """user_session_json(u) as json.dumps(indent=2) writes it at this depth: same fields, order and null rules."""
+    wid, phone, label, expires, ttl = u.whatsapp_id, u.phone, u.key_label, u.expires_at, u.ttl
+    return (f'{{{deeper}"session_id": {_text(u.session_id)},{deeper}"whatsapp_id": {_text_or_null(wid)},'
+            f'{deeper}"phone": {_text_or_null(phone)},{deeper}"class": {_text(str(u.value_class))},'
+            f'{deeper}"redis_type": {_text(u.redis_type)},{deeper}"key": {_text_or_null(label)},'
+            f'{deeper}"ttl": {int.__repr__(ttl) if type(ttl) is int else "null"},'
+            f'{deeper}"expires_at": {_text_or_null(expires)},{deeper}"linked": {"true" if u.linked is True else "false"},'
+            f'{deeper}"index": {_text(str(u.index))},{deeper}"detail": {_text(u.detail)}{close}}}')
+
+
+def _text_or_null(value: object) -> str:
+    return _text(value) if isinstance(value, str) else "null"
+
+
+_text = encode_basestring_ascii  # json.dumps's own string writer (ensure_ascii)
 
 
 def budget_use_to_json(use: BudgetUse | None) -> dict[str, Any] | None:
@@ -219,6 +250,9 @@ ROWS_PER_PIECE = 1000
 
 
 def _write(value: Any, newline: str, write: Callable[[str], object]) -> None:
+    if isinstance(value, UserSessionRows):
+        _write_user_sessions(value.sessions, newline, write)
+        return
     if not isinstance(value, _CONTAINERS) or not value:
         write(json.dumps(value))
         return
@@ -252,6 +286,21 @@ def _write(value: Any, newline: str, write: Callable[[str], object]) -> None:
             write(f"{',' if i else ''}{inner}")
             _write(item, inner, write)
         write(newline + "]")
+
+
+def _write_user_sessions(sessions: Sequence[UserSession], newline: str, write: Callable[[str], object]) -> None:
+    if not sessions:
+        write("[]")
+        return
+    inner = newline + _INDENT
+    between = "," + inner
+    write("[" + inner)
+    for start in range(0, len(sessions), ROWS_PER_PIECE):
+        if start:
+            write(between)
+        write(between.join([_user_session_text(u, inner + _INDENT, inner)
+                            for u in sessions[start : start + ROWS_PER_PIECE]]))
+    write(newline + "]")
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
