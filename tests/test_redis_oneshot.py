@@ -49,7 +49,7 @@ def _no_ttl(rows: Iterable[Any]) -> list[Any]:
 async def test_chunks_read_ahead_give_what_one_read_at_the_end_gives(redis_url: str) -> None:
     seed_demo(redis_url, KEY, SALT, HASH_SALT, now=NOW)
     seed_bulk(redis_url, 30, KEY, SALT, HASH_SALT, now=NOW)
-    sessions, _index = await _inspect(redis_url)  # 7 keys a chunk: each read in a thread beside the next fetch
+    sessions, _index = await _inspect(redis_url)  # 7 keys a chunk: each read while the next fetch is out
     client = redis.Redis.from_url(redis_url)
     try:
         raw = {prefix: {k: (client.get(k), int(client.ttl(k))) for k in client.scan_iter(match=prefix + b"*")}

@@ -61,7 +61,8 @@ def derive_key(password: str, salt: str) -> bytes:
 def split_value(value: str | bytes) -> tuple[bytes, bytes, bytes]:
     """Split a stored value into (iv, tag, ciphertext); DecryptError when it is not base64 or too short."""
     try:
-        raw = base64.b64decode(value, validate=True)
+        # b64decode(validate=True) is this call after copying a str to bytes: 10,000 values a poll skip the copy.
+        raw = binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise DecryptError("not base64") from exc
     if len(raw) <= IV_LEN + TAG_LEN:
