@@ -340,3 +340,18 @@ async def test_following_a_long_log_repaints_its_scrollbar_only_when_the_thumb_m
         pane.add_lines([info(i) for i in range(3010, 9000)])
         await pilot.pause()
         assert painted
+
+
+async def test_a_long_followed_log_keeps_only_a_few_screens_of_rendered_rows() -> None:
+    """Each cached row holds its strip and its crops: a followed log must not keep 1,024 of them (RSS)."""
+    from pulse_tui.tui.log_pane import ROW_CACHE_ROWS
+
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        for start in range(0, ROW_CACHE_ROWS * 3, 50):
+            pane.add_lines([info(i) for i in range(start, start + 50)])
+            await pilot.pause()
+            for y in range(start, start + 50):
+                pane.view.render_line(y - int(pane.view.scroll_y))  # paint the new rows as following does
+        cached = pane.view._render_line_cache
+        assert 0 < len(cached) <= ROW_CACHE_ROWS < 1024

@@ -87,6 +87,12 @@ async def test_log_internals_we_override_or_call() -> None:
         assert isinstance(strip, Strip) and strip.text.startswith("line 0")
         log._render_line_cache[0] = strip
         assert log._render_line_cache.get(0) is strip
+        cache = log._render_line_cache
+        cache.maxsize = 2  # a public setter: ROW_CACHE_ROWS relies on Log honouring it
+        for y in range(1, 4):
+            cache[y] = strip
+        assert len(cache) == 2 and cache.get(0) is None
+        cache.clear()
         assert log.text_selection is None  # _render_line_strip caches only without a selection
         assert hasattr(log, "vertical_scrollbar") and hasattr(log.vertical_scrollbar, "window_virtual_size")
 

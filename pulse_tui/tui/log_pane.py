@@ -45,6 +45,9 @@ MARKS = {"error": "✖ ", "warn": "▲ ", "debug": "· ", "": "  "}
 ASCII_MARKS = {"error": "E ", "warn": "W ", "debug": ". ", "": "  "}
 PAINT_EVERY_S = 1.0  # feed() paints the live log at most this often (see LogPane.feed)
 SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thread (see _LogView._update_size)
+# Rendered rows kept (Log's default is 1,024): a few screens of scrolling back. Each row's strip keeps its crops
+# and offsets, ~5 KiB, and a followed log keeps rendering new rows: 1,024 of them were ~5 MiB of the TUI's RSS.
+ROW_CACHE_ROWS = 256
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
 
@@ -101,6 +104,10 @@ class _LogView(Log):
     """
 
     _quiet_growth = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._render_line_cache.maxsize = ROW_CACHE_ROWS
 
     def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
         if self._quiet_growth:
