@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypedDict, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -455,31 +455,44 @@ class HttpCaller:
         await self.client.aclose()
 
 
+class AdapterOptions(TypedDict, total=False):
+    """The keyword arguments every HTTP adapter takes (each adapter adds its own after them)."""
+
+    budget: RequestBudget | None  # None: the adapter's own, from `request_limit` / `limit_window_s`
+    clock: Clock | None
+    timeouts: Timeouts
+    transport: httpx.AsyncBaseTransport | None  # tests and benches: a transport of their own
+    qr_poll_s: float  # between QR reads, for a gateway that is polled for its QR code
+
+
 class HttpAdapter:
     """What every HTTP adapter sets up the same way: its clock, its request budget and its `HttpCaller`
-    (the API key in `key_header`, the deadlines, an optional test transport)."""
+    (the API key in `key_header`, the deadlines, an optional test transport). An adapter states how its
+    gateway differs in class attributes and passes `AdapterOptions` on as they are."""
 
     kind: GatewayKind
+    key_header: ClassVar[str] = "x-api-key"
+    request_limit: ClassVar[int | None] = None  # the gateway's own rate limit; None: unlimited, still counted
+    limit_window_s: ClassVar[float] = 900.0
 
     def __init__(
         self,
         url: str,
-        api_key: str | None,
+        api_key: str | None = None,
         *,
-        budget: RequestBudget | None,
-        clock: Clock | None,
-        timeouts: Timeouts,
-        transport: httpx.AsyncBaseTransport | None,
-        limit: int | None = None,
-        window_s: float = 900.0,
-        key_header: str = "x-api-key",
+        budget: RequestBudget | None = None,
+        clock: Clock | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        qr_poll_s: float = 2.0,
     ) -> None:
         self.clock = clock or SystemClock()
-        self.budget = budget or RequestBudget(limit, window_s, self.clock)  # `limit` None: unlimited, still counted
+        self.budget = budget or RequestBudget(self.request_limit, self.limit_window_s, self.clock)
         self._http = HttpCaller(self.kind, url, api_key, self.budget, clock=self.clock, timeouts=timeouts,
-                                transport=transport, key_header=key_header)
+                                transport=transport, key_header=self.key_header)
         self.url = self._http.url
         self._has_key = bool(api_key)
+        self.qr_poll_s = qr_poll_s
 
     def budget_snapshot(self) -> tuple[int | None, int | None]:
         """(requests left, limit) in the current window; (None, None) when unlimited."""

@@ -12,12 +12,9 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
-from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -29,10 +26,9 @@ from pulse_tui.model import (
     SessionStatus,
 )
 from pulse_tui.sources.gateway.base import (
-    DEFAULT_TIMEOUTS,
+    AdapterOptions,
     CallKind,
     HttpAdapter,
-    Timeouts,
     answer_json,
     failure,
     invalid_id,
@@ -42,10 +38,13 @@ from pulse_tui.sources.gateway.base import (
     shape_failure,
     to_health,
 )
-from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.budget import Spend
 from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
 from pulse_tui.sources.gateway.keys_from_env import EVOLUTION_DEFAULT_KEY
 from pulse_tui.sources.gateway.routed import message_of, send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 CREATE_TIMEOUT_S = 15.0  # create answers after ~5 s (it connects, then waits 5 s)
@@ -97,6 +96,7 @@ CAPABILITIES = Capabilities(
     no_browser_why="Evolution runs Baileys (a websocket client), no Chromium per session",
     qr_interval_s=45.0,  # Baileys' qrTimeout; its QRCODE_LIMIT counts codes across reconnects, not one attempt
 )
+
 
 STATES = {"open": ConnState.CONNECTED, "connecting": ConnState.STARTING, "close": ConnState.STOPPED,
           "refused": ConnState.STOPPED}
@@ -196,22 +196,11 @@ class EvolutionGateway(HttpAdapter):
     """One Evolution API server; its instances are the sessions."""
 
     kind = GatewayKind.EVOLUTION
+    key_header = "apikey"  # Evolution reads `apikey`, not `x-api-key`
 
-    def __init__(
-        self,
-        url: str,
-        api_key: str | None = None,
-        *,
-        budget: RequestBudget | None = None,
-        clock: Clock | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        transport: httpx.AsyncBaseTransport | None = None,
-        qr_poll_s: float = 2.0,
-    ) -> None:
-        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport,
-                         key_header="apikey")  # Evolution reads `apikey`, not `x-api-key`
+    def __init__(self, url: str, api_key: str | None = None, **options: Unpack[AdapterOptions]) -> None:
+        super().__init__(url, api_key, **options)
         self._key_is_default = (api_key or EVOLUTION_DEFAULT_KEY) == EVOLUTION_DEFAULT_KEY
-        self.qr_poll_s = qr_poll_s
         self.capabilities = CAPABILITIES
         self.server: EvolutionServer | None = None
         self._rows: dict[str, InstanceRow] = {}

@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
-from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -28,17 +25,19 @@ from pulse_tui.model import (
 )
 from pulse_tui.sources.authdirs import PHONE_RE
 from pulse_tui.sources.gateway.base import (
-    DEFAULT_TIMEOUTS,
+    AdapterOptions,
     CallKind,
     LedgerAdapter,
-    Timeouts,
     failure,
     not_ok,
     polled_qr,
     shape_failure,
 )
-from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.budget import Spend
 from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 BASE = "/whatsapp-web"
 
@@ -74,20 +73,9 @@ class PulseGateway(LedgerAdapter):
     kind = GatewayKind.PULSE
     capabilities = CAPABILITIES
 
-    def __init__(
-        self,
-        url: str,
-        api_key: str | None = None,
-        *,
-        budget: RequestBudget | None = None,
-        clock: Clock | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        transport: httpx.AsyncBaseTransport | None = None,
-        qr_poll_s: float = 2.0,
-    ) -> None:
+    def __init__(self, url: str, api_key: str | None = None, **options: Unpack[AdapterOptions]) -> None:
         # Pulse has no rate limit: unlimited, but a 429 or Retry-After from a proxy is still honoured.
-        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport)
-        self.qr_poll_s = qr_poll_s
+        super().__init__(url, api_key, **options)
         self._listed: set[str] = set()
 
     async def _get(self, path: str, what: str, call: CallKind = CallKind.STATUS) -> tuple[int, Any] | GatewayFailure:

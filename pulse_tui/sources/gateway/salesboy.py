@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
-from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -25,18 +24,20 @@ from pulse_tui.model import (
 from pulse_tui.sources.authdirs import EntryCounts, Layout, delete_auth_dir, discover, salesboy_id_error
 from pulse_tui.sources.gateway import safejson
 from pulse_tui.sources.gateway.base import (
-    DEFAULT_TIMEOUTS,
+    AdapterOptions,
     CallKind,
     LedgerAdapter,
-    Timeouts,
     error_text,
     failure,
     not_ok,
     refused,
     shape_failure,
 )
-from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.budget import Spend
 from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 PNG_PREFIX = "data:image/png;base64,"
 WINDOW_S = 900.0  # express-rate-limit window Salesboy configures
@@ -116,6 +117,8 @@ class SalesboyGateway(LedgerAdapter):
 
     kind = GatewayKind.SALESBOY
     capabilities = CAPABILITIES
+    request_limit = 100  # express-rate-limit's 100 requests per 15 minutes per client
+    limit_window_s = WINDOW_S
 
     def __init__(
         self,
@@ -124,16 +127,12 @@ class SalesboyGateway(LedgerAdapter):
         *,
         auth_roots: Iterable[Path] = (),
         extra_sessions: Iterable[str] = (),
-        budget: RequestBudget | None = None,
-        clock: Clock | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        transport: httpx.AsyncBaseTransport | None = None,
         sse_silence_s: float = 90.0,
         sse_retry_s: float = 3.0,
         list_auth_dirs: bool = True,
+        **options: Unpack[AdapterOptions],
     ) -> None:
-        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport,
-                         limit=100, window_s=WINDOW_S)
+        super().__init__(url, api_key, **options)
         self.auth_roots = tuple(Path(p) for p in auth_roots)
         self.extra_sessions = tuple(extra_sessions)
         self.started: set[str] = set()

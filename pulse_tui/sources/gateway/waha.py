@@ -12,12 +12,9 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import httpx
-
-from pulse_tui.clock import Clock
 from pulse_tui.config import GatewayKind
 from pulse_tui.model import (
     ActionResult,
@@ -29,11 +26,10 @@ from pulse_tui.model import (
     SessionStatus,
 )
 from pulse_tui.sources.gateway.base import (
-    DEFAULT_TIMEOUTS,
+    AdapterOptions,
     CallKind,
     HttpAdapter,
     Reply,
-    Timeouts,
     answer_json,
     failure,
     invalid_id,
@@ -44,9 +40,12 @@ from pulse_tui.sources.gateway.base import (
     shape_failure,
     to_health,
 )
-from pulse_tui.sources.gateway.budget import RequestBudget, Spend
+from pulse_tui.sources.gateway.budget import Spend
 from pulse_tui.sources.gateway.capabilities import Capabilities, Consequences, QrForm
 from pulse_tui.sources.gateway.routed import message_of, send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 QR_WAIT_S = 8.0  # the server itself waits up to 5 s for SCAN_QR_CODE before answering
@@ -151,20 +150,9 @@ class WahaGateway(HttpAdapter):
 
     kind = GatewayKind.WAHA
 
-    def __init__(
-        self,
-        url: str,
-        api_key: str | None = None,
-        *,
-        budget: RequestBudget | None = None,
-        clock: Clock | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        transport: httpx.AsyncBaseTransport | None = None,
-        qr_poll_s: float = 2.0,
-    ) -> None:
+    def __init__(self, url: str, api_key: str | None = None, **options: Unpack[AdapterOptions]) -> None:
         # WAHA has no rate limit of its own: the default budget only counts.
-        super().__init__(url, api_key, budget=budget, clock=clock, timeouts=timeouts, transport=transport)
-        self.qr_poll_s = qr_poll_s
+        super().__init__(url, api_key, **options)
         self.capabilities = CAPABILITIES
         self.server: WahaServer | None = None
         self._listed: dict[str, WahaSessionFacts] = {}
@@ -414,7 +402,6 @@ class WahaGateway(HttpAdapter):
     def facts(self) -> WahaFacts:
         return WahaFacts(self.url, is_loopback_url(self.url), self._has_key, self.server,
                          tuple(self._listed.values()), {k: len(v) for k, v in self._qr_seen.items()})
-
 
 
 def _activity_ms(item: dict[str, Any]) -> int | None:
