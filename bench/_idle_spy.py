@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from _profile import spy_top
-from _world import Tmux, load_average, pm2_binary, start_world, tree_cpu_s
+from _world import Tmux, close_started, load_average, pm2_binary, start_world, tree_cpu_s
 from idle_cpu import BARE, SESSIONS, Pm2
 
 SETTLE_S = float(os.environ.get("IDLE_SETTLE_S", "10"))
@@ -64,12 +64,7 @@ def main() -> int:
         if raw.exists():
             print(spy_top(raw, 25))
     finally:
-        if tmux:
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

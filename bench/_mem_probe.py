@@ -165,7 +165,7 @@ def burst(logs: list[str], lines: int, rate: float) -> None:
 
 def main() -> int:
     sys.path.insert(0, str(HERE))
-    from _world import Tmux, load_average, pm2_binary, start_world
+    from _world import Tmux, close_started, load_average, pm2_binary, start_world
     from idle_cpu import Pm2, python_writers
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -278,11 +278,7 @@ def main() -> int:
         if tmux:
             for name, pid in pids.items():
                 tmux.quit(name, pid)
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
     print(f"memory probe: {opts.sessions} sessions, {'pm2 apps' if pm2 else 'python-written logs'}, after "
           f"{opts.seconds:g} s, env {env if opts.env else '-'}; load average {load_average()}")
     for i, (name, data) in enumerate(results.items()):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import psutil
-from _world import Tmux, load_average, pm2_binary, start_world, tree_cpu_s
+from _world import Tmux, close_started, load_average, pm2_binary, start_world, tree_cpu_s
 from idle_cpu import SESSIONS, Pm2, python_writers
 
 PROBE = Path(__file__).with_name("_paint_probe.py")
@@ -102,12 +102,7 @@ def main(argv: list[str]) -> int:
                 tmux.quit(f"v{i}", p)
     finally:
         stop.set()
-        if tmux:
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

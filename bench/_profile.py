@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
-from _world import BIN, PULSE_TUI, Tmux, pm2_binary, start_world, tree_cpu_s, vm_hwm
+from _world import BIN, PULSE_TUI, Tmux, close_started, pm2_binary, start_world, tree_cpu_s, vm_hwm
 from first_sessions import MAIN_SCREEN, row_pattern
 from idle_cpu import SESSIONS, Pm2
 
@@ -261,12 +261,7 @@ def idle(tmp: Path) -> None:
         tmux.quit("traced", traced)
         tmux.quit("pulse", pid)
     finally:
-        if tmux:
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
 
 
 def status(tmp: Path) -> None:
@@ -335,12 +330,7 @@ def ablation(tmp: Path) -> None:
         for i, p in enumerate(pids.values()):
             tmux.quit(f"v{i}", p)
     finally:
-        if tmux:
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -150,6 +151,17 @@ class Tmux:
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False)
         self.path.unlink(missing_ok=True)  # tmux leaves its socket file behind
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def close_started(*parts: _Closable | None) -> None:
+    """A bench's teardown: close each part it got to start (None: never started), in the order given."""
+    for part in parts:
+        if part is not None:
+            part.close()
 
 
 def load_average() -> str:

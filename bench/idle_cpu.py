@@ -32,7 +32,17 @@ import time
 from pathlib import Path
 
 import psutil
-from _world import PULSE_TUI, Tmux, load_average, pm2_binary, start_world, tree_cpu_s, tree_rss, vm_hwm
+from _world import (
+    PULSE_TUI,
+    Tmux,
+    close_started,
+    load_average,
+    pm2_binary,
+    start_world,
+    tree_cpu_s,
+    tree_rss,
+    vm_hwm,
+)
 
 from pulse_tui.sources.pm2 import daemon_pid
 
@@ -142,11 +152,7 @@ def main() -> int:
         if tmux:
             for session, pid in _sessions(panes).items():
                 tmux.quit(session, pid, keys=("C-c",) if session == "monit" else ("q",))
-            tmux.close()
-        if pm2:
-            pm2.close()
-        if world:
-            world.close()
+        close_started(tmux, pm2, world)
         shutil.rmtree(tmp, ignore_errors=True)
 
     pct = {n: (after[n] - before[n]) / wall * 100 for n in panes}
