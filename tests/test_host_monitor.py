@@ -20,7 +20,7 @@ from pulse_tui.monitor.host import (
     still_orphaned,
     tree_keys,
 )
-from pulse_tui.monitor.service import Monitor
+from pulse_tui.monitor.service import HOST_FLAGS, Monitor
 from pulse_tui.monitor.state import FLAG_EXPLANATIONS
 from pulse_tui.sim.gateway import GatewaySim, PulseSim
 from pulse_tui.sources.authdirs import discover
@@ -421,3 +421,11 @@ async def test_kill_orphan_with_the_monitors_recheck(sim: GatewaySim, gw: Salesb
     v = snap.session(UID)
     assert v is not None and "orphaned-browser" not in v.flags and v.browser_pids == ()
     assert (await gw.start(UID)).ok  # SIGTERM let the browser remove its own lock: the session starts again
+
+
+def test_the_monitor_carries_exactly_the_flags_the_host_probe_sets() -> None:
+    """HOST_FLAGS is spelled in the monitor so that carrying flags needs no host module: it must not drift."""
+    from pulse_tui.monitor.host import LOCK_FLAGS
+
+    assert frozenset({*LOCK_FLAGS.values(), "orphaned-browser"}) == HOST_FLAGS
+    assert set(FLAG_EXPLANATIONS) >= HOST_FLAGS

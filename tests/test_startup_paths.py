@@ -60,7 +60,8 @@ def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_b
             "'redis://127.0.0.1:9', 'XDG_STATE_HOME': sys.argv[1]})\n"
             "targets = connector(config, RecentLines())()\n"
             "late = ('redis', 'cryptography', 'anyio', 'httpcore', 'pulse_tui.doctor.checks',\n"
-            "        'pulse_tui.sources.gateway.waha', 'pulse_tui.sources.gateway.evolution')\n"
+            "        'pulse_tui.sources.gateway.waha', 'pulse_tui.sources.gateway.evolution', 'psutil',\n"
+            "        'pulse_tui.monitor.host')\n"
             "first = sorted(m for m in late if m in sys.modules)\n"
             "assert targets.complete is not None\n"
             "targets.complete()\n"
@@ -70,4 +71,4 @@ def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_b
     assert out.returncode == 0, out.stderr
     first, then, redis_built = json.loads(out.stdout)
     assert first == [], "the gateway's monitor loaded what only Redis, the checks, httpcore or other adapters need"
-    assert "pulse_tui.doctor.checks" in then and redis_built
+    assert {"pulse_tui.doctor.checks", "psutil", "pulse_tui.monitor.host"} <= set(then) and redis_built

@@ -12,7 +12,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.config import Config, GatewayKind
@@ -33,18 +33,6 @@ from pulse_tui.model import (
     Snapshot,
     ValueClass,
 )
-from pulse_tui.monitor.host import (
-    LOCK_FLAGS,
-    GatewayKnowledge,
-    HostObservation,
-    HostSource,
-    host_findings,
-    lock_dirs,
-    merge_host,
-    orphans_of,
-    summarize,
-    tree_keys,
-)
 from pulse_tui.monitor.logbatch import LogBatch
 from pulse_tui.monitor.state import RESTORE_SLACK_S, STUCK_AFTER_S, Tracked, advance, view_of
 from pulse_tui.sources.authdirs import AuthDir
@@ -52,8 +40,13 @@ from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.logs.events import SessionEvent as LogEvent
 from pulse_tui.sources.logs.events import events_from_lines, session_events
 from pulse_tui.sources.logs.line import LogLine
-from pulse_tui.sources.pm2 import Pm2Report
-from pulse_tui.sources.procs import HostReport
+
+if TYPE_CHECKING:
+    # The host probe's modules (psutil, the process map, locks, pm2) load with the probe, when `attach` gives
+    # one: the TUI's first snapshot needs only the gateway (issue 15), and a monitor without a host never does.
+    from pulse_tui.monitor.host import HostObservation, HostSource
+    from pulse_tui.sources.pm2 import Pm2Report
+    from pulse_tui.sources.procs import HostReport
 
 RESTORE_INTERVAL_S = 5.0  # Salesboy restores one auth dir every 5 s after boot
 HEALTH_EVERY_S = 30.0  # when status calls already tell us the gateway answers, ask /health rarely
@@ -155,13 +148,15 @@ def keys_status(report: RedisReport | None) -> KeysStatus:
     return KeysStatus("ok", f"{counts.get(ValueClass.OK, 0)} session(s) open with the configured keys")
 
 
-_HOST_FLAGS = frozenset({*LOCK_FLAGS.values(), "orphaned-browser"})
+# The flags the host probe sets (monitor.host.LOCK_FLAGS and the orphan's), spelled here so that carrying them
+# needs no host module; tests/test_host_monitor.py checks they agree.
+HOST_FLAGS = frozenset({"stale-lock", "lock-conflict", "foreign-lock", "orphaned-browser"})
 
 
 def _with_host_facts(view: SessionView, prev: SessionView) -> SessionView:
     """`view` with the host facts of the last scan, carried from `prev` (a copy only when there are some: with
     1,000 sessions and no browser, copying each view was most of the cost of a snapshot between polls)."""
-    flags = prev.flags & _HOST_FLAGS
+    flags = prev.flags & HOST_FLAGS
     if (prev.rss_bytes is None and prev.cpu_percent is None and not prev.browser_pids and prev.lock == "none"
             and prev.lock_info is None and not prev.orphans and not flags and prev.pss_bytes is None
             and prev.uss_bytes is None):
@@ -344,6 +339,8 @@ class Monitor:
                 self._advance(t, now)
             snap = self._snapshot(now)
             if obs is not None:
+                from pulse_tui.monitor.host import merge_host, summarize
+
                 snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs))
             snap = self._with_findings(replace(snap, poll_s=self.clock.monotonic() - started))
             self.latest = snap
@@ -379,6 +376,8 @@ class Monitor:
 
     async def _finish_host(self, report: HostReport | None, pm2: Pm2Report | None, seen_at: float) -> HostObservation:
         """Locks and orphans, once the gateway has been asked (orphans need its word)."""
+        from pulse_tui.monitor.host import GatewayKnowledge, HostObservation, lock_dirs, orphans_of, tree_keys
+
         assert self.host is not None
         error = self._host_error
         if report is None and not error:
@@ -737,7 +736,11 @@ class Monitor:
     def _with_findings(self, snap: Snapshot) -> Snapshot:
         """The snapshot with its findings: the last host probe's, and the doctor's over this snapshot."""
         obs = self.host_observation
-        found = host_findings(obs) if obs is not None else ()
+        found: tuple[Finding, ...] = ()
+        if obs is not None:
+            from pulse_tui.monitor.host import host_findings
+
+            found = host_findings(obs)
         if self._findings is not None:
             try:
                 found = merge_findings(found, self._findings(snap))
