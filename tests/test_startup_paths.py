@@ -72,3 +72,17 @@ def test_the_first_snapshot_needs_no_redis_crypto_or_doctor_stack_and_complete_b
     first, then, redis_built = json.loads(out.stdout)
     assert first == [], "the gateway's monitor loaded what only Redis, the checks, httpcore or other adapters need"
     assert {"pulse_tui.doctor.checks", "psutil", "pulse_tui.monitor.host"} <= set(then) and redis_built
+
+
+def test_the_log_package_loads_a_module_only_when_one_of_its_names_is_used() -> None:
+    code = ("import json, sys\n"
+            "import pulse_tui.sources.logs.line\n"
+            "first = 'pulse_tui.sources.logs.follower' in sys.modules\n"
+            "import pulse_tui.sources.logs as logs\n"
+            "names = {n: type(getattr(logs, n)).__name__ for n in logs.__all__}\n"
+            "print(json.dumps([first, 'pulse_tui.sources.logs.follower' in sys.modules, len(names)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    first, then, names = json.loads(out.stdout)
+    assert first is False, "LogLine's module loaded the follower through the package"
+    assert then is True and names == 19  # every exported name still resolves
