@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 from _world import BIN, PULSE_TUI, Tmux, close_started, pm2_binary, start_world, tree_cpu_s, vm_hwm
-from first_sessions import MAIN_SCREEN, row_pattern
+from first_sessions import MAIN_SCREEN, measure, row_pattern
 from idle_cpu import SESSIONS, Pm2
 
 PROBE = Path(__file__).with_name("_probe.py")
@@ -125,21 +125,9 @@ def startup(tmp: Path) -> None:
         runs: list[tuple[float, float, list[dict[str, object]]]] = []
         for i in range(RUNS + 1):
             out = tmp / f"probe-{i}.jsonl"
-            t0 = time.time()
-            pid = tmux.new(f"p{i}", [sys.executable, str(PROBE), "--env-file", str(env_file)],
-                           {"PULSE_PROBE_T0": repr(t0), "PULSE_PROBE_OUT": str(out)})
-            screen_at = None
-            while True:
-                cap = tmux.capture(f"p{i}")
-                if screen_at is None and MAIN_SCREEN in cap:
-                    screen_at = time.time() - t0
-                if row.search(cap):
-                    seen = time.time() - t0
-                    break
-                if time.time() - t0 > 60 or tmux.dead(f"p{i}"):
-                    raise RuntimeError(f"probe run: no row; the pane shows:\n{cap[-1500:]}")
-                time.sleep(0.01)
-            tmux.quit(f"p{i}", pid)
+            seen, screen_at, _cpu = measure(tmux, f"p{i}", [sys.executable, str(PROBE), "--env-file", str(env_file)],
+                                            row, MAIN_SCREEN, {"PULSE_PROBE_T0": repr(time.time()),
+                                                               "PULSE_PROBE_OUT": str(out)})
             if i:  # the first run warms the page cache
                 events = [json.loads(x) for x in out.read_text().splitlines()]
                 runs.append((seen, screen_at or seen, events))

@@ -159,7 +159,7 @@ def timeline(runs: int = 5) -> int:
     import tempfile
 
     from _world import Tmux, load_average, start_world
-    from first_sessions import MAIN_SCREEN, row_pattern
+    from first_sessions import MAIN_SCREEN, measure, row_pattern
 
     tmp = Path(tempfile.mkdtemp(prefix="pulse-start-probe-"))
     world = start_world(1)
@@ -170,21 +170,9 @@ def timeline(runs: int = 5) -> int:
         row = row_pattern(world.ids[0])
         for i in range(runs + 1):
             out = tmp / f"p{i}.jsonl"
-            t0 = time.time()
-            pid = tmux.new(f"p{i}", [sys.executable, __file__, "--env-file", str(env_file)],
-                           {"PULSE_PROBE_T0": repr(t0), "PULSE_PROBE_OUT": str(out)})
-            screen_at = None
-            while True:
-                cap = tmux.capture(f"p{i}")
-                if screen_at is None and MAIN_SCREEN in cap:
-                    screen_at = time.time() - t0
-                if row.search(cap):
-                    seen = time.time() - t0
-                    break
-                if time.time() - t0 > 60 or tmux.dead(f"p{i}"):
-                    raise RuntimeError(f"no row; the pane shows:\n{cap[-1500:]}")
-                time.sleep(0.01)
-            tmux.quit(f"p{i}", pid)
+            seen, screen_at, _cpu = measure(tmux, f"p{i}", [sys.executable, __file__, "--env-file", str(env_file)],
+                                            row, MAIN_SCREEN, {"PULSE_PROBE_T0": repr(time.time()),
+                                                               "PULSE_PROBE_OUT": str(out)})
             if i:
                 results.append((seen, screen_at or seen,
                                 [json.loads(x) for x in out.read_text().splitlines()]))
