@@ -6,8 +6,9 @@ everything else with messages (`MainScreen.ActionRequested`…): it never calls 
 
 Built by `PulseApp(config, source, gateway, …)` with every dependency passed in (clock, audit log, log
 feed), so tests build it against the simulator and a real Redis, or with canned snapshots for screenshots.
-`PulseApp(config, connect=…)` paints first and builds the sources in a thread (the CLI and the demo do this:
-the HTTP, Redis and crypto stacks cost more start-up time than the whole screen).
+`PulseApp(config, connect=…)` paints first and builds the sources in a thread (the demo does this);
+`PulseApp(config, targets=…)` takes the gateway's sources built before the app runs (the CLI: their first poll's I/O
+overlaps Textual's start-up, and its rows come in the first frames), Redis and the host probe after the first rows.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class PulseApp(App[int]):
         gateway: Gateway | None = None,
         *,
         connect: Callable[[], Targets] | None = None,
+        targets: Targets | None = None,
         clock: Clock | None = None,
         audit: AuditLog | None = None,
         logs: LogFeed | None = None,
@@ -85,24 +87,26 @@ class PulseApp(App[int]):
     ) -> None:
         super().__init__()
         self.config = config
-        if connect is None:
+        if connect is None and targets is None:
             if source is None or gateway is None:
-                raise TypeError("PulseApp needs a source and a gateway, or connect=")
+                raise TypeError("PulseApp needs a source and a gateway, targets= or connect=")
             self.source: SnapshotSource = source
             self.gateway: Gateway = gateway
         # Until `connect` has run there is no snapshot, hence no row to act on: nothing reads source/gateway.
-        self._connect = connect
+        self._connect = connect if targets is None else None
         self._connecting: asyncio.Future[Targets] | None = None
         self._complete: Callable[[], None] | None = None
         self._completing = False  # `_complete` runs in a thread
+        self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
+        self._host = host  # the host probe (locks, orphans): given, or the connection's monitor; None in canned views
+        if targets is not None:
+            self._adopt(targets)
         self.clock = clock or SystemClock()
         self.audit = audit or AuditLog(config.audit_log or default_audit_path(), self.clock)
         self.logs = logs
         self.recent = recent
         self.qr_session = qr_session
         self.autopoll = autopoll
-        self._on_close = on_close  # closes HTTP/Redis clients inside this app's event loop
-        self._host = host  # the host probe (locks, orphans): given, or the connection's monitor; None in canned views
         self.polling = False
         self.snapshot: Snapshot | None = None
         self.main = MainScreen(LogPane(id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
@@ -281,15 +285,19 @@ class PulseApp(App[int]):
         if self._connect is None:
             return  # another poll took this connection already
         self._connect = None
+        self._adopt(conn)
+        self._connected()
+        if self._screen_ready and self.logs is not None:
+            self._follow_logs()
+
+    def _adopt(self, conn: Targets) -> None:
+        """Read and act through these sources from now on."""
         # The engine is what the app reads and acts through; the monitor behind it is the host actions' probe.
         self.source, self.gateway = conn.engine, conn.gateway
         self._on_close = conn.aclose
         self._host = conn.monitor
         self._complete = conn.complete  # Redis and the host probe: built once the first snapshot is on screen
         conn.engine.on_change = self._pushed
-        self._connected()
-        if self._screen_ready and self.logs is not None:
-            self._follow_logs()
 
     def _pushed(self, snap: Snapshot) -> None:
         """A snapshot an event channel produced (no request spent): shown at once, like a poll's."""

@@ -29,6 +29,9 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
         gc.collect()
 
 
+STARTUP_GEN0 = 50_000  # the collector's first threshold from launch to the first rows (Python's default: 700)
+
+
 class LateChecks:
     """The monitor's findings hook, empty until the doctor's checks are given (`hook`): the checks import the
     Redis and crypto stacks (~0.1 s of CPU), which the first snapshot (the gateway's rows) does not need."""
@@ -40,10 +43,12 @@ class LateChecks:
         return self.hook(snapshot) if self.hook is not None else ()
 
 
-def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> Callable[[], Targets]:
-    """The app's `connect`: builds the monitor over the gateway when called (after the first frame); Redis, the
-    host probe and the doctor's checks come with `Targets.complete`, once the first snapshot is on screen.
-    `freeze` (for an app under `run_frozen`, which unfreezes at exit): what the build loaded is frozen too."""
+def connector(config: Config, recent: RecentLines, *, freeze: bool = False,
+              thresholds: tuple[int, int, int] | None = None) -> Callable[[], Targets]:
+    """The app's `connect`: builds the monitor over the gateway when called; Redis, the host probe and the doctor's
+    checks come with `Targets.complete`, once the first snapshot is on screen. `freeze` (for an app under
+    `run_frozen`, which unfreezes at exit): what the build loaded is frozen too. `thresholds`: the collector's own,
+    set back by `complete` (run_app slows it down until the first rows are painted)."""
 
     def connect() -> Targets:
         from pulse_tui.monitor.build import build_targets
@@ -58,6 +63,8 @@ def connector(config: Config, recent: RecentLines, *, freeze: bool = False) -> C
                 deferred()
             if freeze:
                 gc.freeze()  # the Redis, crypto and host stacks just loaded: see below
+            if thresholds is not None:
+                gc.set_threshold(*thresholds)
 
         targets.complete = complete
         if freeze:
@@ -81,12 +88,29 @@ def doctor_checks(config: Config, recent: RecentLines, targets: Targets) -> Call
 
 
 def run_app(config: Config, *, qr_session: str | None = None) -> int:
-    """Run the app on the real sources (built once the screen is painted); the app's exit code."""
-    from pulse_tui.monitor.build import build_log_follower
-    from pulse_tui.monitor.logs import RecentLines
-    from pulse_tui.tui.app import PulseApp
+    """Run the app on the real sources (the gateway's built before the app runs, so that their first poll overlaps
+    Textual's start-up; Redis and the host probe once its rows are painted); the app's exit code."""
+    thresholds = gc.get_threshold()
+    # Everything start-up allocates lives on (modules, classes, widgets): the ~40 young collections that walked
+    # it cost 20-40 ms before the first rows. `complete` sets the thresholds back once the rows are painted; until
+    # then (a gateway that never answers) the collector still runs, every STARTUP_GEN0 allocations.
+    gc.set_threshold(STARTUP_GEN0, *thresholds[1:])
+    try:
+        from pulse_tui.monitor.build import build_log_follower
+        from pulse_tui.monitor.logs import RecentLines
+        from pulse_tui.tui.app import PulseApp
 
-    recent = RecentLines()
-    app = PulseApp(config, connect=connector(config, recent, freeze=True), qr_session=qr_session,
-                   logs=build_log_follower(config), recent=recent)
-    return run_frozen(app)
+        recent = RecentLines()
+        connect = connector(config, recent, freeze=True, thresholds=thresholds)
+        try:
+            # Built here, not in a thread once the screen is painted: the first poll then starts as the app loads
+            # and its rows come with the first frames (in the thread the build and Textual's start-up shared one
+            # GIL, and the rows waited for both). No request is made here: a dead gateway holds nothing back.
+            targets: Targets | None = connect()
+        except Exception:  # noqa: BLE001 - the app builds them again at its first poll, and says why it failed
+            targets = None
+        app = PulseApp(config, connect=connect if targets is None else None, targets=targets,
+                       qr_session=qr_session, logs=build_log_follower(config), recent=recent)
+        return run_frozen(app)
+    finally:
+        gc.set_threshold(*thresholds)
