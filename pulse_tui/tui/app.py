@@ -385,7 +385,8 @@ class PulseApp(App[int]):
         """Show a snapshot everywhere it matters (table, header, details, an open QR view, `qr` mode)."""
         self.snapshot = snap
         if not self._screen_ready:
-            return  # the first poll beat the screen: start() applies it
+            self.main.show_first(snap)  # the first poll beat the screen: its rows in the first frame, the rest at start()
+            return
         self.main.show(snap)
         self._show_watch()
         self._show_journal()
