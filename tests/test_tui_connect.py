@@ -1,4 +1,5 @@
-"""The app paints before its sources exist (`connect=`, as `pulse-tui` and the demo run it), then fills in."""
+"""The app paints before its sources exist (`connect=`, as the demo runs it), then fills in; or takes the gateway's
+sources built before it runs (`targets=`, as `pulse-tui` runs it) and completes them once the first rows are shown."""
 
 from __future__ import annotations
 
@@ -68,6 +69,27 @@ async def test_screen_is_usable_before_the_sources_exist_then_fills_in(tmp_path:
         assert app._on_close == built[0].aclose  # noqa: SLF001
     finally:
         release.set()
+        redis.close()
+        sim.stop()
+
+
+async def test_sources_built_before_the_app_poll_as_it_loads_and_complete_after_the_rows(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path)
+    redis = RedisServer().start()
+    targets = connector(config_for(sim, tmp_path, redis.url), RecentLines())()
+    assert targets.complete is not None and targets.redis is None  # the gateway's half only, as run_app builds it
+    app = PulseApp(config_for(sim, tmp_path, redis.url), targets=targets, autopoll=False)
+    assert app.connected and not app.sources_complete
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: {UID_A, UID_B} <= set(app.main.conn_table.visible_keys()))
+            assert app.main.snap is app.snapshot  # the first poll's rows, shown by the screen it started beside
+            await wait_for(pilot, lambda: app.sources_complete and "● ok" in header(app, "redis"))
+            assert targets.complete is None and targets.redis is not None
+            assert len(sim.seen) >= 1
+            await pilot.press("q")
+        assert app._on_close == targets.aclose  # noqa: SLF001
+    finally:
         redis.close()
         sim.stop()
 
