@@ -1,7 +1,7 @@
 """Where pulse-tui's start-up goes, without moving it: `python _start_probe.py [tui args…]` in place of the
 console script writes one JSON line per event to $PULSE_PROBE_OUT (seconds since $PULSE_PROBE_T0). Unlike
 bench/_probe.py it imports nothing ahead of the app: modules are stamped as they are imported (an audit hook)
-and the monitor's methods are wrapped once the connect thread has imported them. `--timeline [RUNS]` runs it in
+and the monitor's methods are wrapped once the connect has imported them. `--timeline [RUNS]` runs it in
 tmux against a one-session world and prints the median run's timeline (imports, gc collections, phases);
 `--memory` runs it 20 s against 100 sessions and prints VmHWM and the loaded modules by package.
 $PULSE_PROBE_TREE=DIR runs pulse_tui from DIR (a `git archive` of another commit) for before/after figures.
@@ -133,7 +133,7 @@ def main() -> int:
             try:
                 return connect()
             finally:
-                mark("connect (sources built, thread)", s, time.time())
+                mark("connect (the gateway's sources built)", s, time.time())
                 import pulse_tui.monitor.service as service
                 import pulse_tui.sources.gateway.base as base
 

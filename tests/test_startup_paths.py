@@ -1,4 +1,5 @@
-"""What the TUI's start-up loads and builds (issue 15): the first frame waits for no HTTP, Redis or crypto stack,
+"""What the TUI's start-up loads and builds (issue 15): the screen's modules load no HTTP, Redis or crypto stack
+(run_app builds the gateway's half of the sources before the app runs, Redis and crypto once the first rows show),
 and the sources' modules are frozen for the collector once built (as run_frozen does with the app's)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pulse_tui.sources.logs.recent import RecentLines
 from pulse_tui.tui.run import connector
 from tests.tui_helpers import API_KEY, make_sim
 
-# Loaded by the sources, in the connect thread: the screen is painted without them.
+# Loaded by the sources (run_app's connect), never by the screen's own modules.
 NOT_BEFORE_THE_FRAME = ("httpx", "httpcore", "anyio", "redis", "cryptography", "psutil",
                         "pulse_tui.sources.gateway", "pulse_tui.monitor.service", "pulse_tui.doctor.checks")
 

@@ -225,9 +225,9 @@ class PulseApp(App[int]):
         """The first frame is on the terminal (Textual's Ready): build the sources now, beside the footer's
         keys and the frames that follow, not after them."""
         if not self.connected:
-            # Paint first: the sources' imports and set-up would otherwise hold the first frame back. Building
-            # them earlier (a thread from launch, or from on_load) was measured for issue 15: the first frame
-            # came 0.2-0.9 s later and the session row no sooner in 2 of 3 runs (those imports hold the GIL).
+            # `connect=` (the demo): paint first, then build in a thread. A thread from launch or from on_load was
+            # measured for issue 15: the first frame came 0.2-0.9 s later and the session row no sooner in 2 of 3
+            # runs (those imports hold the GIL). `pulse-tui` builds them before the app instead (`targets=`).
             self.poll_now()
 
     async def on_unmount(self) -> None:
