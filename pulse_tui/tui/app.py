@@ -6,9 +6,10 @@ everything else with messages (`MainScreen.ActionRequested`…): it never calls 
 
 Built by `PulseApp(config, source, gateway, …)` with every dependency passed in (clock, audit log, log
 feed), so tests build it against the simulator and a real Redis, or with canned snapshots for screenshots.
-`PulseApp(config, connect=…)` paints first and builds the sources in a thread (the demo does this);
-`PulseApp(config, targets=…)` takes the gateway's sources built before the app runs (the CLI: their first poll's I/O
-overlaps Textual's start-up, and its rows come in the first frames), Redis and the host probe after the first rows.
+`PulseApp(config, targets=…)` takes the gateway's sources built before the app runs (`pulse-tui` and the demo:
+their first poll's I/O overlaps Textual's start-up and its rows come in the first frame), Redis and the host probe
+after the first rows; `PulseApp(config, connect=…)` paints first and builds them in a thread (when building them
+before the app failed, and in tests).
 """
 
 from __future__ import annotations
@@ -225,9 +226,9 @@ class PulseApp(App[int]):
         """The first frame is on the terminal (Textual's Ready): build the sources now, beside the footer's
         keys and the frames that follow, not after them."""
         if not self.connected:
-            # `connect=` (the demo): paint first, then build in a thread. A thread from launch or from on_load was
+            # `connect=`: paint first, then build in a thread. A thread from launch or from on_load was
             # measured for issue 15: the first frame came 0.2-0.9 s later and the session row no sooner in 2 of 3
-            # runs (those imports hold the GIL). `pulse-tui` builds them before the app instead (`targets=`).
+            # runs (those imports hold the GIL). run_app builds them before the app instead (`targets=`).
             self.poll_now()
 
     async def on_unmount(self) -> None:
