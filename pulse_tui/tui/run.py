@@ -90,10 +90,12 @@ def doctor_checks(config: Config, recent: RecentLines, targets: Targets) -> Call
 def run_app(config: Config, *, qr_session: str | None = None) -> int:
     """Run the app on the real sources (the gateway's built before the app runs, so that their first poll overlaps
     Textual's start-up; Redis and the host probe once its rows are painted); the app's exit code."""
-    thresholds = gc.get_threshold()
-    # Everything start-up allocates lives on (modules, classes, widgets): the ~40 young collections that walked
-    # it cost 20-40 ms before the first rows. `complete` sets the thresholds back once the rows are painted; until
-    # then (a gateway that never answers) the collector still runs, every STARTUP_GEN0 allocations.
+    thresholds, collecting = gc.get_threshold(), gc.isenabled()
+    # What start-up allocates lives on (modules, classes, widgets), and walking it cost 30-40 ms before the first
+    # rows: no collection while the app's modules load and the gateway's sources are built (all frozen after),
+    # then rarer young collections until `complete` sets the thresholds back once the rows are painted (until
+    # then, say a gateway that never answers, the collector still runs, every STARTUP_GEN0 allocations).
+    gc.disable()
     gc.set_threshold(STARTUP_GEN0, *thresholds[1:])
     try:
         from pulse_tui.monitor.build import build_log_follower
@@ -109,8 +111,13 @@ def run_app(config: Config, *, qr_session: str | None = None) -> int:
             targets: Targets | None = connect()
         except Exception:  # noqa: BLE001 - the app builds them again at its first poll, and says why it failed
             targets = None
+        gc.freeze()
+        if collecting:
+            gc.enable()
         app = PulseApp(config, connect=connect if targets is None else None, targets=targets,
                        qr_session=qr_session, logs=build_log_follower(config), recent=recent)
         return run_frozen(app)
     finally:
         gc.set_threshold(*thresholds)
+        if collecting:
+            gc.enable()
