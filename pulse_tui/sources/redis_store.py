@@ -104,10 +104,13 @@ class ValueReading(NamedTuple):
     fields: tuple[tuple[str, str], ...] = ()
     data_session_id: str | None = None  # the JSON's own sessionId
     expires_ts: float | None = None
+    # `whatsapp:` + sha256(whatsappId + the opener's HASH_SALT): the index key Pulse writes for it, hashed while the
+    # next chunk is on the wire (and once per value, not per poll); None when the opener has no salt or it fails.
+    index_key: str | None = None
 
 
 def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str,
-             fields: bool = True) -> ValueReading:
+             fields: bool = True, hash_salt: str | None = None) -> ValueReading:
     if data is None:
         return ValueReading(cls, label, details)
     get = data.get
@@ -118,11 +121,17 @@ def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *d
         details = (*details, "expiresAt is not an ISO 8601 date")
     flash_user = get("flashUserId")
     wid, phone, last, sid = get("whatsappId"), get("phoneNumber"), get("lastActivity"), get("sessionId")
+    if type(wid) is not str:
+        wid = None
+    index_key = None
+    if wid and hash_salt is not None:
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: _hash_salt_note hashes it as Node does
+            index_key = INDEX_PREFIX + hashlib.sha256((wid + hash_salt).encode()).hexdigest()
     return ValueReading(
         cls,
         label,
         details,
-        wid if type(wid) is str else None,
+        wid,
         phone if type(phone) is str else None,
         get("isVerified") is True and type(flash_user) is str and bool(flash_user),
         expires_raw if expires_ts is not None else None,
@@ -130,6 +139,7 @@ def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *d
         display_fields(data) if fields else (),
         sid if type(sid) is str else None,
         expires_ts,
+        index_key,
     )
 
 
@@ -139,12 +149,14 @@ class ValueOpener:
     Same decryption as crypto.pulse.decrypt, but each value is base64-decoded once and each key's AES-GCM
     context is built once. Values rarely change between polls, so a value seen in the previous poll is not
     decrypted again; the memory is bounded to one poll's values. `fields=False` (one-shot commands, which never
-    show them) skips the redacted display fields.
+    show them) skips the redacted display fields. `hash_salt` (the effective HASH_SALT): each reading carries the index
+    key Pulse writes for its whatsappId.
     """
 
-    def __init__(self, keyring: KeyRing, *, fields: bool = True) -> None:
+    def __init__(self, keyring: KeyRing, *, fields: bool = True, hash_salt: str | None = None) -> None:
         self.keyring = keyring
         self.fields = fields
+        self.hash_salt = hash_salt
         self._ciphers: dict[bytes, AESGCM] = {}
         self._first: tuple[KeyPair, AESGCM] | None = None  # the configured pair and its cipher, once one is needed
         self._previous: dict[bytes, ValueReading] = {}
@@ -193,7 +205,7 @@ class ValueOpener:
                 except InvalidTag:
                     pass
                 else:
-                    return _opened(plain, first[0], self.fields)
+                    return _opened(plain, first[0], self.fields, self.hash_salt)
         return self._classify(raw)
 
     def _first_cipher(self) -> tuple[KeyPair, AESGCM]:
@@ -212,7 +224,7 @@ class ValueOpener:
             data = _json_object(text)
             if data is None:
                 return _reading(ValueClass.CORRUPT, None, None, "starts with '{' but is not a JSON object")
-            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE, fields=self.fields)
+            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE, fields=self.fields, hash_salt=self.hash_salt)
         try:
             iv, tag, ciphertext = split_value(text)
         except DecryptError as exc:
@@ -223,18 +235,19 @@ class ValueOpener:
                 plain = self._cipher(key).decrypt(iv, sealed, None)
             except InvalidTag:
                 continue
-            return _opened(plain, pair, self.fields)
+            return _opened(plain, pair, self.fields, self.hash_salt)
         return _reading(ValueClass.UNDECRYPTABLE, None, None, "no known key opens it")
 
 
-def _opened(plain: bytes, pair: KeyPair, fields: bool = True) -> ValueReading:
+def _opened(plain: bytes, pair: KeyPair, fields: bool = True, hash_salt: str | None = None) -> ValueReading:
     try:
         data = _json_object(plain.decode("utf-8"))
     except UnicodeDecodeError:
         data = None
     if data is None:
         return _reading(ValueClass.CORRUPT, None, pair.label, "not JSON after decrypt")
-    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label, fields=fields)
+    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label, fields=fields,
+                    hash_salt=hash_salt)
 
 
 def classify_value(raw: bytes | str, keyring: KeyRing) -> ValueReading:
@@ -464,7 +477,8 @@ class RedisInspector:
         fields: bool = True,
     ) -> None:
         self._url = url
-        self._opener = ValueOpener(keyring, fields=fields)  # fields=False: no UserSession.fields (one-shot commands)
+        # fields=False: no UserSession.fields (one-shot commands)
+        self._opener = ValueOpener(keyring, fields=fields, hash_salt=effective_hash_salt(hash_salt))
         self._hash_salt = hash_salt
         self._clock: Clock = clock or SystemClock()
         self._scan_count = scan_count
@@ -754,6 +768,7 @@ def build_sessions(
         index_keys.append(IndexKey(text, target.decode("utf-8", "backslashreplace")[:_MAX_SHOWN],  # positional: see
                                    ok_cls if ok else dangling, None if ttl < 0 else ttl, "string", key))  # _user_session
     salts = _hash_salt_candidates(hash_salt)
+    precomputed = opener.hash_salt == salts[0][1]  # the readings' index_key was hashed with the effective salt
     users = []
     read = opener.read
     for key, (value, ttl) in sessions.items():
@@ -769,7 +784,7 @@ def build_sessions(
                 reading = ValueReading(ValueClass.CORRUPT, details=(f"could not be classified ({type(exc).__name__})",))
         sid = key[cut:]
         users.append(_user_session(key, sid.decode("utf-8", "backslashreplace"), reading, ttl, pointers.get(sid),
-                                   salts, now, redis_type))
+                                   salts, now, redis_type, precomputed))
     opener.end_poll()
     # Sorted once built, not walked in key order: the fetched values lie in memory in the order they came, and
     # walking 20,000 of them in key order was a cache miss per touch (a third of this function's time).
@@ -791,13 +806,14 @@ def _user_session(
     salts: list[tuple[str, str]],
     now: float,
     redis_type: str = "string",
+    precomputed: bool = False,
 ) -> UserSession:
     details = r.details
     if r.data_session_id is not None and r.data_session_id != session_id:
         details = (*details, "sessionId field differs from the key")
     if r.expires_ts is not None and r.expires_ts < now:
         details = (*details, "expiresAt is in the past")
-    if r.whatsapp_id and pointed_by:
+    if r.whatsapp_id and pointed_by and not (precomputed and r.index_key in pointed_by):
         note = _hash_salt_note(r.whatsapp_id, pointed_by, salts)
         if note:
             details = (*details, note)
