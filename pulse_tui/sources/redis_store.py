@@ -607,10 +607,9 @@ class RedisInspector:
                 pending.extend(self._route(raw, scan_reply[1]))
             if batch:
                 values, ttls = await self._fetched(client, raw, batch, results)
-                wrong = self._store(raw, batch, values, ttls)
+                wrong = self._store(raw, batch, values, ttls, unread)
                 if wrong:
                     await self._types(client, raw, wrong)
-                unread += [v for k, v in zip(batch, values, strict=True) if v is not None and k.startswith(_SESSION_B)]
         return raw  # values still unread are read by build_sessions
 
     async def _read_until(self, fetch: asyncio.Future[Any], values: list[bytes]) -> list[bytes]:
@@ -706,16 +705,23 @@ class RedisInspector:
         return wanted
 
     @staticmethod
-    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any]) -> list[bytes]:
-        """Store one fetched batch; returns the keys that exist but are not strings (MGET gives nil for them)."""
+    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any],
+               unread: list[bytes]) -> list[bytes]:
+        """Store one fetched batch, adding its session values to `unread`; returns the keys that exist but are not
+        strings (MGET gives nil for them)."""
         wrong: list[bytes] = []
+        sessions, index, fresh = raw.sessions, raw.index, unread.append
         for key, value, ttl in zip(batch, values, ttls, strict=True):
             if value is None:
                 if int(ttl) == -2:
                     continue  # expired or deleted between SCAN and MGET
                 wrong.append(key)
-            target = raw.sessions if key.startswith(_SESSION_B) else raw.index
-            target[key] = (value, int(ttl))
+            if key.startswith(_SESSION_B):
+                sessions[key] = (value, int(ttl))
+                if value is not None:
+                    fresh(value)
+            else:
+                index[key] = (value, int(ttl))
         return wrong
 
 
