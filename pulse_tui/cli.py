@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pulse-tui: {visible(why)}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if command == "status":
-        return asyncio.run(status(config, as_json=args.json))
+        # argv None: this is the process itself (console script, `python -m`), not a caller that goes on living.
+        return asyncio.run(status(config, as_json=args.json, exit_when_done=argv is None))
     if command == "doctor":
         return asyncio.run(doctor(config, args))
     if command == "exporter":
@@ -194,8 +195,9 @@ def _maybe_async(result: Any) -> int:
     return int(result)
 
 
-async def status(config: Config, *, as_json: bool) -> int:
-    """Poll every source once through the monitor; print JSON or a table; 0 when healthy."""
+async def status(config: Config, *, as_json: bool, exit_when_done: bool = False) -> int:
+    """Poll every source once through the monitor; print JSON or a table; 0 when healthy. `exit_when_done`: end
+    the process as soon as the answer is out (see `_exit_now`)."""
     # A one-shot run imports the sources' modules, then builds ~100,000 objects (rows, readings, JSON) that live
     # until it prints: each automatic collection walks all of them again (a fifth of a 10,000-session run's CPU,
     # and ~10 % of the imports') and finds no cycle worth it. Back on after, for a caller that goes on living (tests
@@ -203,13 +205,13 @@ async def status(config: Config, *, as_json: bool) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return await _status(config, as_json=as_json)
+        return await _status(config, as_json=as_json, exit_when_done=exit_when_done)
     finally:
         if collecting:
             gc.enable()
 
 
-async def _status(config: Config, *, as_json: bool) -> int:
+async def _status(config: Config, *, as_json: bool, exit_when_done: bool = False) -> int:
     from pulse_tui.doctor.checks import findings_for
     from pulse_tui.monitor.build import build_targets
     from pulse_tui.status_json import is_healthy, snapshot_to_json, write_indented
@@ -231,7 +233,26 @@ async def _status(config: Config, *, as_json: bool) -> int:
         from pulse_tui.status_text import render_status
 
         print(render_status(snap))
-    return 0 if is_healthy(snap) else 1
+    code = 0 if is_healthy(snap) else 1
+    if exit_when_done:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End a one-shot process once its answer is flushed, skipping the interpreter's teardown.
+
+    Freeing the snapshot's ~40,000 objects and then every imported module cost 0.1-0.15 s of CPU in a
+    10,000-session `status --json`, longer than its JSON step. Nothing is lost: the sources are closed (Redis and
+    HTTP connections by `Targets.aclose`, subprocesses awaited), every file this process writes is closed where it
+    is written, and the threads left are idle pool workers or the key prewarm. A stream that cannot be flushed
+    (a closed pipe) returns to the normal exit, which reports it as before."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 async def doctor(config: Config, args: argparse.Namespace) -> int:

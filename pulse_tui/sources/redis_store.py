@@ -1,8 +1,8 @@
 """Read-only inspector of Pulse's Redis: user sessions, `whatsapp:` index keys and persistence facts.
 
 It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
-the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (one read-only script doing MGET and TTL,
-or MGET and per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
+the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET beside one read-only script doing the
+TTLs, or MGET and per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
 about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys. Keys another program
 wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Each fetched chunk of
 session values is decrypted and parsed, a slice at a time on the event loop, while the next chunk is on the wire
@@ -13,10 +13,12 @@ they are the identity, and their text (invalid UTF-8 as `\\xNN`) is for display.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import hashlib
 import json
 import re
+from binascii import a2b_base64
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +40,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.crypto.pulse import (
     DEFAULT_HASH_SALTS,
+    IV_LEN,
     PLACEHOLDER_HASH_SALTS,
+    TAG_LEN,
     DecryptError,
     KeyPair,
     KeyRing,
@@ -57,10 +61,10 @@ SCAN_MATCH = "[abgopsw]*"
 _SESSION_B, _INDEX_B = SESSION_PREFIX.encode(), INDEX_PREFIX.encode()
 _OTHER_B = tuple(p.encode() for p in OTHER_ENCRYPTED_PREFIXES)
 
-# Values and TTLs of one chunk in one reply, so each key crosses the wire once (packing 20,000 key arguments twice is
-# what a 10,000-session poll spent most of its client time on). Read-only; MGET answers nil for a non-string key.
-_FETCH_SCRIPT = ("local t = {} for i, k in ipairs(KEYS) do t[i] = redis.call('TTL', k) end "
-                 "return {redis.call('MGET', unpack(KEYS)), t}")
+# The TTLs of one chunk in one reply (a TTL command per key cost redis-py ~4 us each to pack and parse, 20,000 a
+# poll). Read-only. The values come from a plain MGET beside it: through the script they were copied into Lua strings
+# and back, which cost the server as much as the MGET and TTLs themselves (10,000 sessions: 45 -> 32 ms).
+_FETCH_SCRIPT = "local t = {} for i, k in ipairs(KEYS) do t[i] = redis.call('TTL', k) end return t"
 MAX_CHUNK = 5000  # unpack() in Redis's Lua takes at most ~8000 arguments
 READ_SLICE = 100  # session values read between two turns of the event loop (~1 ms)
 
@@ -100,10 +104,13 @@ class ValueReading(NamedTuple):
     fields: tuple[tuple[str, str], ...] = ()
     data_session_id: str | None = None  # the JSON's own sessionId
     expires_ts: float | None = None
+    # `whatsapp:` + sha256(whatsappId + the opener's HASH_SALT): the index key Pulse writes for it, hashed while the
+    # next chunk is on the wire (and once per value, not per poll); None when the opener has no salt or it fails.
+    index_key: str | None = None
 
 
 def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *details: str,
-             fields: bool = True) -> ValueReading:
+             fields: bool = True, hash_salt: str | None = None) -> ValueReading:
     if data is None:
         return ValueReading(cls, label, details)
     get = data.get
@@ -114,11 +121,17 @@ def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *d
         details = (*details, "expiresAt is not an ISO 8601 date")
     flash_user = get("flashUserId")
     wid, phone, last, sid = get("whatsappId"), get("phoneNumber"), get("lastActivity"), get("sessionId")
+    if type(wid) is not str:
+        wid = None
+    index_key = None
+    if wid and hash_salt is not None:
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: _hash_salt_note hashes it as Node does
+            index_key = INDEX_PREFIX + hashlib.sha256((wid + hash_salt).encode()).hexdigest()
     return ValueReading(
         cls,
         label,
         details,
-        wid if type(wid) is str else None,
+        wid,
         phone if type(phone) is str else None,
         get("isVerified") is True and type(flash_user) is str and bool(flash_user),
         expires_raw if expires_ts is not None else None,
@@ -126,6 +139,7 @@ def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *d
         display_fields(data) if fields else (),
         sid if type(sid) is str else None,
         expires_ts,
+        index_key,
     )
 
 
@@ -135,13 +149,16 @@ class ValueOpener:
     Same decryption as crypto.pulse.decrypt, but each value is base64-decoded once and each key's AES-GCM
     context is built once. Values rarely change between polls, so a value seen in the previous poll is not
     decrypted again; the memory is bounded to one poll's values. `fields=False` (one-shot commands, which never
-    show them) skips the redacted display fields.
+    show them) skips the redacted display fields. `hash_salt` (the effective HASH_SALT): each reading carries the index
+    key Pulse writes for its whatsappId.
     """
 
-    def __init__(self, keyring: KeyRing, *, fields: bool = True) -> None:
+    def __init__(self, keyring: KeyRing, *, fields: bool = True, hash_salt: str | None = None) -> None:
         self.keyring = keyring
         self.fields = fields
+        self.hash_salt = hash_salt
         self._ciphers: dict[bytes, AESGCM] = {}
+        self._first: tuple[KeyPair, AESGCM] | None = None  # the configured pair and its cipher, once one is needed
         self._previous: dict[bytes, ValueReading] = {}
         self._current: dict[bytes, ValueReading] = {}
 
@@ -172,6 +189,31 @@ class ValueOpener:
 
     def classify(self, raw: bytes | str) -> ValueReading:
         """plain / ok / default-key / undecryptable / corrupt, with the opening pair's label."""
+        # Nearly every value is base64 bytes that open with the configured pair: straight there, without the text
+        # copy, the '{' test and the candidates' generator (strict base64 holds neither whitespace nor '{', so
+        # such a value takes the same branch below). Anything else, or a value the pair does not open: the full way.
+        if type(raw) is bytes and len(raw) <= MAX_VALUE_BYTES:
+            try:
+                blob = a2b_base64(raw, strict_mode=True)
+            except (binascii.Error, ValueError):
+                blob = b""
+            if len(blob) > IV_LEN + TAG_LEN:
+                first = self._first or self._first_cipher()
+                try:
+                    plain = first[1].decrypt(blob[:IV_LEN], blob[IV_LEN + TAG_LEN :] + blob[IV_LEN : IV_LEN + TAG_LEN],
+                                             None)
+                except InvalidTag:
+                    pass
+                else:
+                    return _opened(plain, first[0], self.fields, self.hash_salt)
+        return self._classify(raw)
+
+    def _first_cipher(self) -> tuple[KeyPair, AESGCM]:
+        pair = self.keyring.pairs[0]
+        self._first = (pair, self._cipher(self.keyring.key_for(pair)))
+        return self._first
+
+    def _classify(self, raw: bytes | str) -> ValueReading:
         if len(raw) > MAX_VALUE_BYTES:
             return _reading(ValueClass.CORRUPT, None, None, f"{len(raw)} bytes: too large for a session, not decoded")
         try:
@@ -182,7 +224,7 @@ class ValueOpener:
             data = _json_object(text)
             if data is None:
                 return _reading(ValueClass.CORRUPT, None, None, "starts with '{' but is not a JSON object")
-            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE, fields=self.fields)
+            return _reading(ValueClass.PLAIN, data, None, _PLAIN_NOTE, fields=self.fields, hash_salt=self.hash_salt)
         try:
             iv, tag, ciphertext = split_value(text)
         except DecryptError as exc:
@@ -193,18 +235,19 @@ class ValueOpener:
                 plain = self._cipher(key).decrypt(iv, sealed, None)
             except InvalidTag:
                 continue
-            return _opened(plain, pair, self.fields)
+            return _opened(plain, pair, self.fields, self.hash_salt)
         return _reading(ValueClass.UNDECRYPTABLE, None, None, "no known key opens it")
 
 
-def _opened(plain: bytes, pair: KeyPair, fields: bool = True) -> ValueReading:
+def _opened(plain: bytes, pair: KeyPair, fields: bool = True, hash_salt: str | None = None) -> ValueReading:
     try:
         data = _json_object(plain.decode("utf-8"))
     except UnicodeDecodeError:
         data = None
     if data is None:
         return _reading(ValueClass.CORRUPT, None, pair.label, "not JSON after decrypt")
-    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label, fields=fields)
+    return _reading(ValueClass.OK if pair.is_configured else ValueClass.DEFAULT_KEY, data, pair.label, fields=fields,
+                    hash_salt=hash_salt)
 
 
 def classify_value(raw: bytes | str, keyring: KeyRing) -> ValueReading:
@@ -434,7 +477,8 @@ class RedisInspector:
         fields: bool = True,
     ) -> None:
         self._url = url
-        self._opener = ValueOpener(keyring, fields=fields)  # fields=False: no UserSession.fields (one-shot commands)
+        # fields=False: no UserSession.fields (one-shot commands)
+        self._opener = ValueOpener(keyring, fields=fields, hash_salt=effective_hash_salt(hash_salt))
         self._hash_salt = hash_salt
         self._clock: Clock = clock or SystemClock()
         self._scan_count = scan_count
@@ -563,10 +607,9 @@ class RedisInspector:
                 pending.extend(self._route(raw, scan_reply[1]))
             if batch:
                 values, ttls = await self._fetched(client, raw, batch, results)
-                wrong = self._store(raw, batch, values, ttls)
+                wrong = self._store(raw, batch, values, ttls, unread)
                 if wrong:
                     await self._types(client, raw, wrong)
-                unread += [v for k, v in zip(batch, values, strict=True) if v is not None and k.startswith(_SESSION_B)]
         return raw  # values still unread are read by build_sessions
 
     async def _read_until(self, fetch: asyncio.Future[Any], values: list[bytes]) -> list[bytes]:
@@ -609,6 +652,7 @@ class RedisInspector:
 
     def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
         if self._fetch_script:
+            pipe.mget(batch)  # MGET answers nil for a non-string key
             pipe.eval(_FETCH_SCRIPT, len(batch), *batch)
         else:
             self._queue_plain_fetch(pipe, batch)
@@ -628,20 +672,25 @@ class RedisInspector:
                 if isinstance(reply, Exception):
                     raise reply
             return results[0], results[1:]
-        reply = results[0]
+        values, reply = results
+        if isinstance(values, Exception):
+            raise values
+        if not isinstance(values, list):
+            raise ValueError("the MGET reply is not a list")
         if not isinstance(reply, Exception):
-            if not (isinstance(reply, list) and len(reply) == 2 and all(isinstance(r, list) for r in reply)):
-                raise ValueError("the fetch script's reply is not two lists")
-            return reply[0], reply[1]
+            if not isinstance(reply, list):
+                raise ValueError("the TTL script's reply is not a list")
+            return values, reply
         if _is_auth_error(reply):
             raise reply
-        # EVAL renamed, denied by an ACL or unsupported by a proxy: MGET and plain TTLs from now on.
+        # EVAL renamed, denied by an ACL or unsupported by a proxy: plain TTLs from now on (these values are in).
         self._fetch_script = False
         pipe = client.pipeline(transaction=False)
-        self._queue_plain_fetch(pipe, batch)
-        plain = await pipe.execute()
+        for key in batch:
+            pipe.ttl(key)
+        ttls = await pipe.execute()
         raw.round_trips += 1
-        return plain[0], plain[1:]
+        return values, ttls
 
     @staticmethod
     def _route(raw: _Raw, keys: Iterable[bytes]) -> list[bytes]:
@@ -656,16 +705,23 @@ class RedisInspector:
         return wanted
 
     @staticmethod
-    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any]) -> list[bytes]:
-        """Store one fetched batch; returns the keys that exist but are not strings (MGET gives nil for them)."""
+    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any],
+               unread: list[bytes]) -> list[bytes]:
+        """Store one fetched batch, adding its session values to `unread`; returns the keys that exist but are not
+        strings (MGET gives nil for them)."""
         wrong: list[bytes] = []
+        sessions, index, fresh = raw.sessions, raw.index, unread.append
         for key, value, ttl in zip(batch, values, ttls, strict=True):
             if value is None:
                 if int(ttl) == -2:
                     continue  # expired or deleted between SCAN and MGET
                 wrong.append(key)
-            target = raw.sessions if key.startswith(_SESSION_B) else raw.index
-            target[key] = (value, int(ttl))
+            if key.startswith(_SESSION_B):
+                sessions[key] = (value, int(ttl))
+                if value is not None:
+                    fresh(value)
+            else:
+                index[key] = (value, int(ttl))
         return wrong
 
 
@@ -721,9 +777,10 @@ def build_sessions(
         ok = target in session_ids
         if ok:
             pointers[target].append(text)
-        index_keys.append(IndexKey(key=text, session_id=target.decode("utf-8", "backslashreplace")[:_MAX_SHOWN],
-                                   index_class=ok_cls if ok else dangling, ttl=None if ttl < 0 else ttl, raw_key=key))
+        index_keys.append(IndexKey(text, target.decode("utf-8", "backslashreplace")[:_MAX_SHOWN],  # positional: see
+                                   ok_cls if ok else dangling, None if ttl < 0 else ttl, "string", key))  # _user_session
     salts = _hash_salt_candidates(hash_salt)
+    precomputed = opener.hash_salt == salts[0][1]  # the readings' index_key was hashed with the effective salt
     users = []
     read = opener.read
     for key, (value, ttl) in sessions.items():
@@ -739,7 +796,7 @@ def build_sessions(
                 reading = ValueReading(ValueClass.CORRUPT, details=(f"could not be classified ({type(exc).__name__})",))
         sid = key[cut:]
         users.append(_user_session(key, sid.decode("utf-8", "backslashreplace"), reading, ttl, pointers.get(sid),
-                                   salts, now, redis_type))
+                                   salts, now, redis_type, precomputed))
     opener.end_poll()
     # Sorted once built, not walked in key order: the fetched values lie in memory in the order they came, and
     # walking 20,000 of them in key order was a cache miss per touch (a third of this function's time).
@@ -761,32 +818,35 @@ def _user_session(
     salts: list[tuple[str, str]],
     now: float,
     redis_type: str = "string",
+    precomputed: bool = False,
 ) -> UserSession:
     details = r.details
     if r.data_session_id is not None and r.data_session_id != session_id:
         details = (*details, "sessionId field differs from the key")
     if r.expires_ts is not None and r.expires_ts < now:
         details = (*details, "expiresAt is in the past")
-    if r.whatsapp_id and pointed_by:
+    if r.whatsapp_id and pointed_by and not (precomputed and r.index_key in pointed_by):
         note = _hash_salt_note(r.whatsapp_id, pointed_by, salts)
         if note:
             details = (*details, note)
+    # Positional, in the model's field order (tests/test_redis_store.py pins it): keywords made this call 3.5x
+    # slower (1.05 -> 0.30 us), 10,000 times a poll.
     return UserSession(
-        key=SESSION_PREFIX + session_id if key.startswith(_SESSION_B) else key_text(key),  # the prefix is ASCII
-        session_id=session_id,
-        value_class=r.value_class,
-        ttl=None if ttl < 0 else ttl,
-        whatsapp_id=r.whatsapp_id,
-        phone=r.phone,
-        linked=r.linked,
-        expires_at=r.expires_at,
-        last_activity=r.last_activity,
-        key_label=r.key_label,
-        index=IndexClass.OK if pointed_by else IndexClass.ORPHAN,
-        detail="; ".join(details) if details else "",
-        fields=r.fields,
-        redis_type=redis_type,
-        raw_key=key,
+        SESSION_PREFIX + session_id if key.startswith(_SESSION_B) else key_text(key),  # the prefix is ASCII
+        session_id,
+        r.value_class,
+        None if ttl < 0 else ttl,
+        r.whatsapp_id,
+        r.phone,
+        r.linked,
+        r.expires_at,
+        r.last_activity,
+        r.key_label,
+        IndexClass.OK if pointed_by else IndexClass.ORPHAN,
+        "; ".join(details) if details else "",
+        r.fields,
+        redis_type,
+        key,
     )
 
 
