@@ -393,3 +393,20 @@ async def test_a_followed_log_empties_textuals_style_cache_past_its_bound() -> N
         pane.flush()
         await pilot.pause()
         assert Strip.render_ansi.cache_info().currsize <= ANSI_CACHE_STYLES
+
+
+async def test_a_followed_log_empties_richs_cell_length_cache_past_its_bound() -> None:
+    """Every new row is measured: rich's cached_cell_len (4,096 texts) would keep a copy of each."""
+    from rich.cells import cached_cell_len
+
+    from pulse_tui.tui.log_pane import CELL_LEN_CACHE_TEXTS
+
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        for i in range(CELL_LEN_CACHE_TEXTS + 10):
+            cached_cell_len(f"measured {i}")
+        assert cached_cell_len.cache_info().currsize > CELL_LEN_CACHE_TEXTS
+        pane.add_lines([info(1)])
+        pane.flush()
+        await pilot.pause()
+        assert cached_cell_len.cache_info().currsize <= CELL_LEN_CACHE_TEXTS

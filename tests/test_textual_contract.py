@@ -137,3 +137,14 @@ def test_strip_render_ansi_is_an_lru_cache_a_style_does_not_need() -> None:
     assert info().currsize == 0
     assert Strip([Segment("hi", style)]).render(console) == first
     assert info().currsize == 0  # the style's own codes were used: nothing rendered again
+
+
+def test_rich_cell_len_caches_in_cached_cell_len() -> None:
+    """_LogView.write_lines empties rich.cells.cached_cell_len past CELL_LEN_CACHE_TEXTS: cell_len goes through
+    it (short texts) and measures the same after it is emptied."""
+    from rich.cells import cached_cell_len, cell_len
+
+    cached_cell_len.cache_clear()
+    assert cell_len("héllo wörld") == 11 and cached_cell_len.cache_info().currsize == 1
+    cached_cell_len.cache_clear()
+    assert cell_len("héllo wörld") == 11

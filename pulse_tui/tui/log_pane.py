@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Self
 
-from rich.cells import cell_len
+from rich.cells import cached_cell_len, cell_len
 from rich.highlighter import Highlighter
 from rich.style import Style
 from rich.text import Text
@@ -54,6 +54,9 @@ ROW_CACHE_ROWS = 64
 # logs writing: the cache grew ~0.6 KiB a style for ~17 minutes (~10 MiB). Emptied past this many; a style
 # keeps its rendered codes on itself (`Style._ansi`), so the styles on screen are not rendered again.
 ANSI_CACHE_STYLES = 2048
+# Rich's cached_cell_len keeps 4,096 strings it measured, and every new row is measured (a copy with its tabs
+# expanded, kept by nothing else): ~0.8 MiB once full, after ~5 minutes of 4 logs. Emptied past this many.
+CELL_LEN_CACHE_TEXTS = 1024
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
 
@@ -139,6 +142,8 @@ class _LogView(Log):
             self._quiet_growth = False
         if Strip.render_ansi.cache_info().currsize > ANSI_CACHE_STYLES:
             Strip.render_ansi.cache_clear()
+        if cached_cell_len.cache_info().currsize > CELL_LEN_CACHE_TEXTS:
+            cached_cell_len.cache_clear()
         after = self.virtual_size
         if scrolling:
             bar = self.vertical_scrollbar
