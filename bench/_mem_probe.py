@@ -10,6 +10,8 @@ mappings (smaps) and the loaded modules by package.
 - `--who MOD,MOD`: the import stack that first loaded each (`--who '*'`: every module's, to FILE.<n>.json).
 - `--trim`: glibc's arenas (malloc_info) and VmRSS around malloc_trim(0) (ctypes, loaded for it, adds ~2 MiB).
 - `--burst LINES --rate N`: half way through, LINES log lines at N lines/s (a long run's log window and caches).
+- `--caches`: at the dump, every widget's Textual render caches, textual's and rich's lru_caches, the live Strips,
+  then what a collection frees (it unfreezes the TUI's gc: for the last dump only, not with --twice).
 - `--tracemalloc FRAMES [--twice]`: tracemalloc snapshot(s) to FILE.<n>.tm (`--modules FILE`) to diff.
 Not a benchmark (`make bench` skips `_*.py`); loopback only; removes what it starts.
 """
@@ -55,6 +57,12 @@ def status():
 def dump(*_):
     import json
     st = status()
+    if os.environ.get("PULSE_MEM_CACHES"):
+        try:
+            census(out + ".caches")  # before the file the probe waits for
+        except Exception:
+            import traceback
+            open(out + ".caches", "w").write(traceback.format_exc())
     with open(out + ".tmp", "w") as fh:
         json.dump({"status": {k: st[k].strip() for k in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "Threads")},
                    "modules": sorted(sys.modules), "stacks": stacks,
@@ -70,6 +78,63 @@ def dump(*_):
         import tracemalloc
         tracemalloc.take_snapshot().dump(out + ".tm.tmp")  # read by --tracemalloc
         os.replace(out + ".tm.tmp", out + ".tm")
+def census(path):
+    # Every widget's Textual caches, the lru_caches of textual and rich, and the live Strips: what grows at run
+    # time. Sizes are sys.getsizeof summed over what each cache alone reaches (objects seen once, in this order).
+    import gc
+    from textual.cache import FIFOCache, LRUCache
+    from textual.strip import Strip
+    from textual.widget import Widget
+    seen, rows = set(), []
+    def deep(obj):
+        total, stack = 0, [obj]
+        while stack:
+            o = stack.pop()
+            if id(o) in seen or isinstance(o, (type, Widget)) or type(o).__name__ in ("function", "module"):
+                continue
+            seen.add(id(o))
+            total += sys.getsizeof(o)
+            if isinstance(o, dict):
+                stack.extend(o.keys()); stack.extend(o.values())
+            elif isinstance(o, (list, tuple, set, frozenset)):
+                stack.extend(o)
+            elif isinstance(o, (LRUCache, FIFOCache)):
+                stack.append(o._cache)
+            elif hasattr(o, "__slots__") or hasattr(o, "__dict__"):
+                for cls in type(o).__mro__:
+                    for name in getattr(cls, "__slots__", ()):
+                        v = getattr(o, name, None)
+                        if v is not None:
+                            stack.append(v)
+                if hasattr(o, "__dict__"):
+                    stack.append(o.__dict__)
+        return total
+    gc.unfreeze()  # the TUI freezes what it loaded and built (tui/run.py): get_objects() skips frozen objects
+    objs = gc.get_objects()
+    for w in [o for o in objs if isinstance(o, Widget)]:
+        for name, val in vars(w).items():
+            if isinstance(val, (LRUCache, FIFOCache)) and len(val):
+                rows.append((deep(val), f"{type(w).__name__}#{w.id}.{name}", len(val), getattr(val, "maxsize", None) or val._maxsize))
+    for f in objs:
+        info = getattr(f, "cache_info", None)
+        mod = getattr(f, "__module__", "") or ""
+        if callable(info) and mod.split(".")[0] in ("textual", "rich", "pulse_tui"):
+            try:
+                ci = info()
+            except TypeError:
+                continue
+            if ci.currsize > 50:
+                rows.append((0, f"lru {mod}.{getattr(f, '__qualname__', '?')}", ci.currsize, ci.maxsize))
+    strips = [o for o in objs if isinstance(o, Strip)]
+    rows.append((sum(sys.getsizeof(s) for s in strips), "live Strip objects (shallow)", len(strips), 0))
+    rows.sort(reverse=True)
+    del objs, strips
+    before = status()["VmRSS"].strip()
+    found = gc.collect()  # cycles left unreachable since the freezes, now collectable
+    rows.append((0, f"gc.collect() after unfreeze: {found} unreachable; VmRSS {before} -> "
+                    f"{status()['VmRSS'].strip()}", 0, 0))
+    with open(path, "w") as fh:
+        fh.write("\n".join(f"{b / 2**20:7.2f} MiB {n} len {l} max {m}" for b, n, l, m in rows) + "\n")
 def trim(*_):
     import ctypes
     before = status()["VmRSS"].strip()
@@ -178,6 +243,8 @@ def main() -> int:
     ap.add_argument("--drop", action="append", default=[], metavar="VAR",
                     help="leave VAR out of the env file (REDIS_URL: a gateway-only host)")
     ap.add_argument("--trim", action="store_true")
+    ap.add_argument("--caches", action="store_true",
+                    help="the widgets' render caches, textual's and rich's lru_caches, live Strips (sizes)")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--burst", type=int, default=0, metavar="LINES",
                     help="half way through SECONDS, append LINES lines across the logs (a long run's log window)")
@@ -192,6 +259,8 @@ def main() -> int:
     trees = [f"{Path(d).resolve()}{'@' + e if e else ''}" for d, _, e in specs]
     tree_env = [dict(kv.split("=", 1) for kv in e.split(",") if kv) for _, _, e in specs]
     env = dict(e.split("=", 1) for e in opts.env)
+    if opts.caches:
+        env["PULSE_MEM_CACHES"] = "1"
     if opts.tracemalloc:
         env["PYTHONTRACEMALLOC"] = str(opts.tracemalloc)
     tmp = Path(tempfile.mkdtemp(prefix="pulse-mem-probe-"))
@@ -265,6 +334,8 @@ def main() -> int:
             data["pymalloc"] = _pymalloc_summary((tmp / f"{name}.pymalloc").read_text())
             data["smaps"] = smaps(pid, opts.top)
             data["screen"] = sum(1 for sid in world.ids if sid in tmux.capture(name))
+            if opts.caches:
+                data["caches"] = (tmp / f"{name}.caches").read_text()
             results[name] = data
         if opts.trim:
             for pid in pids.values():
@@ -295,6 +366,10 @@ def main() -> int:
         if "trim" in data:
             print(f"  glibc arenas before the trim (MiB mapped/free): {data['arenas']}")
             print(f"  malloc_trim(0): VmRSS {data['trim']}")
+        if "caches" in data:
+            print("  caches (deep size, alone):\n    " + "\n    ".join(
+                line for line in data["caches"].splitlines() if not line.startswith("   0.00 MiB ")
+                or " lru " in line or "gc.collect" in line or "Traceback" in line))
         print("  smaps (Rss KiB, anon KiB): " + "; ".join(f"{r} {a} {m}" for r, a, m in data["smaps"]))
         tops = collections.Counter(m.split(".")[0] for m in data["modules"])
         print("  modules: " + ", ".join(f"{k} {v}" for k, v in tops.most_common(30)))

@@ -18,10 +18,14 @@ percent of one core. RSS is sampled every 0.5 s (the process tree; for pulse-tui
 pm2's daemon serves both pulse-tui and pm2 monit; its CPU is reported beside them, counted in neither.
 Without node/npm, the bench says so and measures pulse-tui without pm2.
 Targets: pulse-tui <= 0.5x pm2 monit, < 1 % of one core; peak RSS < 64 MiB.
+Before/after in one run: `IDLE_CPU_BEFORE=DIR` (a checkout of an older commit; run from a directory without a
+pulse_tui of its own) adds that code's pulse-tui beside the others, with the same PATH and PM2_HOME; its figures
+are printed beside the current ones and judge nothing.
 """
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -46,6 +50,7 @@ from _world import (
 
 from pulse_tui.sources.pm2 import daemon_pid
 
+BEFORE = os.environ.get("IDLE_CPU_BEFORE")
 SESSIONS = 100
 APPS = 4
 LINE_EVERY_MS = 714  # 1.4 lines/s per app
@@ -120,6 +125,13 @@ def main() -> int:
         env_file = world.env_file("pulse.env", PULSE_TUI_PM2_APP=pm2.names[0] if pm2 else "bench-app-1")
         tmux = Tmux("idle")
         pulse_argv = [str(PULSE_TUI), "--env-file", str(env_file)]
+        if BEFORE:
+            from first_sessions import before_command
+
+            compileall.compile_dir(str(Path(BEFORE) / "pulse_tui"), quiet=1)
+            before_argv, before_env = before_command(Path(BEFORE))
+            panes["pulse-tui before"] = tmux.new("pulse-before", [*before_argv, "--env-file", str(env_file)],
+                                                 {**(pm2.env if pm2 else {}), **before_env})
         if pm2:
             panes["pulse-tui"] = tmux.new("pulse", pulse_argv, pm2.env)
             panes["pm2 monit"] = tmux.new("monit", [pm2.bin, "monit"], pm2.env)
@@ -145,6 +157,7 @@ def main() -> int:
         daemon_after = tree_cpu_s(daemon) if daemon else 0.0
         wall = time.monotonic() - t0
         hwm = vm_hwm(panes["pulse-tui"]) or 0
+        hwm_before = vm_hwm(panes["pulse-tui before"]) or 0 if BEFORE else 0
         screen = tmux.capture("pulse")
         sizes = [Path(p).stat().st_size if Path(p).exists() else 0 for p in logs]
     finally:
@@ -168,6 +181,8 @@ def main() -> int:
     if pm2:
         print(f"  pm2 daemon (serves both)   : {(daemon_after - daemon_before) / wall * 100:5.2f} % of one core, "
               f"counted in neither")
+    if BEFORE:
+        print(f"  pulse-tui before ({BEFORE}) VmHWM {hwm_before / 2**20:.1f} MiB")
     print(f"  pulse-tui VmHWM {hwm / 2**20:.1f} MiB; {shown} session ids on its screen; log bytes written "
           f"{sum(sizes)}")
     p = pct["pulse-tui"]
@@ -190,7 +205,7 @@ def main() -> int:
 def _sessions(panes: dict[str, int]) -> dict[str, int]:
     """tmux session name of each pane started."""
     names = {"pulse-tui": "pulse", "pm2 monit": "monit", "pulse-tui, no pm2 on PATH": "pulse-nopm2",
-             "bare Textual app": "bare"}
+             "bare Textual app": "bare", "pulse-tui before": "pulse-before"}
     return {names[n]: pid for n, pid in panes.items()}
 
 

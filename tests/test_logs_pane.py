@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.color import ColorSystem
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 
@@ -355,3 +357,56 @@ async def test_a_long_followed_log_keeps_only_a_few_screens_of_rendered_rows() -
                 pane.view.render_line(y - int(pane.view.scroll_y))  # paint the new rows as following does
         cached = pane.view._render_line_cache
         assert 0 < len(cached) <= ROW_CACHE_ROWS < 1024
+
+
+async def test_a_full_height_log_keeps_two_screens_of_rendered_rows_and_shrinks_back() -> None:
+    """The row cache covers twice the view (the full-height log repaints every row as it follows), and no more
+    than ROW_CACHE_ROWS once the view is small again."""
+    from pulse_tui.tui.log_pane import ROW_CACHE_ROWS
+
+    async with Host().run_test(size=(100, 90)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.add_lines([info(i) for i in range(400)])
+        await pilot.pause()
+        cache = pane.view._render_line_cache
+        height = pane.view.size.height
+        assert 2 * height > ROW_CACHE_ROWS and cache.maxsize == 2 * height
+        for y in range(2 * height):
+            pane.view.render_line(y % height)
+        await pilot.resize_terminal(100, 20)
+        await pilot.pause()
+        assert cache.maxsize == ROW_CACHE_ROWS and len(cache) <= ROW_CACHE_ROWS
+
+
+async def test_a_followed_log_empties_textuals_style_cache_past_its_bound() -> None:
+    """Each new row's styles carry its offset: Strip.render_ansi's cache (16,384) would keep them all."""
+    from textual.strip import Strip
+
+    from pulse_tui.tui.log_pane import ANSI_CACHE_STYLES
+
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        for i in range(ANSI_CACHE_STYLES + 10):
+            Strip.render_ansi(Style(meta={"offset": (0, i)}), ColorSystem.TRUECOLOR)
+        assert Strip.render_ansi.cache_info().currsize > ANSI_CACHE_STYLES
+        pane.add_lines([info(1)])
+        pane.flush()
+        await pilot.pause()
+        assert Strip.render_ansi.cache_info().currsize <= ANSI_CACHE_STYLES
+
+
+async def test_a_followed_log_empties_richs_cell_length_cache_past_its_bound() -> None:
+    """Every new row is measured: rich's cached_cell_len (4,096 texts) would keep a copy of each."""
+    from rich.cells import cached_cell_len
+
+    from pulse_tui.tui.log_pane import CELL_LEN_CACHE_TEXTS
+
+    async with Host().run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        for i in range(CELL_LEN_CACHE_TEXTS + 10):
+            cached_cell_len(f"measured {i}")
+        assert cached_cell_len.cache_info().currsize > CELL_LEN_CACHE_TEXTS
+        pane.add_lines([info(1)])
+        pane.flush()
+        await pilot.pause()
+        assert cached_cell_len.cache_info().currsize <= CELL_LEN_CACHE_TEXTS

@@ -118,3 +118,33 @@ async def test_style_lookups_and_scrollbar_reactives_we_memoise_or_set_quietly()
         table = app.query_one(DataTable)
         styles = table.get_component_styles("datatable--header")
         assert isinstance(styles, RenderStyles) and isinstance(styles.rich_style, Style)
+
+
+def test_strip_render_ansi_is_an_lru_cache_a_style_does_not_need() -> None:
+    """_LogView.write_lines empties Strip.render_ansi's lru_cache past ANSI_CACHE_STYLES: a style keeps its codes
+    on itself (`_ansi`), so a strip renders the same after the cache is emptied."""
+    from rich.console import Console
+    from rich.segment import Segment
+
+    info = Strip.render_ansi.cache_info  # type: ignore[attr-defined]
+    assert info().maxsize == 16384
+    style = Style(color="red", bold=True, meta={"offset": (0, 7)})
+    strip = Strip([Segment("hi", style)])
+    console = Console(color_system="truecolor", force_terminal=True)
+    first = strip.render(console)
+    assert style._ansi and info().currsize >= 1
+    Strip.render_ansi.cache_clear()  # type: ignore[attr-defined]
+    assert info().currsize == 0
+    assert Strip([Segment("hi", style)]).render(console) == first
+    assert info().currsize == 0  # the style's own codes were used: nothing rendered again
+
+
+def test_rich_cell_len_caches_in_cached_cell_len() -> None:
+    """_LogView.write_lines empties rich.cells.cached_cell_len past CELL_LEN_CACHE_TEXTS: cell_len goes through
+    it (short texts) and measures the same after it is emptied."""
+    from rich.cells import cached_cell_len, cell_len
+
+    cached_cell_len.cache_clear()
+    assert cell_len("héllo wörld") == 11 and cached_cell_len.cache_info().currsize == 1
+    cached_cell_len.cache_clear()
+    assert cell_len("héllo wörld") == 11

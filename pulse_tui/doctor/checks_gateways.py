@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pulse_tui.doctor.checks_redis import examples
 from pulse_tui.events import EventKind, SessionEvent
 from pulse_tui.findings import REGISTRY
 from pulse_tui.model import Finding, Severity, Snapshot
 from pulse_tui.sources.gateway.base import GatewayFacts
-from pulse_tui.sources.gateway.evolution import EvolutionFacts, is_transient, reason_text
 from pulse_tui.sources.gateway.keys_from_env import EvolutionSettings
-from pulse_tui.sources.gateway.waha import WahaFacts, is_loopback_url
+
+if TYPE_CHECKING:
+    # Imported where a check runs: a host on another gateway (Salesboy, ~0.2 MiB) never loads these adapters.
+    from pulse_tui.sources.gateway.evolution import EvolutionFacts
+    from pulse_tui.sources.gateway.waha import WahaFacts
 
 WAHA_QR_MAX = 6  # a QR lives 60 s, then 20 s each, 6 codes, then FAILED (waha#1799)
 SILENT_AFTER_S = 30 * 60.0  # WORKING with no activity for this long is the known silent failure (waha#1931)
@@ -80,6 +83,8 @@ def check_evolution(facts: EvolutionFacts, settings: EvolutionSettings | None = 
                     loopback: bool = True, loop_window_s: float = LOOP_WINDOW_S,
                     loop_events: int = LOOP_EVENTS) -> list[Finding]:
     """Evolution: default key, DEL_INSTANCE, QR limit, database vs memory, reconnect loops, close codes."""
+    from pulse_tui.sources.gateway.evolution import is_transient, reason_text
+
     out: list[Finding] = []
     where = f"Evolution at {facts.url}"
     if facts.key_is_default or (settings is not None and settings.key_is_default):
@@ -159,6 +164,11 @@ def fact_findings(gateway: FactSource, settings: EvolutionSettings | None, now: 
     """The WAHA or Evolution checks over what the adapter has learned so far (no request of its own); [] for a
     gateway that has no facts of its own."""
     facts = gateway.facts()
+    if facts is None:
+        return []
+    from pulse_tui.sources.gateway.evolution import EvolutionFacts
+    from pulse_tui.sources.gateway.waha import WahaFacts, is_loopback_url
+
     if isinstance(facts, WahaFacts):
         return check_waha(facts, now)
     if isinstance(facts, EvolutionFacts):

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Self
 
-from rich.cells import cell_len
+from rich.cells import cached_cell_len, cell_len
 from rich.highlighter import Highlighter
 from rich.style import Style
 from rich.text import Text
@@ -45,9 +45,18 @@ MARKS = {"error": "✖ ", "warn": "▲ ", "debug": "· ", "": "  "}
 ASCII_MARKS = {"error": "E ", "warn": "W ", "debug": ". ", "": "  "}
 PAINT_EVERY_S = 1.0  # feed() paints the live log at most this often (see LogPane.feed)
 SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thread (see _LogView._update_size)
-# Rendered rows kept (Log's default is 1,024): a few screens of scrolling back. Each row's strip keeps its crops
-# and offsets, ~5 KiB, and a followed log keeps rendering new rows: 1,024 of them were ~5 MiB of the TUI's RSS.
-ROW_CACHE_ROWS = 256
+# Rendered rows kept (Log's default is 1,024): a few screens of scrolling back, and at least two of the view's
+# height (the full-height log). Each row's strip keeps its crops and offsets, ~5.5 KiB, and a followed log keeps
+# rendering new rows: 1,024 of them were ~5 MiB of the TUI's RSS, 256 of them 1.4 MiB (0.5-0.9 MiB of RSS over 64).
+ROW_CACHE_ROWS = 64
+# Textual's Strip.render_ansi keeps the styles it rendered in an lru_cache of 16,384. Every new row of a followed
+# log brings styles of its own (each segment's carries the row's offset for selection), ~15 a second with 4
+# logs writing: the cache grew ~0.6 KiB a style for ~17 minutes (~10 MiB). Emptied past this many; a style
+# keeps its rendered codes on itself (`Style._ansi`), so the styles on screen are not rendered again.
+ANSI_CACHE_STYLES = 2048
+# Rich's cached_cell_len keeps 4,096 strings it measured, and every new row is measured (a copy with its tabs
+# expanded, kept by nothing else): ~0.8 MiB once full, after ~5 minutes of 4 logs. Emptied past this many.
+CELL_LEN_CACHE_TEXTS = 1024
 _WRAP_MARK = "↳ "
 _ASCII_WRAP_MARK = "> "
 
@@ -109,6 +118,14 @@ class _LogView(Log):
         super().__init__(*args, **kwargs)
         self._render_line_cache.maxsize = ROW_CACHE_ROWS
 
+    def on_resize(self, event: events.Resize) -> None:
+        rows = max(ROW_CACHE_ROWS, 2 * event.size.height)
+        cache = self._render_line_cache
+        if rows != cache.maxsize:
+            if rows < len(cache):
+                cache.clear()  # an LRUCache evicts one row per new one: it would stay this big
+            cache.maxsize = rows
+
     def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
         if self._quiet_growth:
             layout = False
@@ -123,6 +140,10 @@ class _LogView(Log):
             super().write_lines(lines, scroll_end)
         finally:
             self._quiet_growth = False
+        if Strip.render_ansi.cache_info().currsize > ANSI_CACHE_STYLES:
+            Strip.render_ansi.cache_clear()
+        if cached_cell_len.cache_info().currsize > CELL_LEN_CACHE_TEXTS:
+            cached_cell_len.cache_clear()
         after = self.virtual_size
         if scrolling:
             bar = self.vertical_scrollbar
