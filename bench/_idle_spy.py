@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/_idle_spy.py [ROOT ...]   (not part of `make bench`;
 starts). Each ROOT is a checkout of pulse-tui run as `python -m pulse_tui` with PYTHONPATH=ROOT (default: this
 one), all at once over the same world (100 sessions, 4 pm2 apps logging 1.4 lines/s); the bare Textual app beside
 them. py-spy (/work/main/.venv/bin/py-spy, or $PY_SPY) records the first ROOT for the measured window unless
-IDLE_SPY=0; its top frames are printed with _profile.spy_top.
+IDLE_SPY=0; its top frames are printed with _profile.spy_top ($IDLE_SPY_RAW=FILE keeps py-spy's raw samples).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main() -> int:
         print(f"  {sum(1 for sid in world.ids if sid in screen)} session ids on p0's screen")
         if raw.exists():
             print(spy_top(raw, 25))
+            if keep := os.environ.get("IDLE_SPY_RAW"):
+                shutil.copy(raw, keep)  # for slicing the samples further than spy_top does
     finally:
         close_started(tmux, pm2, world)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -97,6 +97,10 @@ def main(argv: list[str]) -> int:
             print("  refresh() calls per s, by widget, kind and caller:")
             for r, n in sorted(d["refreshes"].items(), key=lambda kv: -kv[1])[:TOP]:
                 print(f"    {n / span:8.2f}  {r}")
+            print(f"  messages dispatched per s ({sum(d.get('messages', {}).values()) / span:.1f} in all), by type and "
+                  "receiver:")
+            for m, n in sorted(d.get("messages", {}).items(), key=lambda kv: -kv[1])[:TOP]:
+                print(f"    {n / span:8.2f}  {m}")
         for i, p in enumerate(pids.values()):
             if psutil.pid_exists(p):
                 tmux.quit(f"v{i}", p)

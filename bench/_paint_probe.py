@@ -33,6 +33,7 @@ renders: Counter[str] = Counter()  # widget → render_lines calls (cached or no
 render_cpu: dict[str, float] = {}  # widget → CPU s in Textual's StylesCache.render for it
 crops: Counter[str] = Counter()  # a partial frame's crop (the box around every dirty region) → frames
 refreshes: Counter[str] = Counter()  # "widget layout? ← caller" → calls
+messages: Counter[str] = Counter()  # "message type -> receiver" → messages dispatched
 timing: dict[str, list[float]] = {}
 loop: list[asyncio.AbstractEventLoop] = []  # the app's loop, once it runs  # name → [calls, CPU s]
 
@@ -118,6 +119,16 @@ def patch() -> None:
         return refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
 
     widget.Widget.refresh = counted_refresh  # type: ignore[method-assign]
+    from textual.message_pump import MessagePump
+
+    dispatch = MessagePump._dispatch_message
+
+    async def counted_dispatch(self: Any, message: Any) -> Any:
+        if _on:
+            messages[f"{type(message).__qualname__} -> {_name(self)}"] += 1
+        return await dispatch(self, message)
+
+    MessagePump._dispatch_message = counted_dispatch  # type: ignore[method-assign]
     partial = Compositor.render_partial_update
 
     def counted_partial(self: Any) -> Any:
@@ -161,6 +172,7 @@ def schedule() -> None:
         render_cpu.clear()
         crops.clear()
         refreshes.clear()
+        messages.clear()
         timing.clear()
         if PROFILE and loop:
             loop[0].call_soon_threadsafe(profiler.enable)  # cProfile sees the thread that enables it
@@ -187,7 +199,7 @@ def schedule() -> None:
             try:
                 out = {"module": sys.modules["pulse_tui"].__file__, "wall": wall, "cpu": cpu, "lines": dict(lines), "renders": dict(renders),
                        "render_cpu": dict(render_cpu), "crops": dict(crops),
-                       "refreshes": dict(refreshes), "timing": {k: list(v) for k, v in timing.items()}}
+                       "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in timing.items()}}
                 break
             except RuntimeError:  # a dict changed size while copied: the main thread was counting
                 time.sleep(0.01)
