@@ -34,6 +34,8 @@ render_cpu: dict[str, float] = {}  # widget → CPU s in Textual's StylesCache.r
 crops: Counter[str] = Counter()  # a partial frame's crop (the box around every dirty region) → frames
 refreshes: Counter[str] = Counter()  # "widget layout? ← caller" → calls
 messages: Counter[str] = Counter()  # "message type -> receiver" → messages dispatched
+gc_time: dict[str, list[float]] = {}  # "gc gen N" → [collections, CPU s] (any thread)
+_gc_started: list[float] = []
 timing: dict[str, list[float]] = {}
 loop: list[asyncio.AbstractEventLoop] = []  # the app's loop, once it runs  # name → [calls, CPU s]
 
@@ -129,6 +131,17 @@ def patch() -> None:
         return await dispatch(self, message)
 
     MessagePump._dispatch_message = counted_dispatch  # type: ignore[method-assign]
+    import gc
+
+    def gc_timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            _gc_started[:] = [time.thread_time()]
+        elif _on and _gc_started:
+            slot = gc_time.setdefault(f"gc gen {info['generation']}", [0, 0.0])
+            slot[0] += 1
+            slot[1] += time.thread_time() - _gc_started[0]
+
+    gc.callbacks.append(gc_timed)
     partial = Compositor.render_partial_update
 
     def counted_partial(self: Any) -> Any:
@@ -173,6 +186,7 @@ def schedule() -> None:
         crops.clear()
         refreshes.clear()
         messages.clear()
+        gc_time.clear()
         timing.clear()
         if PROFILE and loop:
             loop[0].call_soon_threadsafe(profiler.enable)  # cProfile sees the thread that enables it
@@ -199,7 +213,7 @@ def schedule() -> None:
             try:
                 out = {"module": sys.modules["pulse_tui"].__file__, "wall": wall, "cpu": cpu, "lines": dict(lines), "renders": dict(renders),
                        "render_cpu": dict(render_cpu), "crops": dict(crops),
-                       "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in timing.items()}}
+                       "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in {**timing, **gc_time}.items()}}
                 break
             except RuntimeError:  # a dict changed size while copied: the main thread was counting
                 time.sleep(0.01)
