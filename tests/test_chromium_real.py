@@ -211,18 +211,27 @@ async def test_two_sessions_under_a_parent_then_crash_then_orphans(tmp_path: Pat
         pss, uss = map(sum, zip(*(_rollup(p) for p in pids), strict=True))
         return pss, uss
 
-    trees_before = {sid: _tree(ProcessMapper([root], SystemClock()).scan(memory=False), sid).pids
-                    for sid in (UID_A, UID_B)}
-    before = {sid: kernel(pids) for sid, pids in trees_before.items()}
-    report = ProcessMapper([root], SystemClock()).scan()
-    for sid in (UID_A, UID_B):
-        tree = _tree(report, sid)
-        after = kernel(tree.pids)
-        assert tree.pss_bytes is not None and tree.uss_bytes is not None
-        for got, was, now in ((tree.pss_bytes, before[sid][0], after[0]), (tree.uss_bytes, before[sid][1], after[1])):
-            low, high = min(was, now), max(was, now)
-            assert 0.9 * low <= got <= 1.1 * high, (sid, got, was, now)
-        assert tree.uss_bytes <= tree.pss_bytes < tree.rss_bytes  # RSS counts shared pages once per process
+    # A renderer starting between the reads moves every figure (a page it maps lowers the others' PSS), so a
+    # miss is measured again, up to three times, once the browser has had a moment.
+    for _attempt in range(3):
+        trees_before = {sid: _tree(ProcessMapper([root], SystemClock()).scan(memory=False), sid).pids
+                        for sid in (UID_A, UID_B)}
+        before = {sid: kernel(pids) for sid, pids in trees_before.items()}
+        report = ProcessMapper([root], SystemClock()).scan()
+        misses = []
+        for sid in (UID_A, UID_B):
+            tree = _tree(report, sid)
+            after = kernel(tree.pids)
+            assert tree.pss_bytes is not None and tree.uss_bytes is not None
+            for got, was, now in ((tree.pss_bytes, before[sid][0], after[0]),
+                                  (tree.uss_bytes, before[sid][1], after[1])):
+                if not 0.9 * min(was, now) <= got <= 1.1 * max(was, now):
+                    misses.append((sid, got, was, now))
+            assert tree.uss_bytes <= tree.pss_bytes < tree.rss_bytes  # RSS counts shared pages once per process
+        if not misses:
+            break
+        time.sleep(1.0)
+    assert not misses, misses
     assert report.total_browser_pss == sum(_tree(report, s).pss_bytes or 0 for s in (UID_A, UID_B))
     assert report.memory_age_s is not None and report.memory_age_s < 120
 

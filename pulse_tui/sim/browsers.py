@@ -154,7 +154,12 @@ class StandInGateway:
             procs = self.processes()
             gateway = [p for p in procs if p.ppid == self.reaper_pid]
             locks_ok = all((Path(s.user_data_dir) / "SingletonLock").is_symlink() for s in self.specs if s.lock)
-            if len(procs) >= want and gateway and locks_ok:
+            # A child bash forked but not yet exec'd still carries its browser's argv: a scan then would take it
+            # for a second browser. Only the busy loops keep that argv for good.
+            by_pid = {p.pid: p for p in procs}
+            forked = sum(1 for p in procs if p.ppid in by_pid and by_pid[p.ppid].cmdline == p.cmdline)
+            settled = forked <= sum(1 for s in self.specs if s.busy)
+            if len(procs) >= want and gateway and locks_ok and settled:
                 self.gateway_pid = gateway[0].pid
                 return
             time.sleep(0.02)
