@@ -180,6 +180,28 @@ def test_an_unchanged_ledger_is_not_parsed_again_yet_another_process_s_write_is_
         assert st.spent == 4 and st is not first
 
 
+def test_a_batch_is_one_locked_transaction_for_several_calls(tmp_path: Path) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:3001")
+    b = RequestBudget(90, clock=FakeClock(), reserve=0, store=Ledger(path), me="1")
+    assert b.try_spend()
+    written = os.stat(path).st_ino
+    probe = os.open(path.with_suffix(".lock"), os.O_RDWR)
+    try:
+        with b.batch():
+            with pytest.raises(BlockingIOError):  # held for the whole batch: no other process interleaves
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            assert b.try_spend() and b.try_spend()
+            assert b.snapshot() == (87, 90) and b.use() == BudgetUse(3, 0, 0, None)  # its own changes, unwritten
+            assert os.stat(path).st_ino == written
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
+        fcntl.flock(probe, fcntl.LOCK_UN)
+    finally:
+        os.close(probe)
+    assert json.loads(path.read_bytes())["state"]["spent"] == 3  # written once, at the end
+    other = RequestBudget(90, clock=FakeClock(), reserve=0, store=Ledger(path), me="2")
+    assert other.use() == BudgetUse(0, 3, 0, None)
+
+
 def test_a_change_made_in_memory_or_abandoned_never_reaches_the_next_transaction(tmp_path: Path) -> None:
     path = ledger_path(tmp_path, "http://127.0.0.1:3001")
     ledger = Ledger(path)
