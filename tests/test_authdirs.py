@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,24 @@ def test_entry_counts_follow_changes(tmp_path: Path) -> None:
     assert counts() == (3, 3)
     # ...which a plain discover(), without counts, lists afresh
     assert {d.session_id: d.entries for d in discover([root])}[UID] == 4
+
+
+def test_a_poller_s_discovery_reuses_unchanged_dirs_and_sees_every_change(tmp_path: Path) -> None:
+    root = tmp_path / ".wwebjs_auth"
+    a, b = mk(root / f"session-{UID}", files=2), mk(root / "session-not-a-uuid", files=1)
+    past = os.stat(a).st_mtime_ns - 60 * 10**9
+    for d in (a, b):
+        os.utime(d, ns=(past, past))
+    kept = EntryCounts()
+    first = discover([root], counts=kept)
+    second = discover([root], counts=kept)
+    assert second == first == discover([root]) and all(x is y for x, y in zip(first, second, strict=True))
+    shutil.rmtree(b)  # gone: not listed from memory
+    assert [d.session_id for d in discover([root], counts=kept)] == [UID]
+    shutil.rmtree(a)
+    mk(a, files=5)  # the same name, a new dir (new inode, new mtime)
+    [again] = discover([root], counts=kept)
+    assert again.entries == 5 and again == discover([root])[0]
 
 
 def test_size_only_when_asked_and_bounded(tmp_path: Path) -> None:

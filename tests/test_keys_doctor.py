@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from pulse_tui.config import load_config
-from pulse_tui.doctor.checks_keys import check_config, check_env_file_lines, check_secrets
+from pulse_tui.doctor.checks_keys import EnvFileLines, check_config, check_env_file_lines, check_secrets
 from pulse_tui.model import Finding, Severity
 from tests.test_keys_parity import ENVS, clean_env
 
@@ -103,6 +104,24 @@ def test_ignored_lines_are_one_finding_by_number_never_by_value(tmp_path: Path) 
     assert f.code == "env-file-ignored-lines" and "line(s) 8, 9, 11" in f.message
     assert "s3cr3t" not in f.message + f.hint and "SPACE" not in f.message
     assert by_code(check_config(load_config({}, {}, [env], cwd=tmp_path)), "env-file-ignored-lines")
+
+
+def test_a_poller_reads_an_env_file_again_only_when_it_changed(tmp_path: Path) -> None:
+    env = tmp_path / "pulse.env"
+    env.write_text("A=1\nnot a line\n")
+    os.utime(env, ns=(10**18, 10**18))  # long ago: past the racy window
+    memo = EnvFileLines()
+    assert memo.ignored(env) == (2,)
+    env.write_text("not a line\nA=1\n")  # same size, same inode; mtime set back: nothing tells the change
+    os.utime(env, ns=(10**18, 10**18))
+    assert memo.ignored(env) == (2,)  # so it was not read again
+    os.utime(env, ns=(10**18 + 1, 10**18 + 1))  # one ns later: read again
+    assert memo.ignored(env) == (1,)
+    env.write_text("A=1\n")  # just written (racy): never kept, each call reads it
+    assert memo.ignored(env) == ()
+    env.write_text("A=1\nB\n")
+    assert memo.ignored(env) == (2,)
+    assert check_env_file_lines([env], memo)[0].code == "env-file-ignored-lines"
 
 
 def test_ignored_lines_no_stderr_noise_and_the_rest_is_read(tmp_path: Path) -> None:

@@ -165,6 +165,66 @@ def test_a_transaction_rewrites_the_file_only_when_its_caller_changed_the_state(
     assert json.loads(ledger.path.read_bytes())["state"]["sessions"] == {IDS[0]: {"state": "DISCONNECTED"}}
 
 
+def test_an_unchanged_ledger_is_not_parsed_again_yet_another_process_s_write_is_seen(tmp_path: Path) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:3001")
+    mine, other = Ledger(path), Ledger(path)  # two processes' ledgers of one URL
+    with mine.transaction() as st:
+        st.spent = 3
+    with mine.transaction() as st:
+        first = st
+    with mine.transaction() as st:
+        assert st is first  # the same bytes: the state parsed last time, not a new parse
+    with other.transaction() as st:
+        st.spent = 4  # same size, maybe the same inode and mtime tick: only the bytes tell
+    with mine.transaction() as st:
+        assert st.spent == 4 and st is not first
+
+
+def test_a_batch_is_one_locked_transaction_for_several_calls(tmp_path: Path) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:3001")
+    b = RequestBudget(90, clock=FakeClock(), reserve=0, store=Ledger(path), me="1")
+    assert b.try_spend()
+    written = os.stat(path).st_ino
+    probe = os.open(path.with_suffix(".lock"), os.O_RDWR)
+    try:
+        with b.batch():
+            with pytest.raises(BlockingIOError):  # held for the whole batch: no other process interleaves
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            assert b.try_spend() and b.try_spend()
+            assert b.snapshot() == (87, 90) and b.use() == BudgetUse(3, 0, 0, None)  # its own changes, unwritten
+            assert os.stat(path).st_ino == written
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
+        fcntl.flock(probe, fcntl.LOCK_UN)
+    finally:
+        os.close(probe)
+    assert json.loads(path.read_bytes())["state"]["spent"] == 3  # written once, at the end
+    other = RequestBudget(90, clock=FakeClock(), reserve=0, store=Ledger(path), me="2")
+    assert other.use() == BudgetUse(0, 3, 0, None)
+
+
+def test_a_change_made_in_memory_or_abandoned_never_reaches_the_next_transaction(tmp_path: Path) -> None:
+    path = ledger_path(tmp_path, "http://127.0.0.1:3001")
+    ledger = Ledger(path)
+    with ledger.transaction() as st:
+        st.spent = 3
+    with ledger.transaction() as st:
+        pass  # cached now; it is also the memory fallback
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with ledger.transaction() as st:
+            st.spent = 50  # counted in memory only: the file still says 3
+    finally:
+        os.close(fd)
+    with ledger.transaction() as st:
+        assert st.spent == 3
+    with pytest.raises(RuntimeError), ledger.transaction() as st:
+        st.spent = 60
+        raise RuntimeError("the caller failed halfway")
+    with ledger.transaction() as st:
+        assert st.spent == 3
+
+
 @pytest.mark.parametrize("content", [b"", b"{", b"[" * 100_000, b'{"version":1,"state":{"spent":1e309,'
                                      b'"window_end":"x","by_process":{"1":-5},"sessions":[]}}'])
 def test_a_damaged_ledger_is_a_fresh_window_not_a_crash(tmp_path: Path, content: bytes) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from pulse_tui.config import Config, GatewayKind
-from pulse_tui.doctor.checks_keys import check_config, pulse_in_play
+from pulse_tui.doctor.checks_keys import EnvFileLines, check_config, pulse_in_play
 from pulse_tui.doctor.checks_redis import check_redis, count_text, examples
 from pulse_tui.findings import GROUPS, REGISTRY, group_of
 from pulse_tui.model import ConnState, Finding, HealthState, Severity, Snapshot
@@ -193,6 +193,7 @@ def run_checks(
     log_lines: Iterable[str] = (),
     *,
     extra: Sequence[ExtraChecks] = (),
+    env_lines: EnvFileLines | None = None,
 ) -> list[Finding]:
     """Every config-, snapshot- and log-based check for one snapshot, sorted by group then severity.
 
@@ -200,7 +201,7 @@ def run_checks(
     still run, so one malformed value never hides the rest of the diagnosis.
     """
     runs: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
-        ("keys", lambda: check_config(config)),
+        ("keys", lambda: check_config(config, env_lines)),
         ("gateway", lambda: check_gateway(snapshot, config)),
         ("redis", lambda: check_redis(snapshot.redis, config)),
         ("sessions", lambda: check_sessions(snapshot)),
@@ -238,8 +239,10 @@ def findings_for(
 ) -> Callable[[Snapshot], list[Finding]]:
     """The Monitor's `findings` hook: runs every check on each new snapshot. `extra`: e.g. lock/pm2 findings."""
 
+    env_lines = EnvFileLines()  # the hook runs every poll: an unchanged env file is not read again
+
     def hook(snapshot: Snapshot) -> list[Finding]:
-        return run_checks(config, snapshot, log_lines(), extra=extra)
+        return run_checks(config, snapshot, log_lines(), extra=extra, env_lines=env_lines)
 
     return hook
 

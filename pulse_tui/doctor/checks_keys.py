@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -177,12 +178,40 @@ def check_secrets(config: Config) -> list[Finding]:
     return out
 
 
-def check_env_file_lines(paths: Iterable[Path]) -> list[Finding]:
+class EnvFileLines:
+    """Each env file's ignored line numbers, read again only when its (device, inode, size, mtime) changed: the
+    monitor runs the checks every poll, and the files hardly ever change."""
+
+    RACY_NS = 2_000_000_000  # a file written this recently may change again within its mtime's tick: not kept
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[tuple[int, int, int, int], tuple[int, ...]]] = {}
+
+    def ignored(self, path: Path) -> tuple[int, ...]:
+        """The file's ignored line numbers (EnvFileError as `envfile.read` raises it)."""
+        key = str(path)
+        try:
+            st = os.stat(key)
+        except OSError:
+            st = None
+        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) \
+            else None
+        hit = self._seen.get(key)
+        if sig is not None and hit is not None and hit[0] == sig:
+            return hit[1]
+        self._seen.pop(key, None)
+        ignored = envfile.read(path).ignored_lines  # stat before the read: a change in between is read next poll
+        if sig is not None and time.time_ns() - sig[3] > self.RACY_NS:
+            self._seen[key] = (sig, ignored)
+        return ignored
+
+
+def check_env_file_lines(paths: Iterable[Path], memo: EnvFileLines | None = None) -> list[Finding]:
     """Lines of an env file that Node's dotenv (so Pulse) silently skips, by number only (a line may hold a secret)."""
     out: list[Finding] = []
     for path in paths:
         try:
-            ignored = envfile.read(path).ignored_lines
+            ignored = memo.ignored(path) if memo is not None else envfile.read(path).ignored_lines
         except envfile.EnvFileError:
             continue  # the loader already refused it
         if not ignored:
@@ -257,7 +286,7 @@ def check_env_files(paths: Iterable[Path]) -> list[Finding]:
                     tuple(p for p, _ in wide[:3]))]
 
 
-def check_config(config: Config) -> list[Finding]:
-    """Every check that needs only the configuration."""
+def check_config(config: Config, env_lines: EnvFileLines | None = None) -> list[Finding]:
+    """Every check that needs only the configuration (`env_lines`: a poller's memo of the env files' lines)."""
     return check_secrets(config) + check_api_key(config) + check_redis_password(config) \
-        + check_env_files(config.env_files) + check_env_file_lines(config.env_files)
+        + check_env_files(config.env_files) + check_env_file_lines(config.env_files, env_lines)

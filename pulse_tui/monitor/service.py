@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -71,6 +72,7 @@ class BudgetReadout(Protocol):
 
     def use(self) -> BudgetUse | None: ...
     def poll_rate(self) -> float | None: ...
+    def batch(self) -> AbstractContextManager[None]: ...
 
 
 class GatewaySource(Protocol):
@@ -470,18 +472,20 @@ class Monitor:
             self._listed, self._listed_at = frozenset(listed), self.clock.now()
         for sid in self._known_ids:
             self._track(sid)
-        self._adopt_known()
-        asked = 0
-        plan = self._plan(now)
-        if full:
-            # A one-shot run (status, doctor, cron) answers fresh ledger entries as they are and spends at most
-            # its share of the window on the rest, oldest first: a check every few minutes must not lock out
-            # the dashboard, nor starve a running TUI.
-            fresh = self._fresh_within()
-            plan = [sid for sid in plan if not (sid in self._adopted and self._fresh(self._tracked[sid], now, fresh))]
-            limit = self._oneshot_limit()
-        else:
-            limit = int(self._pace())
+        with self._budget_batch():  # the ledger's last known states and the pace: one transaction, not four
+            self._adopt_known()
+            asked = 0
+            plan = self._plan(now)
+            if full:
+                # A one-shot run (status, doctor, cron) answers fresh ledger entries as they are and spends at most
+                # its share of the window on the rest, oldest first: a check every few minutes must not lock out
+                # the dashboard, nor starve a running TUI.
+                fresh = self._fresh_within()
+                plan = [sid for sid in plan
+                        if not (sid in self._adopted and self._fresh(self._tracked[sid], now, fresh))]
+                limit = self._oneshot_limit()
+            else:
+                limit = int(self._pace())
         for sid in plan[:limit]:
             result = await self.gateway.status(sid)
             if isinstance(result, GatewayFailure):
@@ -509,8 +513,10 @@ class Monitor:
             else:
                 self._fail(GatewayFailure(health.state, health.detail, retry_after_s=health.retry_after_s,
                                           kind=health.failure_kind or FailureKind.HTTP))
-        left, cap = self._budget()
-        self._health = replace(self._health, budget_left=left, budget_limit=cap, budget_use=self._budget_use())
+        with self._budget_batch():
+            left, cap = self._budget()
+            use = self._budget_use()
+        self._health = replace(self._health, budget_left=left, budget_limit=cap, budget_use=use)
 
     def _channel_tells_enough(self, full: bool) -> bool:
         """While the event channel follows every known session, the listing is a consistency check every
@@ -550,6 +556,13 @@ class Monitor:
     def _latency(self) -> float | None:
         """The last answered request's latency, when the adapter tells it."""
         return self.gateway.last_latency_ms
+
+    def _budget_batch(self) -> AbstractContextManager[object]:
+        """One ledger transaction for the budget readouts that follow (none for a gateway without a budget)."""
+        try:
+            return self.gateway.budget.batch()
+        except Exception:  # noqa: BLE001 - a budget readout must never break a poll
+            return contextlib.nullcontext()
 
     def _budget_use(self) -> BudgetUse | None:
         try:

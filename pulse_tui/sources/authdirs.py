@@ -92,6 +92,19 @@ class EntryCounts:
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[int, int, int]] = {}  # path -> (inode, mtime ns, entries)
+        self._dirs: dict[str, tuple[int, int, AuthDir]] = {}  # path -> (inode, mtime ns, what discover found)
+
+    def known(self, path: str, st: os.stat_result) -> AuthDir | None:
+        """The AuthDir found at `path` last time, when the dir's inode and mtime are still the same."""
+        hit = self._dirs.get(path)
+        return hit[2] if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns else None
+
+    def keep(self, path: str, st: os.stat_result, found: AuthDir) -> None:
+        """Remember what discover found at `path` (not when it changed within RACY_NS, as for counts)."""
+        if time.time_ns() - st.st_mtime_ns > self.RACY_NS:
+            if len(self._dirs) >= self.MAX_DIRS:
+                self._dirs.clear()
+            self._dirs[path] = (st.st_ino, st.st_mtime_ns, found)
 
     def count(self, path: str, st: os.stat_result) -> int:
         """Entries directly in `path` (whose stat is `st`); OSError when it cannot be listed."""
@@ -120,6 +133,13 @@ def _stat(path: Path, with_size: bool, max_files: int,
     except OSError:
         return None, None, None
     return st.st_mtime, entries, (_tree_size(path, max_files) if with_size else None)
+
+
+def _memo_stat(key: str) -> os.stat_result | None:
+    try:
+        return os.stat(key)
+    except OSError:
+        return None
 
 
 def _tree_size(path: Path, max_files: int) -> int | None:
@@ -234,15 +254,24 @@ def discover(
     """
     found: dict[Path, AuthDir] = {}
     for root in _expand_roots(roots):
+        root_str = str(root)
         for name in _list_dirs(root):
             if layout in (None, Layout.SALESBOY) and name.startswith(SALESBOY_PREFIX):
                 sid = name[len(SALESBOY_PREFIX):]
                 if name.startswith(PULSE_PREFIX) and PHONE_RE.match(name[len(PULSE_PREFIX):]):
                     continue  # a Pulse profile dir placed directly under a root: not a Salesboy user
+                key = os.path.join(root_str, name)
+                st = _memo_stat(key) if counts is not None and not with_size else None
+                hit = counts.known(key, st) if counts is not None and st is not None else None
+                if hit is not None:  # unchanged since the last poll: one stat, no Path, no new frozen object
+                    found[hit.path] = hit
+                    continue
                 path = root / name
                 ok = is_uuid(sid)
-                found[path] = AuthDir(sid, path, Layout.SALESBOY, ok, "" if ok else _salesboy_reason(sid),
-                                      *_stat(path, with_size, max_files, counts))
+                d = found[path] = AuthDir(sid, path, Layout.SALESBOY, ok, "" if ok else _salesboy_reason(sid),
+                                          *_stat(path, with_size, max_files, counts))
+                if counts is not None and st is not None and d.mtime is not None:
+                    counts.keep(key, st, d)
             elif layout in (None, Layout.PULSE) and PHONE_RE.match(name):
                 path = root / name / f"{PULSE_PREFIX}{name}"
                 if path.is_dir():

@@ -16,8 +16,9 @@ import email.utils
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -131,46 +132,68 @@ class RequestBudget:
         self.reserve = 0 if limit is None else max(0, min(reserve, limit // 4))
         self.store: Store = store or MemoryStore()
         self.me = me or str(os.getpid())
+        self._held: tuple[int, BudgetState] | None = None  # (thread, state) of the batch under way, see `batch`
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run several of this budget's calls as one store transaction: one lock, read and write-back with a
+        ledger, instead of one per call (a poll's readouts). Synchronous code only: the ledger is locked
+        meanwhile. Calls from another thread still take their own transaction."""
+        if self._held is not None and self._held[0] == threading.get_ident():
+            yield  # already inside one
+            return
+        with self.store.transaction() as st:
+            self._held = (threading.get_ident(), st)
+            try:
+                yield
+            finally:
+                self._held = None
+
+    def _transaction(self) -> AbstractContextManager[BudgetState]:
+        held = self._held
+        if held is not None and held[0] == threading.get_ident():
+            return nullcontext(held[1])
+        return self.store.transaction()
 
     # --- reading ---------------------------------------------------------------------
 
     @property
     def spent(self) -> int:
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             self._roll(st)
             return st.spent
 
     @property
     def limit(self) -> int | None:
         """Our cap: the configured limit, never above what the server says its limit is."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             return self._cap(st)
 
     @property
     def left(self) -> int | None:
         """Requests left in this window (None: unlimited)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             return self._left(st)
 
     @property
     def rate_limited(self) -> bool:
         """True while the server told us to wait (a 429 or Retry-After)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             return self._blocked(st) and st.rate_limited
 
     def blocked_for(self, kind: Spend | str = Spend.POLL) -> float:
         """Seconds until a request of `kind` may be sent (0 when it may be sent now)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             return self._blocked_for(st, kind)
 
     def snapshot(self) -> tuple[int | None, int | None]:
         """(left, limit) for the header."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             return self._left(st), self._cap(st)
 
     def poll_rate(self) -> float | None:
         """Polls per second that last until the window ends, given what every spender has left (None: no limit)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             self._roll(st)
             cap = self._cap(st)
             if cap is None:
@@ -182,7 +205,7 @@ class RequestBudget:
 
     def use(self) -> BudgetUse | None:
         """Who spent this window: this process, other pulse-tui processes, someone else (None: unlimited)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             self._roll(st)
             if self._cap(st) is None:
                 return None
@@ -194,7 +217,7 @@ class RequestBudget:
 
     def try_spend(self, kind: Spend | str = Spend.POLL) -> bool:
         """Take one request from the budget; False (and nothing taken) when it must not be sent."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             self._roll(st)
             if self._blocked(st):
                 return False
@@ -209,7 +232,7 @@ class RequestBudget:
 
     def refund(self) -> None:
         """Give back a request that never reached the server (connection refused)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             st.spent = max(0, st.spent - 1)
             if st.by_process.get(self.me, 0) > 0:
                 st.by_process[self.me] -= 1
@@ -231,7 +254,7 @@ class RequestBudget:
         if reset is not None and not now - self.window_s <= reset <= now + MAX_RESET_AHEAD_S:
             reset = None
         retry = parse_retry_after(headers.get("retry-after"), now)
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             self._roll(st)
             if lim:
                 st.server_limit = lim
@@ -264,7 +287,7 @@ class RequestBudget:
 
     def refusal(self, kind: Spend | str = Spend.POLL) -> GatewayFailure:
         """The typed failure an adapter returns instead of sending a request the budget refuses."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             wait = round(self._blocked_for(st, kind), 1)
             if self._blocked(st) and st.rate_limited:
                 return GatewayFailure(HealthState.RATE_LIMITED, f"rate-limited by the gateway: retry in {wait:.0f}s",
@@ -282,7 +305,7 @@ class RequestBudget:
 
     def remember(self, status: SessionStatus, limit: int = 5000) -> None:
         """Keep what a status call said (never its QR) with its time."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             st.sessions.pop(status.session_id, None)
             st.sessions[status.session_id] = {"exists": status.exists, "ready": status.ready,
                                               "phone": status.phone, "at": self.clock.now()}
@@ -291,7 +314,7 @@ class RequestBudget:
 
     def recall(self) -> dict[str, tuple[SessionStatus, float]]:
         """Each session's last known status and when it was learned (by any pulse-tui process)."""
-        with self.store.transaction() as st:
+        with self._transaction() as st:
             out = {}
             for sid, e in st.sessions.items():
                 at, exists, ready, phone = e.get("at"), e.get("exists"), e.get("ready"), e.get("phone")

@@ -78,6 +78,11 @@ class Ledger:
         self.path = path
         self.error = ""  # why the last transaction fell back to memory ("" when it used the file)
         self._fallback = BudgetState()
+        # The file's bytes as last read, the state parsed from them and its encoding, kept while no transaction
+        # changed it: an unchanged file (most of a poll's ~5 transactions) costs a read and a byte compare, not a
+        # JSON parse, a field-by-field check and an encode. Always read under the lock, so what another process
+        # wrote is never missed.
+        self._cached: tuple[bytes, BudgetState, bytes] | None = None
 
     @classmethod
     def for_url(cls, state_dir: Path, url: str) -> Ledger:
@@ -88,16 +93,29 @@ class Ledger:
         """The state, locked against the other processes; written back if the caller changed it."""
         fd = self._lock()
         if fd is None:
+            self._cached = None  # the fallback may be the cached state: changed now, the file is not
             yield self._fallback
             return
         try:
-            st = self._read()
-            before = _encoded(st)
+            raw = self._read_bytes()
+            cached = self._cached
+            if raw is not None and cached is not None and cached[0] == raw:
+                st, before = cached[1], cached[2]
+            else:
+                self._cached = None
+                st = self._parse(raw)
+                before = _encoded(st)
             yield st
             after = _encoded(st)
             if after != before:
+                self._cached = None  # the next read parses what was written (or what is still there)
                 self._write(after)
+            elif raw is not None:
+                self._cached = (raw, st, before)
             self._fallback = st
+        except BaseException:
+            self._cached = None  # the caller failed halfway: `st` may hold part of a change never written
+            raise
         finally:
             os.close(fd)  # closing releases the flock
 
@@ -125,13 +143,21 @@ class Ledger:
                 self.error = f"budget ledger not lockable ({exc.strerror or type(exc).__name__})"
                 return None
 
-    def _read(self) -> BudgetState:
+    def _read_bytes(self) -> bytes | None:
         try:
             with open(self.path, "rb") as fh:
-                raw = fh.read(4 * 1024 * 1024)
+                return fh.read(4 * 1024 * 1024)
+        except OSError:
+            return None
+
+    @staticmethod
+    def _parse(raw: bytes | None) -> BudgetState:
+        if raw is None:
+            return BudgetState()  # missing: start a fresh window; the server's headers correct it
+        try:
             return _state_of(json.loads(raw))
-        except (OSError, ValueError, RecursionError):
-            return BudgetState()  # missing or damaged: start a fresh window; the server's headers correct it
+        except (ValueError, RecursionError):
+            return BudgetState()  # damaged: the same
 
     def _write(self, encoded: bytes) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
