@@ -125,8 +125,10 @@ def _reading(cls: ValueClass, data: dict[str, Any] | None, label: str | None, *d
         wid = None
     index_key = None
     if wid and hash_salt is not None:
-        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: _hash_salt_note hashes it as Node does
+        try:  # noqa: SIM105 - contextlib.suppress's object and two calls cost ~0.35 us, 10,000 values a poll
             index_key = INDEX_PREFIX + hashlib.sha256((wid + hash_salt).encode()).hexdigest()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: _hash_salt_note hashes it as Node does
     return ValueReading(
         cls,
         label,
@@ -172,9 +174,12 @@ class ValueOpener:
     def prime(self, values: Iterable[bytes]) -> None:
         """Read these values now (while the next chunk is on the wire), so the poll's build_sessions finds them
         read; a value that trips the classifier is left for build_sessions to report."""
+        read = self.read
         for raw in values:
-            with contextlib.suppress(Exception):
-                self.read(raw)
+            try:  # noqa: SIM105 - not contextlib.suppress: ~0.35 us a value (see _reading)
+                read(raw)
+            except Exception:  # noqa: BLE001, S110 - build_sessions reads it again and reports it
+                pass
 
     def end_poll(self) -> None:
         """Forget readings of values not seen in the poll that just ended."""
