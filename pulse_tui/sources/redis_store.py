@@ -31,11 +31,14 @@ import redis.asyncio as aioredis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.utils import HIREDIS_AVAILABLE
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.crypto.pulse import (
@@ -465,6 +468,23 @@ def _short_reason(exc: BaseException, url: str, timeout: float) -> str:
 _BAD_REPLY = (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError)
 
 
+_SERIALIZER = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+
+
+class _PackedInC:
+    """Packs each command with hiredis, as redis-py's own sync connection does: its asyncio connection packs every
+    argument in Python (~0.4 us each), and a 10,000-session poll sends 40,000 keys (MGET and the TTL script)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        assert _SERIALIZER is not None
+        return _SERIALIZER.pack(*args)  # same bytes on the wire; a multi-word name split as redis-py splits it
+
+
+def _packed_in_c(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`cls` (TCP, TLS or unix socket, whichever the URL chose) with its commands packed in C."""
+    return type(cls.__name__, (_PackedInC, cls), {})
+
+
 class RedisInspector:
     """Polls Pulse's Redis without writing to it; one instance per Redis, reconnects by itself."""
 
@@ -505,6 +525,9 @@ class RedisInspector:
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
+            if HIREDIS_AVAILABLE:
+                pool = self._client.connection_pool
+                pool.connection_class = _packed_in_c(pool.connection_class)
         return self._client
 
     async def _drop_client(self) -> None:
