@@ -556,7 +556,8 @@ def test_commands_are_packed_in_c_into_the_same_bytes(url: str) -> None:
     kwargs = client.connection_pool.connection_kwargs
     packed, plain = cls(**kwargs), plain_cls(**kwargs)
     for command in [(b"MGET", b"session:\xff\xfe", b"session:a"), ("EVAL", "return 1", 2, b"k1", b"k2"),
-                    ("SCAN", 0, "MATCH", "[abgopsw]*", "COUNT", 1000), ("CONFIG GET", "save"), ("TTL", "caf\u00e9")]:
+                    ("SCAN", 0, "MATCH", "[abgopsw]*", "COUNT", 1000), ("CONFIG GET", "save"), ("TTL", "caf\u00e9"),
+                    ("SET", b"k", memoryview(b"v")), (b"CLIENT SETNAME", bytearray(b"x"))]:
         assert b"".join(packed.pack_command(*command)) == b"".join(plain.pack_command(*command))
     assert b"".join(packed.pack_commands([("CONFIG GET", "save"), ("TTL", b"k")])) == (
         b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n*2\r\n$3\r\nTTL\r\n$1\r\nk\r\n")

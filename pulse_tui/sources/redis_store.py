@@ -27,6 +27,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+import hiredis
 import redis.asyncio as aioredis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -38,7 +39,6 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.utils import HIREDIS_AVAILABLE
 
 from pulse_tui.clock import Clock, SystemClock
 from pulse_tui.crypto.pulse import (
@@ -468,16 +468,22 @@ def _short_reason(exc: BaseException, url: str, timeout: float) -> str:
 _BAD_REPLY = (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError)
 
 
-_SERIALIZER = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+_SERIALIZER = HiredisRespSerializer()
 
 
 class _PackedInC:
     """Packs each command with hiredis, as redis-py's own sync connection does: its asyncio connection packs every
-    argument in Python (~0.4 us each), and a 10,000-session poll sends 40,000 keys (MGET and the TTL script)."""
+    argument in Python (~0.4 us each), and a 10,000-session poll sends 40,000 keys (MGET and the TTL script). Not
+    through HiredisRespSerializer.pack itself: its bytearray/memoryview test is a Python step per argument too."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        assert _SERIALIZER is not None
-        return _SERIALIZER.pack(*args)  # same bytes on the wire; a multi-word name split as redis-py splits it
+        name = args[0]
+        # A multi-word name ('CONFIG GET') split as redis-py splits it; then one C call for every argument.
+        words = name.encode().split() if isinstance(name, str) else name.split() if b" " in name else None
+        try:
+            return [hiredis.pack_command(args if words is None else (*words, *args[1:]))]
+        except TypeError:  # a bytearray or memoryview (which hiredis refuses): redis-py's pack converts it
+            return _SERIALIZER.pack(*args)
 
 
 def _packed_in_c(cls: type[AbstractConnection]) -> type[AbstractConnection]:
@@ -525,9 +531,8 @@ class RedisInspector:
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
-            if HIREDIS_AVAILABLE:
-                pool = self._client.connection_pool
-                pool.connection_class = _packed_in_c(pool.connection_class)
+            pool = self._client.connection_pool  # hiredis is a dependency (redis[hiredis]): always there
+            pool.connection_class = _packed_in_c(pool.connection_class)
         return self._client
 
     async def _drop_client(self) -> None:
