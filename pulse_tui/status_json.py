@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from operator import attrgetter
 from typing import Any
 
 from pulse_tui.model import (
@@ -28,6 +29,8 @@ from pulse_tui.model import (
 SCHEMA_VERSION = 1
 UNHEALTHY_STATES = (ConnState.STUCK, ConnState.UNKNOWN)
 UNHEALTHY_VALUES = (ValueClass.UNDECRYPTABLE, ValueClass.CORRUPT, ValueClass.DEFAULT_KEY)
+_UNHEALTHY_VALUE_SET = frozenset(UNHEALTHY_VALUES)
+_VALUE_CLASS = attrgetter("value_class")
 
 
 def iso(ts: float | None) -> str | None:
@@ -221,7 +224,8 @@ def is_healthy(snap: Snapshot) -> bool:
         return False
     if any(s.state in UNHEALTHY_STATES for s in snap.sessions):
         return False
-    if snap.redis is not None and any(u.value_class in UNHEALTHY_VALUES for u in snap.redis.sessions):
+    # In C (a StrEnum hashes as its str value): asked twice per status --json, 10,000 sessions each.
+    if snap.redis is not None and not _UNHEALTHY_VALUE_SET.isdisjoint(map(_VALUE_CLASS, snap.redis.sessions)):
         return False
     return not any(f.severity in (Severity.WARNING, Severity.CRITICAL) for f in snap.findings)
 

@@ -539,3 +539,25 @@ def test_model_field_order_matches_the_positional_builders() -> None:
     assert [f.name for f in dataclasses.fields(IndexKey)] == [
         "key", "session_id", "index_class", "ttl", "redis_type", "raw_key",
     ]
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "rediss://127.0.0.1:1/0", "unix:///tmp/no-such.sock"])
+def test_commands_are_packed_in_c_into_the_same_bytes(url: str) -> None:
+    """The inspector's connections pack with hiredis (not argument by argument in Python), whichever connection
+    class the URL chose, and put the very bytes redis-py's own packing would on the wire."""
+    from redis.asyncio.connection import AbstractConnection
+
+    from pulse_tui.sources.redis_store import _PackedInC
+
+    client = RedisInspector(url, KeyRing.for_pulse("k", "s"), None)._ensure_client()
+    cls = client.connection_pool.connection_class
+    assert issubclass(cls, _PackedInC)
+    plain_cls = next(c for c in cls.__mro__[1:] if c is not _PackedInC and issubclass(c, AbstractConnection))
+    kwargs = client.connection_pool.connection_kwargs
+    packed, plain = cls(**kwargs), plain_cls(**kwargs)
+    for command in [(b"MGET", b"session:\xff\xfe", b"session:a"), ("EVAL", "return 1", 2, b"k1", b"k2"),
+                    ("SCAN", 0, "MATCH", "[abgopsw]*", "COUNT", 1000), ("CONFIG GET", "save"), ("TTL", "caf\u00e9"),
+                    ("SET", b"k", memoryview(b"v")), (b"CLIENT SETNAME", bytearray(b"x"))]:
+        assert b"".join(packed.pack_command(*command)) == b"".join(plain.pack_command(*command))
+    assert b"".join(packed.pack_commands([("CONFIG GET", "save"), ("TTL", b"k")])) == (
+        b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n*2\r\n$3\r\nTTL\r\n$1\r\nk\r\n")
