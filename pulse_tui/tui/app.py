@@ -120,6 +120,7 @@ class PulseApp(App[int]):
         self._poll_timer: Timer | None = None
         self._qr_mode_started = False
         self._screen_ready = False
+        self._ui_loop: asyncio.AbstractEventLoop | None = None  # for exit_from_thread
         # The watchdog (`W`): built at the first press, off until then; its policy from the environment unless given.
         self.watch_policy = watch_policy
         self.watchdog: Watchdog | None = None
@@ -213,7 +214,7 @@ class PulseApp(App[int]):
         self._show_watch()  # "off" until `W`, connected or not
         if self.snapshot is not None:
             self.apply(self.snapshot)
-        loop = asyncio.get_running_loop()
+        loop = self._ui_loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # A closed ssh session or a kill ends the app cleanly, so the demo removes what it started.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -221,6 +222,13 @@ class PulseApp(App[int]):
         self.set_interval(1.0, self._tick)
         if self.connected and self.logs is not None:
             self._follow_logs()
+
+    def exit_from_thread(self, code: int) -> None:
+        """Ask the app to exit with `code`, from any thread, without waiting (its loop may be blocked)."""
+        loop = self._ui_loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed: the app has ended
+                loop.call_soon_threadsafe(self.exit, code)
 
     def on_ready(self) -> None:
         """The first frame is on the terminal (Textual's Ready): build the sources now, beside the footer's

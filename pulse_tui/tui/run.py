@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pulse_tui.config import Config
+from pulse_tui.tui.terminal_watch import TerminalWatch, terminal_fds
 
 if TYPE_CHECKING:
     from pulse_tui.model import Finding, Snapshot
@@ -20,9 +21,13 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
     # A full collection during start-up walks every module, class and function just imported (~13 ms, in
     # the middle of the first frame); frozen, they are never walked again, at start-up or while idle.
     gc.freeze()
+    # Textual reads stdin and draws on stderr: the app ends when either terminal is gone (see terminal_watch).
+    watch = TerminalWatch(terminal_fds(0, 2) if not options.get("headless") else [], app.exit_from_thread)
+    watch.start()
     try:
         return int(app.run(**options) or 0)
     finally:
+        watch.stop()
         # Frozen objects outlive the interpreter's last collection: zxing-cpp's nanobind objects (held by
         # cycles) would then print "nanobind: leaked …" over the operator's terminal at exit.
         gc.unfreeze()
