@@ -179,14 +179,14 @@ def run_demo(args: argparse.Namespace) -> int:
         demo = start_gateway_demo(GatewayKind(kind), read_only=getattr(args, "read_only", None) == "true",
                                   ascii=getattr(args, "ascii", None) == "true")
         try:
-            return run_app(demo.config)
+            return run_app(demo.config, abandon=demo.close)
         finally:
             demo.close()
     print("Starting the demo: embedded Redis, gateway simulator, log writers (all on 127.0.0.1)…", flush=True)
     world = start_world(read_only=getattr(args, "read_only", None) == "true",
                         ascii=getattr(args, "ascii", None) == "true")
     try:
-        return run_app(world.config)  # as on a server: the world's config names its gateway, Redis and logs
+        return run_app(world.config, abandon=world.close)  # as on a server: the world's config names its gateway, Redis and logs
     finally:
         world.close()
 

@@ -104,11 +104,14 @@ def test_the_demo_ends_when_its_terminal_is_closed(tmp_path: Path) -> None:
     try:
         drawn = _read_until(master, b"Connections", 60.0)
         assert b"Connections" in drawn, drawn[-500:]
-        started = psutil.Process(proc.pid).children(recursive=True)  # the demo's Redis, if it cannot remove it
+        started = psutil.Process(proc.pid).children(recursive=True)  # the demo's world
         os.close(master)
         master = -1
         code = proc.wait(timeout=30)  # before the watch: it spun a core until killed
         assert code in (0, HANGUP_EXIT)
+        assert started  # its Redis and stand-in browsers: removed on either way out
+        _, alive = psutil.wait_procs(started, timeout=15)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
     finally:
         if master >= 0:
             os.close(master)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pulse_tui.config import Config
@@ -16,13 +18,15 @@ if TYPE_CHECKING:
     from pulse_tui.tui.app import PulseApp
 
 
-def run_frozen(app: PulseApp, **options: Any) -> int:
-    """Run the app (`options` go to `App.run`); its exit code. What is loaded by now is never collected again."""
+def run_frozen(app: PulseApp, *, abandon: Callable[[], object] | None = None, **options: Any) -> int:
+    """Run the app (`options` go to `App.run`); its exit code. What is loaded by now is never collected again.
+    `abandon`: run before the process is ended because its terminal is gone and the app could not exit."""
     # A full collection during start-up walks every module, class and function just imported (~13 ms, in
     # the middle of the first frame); frozen, they are never walked again, at start-up or while idle.
     gc.freeze()
     # Textual reads stdin and draws on stderr: the app ends when either terminal is gone (see terminal_watch).
-    watch = TerminalWatch(terminal_fds(0, 2) if not options.get("headless") else [], app.exit_from_thread)
+    watch = TerminalWatch(terminal_fds(0, 2) if not options.get("headless") else [], app.exit_from_thread,
+                          exit_now=partial(_end_abandoned, abandon))
     watch.start()
     try:
         return int(app.run(**options) or 0)
@@ -32,6 +36,14 @@ def run_frozen(app: PulseApp, **options: Any) -> int:
         # cycles) would then print "nanobind: leaked …" over the operator's terminal at exit.
         gc.unfreeze()
         gc.collect()
+
+
+def _end_abandoned(abandon: Callable[[], object] | None, code: int) -> None:
+    try:
+        if abandon is not None:
+            abandon()
+    finally:
+        os._exit(code)
 
 
 STARTUP_GEN0 = 50_000  # the collector's first threshold from launch to the first rows (Python's default: 700)
@@ -92,9 +104,10 @@ def doctor_checks(config: Config, recent: RecentLines, targets: Targets) -> Call
     return findings_for(config, log_lines=recent, extra=extra)
 
 
-def run_app(config: Config, *, qr_session: str | None = None) -> int:
+def run_app(config: Config, *, qr_session: str | None = None, abandon: Callable[[], object] | None = None) -> int:
     """Run the app on the real sources (the gateway's built before the app runs, so that their first poll overlaps
-    Textual's start-up; Redis and the host probe once its rows are painted); the app's exit code."""
+    Textual's start-up; Redis and the host probe once its rows are painted); the app's exit code. `abandon`: see
+    `run_frozen` (the demo removes its world)."""
     thresholds, collecting = gc.get_threshold(), gc.isenabled()
     # What start-up allocates lives on (modules, classes, widgets), and walking it cost 30-40 ms before the first
     # rows: no collection while the app's modules load and the gateway's sources are built (all frozen after),
@@ -121,7 +134,7 @@ def run_app(config: Config, *, qr_session: str | None = None) -> int:
             gc.enable()
         app = PulseApp(config, connect=connect if targets is None else None, targets=targets,
                        qr_session=qr_session, logs=build_log_follower(config), recent=recent)
-        return run_frozen(app)
+        return run_frozen(app, abandon=abandon)
     finally:
         gc.set_threshold(*thresholds)
         if collecting:
