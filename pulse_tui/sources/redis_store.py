@@ -683,15 +683,14 @@ class RedisInspector:
                 raw.types[key] = name
 
     def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
+        pipe.mget(batch)  # MGET answers nil for a non-string key
         if self._fetch_script:
-            pipe.mget(batch)  # MGET answers nil for a non-string key
             pipe.eval(_FETCH_SCRIPT, len(batch), *batch)
         else:
-            self._queue_plain_fetch(pipe, batch)
+            self._queue_ttls(pipe, batch)
 
     @staticmethod
-    def _queue_plain_fetch(pipe: Pipeline, batch: list[bytes]) -> None:
-        pipe.mget(batch)
+    def _queue_ttls(pipe: Pipeline, batch: list[bytes]) -> None:
         for key in batch:
             pipe.ttl(key)
 
@@ -718,8 +717,7 @@ class RedisInspector:
         # EVAL renamed, denied by an ACL or unsupported by a proxy: plain TTLs from now on (these values are in).
         self._fetch_script = False
         pipe = client.pipeline(transaction=False)
-        for key in batch:
-            pipe.ttl(key)
+        self._queue_ttls(pipe, batch)
         ttls = await pipe.execute()
         raw.round_trips += 1
         return values, ttls
