@@ -175,7 +175,6 @@ class MainScreen(Screen[None]):
         self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
         self._conn_layout = fit_columns(CONN_COLUMNS, 200)
         self._user_layout = fit_columns(USER_COLUMNS, 200)
-        self._mounted = False
 
     # --- layout --------------------------------------------------------------------------------------------
 
@@ -200,7 +199,6 @@ class MainScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self._mounted = True
         self._fit_terminal()
         self._layout(self.size.width)
         self.post_message(self.Ready())
@@ -282,7 +280,7 @@ class MainScreen(Screen[None]):
         """A snapshot that came before the app started on this screen (its first poll is under way as the app loads):
         shown now if mounted, else as it mounts, so that its rows are in the screen's first frame."""
         self.snap = snap
-        if self._mounted:
+        if self.is_mounted:  # else on_mount's layout shows it
             self.show(snap)
 
     def refresh_header(self) -> None:
