@@ -62,9 +62,45 @@ def new_key() -> bytes:
     return derive_key(NEW["ENCRYPTION_KEY"], NEW["ENCRYPTION_SALT"])
 
 
+NO_SCRIPTS_USER = "pulse-tui-test-no-scripts"
+
+
+def user_without_scripts(redis_url: str) -> str:
+    """The URL of a Redis user who may read and write but not run scripts (as on a managed Redis whose ACL
+    leaves out @scripting): migrate and restore then write with WATCH/MULTI/EXEC transactions."""
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        admin.acl_setuser(NO_SCRIPTS_USER, enabled=True, reset=True, passwords=["+no-scripts-pw"], keys=["*"],
+                          commands=["+@all", "-@scripting"])
+    finally:
+        admin.close()
+    host_port = redis_url.split("@")[-1].removeprefix("redis://")
+    return f"redis://{NO_SCRIPTS_USER}:no-scripts-pw@{host_port}"
+
+
+@pytest.fixture(params=["scripts", "no-scripts"])
+def migrate_url(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str]:
+    """The migration's Redis URL: a user who may run scripts, and one who may not."""
+    if request.param == "scripts":
+        yield redis_url
+        return
+    yield user_without_scripts(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_deluser(NO_SCRIPTS_USER)
+    admin.close()
+
+
+def scripts_allowed(c: redis.Redis) -> bool:
+    try:
+        c.eval("return 1", 0)
+    except redis.ResponseError:
+        return False
+    return True
+
+
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = connect(redis_url)
+def client(migrate_url: str) -> Iterator[redis.Redis]:
+    c = connect(migrate_url)
     yield c
     c.close()
 
@@ -132,6 +168,7 @@ def test_apply_reencrypts_keeps_ttls_and_rehashes_index(
     report = run_migration(client, tmp_path, dry_run=False)
     assert report.values[Outcome.MIGRATED] == 14
     assert report.complete
+    assert report.scripted is scripts_allowed(client)  # the no-scripts user's writes were transactions
     after = dump_all(client)
     for k, old_v in old_values.items():
         assert old_v is not None
@@ -268,10 +305,10 @@ print("done", flush=True)
 
 @pytest.mark.slow
 def test_killed_process_leaves_every_key_readable(
-    client: redis.Redis, redis_url: str, tmp_path: Path, old_key: bytes, new_key: bytes
+    client: redis.Redis, redis_url: str, migrate_url: str, tmp_path: Path, old_key: bytes, new_key: bytes
 ) -> None:
     ids = seed_bulk(redis_url, 1500, OLD["ENCRYPTION_KEY"], OLD["ENCRYPTION_SALT"], OLD["HASH_SALT"])
-    args = [sys.executable, "-c", _KILL_SCRIPT, redis_url, OLD["ENCRYPTION_KEY"], OLD["ENCRYPTION_SALT"],
+    args = [sys.executable, "-c", _KILL_SCRIPT, migrate_url, OLD["ENCRYPTION_KEY"], OLD["ENCRYPTION_SALT"],
             OLD["HASH_SALT"], NEW["ENCRYPTION_KEY"], NEW["ENCRYPTION_SALT"], NEW["HASH_SALT"],
             str(tmp_path / "b.jsonl")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
@@ -344,11 +381,11 @@ def _assert_no_secret(text: str, manifest: SeedManifest) -> None:
 
 
 def test_command_dry_run_then_apply_then_restore(
-    client: redis.Redis, redis_url: str, seeded: SeedManifest, tmp_path: Path, new_key: bytes
+    client: redis.Redis, migrate_url: str, seeded: SeedManifest, tmp_path: Path, new_key: bytes
 ) -> None:
     old_env = _env_file(tmp_path / "old.env", OLD)
     new_env = _env_file(tmp_path / "new.env", NEW)
-    config = Config(redis_url=redis_url)
+    config = Config(redis_url=migrate_url)
     before = dump_all(client)
 
     out = io.StringIO()
@@ -366,6 +403,7 @@ def test_command_dry_run_then_apply_then_restore(
     assert code == 1, out.getvalue()
     text = out.getvalue()
     assert "APPLIED" in text and str(backup) in text
+    assert ("refuses scripts: each write was a WATCH/MULTI/EXEC" in text) is not scripts_allowed(client)
     _assert_no_secret(text, seeded)
     _assert_no_secret(backup.read_text(), seeded)  # DUMPs are base64 of ciphertext, never a plaintext secret
     sid, _ = seeded.by_name("good-1")

@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import redis
 
+from pulse_tui.keys.watched import Trips, load_script, restore_key
+
 FORMAT = "pulse-tui-keys-backup"
 VERSION = 2  # 2: entries carry `expect` (what the migration wrote) for restore's compare-and-set
 
@@ -239,7 +241,8 @@ def restore(
     batch: int = 500,
     now_ms: int | None = None,
 ) -> RestoreReport:
-    """Put back each key that still holds exactly what the migration wrote (compare-and-set, one Lua call per key).
+    """Put back each key that still holds exactly what the migration wrote (compare-and-set, one Lua call per key,
+    or one WATCH/MULTI/EXEC transaction where the server refuses scripts).
 
     A key written since (by Pulse), deleted since, or from a backup too old to check is skipped and reported;
     `force` (after the operator confirmed the count) puts those back too. The original TTL deadline is kept.
@@ -250,9 +253,12 @@ def restore(
         entries = read_backup(path)
     report = RestoreReport()
     now = now_ms if now_ms is not None else _now_ms()
+    scripted = load_script(client, CAS_RESTORE) is not None
+    report.round_trips += 1
     for chunk in _chunks(entries, batch):
         pipe = client.pipeline(transaction=False)
         queued: list[BackupEntry] = []
+        calls: list[tuple[bytes, str, bytes, int, bytes]] = []
         for e in chunk:
             ttl = 0
             if e.dump is not None and e.pttl > 0:
@@ -263,12 +269,19 @@ def restore(
                     continue
             # The expected value is sent with a 1-byte tag so that "" means "unknown" and b"" stays checkable.
             expect = b"" if e.expect is None else b"=" + e.expect
-            pipe.eval(CAS_RESTORE, 1, e.key, e.mode, expect, ttl, e.dump or b"", "1" if force else "0")
+            if scripted:
+                pipe.eval(CAS_RESTORE, 1, e.key, e.mode, expect, ttl, e.dump or b"", "1" if force else "0")
             queued.append(e)
+            calls.append((e.key, e.mode, expect, ttl, e.dump or b""))
         if not queued:
             continue
-        results = pipe.execute(raise_on_error=False)
-        report.round_trips += 1
+        if scripted:
+            results = pipe.execute(raise_on_error=False)
+            report.round_trips += 1
+        else:
+            trips = Trips()
+            results = [_restore_watched(client, *call, force, trips) for call in calls]  # scripts refused
+            report.round_trips += trips.count
         for e, res in zip(queued, results, strict=True):
             word = res.decode() if isinstance(res, bytes) else res
             if isinstance(res, Exception):
@@ -284,3 +297,11 @@ def restore(
             else:
                 report.failed.append(e.key)
     return report
+
+
+def _restore_watched(client: redis.Redis, key: bytes, mode: str, expect: bytes, ttl: int, dump: bytes,
+                     force: bool, trips: Trips) -> str | Exception:
+    try:
+        return restore_key(client, key, mode, expect, ttl, dump, force, trips)
+    except redis.ResponseError as exc:
+        return exc  # as the scripted pipeline reports one key's error: that key failed, the others go on

@@ -258,6 +258,8 @@ def _print_report(report: MigrationReport, out: TextIO, undo: str = "pulse-tui k
         out.write(f"  backup: {shown} (undo with `{visible(undo)} {shown}`; it only puts back keys "
                   "nobody wrote since)\n")
     out.write(f"  {report.seconds:.2f} s, {report.round_trips} Redis round trips\n")
+    if not report.scripted:
+        out.write("  this Redis refuses scripts: each write was a WATCH/MULTI/EXEC compare-and-set\n")
     if n := report.values[Outcome.UNOPENABLE]:
         out.write(f"  WARNING: {n} encrypted value(s) open with none of the old or new keys: Pulse DELETES each one "
                   "when it reads it. Find the keys they were written with and rerun with --from-env THAT.env "

@@ -3,7 +3,8 @@
 Reading: one SCAN pass (never KEYS); each page's values fetched with one MGET. Writing, per key, with a Lua
 compare-and-set: the script writes only when the value is still the one we read, keeps the key's PTTL, and is
 atomic, so a value Pulse wrote meanwhile is never overwritten (it is reported as skipped-changed) and a
-migration killed at any moment leaves each key holding either its old or its new value. Each batch is backed up
+migration killed at any moment leaves each key holding either its old or its new value. A Redis that refuses
+scripts gets the same compare-and-set as WATCH/MULTI/EXEC transactions (keys/watched.py). Each batch is backed up
 (DUMP + PTTL, fsynced) before its writes. Values that open with neither side, and the cache warmer's plain
 JSON, are left untouched and reported. Never prints a value or a key.
 """
@@ -23,7 +24,7 @@ import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.retry import Retry
 
 from pulse_tui.crypto.pulse import (
@@ -46,6 +47,7 @@ from pulse_tui.crypto.pulse import (
 )
 from pulse_tui.doctor.checks_keys import is_known_value
 from pulse_tui.keys.backup import BackupWriter
+from pulse_tui.keys.watched import Trips, rename_keys, set_values
 
 ENCRYPTED_PREFIXES = ("session:", "otp:", "group_link_code:", "pending_request:", "balance:", "admin:session:")
 INDEX_PREFIX = "whatsapp:"
@@ -173,6 +175,7 @@ class MigrationReport:
     round_trips: int = 0
     seconds: float = 0.0
     backup_path: str | None = None
+    scripted: bool = True  # False: this Redis refuses scripts, the writes were WATCH/MULTI/EXEC transactions
     opened_by: Counter[str] = field(default_factory=Counter)  # old pair label -> values it opened
 
     def note(self, outcome: str, key: bytes, prefix: str | None = None) -> None:
@@ -299,8 +302,14 @@ class Migrator:
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(CAS_VALUE)
         pipe.script_load(CAS_RENAME)
-        self._sha["value"], self._sha["rename"] = pipe.execute()
+        shas = pipe.execute(raise_on_error=False)
         self.report.round_trips += 1
+        if any(isinstance(sha, ResponseError) for sha in shas):
+            # NOPERM (an ACL without @scripting) or a renamed EVAL: the same compare-and-set, as transactions
+            self._sha.clear()
+            self.report.scripted = False
+            return
+        self._sha["value"], self._sha["rename"] = shas
 
     # --- pass 1: values ------------------------------------------------------------------------------
 
@@ -406,7 +415,10 @@ class Migrator:
             return
         if self.before_write is not None:
             self.before_write([p.key for p in to_write])
-        results = self._evalsha_all("value", [((p.key,), (p.old_value, p.new_value)) for p in to_write])
+        if self.report.scripted:
+            results = self._evalsha_all("value", [((p.key,), (p.old_value, p.new_value)) for p in to_write])
+        else:
+            results = self._transactions(set_values, [(p.key, p.old_value, p.new_value) for p in to_write])
         for p, res in zip(to_write, results, strict=True):
             if res == 1:
                 self.report.note(Outcome.MIGRATED, p.key, _prefix_of(p.key))
@@ -427,9 +439,19 @@ class Migrator:
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
                 # Nothing was written by a NOSCRIPT call: retrying the whole batch is safe (the others are CAS).
                 self._load_scripts()
+                if not self.report.scripted:
+                    return self._transactions(set_values if script == "value" else rename_keys,
+                                              [(*keys, *args) for keys, args in calls])
                 continue
             break
         return results
+
+    def _transactions(self, write: Callable[..., list[int]], calls: Sequence[tuple[bytes, ...]]) -> list[int]:
+        trips = Trips()
+        try:
+            return write(self.client, calls, trips)
+        finally:
+            self.report.round_trips += trips.count
 
     # --- pass 2: index keys ----------------------------------------------------------------------------
 
@@ -480,7 +502,10 @@ class Migrator:
             return
         if self.before_write is not None:
             self.before_write([old for old, _, _ in todo])
-        results = self._evalsha_all("rename", [((old, new), (cur,)) for old, new, cur in todo])
+        if self.report.scripted:
+            results = self._evalsha_all("rename", [((old, new), (cur,)) for old, new, cur in todo])
+        else:
+            results = self._transactions(rename_keys, todo)
         for (old, new, _), res in zip(todo, results, strict=True):
             if res == 1:
                 self.report.note_index("renamed", old)
@@ -498,23 +523,39 @@ return 1
 """
 
 
+_CHECK_KEY = "session:pulse-tui-write-check"
+_WRITES = [("SET", _CHECK_KEY, "x"), ("DEL", "whatsapp:pulse-tui-write-check")]
+_SCRIPTED = [("EVALSHA", "0" * 40, "1", _CHECK_KEY)]
+_WATCHED = [("WATCH", _CHECK_KEY), ("MULTI",), ("EXEC",), ("RENAMENX", _CHECK_KEY, "whatsapp:pulse-tui-write-check")]
+
+
 def can_write(client: redis.Redis, *, probe: bool) -> bool | None:
-    """Whether this Redis user may write: ACL DRYRUN where the server allows it, else (only when `probe`) a
-    scripted SET+DEL of a key of our own. None: could not tell (dry runs never write, not even a probe)."""
+    """Whether this Redis user may write, by scripts or by transactions: ACL DRYRUN where the server allows it,
+    else (only when `probe`) a SET+DEL of a key of our own. None: could not tell (dry runs never write)."""
     try:
         user = client.execute_command("ACL", "WHOAMI")
-        checks = [("SET", "session:pulse-tui-write-check", "x"), ("DEL", "whatsapp:pulse-tui-write-check"),
-                  ("EVALSHA", "0" * 40, "1", "session:pulse-tui-write-check")]
-        answers = [client.execute_command("ACL", "DRYRUN", user, *c) for c in checks]
-        return all(a in (b"OK", "OK", True) for a in answers)
+
+        def allowed(commands: Sequence[tuple[str, ...]]) -> bool:
+            return all(client.execute_command("ACL", "DRYRUN", user, *c) in (b"OK", "OK", True) for c in commands)
+
+        return allowed(_WRITES) and (allowed(_SCRIPTED) or allowed(_WATCHED))
     except redis.ResponseError:
         pass  # no ACL DRYRUN (Redis < 7) or not allowed to run it
     if not probe:
         return None
+    key = f"pulse-tui:write-check:{os.urandom(8).hex()}"
     try:
-        client.eval(WRITE_PROBE, 1, f"pulse-tui:write-check:{os.urandom(8).hex()}", "1")
+        client.eval(WRITE_PROBE, 1, key, "1")
+        return True
     except redis.ResponseError:
-        return False  # NOPERM, READONLY replica, or scripts disabled: any refusal means the writes would fail
+        pass  # NOPERM, a READONLY replica, or scripts refused: the transactions' way tells which
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set(key, "1", px=5000)
+            pipe.delete(key)
+            pipe.execute()
+    except redis.ResponseError:
+        return False  # NOPERM or a READONLY replica: any refusal means the writes would fail
     return True
 
 
