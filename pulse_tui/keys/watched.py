@@ -9,8 +9,9 @@ Needs Redis 6.0 or newer (SET … KEEPTTL), as every Redis with ACLs is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import ResponseError, WatchError
@@ -37,53 +38,61 @@ def load_script(client: redis.Redis, script: str) -> str | None:
 def set_values(client: redis.Redis, calls: Sequence[tuple[bytes, bytes, bytes]], trips: Trips) -> list[int]:
     """For each (key, expected, new): write `new` keeping the key's TTL, only if the key still holds `expected`.
     WRITTEN or CHANGED per call, in order."""
-    keys = [key for key, _, _ in calls]
-    with client.pipeline(transaction=True) as pipe:
-        try:
-            pipe.watch(*keys)
-            current = pipe.mget(keys)
-            same = [cur == expected for cur, (_, expected, _) in zip(current, calls, strict=True)]
-            trips.count += 2
-            if not any(same):
-                return [CHANGED] * len(calls)
-            pipe.multi()
-            for (key, _, new), ok in zip(calls, same, strict=True):
-                if ok:
-                    pipe.set(key, new, keepttl=True)
-            pipe.execute()
-            trips.count += 1
-            return [WRITTEN if ok else CHANGED for ok in same]
-        except WatchError:
-            trips.count += 1
-    if len(calls) == 1:
-        return [CHANGED]
-    return [set_values(client, [call], trips)[0] for call in calls]
+
+    def run(part: Sequence[tuple[bytes, bytes, bytes]]) -> list[int] | None:
+        return _transaction(client, [(key, expected) for key, expected, _ in part],
+                            lambda pipe, i: pipe.set(part[i][0], part[i][2], keepttl=True), lambda _: WRITTEN, trips)
+
+    return _key_by_key_if_aborted(calls, run)
 
 
 def rename_keys(client: redis.Redis, calls: Sequence[tuple[bytes, bytes, bytes]], trips: Trips) -> list[int]:
     """For each (old, new, expected): move `old` to `new` with its TTL, only if `old` still holds `expected` and
     `new` does not exist (RENAMENX checks that in the transaction). WRITTEN, CHANGED or EXISTS per call."""
-    olds = [old for old, _, _ in calls]
+
+    def run(part: Sequence[tuple[bytes, bytes, bytes]]) -> list[int] | None:
+        return _transaction(client, [(old, expected) for old, _, expected in part],
+                            lambda pipe, i: pipe.renamenx(part[i][0], part[i][1]),
+                            lambda moved: WRITTEN if moved else EXISTS, trips)
+
+    return _key_by_key_if_aborted(calls, run)
+
+
+_Call = TypeVar("_Call")
+
+
+def _key_by_key_if_aborted(calls: Sequence[_Call], run: Callable[[Sequence[_Call]], list[int] | None]) -> list[int]:
+    got = run(calls)
+    if got is not None:
+        return got
+    if len(calls) == 1:
+        return [CHANGED]  # its own key was written meanwhile
+    return [(run([call]) or [CHANGED])[0] for call in calls]  # only the key that really changed is skipped
+
+
+def _transaction(client: redis.Redis, expect: Sequence[tuple[bytes, bytes]],
+                 queue: Callable[[redis.client.Pipeline, int], object], answer: Callable[[Any], int],
+                 trips: Trips) -> list[int] | None:
+    """WATCH each key, queue the i-th write (`queue`) where key i still holds its expected value, EXEC; `answer`
+    turns the write's reply into WRITTEN/EXISTS. None: a concurrent write aborted it, and nothing was written."""
+    keys = [key for key, _ in expect]
     with client.pipeline(transaction=True) as pipe:
         try:
-            pipe.watch(*olds)
-            current = pipe.mget(olds)
-            same = [cur == expected for cur, (_, _, expected) in zip(current, calls, strict=True)]
+            pipe.watch(*keys)
+            same = [cur == expected for cur, (_, expected) in zip(pipe.mget(keys), expect, strict=True)]
             trips.count += 2
             if not any(same):
-                return [CHANGED] * len(calls)
+                return [CHANGED] * len(keys)
             pipe.multi()
-            for (old, new, _), ok in zip(calls, same, strict=True):
+            for i, ok in enumerate(same):
                 if ok:
-                    pipe.renamenx(old, new)
-            moved = iter(pipe.execute())
+                    queue(pipe, i)
+            replies = iter(pipe.execute())
             trips.count += 1
-            return [(WRITTEN if next(moved) else EXISTS) if ok else CHANGED for ok in same]
+            return [answer(next(replies)) if ok else CHANGED for ok in same]
         except WatchError:
             trips.count += 1
-    if len(calls) == 1:
-        return [CHANGED]
-    return [rename_keys(client, [call], trips)[0] for call in calls]
+            return None
 
 
 def restore_key(client: redis.Redis, key: bytes, mode: str, expect: bytes, ttl: int, dump: bytes,
