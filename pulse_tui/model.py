@@ -243,10 +243,11 @@ class UserSession:
 
 @dataclass(slots=True)
 class IndexKey:
+    """One `whatsapp:` index key and the session it points at (its TTL is not read: nothing shows or checks it)."""
+
     key: str
     session_id: str
     index_class: IndexClass
-    ttl: int | None = None
     redis_type: str = "string"
     raw_key: bytes = b""
 

@@ -226,7 +226,7 @@ def test_build_sessions_keeps_keys_apart_and_json_exact(
     sessions: dict[bytes, bytes | None], index: dict[bytes, bytes | None], types: str
 ) -> None:
     wrong = {k: types for k, v in {**sessions, **index}.items() if v is None}
-    users, keys = build_sessions({k: (v, -1) for k, v in sessions.items()}, {k: (v, 5) for k, v in index.items()},
+    users, keys = build_sessions({k: (v, -1) for k, v in sessions.items()}, index,
                                  ValueOpener(KEYRING), HASH_SALT, 1_790_000_000.0, wrong)
     assert sorted(u.raw_key for u in users) == sorted(sessions)  # one row per key, however they display
     assert sorted(k.raw_key for k in keys) == sorted(index)

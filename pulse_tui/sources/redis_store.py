@@ -1,7 +1,7 @@
 """Read-only inspector of Pulse's Redis: user sessions, `whatsapp:` index keys and persistence facts.
 
 It never writes or deletes (Pulse's own failure mode is deleting what it cannot decrypt). One SCAN pass walks
-the keyspace; values and TTLs are fetched in one pipeline per ~1000 keys (MGET beside one read-only script doing the
+the keyspace; values are fetched in one pipeline per ~1000 keys (MGET beside one read-only script doing the session keys'
 TTLs, or MGET and per-key TTL where EVAL is refused), and each fetch pipeline also carries the next SCAN call, so a poll costs
 about one round trip per SCAN page: ~21 for 10,000 sessions and their 10,000 index keys. Keys another program
 wrote with another type (hash, list…) cost one TYPE round trip more, only when there are any. Each fetched chunk of
@@ -64,9 +64,11 @@ SCAN_MATCH = "[abgopsw]*"
 _SESSION_B, _INDEX_B = SESSION_PREFIX.encode(), INDEX_PREFIX.encode()
 _OTHER_B = tuple(p.encode() for p in OTHER_ENCRYPTED_PREFIXES)
 
-# The TTLs of one chunk in one reply (a TTL command per key cost redis-py ~4 us each to pack and parse, 20,000 a
-# poll). Read-only. The values come from a plain MGET beside it: through the script they were copied into Lua strings
-# and back, which cost the server as much as the MGET and TTLs themselves (10,000 sessions: 45 -> 32 ms).
+# The TTLs of one chunk's session keys in one reply (a TTL command per key cost redis-py ~4 us each to pack and parse,
+# 10,000 a poll). Read-only. The values come from a plain MGET beside it: through the script they were copied into Lua
+# strings and back, which cost the server as much as the MGET and TTLs themselves (10,000 sessions: 45 -> 32 ms).
+# Index keys' TTLs are not asked: nothing shows or checks them, and asking cost the server ~1.5 us a key (10,000
+# sessions: the script 44-65 -> 21-24 ms of redis-server a poll, and a third fewer bytes sent).
 _FETCH_SCRIPT = "local t = {} for i, k in ipairs(KEYS) do t[i] = redis.call('TTL', k) end return t"
 MAX_CHUNK = 5000  # unpack() in Redis's Lua takes at most ~8000 arguments
 READ_SLICE = 100  # session values read between two turns of the event loop (~1 ms)
@@ -349,6 +351,7 @@ def _parse_iso(text: str | None) -> float | None:
 
 
 RawValues = dict[bytes, tuple[bytes | None, int]]  # exact key bytes -> (value, ttl); None: not a string
+RawIndex = dict[bytes, bytes | None]  # exact key bytes -> value; None: not a string (or gone since SCAN)
 
 
 @dataclass
@@ -356,16 +359,11 @@ class _Raw:
     """Everything one poll fetched, before classification. Keys stay bytes: they are the identity."""
 
     sessions: RawValues = field(default_factory=dict)
-    index: RawValues = field(default_factory=dict)
+    index: RawIndex = field(default_factory=dict)
     types: dict[bytes, str] = field(default_factory=dict)  # non-string keys -> their Redis type
     other_encrypted: int = 0
     persistence: Persistence | None = None
     round_trips: int = 0
-
-
-def _ttl(value: int) -> int | None:
-    """Redis TTL reply → seconds, None for no expiry (-1)."""
-    return None if value < 0 else int(value)
 
 
 # --- persistence ----------------------------------------------------------------------------------
@@ -489,6 +487,21 @@ class _PackedInC:
 def _packed_in_c(cls: type[AbstractConnection]) -> type[AbstractConnection]:
     """`cls` (TCP, TLS or unix socket, whichever the URL chose) with its commands packed in C."""
     return type(cls.__name__, (_PackedInC, cls), {})
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One fetch's keys: session keys (value and TTL) and index keys (value only)."""
+
+    sessions: list[bytes]
+    index: list[bytes]
+
+    @classmethod
+    def of(cls, keys: Iterable[bytes]) -> _Batch:
+        batch = cls([], [])
+        for key in keys:
+            (batch.sessions if key.startswith(_SESSION_B) else batch.index).append(key)
+        return batch
 
 
 class RedisInspector:
@@ -615,8 +628,9 @@ class RedisInspector:
             pipe = client.pipeline(transaction=False)
             if first:
                 _queue_persistence(pipe)
-            batch, pending = pending[: self._chunk], pending[self._chunk :]
-            if batch:
+            keys, pending = pending[: self._chunk], pending[self._chunk :]
+            batch = _Batch.of(keys) if keys else None
+            if batch is not None:
                 self._queue_fetch(pipe, batch)
             if cursor is not None:
                 pipe.scan(cursor, match=SCAN_MATCH, count=self._scan_count)
@@ -637,7 +651,7 @@ class RedisInspector:
                     raise scan_reply
                 cursor = int(scan_reply[0]) or None
                 pending.extend(self._route(raw, scan_reply[1]))
-            if batch:
+            if batch is not None:
                 values, ttls = await self._fetched(client, raw, batch, results)
                 wrong = self._store(raw, batch, values, ttls, unread)
                 if wrong:
@@ -682,12 +696,12 @@ class RedisInspector:
             else:
                 raw.types[key] = name
 
-    def _queue_fetch(self, pipe: Pipeline, batch: list[bytes]) -> None:
-        pipe.mget(batch)  # MGET answers nil for a non-string key
+    def _queue_fetch(self, pipe: Pipeline, batch: _Batch) -> None:
+        pipe.mget(batch.sessions + batch.index)  # MGET answers nil for a non-string key
         if self._fetch_script:
-            pipe.eval(_FETCH_SCRIPT, len(batch), *batch)
+            pipe.eval(_FETCH_SCRIPT, len(batch.sessions), *batch.sessions)
         else:
-            self._queue_ttls(pipe, batch)
+            self._queue_ttls(pipe, batch.sessions)
 
     @staticmethod
     def _queue_ttls(pipe: Pipeline, batch: list[bytes]) -> None:
@@ -695,7 +709,7 @@ class RedisInspector:
             pipe.ttl(key)
 
     async def _fetched(
-        self, client: aioredis.Redis, raw: _Raw, batch: list[bytes], results: list[Any]
+        self, client: aioredis.Redis, raw: _Raw, batch: _Batch, results: list[Any]
     ) -> tuple[Sequence[Any], Sequence[Any]]:
         """(values, ttls) from a fetch's replies; falls back to MGET and per-key TTL where scripts are not allowed."""
         if not self._fetch_script:
@@ -716,8 +730,10 @@ class RedisInspector:
             raise reply
         # EVAL renamed, denied by an ACL or unsupported by a proxy: plain TTLs from now on (these values are in).
         self._fetch_script = False
+        if not batch.sessions:
+            return values, []
         pipe = client.pipeline(transaction=False)
-        self._queue_ttls(pipe, batch)
+        self._queue_ttls(pipe, batch.sessions)
         ttls = await pipe.execute()
         raw.round_trips += 1
         return values, ttls
@@ -735,23 +751,29 @@ class RedisInspector:
         return wanted
 
     @staticmethod
-    def _store(raw: _Raw, batch: Sequence[bytes], values: Sequence[Any], ttls: Sequence[Any],
+    def _store(raw: _Raw, batch: _Batch, values: Sequence[Any], ttls: Sequence[Any],
                unread: list[bytes]) -> list[bytes]:
-        """Store one fetched batch, adding its session values to `unread`; returns the keys that exist but are not
-        strings (MGET gives nil for them)."""
+        """Store one fetched batch (`values` in MGET's order: its session keys, then its index keys; `ttls`: its session
+        keys'), adding its session values to `unread`; returns the keys MGET gave nil for that may exist as another
+        type (TYPE tells, and drops those deleted since SCAN)."""
+        if len(values) != len(batch.sessions) + len(batch.index):
+            raise ValueError("the MGET reply does not have one value per key")
         wrong: list[bytes] = []
         sessions, index, fresh = raw.sessions, raw.index, unread.append
-        for key, value, ttl in zip(batch, values, ttls, strict=True):
+        cut = len(batch.sessions)
+        for key, value, ttl in zip(batch.sessions, values[:cut], ttls, strict=True):
+            ttl = int(ttl)
             if value is None:
-                if int(ttl) == -2:
+                if ttl == -2:
                     continue  # expired or deleted between SCAN and MGET
                 wrong.append(key)
-            if key.startswith(_SESSION_B):
-                sessions[key] = (value, int(ttl))
-                if value is not None:
-                    fresh(value)
             else:
-                index[key] = (value, int(ttl))
+                fresh(value)
+            sessions[key] = (value, ttl)
+        for key, value in zip(batch.index, values[cut:], strict=True):
+            if value is None:
+                wrong.append(key)
+            index[key] = value
         return wrong
 
 
@@ -779,7 +801,7 @@ def wrong_type_note(redis_type: str) -> str:
 
 def build_sessions(
     sessions: RawValues,
-    index: RawValues,
+    index: RawIndex,
     opener: ValueOpener | KeyRing,
     hash_salt: str | None,
     now: float,
@@ -804,10 +826,10 @@ def build_sessions(
     pointers: dict[bytes, list[str]] = defaultdict(list)  # session id -> index keys pointing at it
     index_keys: list[IndexKey] = []
     ok_cls, dangling = IndexClass.OK, IndexClass.DANGLING
-    for key, (value, ttl) in index.items():
+    for key, value in index.items():
         text = key.decode("utf-8", "backslashreplace")  # key_text, inlined: 20,000 calls a poll
         if key in types:
-            index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE, ttl=_ttl(ttl),
+            index_keys.append(IndexKey(key=text, session_id="", index_class=IndexClass.WRONG_TYPE,
                                        redis_type=types[key], raw_key=key))
             continue
         target = value.strip() if isinstance(value, bytes) else b""
@@ -818,7 +840,7 @@ def build_sessions(
         if ok:
             pointers[target].append(text)
         index_keys.append(IndexKey(text, target_text[:_MAX_SHOWN],  # positional: see _user_session
-                                   ok_cls if ok else dangling, None if ttl < 0 else ttl, "string", key))
+                                   ok_cls if ok else dangling, "string", key))
     salts = _hash_salt_candidates(hash_salt)
     precomputed = opener.hash_salt == salts[0][1]  # the readings' index_key was hashed with the effective salt
     users = []
