@@ -94,6 +94,17 @@ def main(argv: list[str]) -> int:
             print("  partial frames by crop (per s):")
             for c, n in sorted(d["crops"].items(), key=lambda kv: -kv[1])[:8]:
                 print(f"    {n / span:6.2f}  {c}")
+            print("  frames per s by what asked for them since the frame before, CPU per frame (ms):")
+            for c, (n, cpu) in sorted(d.get("frames", {}).items(), key=lambda kv: -kv[1][1])[:TOP]:
+                print(f"    {n / span:6.2f}  {cpu / n * 1000:6.2f} ms  {cpu / span * 100:5.2f} %  {c}")
+                parts = d.get("frame_parts", {}).get(c, {})
+                print("           per frame: " + ", ".join(
+                    f"{w} {cpu_w / n * 1000:.2f} ms/{rows / n:.0f} rows" for w, (rows, cpu_w) in
+                    sorted(parts.items(), key=lambda kv: -kv[1][1])[:6]) + f"; all widgets "
+                    f"{sum(v[1] for v in parts.values()) / n * 1000:.2f} ms in {len(parts)}")
+            print("  table cells set, per s (column: old -> new):")
+            for c, n in sorted(d.get("cells", {}).items(), key=lambda kv: -kv[1])[:TOP]:
+                print(f"    {n / span:6.2f}  {c}")
             print("  refresh() calls per s, by widget, kind and caller:")
             for r, n in sorted(d["refreshes"].items(), key=lambda kv: -kv[1])[:TOP]:
                 print(f"    {n / span:8.2f}  {r}")

@@ -7,7 +7,9 @@ The real PulseApp (canned source of SESSIONS sessions, fake clock) at 150x40, as
 - log: BATCHES batches of LINES_PER_BATCH lines (what the follower hands over every 0.5 s at 1.4 lines/s from
   4 apps), each followed by its frame: CPU of add_lines and of the frame, per batch;
 - tick: the clock advanced 5 s and `MainScreen.tick()` (every visible row's time in state changes, as in a
-  session's first minute), and its frame: CPU per tick.
+  session's first minute), and its frame: CPU per tick;
+- poll: the clock advanced 3 s and a snapshot taken then applied (the details' durations and the gateway's
+  latency move, as in an idle poll), and its frame: CPU per poll.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ SESSIONS = 100
 BATCHES = 200
 LINES_PER_BATCH = 3
 TICKS = 40
+POLLS = 40
 SIZE = (150, 40)
 
 
@@ -61,7 +65,8 @@ async def run(profile: cProfile.Profile | None) -> dict[str, list[float]]:
     clock = FakeClock(T0)
     app = PulseApp(Config(audit_log=tmp / "audit.log"), CannedSource(snapshot()), CannedGateway(),  # type: ignore[arg-type]
                    clock=clock, autopoll=False)
-    out: dict[str, list[float]] = {"add_lines": [], "log frame": [], "tick": [], "tick frame": []}
+    out: dict[str, list[float]] = {"add_lines": [], "log frame": [], "tick": [], "tick frame": [], "apply": [],
+                                   "poll frame": []}
     n = 0
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -97,6 +102,18 @@ async def run(profile: cProfile.Profile | None) -> dict[str, list[float]]:
             t2 = time.thread_time()
             out["tick"].append(t1 - t0)
             out["tick frame"].append(t2 - t1)
+        snap = snapshot()
+        for i in range(POLLS):
+            clock.advance(3)
+            gateway = replace(snap.gateway, latency_ms=10.0 + i % 7)
+            polled = replace(snap, taken_at=clock.now(), gateway=gateway)
+            t0 = time.thread_time()
+            app.apply(polled)
+            t1 = time.thread_time()
+            await painted(app)
+            t2 = time.thread_time()
+            out["apply"].append(t1 - t0)
+            out["poll frame"].append(t2 - t1)
         if profile:
             profile.disable()
     return out

@@ -38,6 +38,11 @@ gc_time: dict[str, list[float]] = {}  # "gc gen N" → [collections, CPU s] (any
 _gc_started: list[float] = []
 timing: dict[str, list[float]] = {}
 loop: list[asyncio.AbstractEventLoop] = []  # the app's loop, once it runs  # name → [calls, CPU s]
+pending: set[str] = set()  # "widget <- caller" of the refreshes since the last frame
+frames: dict[str, list[float]] = {}  # the causes of a frame (sorted, joined) → [frames, CPU s]
+frame_parts: dict[str, dict[str, list[float]]] = {}  # causes → widget → [rows rendered again, CPU s]
+in_frame: list[dict[str, list[float]]] = []  # the frame under way: widget → [rows rendered again, CPU s]
+cells: Counter[str] = Counter()  # "column: old -> new" of the table cells set (SyncedTable._set_cell)
 
 
 def _name(widget: Any) -> str:
@@ -98,8 +103,11 @@ def patch() -> None:
             owner = _name(getattr(render_content_line, "__self__", None))
             renders[owner] += 1
 
+            part = in_frame[0].setdefault(owner, [0, 0.0]) if in_frame else [0, 0.0]
+
             def content_line(y: int) -> Any:
                 lines[owner] += 1
+                part[0] += 1
                 return render_content_line(y)
 
             t = time.thread_time()
@@ -107,6 +115,7 @@ def patch() -> None:
                 return render(self, styles, size, base_background, background, content_line, *args, **kwargs)
             finally:
                 render_cpu[owner] = render_cpu.get(owner, 0.0) + time.thread_time() - t
+                part[1] += time.thread_time() - t
         return render(self, styles, size, base_background, background, render_content_line, *args, **kwargs)
 
     _styles_cache.StylesCache.render = counted_render  # type: ignore[method-assign]
@@ -117,7 +126,9 @@ def patch() -> None:
                         recompose: bool = False) -> Any:
         if _on:
             kind = "LAYOUT" if layout else ("region" if regions else "whole")
-            refreshes[f"{_name(self)} {kind} <- {_caller()}"] += 1
+            caller = _caller()
+            refreshes[f"{_name(self)} {kind} <- {caller}"] += 1
+            pending.add(f"{_name(self)}{'(L)' if layout else ''}<-{caller.split(':')[-1]}")
         return refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
 
     widget.Widget.refresh = counted_refresh  # type: ignore[method-assign]
@@ -154,6 +165,43 @@ def patch() -> None:
 
     Compositor.render_partial_update = counted_partial  # type: ignore[method-assign]
     _timed(screen.Screen, "_on_timer_update", "Screen._on_timer_update (a frame)")
+    timer_update = screen.Screen._on_timer_update
+
+    def frame(self: Any) -> Any:
+        if not _on:
+            return timer_update(self)
+        causes = " + ".join(sorted(pending)) or "(none)"
+        pending.clear()
+        in_frame[:] = [{}]
+        t = time.thread_time()
+        try:
+            return timer_update(self)
+        finally:
+            parts = frame_parts.setdefault(causes, {})
+            for w, (n, cpu) in in_frame.pop().items():
+                slot = parts.setdefault(w, [0, 0.0])
+                slot[0] += n
+                slot[1] += cpu
+            slot = frames.setdefault(causes, [0, 0.0])
+            slot[0] += 1
+            slot[1] += time.thread_time() - t
+
+    screen.Screen._on_timer_update = frame  # type: ignore[method-assign]
+    from pulse_tui.tui import synced_table
+
+    set_cell = synced_table.SyncedTable._set_cell
+
+    def counted_set_cell(self: Any, row_key: Any, column_key: Any, value: Any, window: Any) -> Any:
+        if _on:
+            try:
+                old = self.get_cell(row_key, column_key)
+            except Exception:  # noqa: BLE001
+                old = "?"
+            cells[f"{self.id}.{column_key.value if hasattr(column_key, 'value') else column_key}: "
+                  f"{str(old)[:20]!r} -> {str(value)[:20]!r}"] += 1
+        return set_cell(self, row_key, column_key, value, window)
+
+    synced_table.SyncedTable._set_cell = counted_set_cell  # type: ignore[method-assign]
     _timed(screen.Screen, "_refresh_layout", "Screen._refresh_layout")
     _timed(Compositor, "render_update", "Compositor.render_update")
 
@@ -188,6 +236,10 @@ def schedule() -> None:
         messages.clear()
         gc_time.clear()
         timing.clear()
+        pending.clear()
+        frames.clear()
+        frame_parts.clear()
+        cells.clear()
         if PROFILE and loop:
             loop[0].call_soon_threadsafe(profiler.enable)  # cProfile sees the thread that enables it
         state["cpu"] = time.process_time()
@@ -213,7 +265,9 @@ def schedule() -> None:
             try:
                 out = {"module": sys.modules["pulse_tui"].__file__, "wall": wall, "cpu": cpu, "lines": dict(lines), "renders": dict(renders),
                        "render_cpu": dict(render_cpu), "crops": dict(crops),
-                       "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in {**timing, **gc_time}.items()}}
+                       "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in {**timing, **gc_time}.items()},
+                       "frames": {k: list(v) for k, v in frames.items()}, "cells": dict(cells),
+                       "frame_parts": frame_parts}
                 break
             except RuntimeError:  # a dict changed size while copied: the main thread was counting
                 time.sleep(0.01)
