@@ -102,6 +102,8 @@ def main(argv: list[str]) -> int:
                     f"{w} {cpu_w / n * 1000:.2f} ms/{rows / n:.0f} rows" for w, (rows, cpu_w) in
                     sorted(parts.items(), key=lambda kv: -kv[1][1])[:6]) + f"; all widgets "
                     f"{sum(v[1] for v in parts.values()) / n * 1000:.2f} ms in {len(parts)}")
+                if c in d.get("regions", {}):
+                    print(f"           dirty (x, y, w, h): {d['regions'][c][:400]}")
             print("  table cells set, per s (column: old -> new):")
             for c, n in sorted(d.get("cells", {}).items(), key=lambda kv: -kv[1])[:TOP]:
                 print(f"    {n / span:6.2f}  {c}")

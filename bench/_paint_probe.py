@@ -42,7 +42,8 @@ pending: set[str] = set()  # "widget <- caller" of the refreshes since the last 
 frames: dict[str, list[float]] = {}  # the causes of a frame (sorted, joined) → [frames, CPU s]
 frame_parts: dict[str, dict[str, list[float]]] = {}  # causes → widget → [rows rendered again, CPU s]
 in_frame: list[dict[str, list[float]]] = []  # the frame under way: widget → [rows rendered again, CPU s]
-cells: Counter[str] = Counter()  # "column: old -> new" of the table cells set (SyncedTable._set_cell)
+cells: Counter[str] = Counter()
+regions: dict[str, str] = {}  # causes → the dirty regions of the first such frame  # "column: old -> new" of the table cells set (SyncedTable._set_cell)
 
 
 def _name(widget: Any) -> str:
@@ -161,6 +162,8 @@ def patch() -> None:
 
             crop = Region.from_union(list(self._dirty_regions))
             crops[f"y {crop.y}-{crop.bottom} x {crop.x}-{crop.right}"] += 1
+            if in_frame:  # the frame's dirty regions, as (x, y, width, height): what asked for each, by eye
+                in_frame[0]["regions"] = [0, 0.0, sorted(tuple(r) for r in self._dirty_regions)]  # type: ignore[list-item]
         return partial(self)
 
     Compositor.render_partial_update = counted_partial  # type: ignore[method-assign]
@@ -178,7 +181,10 @@ def patch() -> None:
             return timer_update(self)
         finally:
             parts = frame_parts.setdefault(causes, {})
-            for w, (n, cpu) in in_frame.pop().items():
+            done = in_frame.pop()
+            if "regions" in done:
+                regions.setdefault(causes, str(done.pop("regions")[2]))
+            for w, (n, cpu) in done.items():
                 slot = parts.setdefault(w, [0, 0.0])
                 slot[0] += n
                 slot[1] += cpu
@@ -239,6 +245,7 @@ def schedule() -> None:
         pending.clear()
         frames.clear()
         frame_parts.clear()
+        regions.clear()
         cells.clear()
         if PROFILE and loop:
             loop[0].call_soon_threadsafe(profiler.enable)  # cProfile sees the thread that enables it
@@ -267,7 +274,7 @@ def schedule() -> None:
                        "render_cpu": dict(render_cpu), "crops": dict(crops),
                        "refreshes": dict(refreshes), "messages": dict(messages), "timing": {k: list(v) for k, v in {**timing, **gc_time}.items()},
                        "frames": {k: list(v) for k, v in frames.items()}, "cells": dict(cells),
-                       "frame_parts": frame_parts}
+                       "frame_parts": frame_parts, "regions": regions}
                 break
             except RuntimeError:  # a dict changed size while copied: the main thread was counting
                 time.sleep(0.01)
