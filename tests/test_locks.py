@@ -24,6 +24,7 @@ from pulse_tui.sim.browsers import (
 )
 from pulse_tui.sources.locks import (
     LockState,
+    QuietDirs,
     check_lock,
     check_locks,
     clear_lock_left_by,
@@ -224,3 +225,37 @@ def test_check_locks_findings(auth_root: Path, profile: Path, browser: StandInGa
     assert "exit code 21" in findings[1].message and "container restart" in findings[1].message
     assert "only if no browser on the other host" in findings[1].hint
 
+
+
+def _age(path: Path, seconds: float = 3600) -> None:
+    """Backdate a dir's mtime past QuietDirs' racy window (as a profile untouched for an hour)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_quiet_dirs_answer_as_a_full_check_and_see_a_lock_appear(profile: Path) -> None:
+    quiet = QuietDirs()
+    dirs = [(UUID_A, str(profile))]
+    _age(profile)
+    first = check_locks(dirs, quiet=quiet)
+    assert first == check_locks(dirs) and first[0].state == LockState.NONE
+    assert check_locks(dirs, quiet=quiet)[0] is first[0]  # unchanged dir: the answer kept, one stat
+    pid = make_stale_lock(profile)  # Chromium's lock is a new entry: the dir's mtime moves
+    seen = check_locks(dirs, quiet=quiet)[0]
+    assert (seen.state, seen.pid) == (LockState.STALE, pid)
+    _age(profile)
+    assert check_locks(dirs, quiet=quiet)[0].state == LockState.STALE  # a lock is always checked again
+    for name in LOCK_FILES:
+        (profile / name).unlink()
+    assert check_locks(dirs, quiet=quiet)[0].state == LockState.NONE
+
+
+def test_quiet_dirs_never_keep_a_dir_changed_within_the_racy_window(profile: Path) -> None:
+    quiet = QuietDirs()
+    dirs = [(UUID_A, str(profile))]
+    first = check_locks(dirs, quiet=quiet)  # the fixture just wrote the dir: too fresh to trust its mtime
+    assert check_locks(dirs, quiet=quiet)[0] is not first[0]
+    _age(profile)
+    kept = check_locks(dirs, quiet=quiet)[0]
+    assert check_locks(dirs, quiet=quiet)[0] is kept
+    assert check_locks([("other-session", str(profile))], quiet=quiet)[0].session_id == "other-session"
