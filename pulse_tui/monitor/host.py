@@ -31,7 +31,7 @@ from pulse_tui.model import (
     StateChange,
 )
 from pulse_tui.sources.gateway.capabilities import Capabilities
-from pulse_tui.sources.locks import LockInfo, LockState, check_locks, lock_findings
+from pulse_tui.sources.locks import LockInfo, LockState, QuietDirs, check_locks, lock_findings
 from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
 from pulse_tui.sources.procs import (
     MEMORY_EVERY_S,
@@ -110,6 +110,7 @@ class HostSource:
         self._gateway_pids = gateway_pids
         self._last_pm2: Pm2Report | None = None  # the scan runs beside pm2's read: it tells the gateway pid from the last
         self._first_sample_at: float | None = None  # monotonic time of a one-shot's first CPU sample, until the second
+        self._quiet_dirs = QuietDirs()  # profile dirs seen without a lock: one stat each while unchanged
 
     def _scan_call(self, caps: Capabilities | None, *, full: bool = True,
                    history: Iterable[tuple[str, Iterable[StateChange]]] = ()) -> partial[HostReport]:
@@ -156,7 +157,7 @@ class HostSource:
         """The SingletonLock of every (session id, profile dir), off the event loop."""
         if not dirs:
             return ()
-        return await asyncio.to_thread(check_locks, dirs, report, hostname=self.hostname)
+        return await asyncio.to_thread(check_locks, dirs, report, hostname=self.hostname, quiet=self._quiet_dirs)
 
     def gateway_pids(self, pm2: Pm2Report | None) -> Collection[int] | None:
         """The gateway's live pids: from the hook when given, else pm2's app; None when nothing can tell."""
@@ -293,12 +294,15 @@ def _lock_view(lk: LockInfo) -> LockView:
                     holder=lk.holder, detail=lk.detail)
 
 
-def _worst_lock(locks: Iterable[LockInfo]) -> LockInfo | None:
+_LOCK_RANK = {state: i for i, state in enumerate(
+    (LockState.FOREIGN, LockState.CONFLICT, LockState.UNKNOWN, LockState.STALE, LockState.LIVE, LockState.NONE))}
+
+
+def _worst_lock(locks: Sequence[LockInfo]) -> LockInfo | None:
     """One session may have two profile dirs (two roots): show the one that needs attention."""
-    order = [LockState.FOREIGN, LockState.CONFLICT, LockState.UNKNOWN, LockState.STALE, LockState.LIVE,
-             LockState.NONE]
-    ranked = sorted(locks, key=lambda lk: order.index(lk.state) if lk.state in order else len(order))
-    return ranked[0] if ranked else None
+    if len(locks) < 2:  # the usual case, for every session of every poll
+        return locks[0] if locks else None
+    return min(locks, key=lambda lk: _LOCK_RANK.get(lk.state, len(_LOCK_RANK)))
 
 
 def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[SessionView, ...]:
