@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -27,6 +26,7 @@ from pulse_tui.crypto.pulse import (
     key_too_short,
 )
 from pulse_tui.model import Finding, Severity
+from pulse_tui.stat_memo import StatMemo
 
 OTHER_SECRET_NAMES = ("JWT_SECRET", "SESSION_SECRET", "WEBHOOK_SECRET")
 # Minimum lengths: Pulse's own rule for the key; the `.env.example` text ("min_16_chars") for salts; the
@@ -179,30 +179,28 @@ def check_secrets(config: Config) -> list[Finding]:
 
 
 class EnvFileLines:
-    """Each env file's ignored line numbers, read again only when its (device, inode, size, mtime) changed: the
+    """Each env file's ignored line numbers, read again only when the file changed (pulse_tui/stat_memo.py): the
     monitor runs the checks every poll, and the files hardly ever change."""
 
-    RACY_NS = 2_000_000_000  # a file written this recently may change again within its mtime's tick: not kept
-
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[tuple[int, int, int, int], tuple[int, ...]]] = {}
+        self._seen: StatMemo[tuple[int, ...]] = StatMemo()
 
     def ignored(self, path: Path) -> tuple[int, ...]:
         """The file's ignored line numbers (EnvFileError as `envfile.read` raises it)."""
         key = str(path)
         try:
-            st = os.stat(key)
+            st: os.stat_result | None = os.stat(key)
         except OSError:
             st = None
-        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) \
-            else None
-        hit = self._seen.get(key)
-        if sig is not None and hit is not None and hit[0] == sig:
-            return hit[1]
-        self._seen.pop(key, None)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            st = None
+        hit = self._seen.get(key, st) if st is not None else None
+        if hit is not None:
+            return hit
+        self._seen.drop(key)
         ignored = envfile.read(path).ignored_lines  # stat before the read: a change in between is read next poll
-        if sig is not None and time.time_ns() - sig[3] > self.RACY_NS:
-            self._seen[key] = (sig, ignored)
+        if st is not None:
+            self._seen.put(key, st, ignored)
         return ignored
 
 

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import stat as statmod
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from pulse_tui.findings import finding
 from pulse_tui.model import Finding
+from pulse_tui.stat_memo import StatMemo
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 PHONE_RE = re.compile(r"^[0-9]{6,20}$")
@@ -80,43 +80,31 @@ def _salesboy_reason(user_id: str) -> str:
 
 
 class EntryCounts:
-    """Top-level entry counts of auth dirs, reused while a dir's inode and mtime stay the same.
+    """Top-level entry counts of auth dirs, and what discover found in them, reused while a dir is unchanged.
 
     Polls re-list every auth dir, and opening each one to count its entries cost more than the rest of the
-    listing. A count taken within RACY_NS of the dir's last change is not kept: a change in the same
-    timestamp tick would leave the mtime as it was. Each poller (monitor, gateway adapter) owns one.
+    listing (the rules for "unchanged": pulse_tui/stat_memo.py). Each poller (monitor, gateway adapter) owns one.
     """
 
-    RACY_NS = 2_000_000_000
-    MAX_DIRS = 100_000
-
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, int, int]] = {}  # path -> (inode, mtime ns, entries)
-        self._dirs: dict[str, tuple[int, int, AuthDir]] = {}  # path -> (inode, mtime ns, what discover found)
+        self._counts: StatMemo[int] = StatMemo()
+        self._found: StatMemo[AuthDir] = StatMemo()
 
     def known(self, path: str, st: os.stat_result) -> AuthDir | None:
-        """The AuthDir found at `path` last time, when the dir's inode and mtime are still the same."""
-        hit = self._dirs.get(path)
-        return hit[2] if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns else None
+        """The AuthDir found at `path` last time, when the dir is still the same."""
+        return self._found.get(path, st)
 
     def keep(self, path: str, st: os.stat_result, found: AuthDir) -> None:
-        """Remember what discover found at `path` (not when it changed within RACY_NS, as for counts)."""
-        if time.time_ns() - st.st_mtime_ns > self.RACY_NS:
-            if len(self._dirs) >= self.MAX_DIRS:
-                self._dirs.clear()
-            self._dirs[path] = (st.st_ino, st.st_mtime_ns, found)
+        """Remember what discover found at `path`."""
+        self._found.put(path, st, found)
 
     def count(self, path: str, st: os.stat_result) -> int:
         """Entries directly in `path` (whose stat is `st`); OSError when it cannot be listed."""
-        hit = self._seen.get(path)
-        if hit is not None and hit[0] == st.st_ino and hit[1] == st.st_mtime_ns:
-            return hit[2]
-        with os.scandir(path) as it:
-            entries = sum(1 for _ in it)
-        if time.time_ns() - st.st_mtime_ns > self.RACY_NS:
-            if len(self._seen) >= self.MAX_DIRS:
-                self._seen.clear()
-            self._seen[path] = (st.st_ino, st.st_mtime_ns, entries)
+        entries = self._counts.get(path, st)
+        if entries is None:
+            with os.scandir(path) as it:
+                entries = sum(1 for _ in it)
+            self._counts.put(path, st, entries)
         return entries
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -26,6 +25,7 @@ import psutil
 from pulse_tui.findings import finding
 from pulse_tui.model import Finding
 from pulse_tui.sources.procs import HostReport, user_data_dir_of
+from pulse_tui.stat_memo import StatMemo
 
 LOCK = "SingletonLock"
 LOCK_FILES = (LOCK, "SingletonSocket", "SingletonCookie")
@@ -145,35 +145,28 @@ def _same_dir(a: str, b: str) -> bool:
 
 
 class QuietDirs:
-    """Profile dirs last seen with no Singleton* entry, by (inode, mtime): for a poller, one stat per quiet dir.
+    """Profile dirs last seen with no Singleton* entry: for a poller, one stat per quiet dir while it is unchanged.
 
     Chromium creates SingletonLock (and its two companions) as entries of the profile dir, which changes the
-    dir's mtime; while inode and mtime are unchanged no lock can have appeared, and a dir without a lock has no
-    pid whose liveness could change. Three lstats per dir were ~13 us of a 100-dir check (1.3 ms a poll), a stat
-    is ~1.5. Never remembered within RACY_NS of the dir's mtime (a change in the same clock tick would not show).
+    dir's mtime; while the dir is unchanged (pulse_tui/stat_memo.py) no lock can have appeared, and a dir without
+    a lock has no pid whose liveness could change. Three lstats per dir were ~13 us of a 100-dir check (1.3 ms a
+    poll), a stat is ~1.5.
     """
 
-    RACY_NS = 2_000_000_000
-    MAX_DIRS = 100_000
-
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, int, LockInfo]] = {}  # normalised dir -> (inode, mtime ns, its answer)
+        self._seen: StatMemo[LockInfo] = StatMemo()  # normalised dir -> its lock-free answer
 
     def known(self, pdir: str, st: os.stat_result, session_id: str) -> LockInfo | None:
         """The lock-free answer for `pdir` when the dir is unchanged since it was given (and for this session)."""
-        hit = self._seen.get(pdir)
-        if hit is None or hit[0] != st.st_ino or hit[1] != st.st_mtime_ns or hit[2].session_id != session_id:
-            return None
-        return hit[2]
+        hit = self._seen.get(pdir, st)
+        return hit if hit is not None and hit.session_id == session_id else None
 
     def keep(self, pdir: str, st: os.stat_result, info: LockInfo) -> None:
         """Remember a dir found with no Singleton* entry at all; any other answer is checked again each time."""
-        if info.state != LockState.NONE or info.files or time.time_ns() - st.st_mtime_ns <= self.RACY_NS:
-            self._seen.pop(pdir, None)
-            return
-        if len(self._seen) >= self.MAX_DIRS:
-            self._seen.clear()
-        self._seen[pdir] = (st.st_ino, st.st_mtime_ns, info)
+        if info.state != LockState.NONE or info.files:
+            self._seen.drop(pdir)
+        else:
+            self._seen.put(pdir, st, info)
 
 
 def check_locks(
