@@ -306,6 +306,9 @@ class SessionView:
     orphans: tuple[OrphanView, ...] = ()  # browser trees of this session nobody owns any more
     gateway_word: str = ""  # the gateway's own word for the state (WAHA "FAILED", Evolution "close"), shown as is
     no_browser: str = ""  # why there is no browser to measure (the gateway runs none): memory is null, not 0
+    # `since` is when pulse-tui first saw it, already in this state (no change seen yet): it has been so at least
+    # that long, maybe for days; shown as "≥ 15s", never as if it had just connected
+    since_first_seen: bool = False
 
 
 @dataclass(frozen=True)

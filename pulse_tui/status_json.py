@@ -75,6 +75,7 @@ def snapshot_to_json(snap: Snapshot, watchdog: dict[str, Any] | None = None, *,
                 "state": s.state.value,
                 "last_known": s.last_known.value if s.last_known else None,
                 "seconds_in_state": round(s.seconds_in_state, 1),
+                "seconds_in_state_at_least": s.since_first_seen,  # counted from pulse-tui's first sight of it
                 "phone": s.phone,
                 "restorable": s.restorable,
                 "has_auth_dir": s.has_auth_dir,

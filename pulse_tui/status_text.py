@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulse_tui.model import Snapshot
 from pulse_tui.sanitize import visible
 from pulse_tui.status_json import is_healthy
-from pulse_tui.ui_words import STATE_GLYPHS, duration
+from pulse_tui.ui_words import STATE_GLYPHS, duration, in_state
 
 
 def render_status(snap: Snapshot) -> str:
@@ -32,7 +32,7 @@ def render_status(snap: Snapshot) -> str:
             glyph = STATE_GLYPHS.get(s.state, "?")
             stale = f" (data {duration(s.stale_s)} old)" if s.stale_s is not None else ""
             lines.append(f"{glyph} {s.state.value:<11} {s.id:<38} {s.phone or '-':<15} "
-                         f"{duration(s.seconds_in_state):>9}  {','.join(sorted(s.flags)) or '-'}{stale}")
+                         f"{in_state(s.seconds_in_state, s.since_first_seen):>9}  {','.join(sorted(s.flags)) or '-'}{stale}")
     else:
         lines.append("no WhatsApp sessions found (set PULSE_TUI_AUTH_DIR or PULSE_TUI_SESSIONS)")
     if r is not None and r.available and r.sessions:

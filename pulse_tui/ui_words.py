@@ -43,6 +43,11 @@ SEVERITY_GLYPHS = {
 }
 
 
+def in_state(seconds: float, first_seen: bool) -> str:
+    """Time in state; "≥" when it counts from pulse-tui's first sight of the session (it may be much longer)."""
+    return ("≥" if first_seen else "") + duration(seconds)
+
+
 def duration(seconds: float | None) -> str:
     """Compact human duration: 7s, 45s, 5m, 3h12m, 2d04h.
 

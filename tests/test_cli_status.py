@@ -55,6 +55,7 @@ def test_status_json_end_to_end(sim: GatewaySim, redis_url: str, tmp_path: Path)
     assert isinstance(doc["gateway"]["budget_left"], int)
     by_id = {s["id"]: s for s in doc["sessions"]}
     assert by_id[UID]["state"] == "restorable"  # auth dir on disk, no client running
+    assert by_id[UID]["seconds_in_state_at_least"] is True  # one poll: in that state since before it, how long unknown
     assert by_id[UID]["restorable"] is True
     assert doc["redis"]["available"] is True
     assert set(doc["redis"]["persistence"]) >= {"save", "appendonly"}

@@ -79,3 +79,17 @@ def test_view_marks_stale_and_connected_without_auth_dir() -> None:
     v = view_of(t, T0 + 5, SALESBOY, fresh_within_s=30)
     assert v.stale_s is None and v.restorable and "will-not-survive-restart" not in v.flags
     assert v.seconds_in_state == 5
+
+
+def test_time_in_state_is_a_minimum_until_a_change_is_seen() -> None:
+    from pulse_tui.tui.rows import in_state_text
+
+    t = Tracked(SID)
+    t.learn_status(status(True, True), T0)
+    advance(t, T0)  # first sight: connected for who knows how long already
+    v = view_of(t, T0 + 15, SALESBOY, fresh_within_s=30)
+    assert v.since_first_seen and in_state_text(v, T0 + 15) == "≥15s"
+    t.learn_status(status(False, False), T0 + 20)
+    advance(t, T0 + 20)  # a change pulse-tui saw: from then on the time is exact
+    v = view_of(t, T0 + 27, SALESBOY, fresh_within_s=30)
+    assert not v.since_first_seen and in_state_text(v, T0 + 27) == "7s"

@@ -54,7 +54,7 @@ METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pulse_session_state", "gauge", ("session", "state"),
               "1 for the state a WhatsApp connection is in, 0 for every other state"),
     MetricDoc("pulse_session_state_change_timestamp_seconds", "gauge", ("session",),
-              "when the connection entered its current state (Unix time)"),
+              "when the connection entered its current state, or when pulse-tui first saw it in that state (Unix time)"),
     MetricDoc("pulse_session_restorable", "gauge", ("session",),
               "1 when the connection survives a gateway restart without a QR scan (auth on disk)"),
     MetricDoc("pulse_session_transitions_total", "counter", ("session", "to"),

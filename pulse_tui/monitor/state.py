@@ -194,4 +194,5 @@ def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float) -
         history=tuple(t.history),
         gateway_word=t.facts.word,
         no_browser="" if caps.browser_per_session else caps.no_browser_why,
+        since_first_seen=len(t.history) == 1,  # its only entry is the first sight (see advance)
     )

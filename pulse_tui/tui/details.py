@@ -11,7 +11,7 @@ from rich.text import Text
 from pulse_tui.model import SessionView, Snapshot, UserSession
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.rows import state_cell
-from pulse_tui.ui_words import SEVERITY_GLYPHS, duration
+from pulse_tui.ui_words import SEVERITY_GLYPHS, duration, in_state
 
 if TYPE_CHECKING:
     from pulse_tui.watch.journal import Entry
@@ -38,7 +38,9 @@ def session_details(s: SessionView, snap: Snapshot) -> Text:
     t = Text()
     t.append(visible(s.id) + "\n", style="bold")
     t.append_text(state_cell(s.state, s.stale_s))
-    t.append(f" for {duration(now - s.since)}")
+    t.append(f" for {in_state(now - s.since, s.since_first_seen)}")
+    if s.since_first_seen:
+        t.append(" (since pulse-tui first saw it)", style="dim")
     if s.last_known is not None:
         t.append(f" (last known: {s.last_known.value})", style="magenta")
     t.append("\n")

@@ -23,7 +23,7 @@ from pulse_tui.model import (
     ValueClass,
 )
 from pulse_tui.sanitize import visible
-from pulse_tui.ui_words import STATE_GLYPHS, STATE_WORDS, VALUE_GLYPHS, duration
+from pulse_tui.ui_words import STATE_GLYPHS, STATE_WORDS, VALUE_GLYPHS, duration, in_state
 
 if TYPE_CHECKING:
     from pulse_tui.watch.watchdog import Planned
@@ -180,7 +180,7 @@ def conn_cells(s: SessionView, short: bool) -> dict[str, Text | str]:
 
 
 def in_state_text(s: SessionView, now: float) -> str:
-    return duration(now - s.since)
+    return in_state(now - s.since, s.since_first_seen)
 
 
 def user_cells(u: UserSession, short: bool) -> dict[str, Text | str]:
