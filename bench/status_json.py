@@ -14,7 +14,8 @@ Targets: full / empty <= 2.0x, full / floor <= 1.2x.
 
 Before/after in one run: `STATUS_JSON_BEFORE=DIR` (a tree holding an older `pulse_tui/`, e.g. from
 `git archive REV pulse_tui | tar -x -C DIR`) adds that code's full and empty runs, interleaved with the others
-(`python -m pulse_tui` with PYTHONPATH=DIR, from a directory without a pulse_tui of its own).
+(`python -m pulse_tui` with PYTHONPATH=DIR, from a directory without a pulse_tui of its own), and the same two runs
+of this checkout started the same way, which the before/after figures compare.
 """
 
 from __future__ import annotations
@@ -69,11 +70,14 @@ def main() -> int:
         }
         if BEFORE:
             compileall.compile_dir(str(Path(BEFORE) / "pulse_tui"), quiet=1)
+            # Both sides the same way (`python -m`, PYTHONPATH): the console script and `-m` differ by 10-30 %.
             for kind in ("full", "empty"):
                 cases[f"{kind}@before"] = [sys.executable, "-m", "pulse_tui", *cases[kind][1:]]
+                cases[f"{kind}@now"] = [sys.executable, "-m", "pulse_tui", *cases[kind][1:]]
         floor_env = {"ENCRYPTION_KEY": DEMO_KEY, "ENCRYPTION_SALT": DEMO_SALT}
-        envs = {kind: floor_env if kind == "floor" else {"PYTHONPATH": BEFORE} if "@" in kind else None
-                for kind in cases}
+        paths = {"before": BEFORE, "now": str(Path(__file__).resolve().parents[1])}
+        envs = {kind: floor_env if kind == "floor" else {"PYTHONPATH": paths[kind.split("@")[1]]} if "@" in kind
+                else None for kind in cases}
         times: dict[str, list[float]] = {k: [] for k in cases}
         outputs: dict[str, str] = {}
         for kind, argv in cases.items():
@@ -106,10 +110,12 @@ def main() -> int:
           f"[{runs('floor')}]; {opened} values opened")
     if BEFORE:
         for kind in ("full", "empty"):
-            print(f"  before ({BEFORE}) status --json, {kind:5s}: median {med[kind + '@before']:.3f} s "
-                  f"[{runs(kind + '@before')}]; now / before {med[kind] / med[kind + '@before']:.2f}x")
-        print(f"  before: full/empty {med['full@before'] / med['empty@before']:.2f}x, "
-              f"full/floor {med['full@before'] / med['floor']:.2f}x")
+            print(f"  python -m, {kind:5s}: before ({BEFORE}) median {med[kind + '@before']:.3f} s "
+                  f"[{runs(kind + '@before')}], now {med[kind + '@now']:.3f} s [{runs(kind + '@now')}]; "
+                  f"now / before {med[kind + '@now'] / med[kind + '@before']:.2f}x")
+        for side in ("before", "now"):
+            print(f"  python -m, {side}: full/empty {med['full@' + side] / med['empty@' + side]:.2f}x, "
+                  f"full/floor {med['full@' + side] / med['floor']:.2f}x")
     r_empty, r_floor = med["full"] / med["empty"], med["full"] / med["floor"]
     print(f"  ratio full/empty: {r_empty:.2f}x   (target <= {EMPTY_TARGET}x: "
           f"{'PASS' if r_empty <= EMPTY_TARGET else 'MISS'})")
