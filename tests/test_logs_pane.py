@@ -378,21 +378,29 @@ async def test_a_full_height_log_keeps_two_screens_of_rendered_rows_and_shrinks_
         assert cache.maxsize == ROW_CACHE_ROWS and len(cache) <= ROW_CACHE_ROWS
 
 
-async def test_a_followed_log_empties_textuals_style_cache_past_its_bound() -> None:
-    """Each new row's styles carry its offset: Strip.render_ansi's cache (16,384) would keep them all."""
+async def test_a_followed_log_empties_textuals_and_richs_style_caches_past_their_bound() -> None:
+    """Each new row's styles carry its offset: Strip.render_ansi's cache (16,384), the truecolor filter's and
+    rich's style sums (1,024 each) would keep them long after their rows scrolled away."""
+    from rich.color import Color as RichColor
+    from rich.terminal_theme import DEFAULT_TERMINAL_THEME
+    from textual.filter import ANSIToTruecolor
     from textual.strip import Strip
 
-    from pulse_tui.tui.log_pane import ANSI_CACHE_STYLES
+    from pulse_tui.tui.log_pane import ANSI_CACHE_STYLES, STYLE_CACHES
 
     async with Host().run_test(size=(100, 30)) as pilot:
         pane = pane_of(pilot.app)
+        ansi, black, bold = ANSIToTruecolor(DEFAULT_TERMINAL_THEME), RichColor.parse("black"), Style(bold=True)
         for i in range(ANSI_CACHE_STYLES + 10):
-            Strip.render_ansi(Style(meta={"offset": (0, i)}), ColorSystem.TRUECOLOR)
-        assert Strip.render_ansi.cache_info().currsize > ANSI_CACHE_STYLES
+            style = Style(color="red", meta={"offset": (0, i)})
+            Strip.render_ansi(style, ColorSystem.TRUECOLOR)
+            ansi.truecolor_style(style, black)
+            _ = style + bold
+        assert all(cache.cache_info().currsize > ANSI_CACHE_STYLES for cache in STYLE_CACHES)
         pane.add_lines([info(1)])
         pane.flush()
         await pilot.pause()
-        assert Strip.render_ansi.cache_info().currsize <= ANSI_CACHE_STYLES
+        assert all(cache.cache_info().currsize <= ANSI_CACHE_STYLES for cache in STYLE_CACHES)
 
 
 async def test_a_followed_log_empties_richs_cell_length_cache_past_its_bound() -> None:

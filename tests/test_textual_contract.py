@@ -139,6 +139,35 @@ def test_strip_render_ansi_is_an_lru_cache_a_style_does_not_need() -> None:
     assert info().currsize == 0  # the style's own codes were used: nothing rendered again
 
 
+def test_the_truecolor_filter_and_richs_style_sums_are_lru_caches_a_rendered_strip_does_not_need() -> None:
+    """_LogView.write_lines empties these past ANSI_CACHE_STYLES too (tui/log_pane.py STYLE_CACHES): a strip
+    keeps its filtered copy in Strip._filter_cache, so emptying the filter's cache filters nothing again, and a
+    style sum is the same style after rich's Style._add cache is emptied."""
+    from rich.segment import Segment
+    from rich.terminal_theme import DEFAULT_TERMINAL_THEME
+    from textual.color import Color
+    from textual.filter import ANSIToTruecolor
+    from textual.strip import Strip
+
+    truecolor, add = ANSIToTruecolor.truecolor_style, Style._add
+    assert truecolor.cache_info().maxsize == 1024 and add.cache_info().maxsize == 1024
+    style = Style(color="red", meta={"offset": (0, 3)})
+    ansi = ANSIToTruecolor(DEFAULT_TERMINAL_THEME)
+    strip = Strip([Segment("hi", style)])
+    background = Color(0, 0, 0)
+    filtered = strip.apply_filter(ansi, background)
+    assert truecolor.cache_info().currsize >= 1 and filtered.text == "hi"
+    assert list(filtered)[0].style.color.triplet is not None  # type: ignore[union-attr]  # red became RGB
+    truecolor.cache_clear()
+    assert strip.apply_filter(ansi, background) is filtered  # the strip's own cache: the filter is not asked
+    assert truecolor.cache_info().currsize == 0
+    bold = Style(bold=True)
+    total = style + bold
+    add.cache_clear()
+    assert add.cache_info().currsize == 0
+    assert style + bold == total and add.cache_info().currsize == 1
+
+
 def test_rich_cell_len_caches_in_cached_cell_len() -> None:
     """_LogView.write_lines empties rich.cells.cached_cell_len past CELL_LEN_CACHE_TEXTS: cell_len goes through
     it (short texts) and measures the same after it is emptied."""

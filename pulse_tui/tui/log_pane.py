@@ -29,6 +29,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
@@ -49,11 +50,15 @@ SYNC_MEASURE_LINES = 200  # up to this many new rows are measured on the UI thre
 # height (the full-height log). Each row's strip keeps its crops and offsets, ~5.5 KiB, and a followed log keeps
 # rendering new rows: 1,024 of them were ~5 MiB of the TUI's RSS, 256 of them 1.4 MiB (0.5-0.9 MiB of RSS over 64).
 ROW_CACHE_ROWS = 64
-# Textual's Strip.render_ansi keeps the styles it rendered in an lru_cache of 16,384. Every new row of a followed
-# log brings styles of its own (each segment's carries the row's offset for selection), ~15 a second with 4
-# logs writing: the cache grew ~0.6 KiB a style for ~17 minutes (~10 MiB). Emptied past this many; a style
-# keeps its rendered codes on itself (`Style._ansi`), so the styles on screen are not rendered again.
-ANSI_CACHE_STYLES = 2048
+# Every new row of a followed log brings styles of its own (each segment's carries the row's offset for
+# selection), ~15 a second with 4 logs writing, and three lru_caches keep them after the row scrolled away:
+# Textual's Strip.render_ansi (16,384: ~0.6 KiB a style, ~10 MiB after ~17 minutes), its truecolor filter's
+# (1,024) and rich's style sums (Style._add, 1,024), full within the first minute (~0.8 MiB of RSS at 70 s
+# over a bound of 512). Each is emptied past this many. Emptying costs nearly nothing: a style keeps its
+# rendered codes on itself (`Style._ansi`), and a strip keeps its filtered copy (Strip._filter_cache), so only
+# new rows' styles go through them again.
+ANSI_CACHE_STYLES = 512
+STYLE_CACHES = (Strip.render_ansi, ANSIToTruecolor.truecolor_style, Style._add)
 # Rich's cached_cell_len keeps 4,096 strings it measured, and every new row is measured (a copy with its tabs
 # expanded, kept by nothing else): ~0.8 MiB once full, after ~5 minutes of 4 logs. Emptied past this many.
 CELL_LEN_CACHE_TEXTS = 1024
@@ -140,8 +145,9 @@ class _LogView(Log):
             super().write_lines(lines, scroll_end)
         finally:
             self._quiet_growth = False
-        if Strip.render_ansi.cache_info().currsize > ANSI_CACHE_STYLES:
-            Strip.render_ansi.cache_clear()
+        for cache in STYLE_CACHES:
+            if cache.cache_info().currsize > ANSI_CACHE_STYLES:
+                cache.cache_clear()
         if cached_cell_len.cache_info().currsize > CELL_LEN_CACHE_TEXTS:
             cached_cell_len.cache_clear()
         after = self.virtual_size
