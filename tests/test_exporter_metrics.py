@@ -108,6 +108,9 @@ def test_session_state_is_one_hot_over_every_state() -> None:
     assert got["pulse_sessions"][(("state", "stuck"),)] == 0.0
     assert got["pulse_session_restorable"] == {(("session", "s-a"),): 1.0, (("session", "s-b"),): 0.0}
     assert got["pulse_session_state_change_timestamp_seconds"][(("session", "s-a"),)] == NOW - 60
+    assert got["pulse_session_state_change_seen"][(("session", "s-a"),)] == 1.0
+    first_sight = snapshot(sessions=(replace(view("s-a", ConnState.CONNECTED), since_first_seen=True),))
+    assert scraped(first_sight)["pulse_session_state_change_seen"] == {(("session", "s-a"),): 0.0}
     assert got["pulse_session_browser_pss_bytes"] == {(("session", "s-a"),): 100_000_000.0}
     assert got["pulse_session_browser_uss_bytes"] == {(("session", "s-a"),): 50_000_000.0}
 

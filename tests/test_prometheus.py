@@ -19,9 +19,9 @@ from textual.widgets import DataTable
 
 from pulse_tui.demo import RESTORED_IDS, DemoWorld
 from pulse_tui.fleet.contexts import Context, load_contexts, ssh_command
-from pulse_tui.fleet.query import FleetFailure, FleetView, HostRow, PrometheusReader
+from pulse_tui.fleet.query import FleetFailure, FleetView, HostRow, PrometheusReader, SessionRow
 from pulse_tui.sim.redis_server import free_port
-from pulse_tui.tui.fleet_screen import FleetApp, HostsScreen, SessionsScreen, host_cells
+from pulse_tui.tui.fleet_screen import FleetApp, HostsScreen, SessionsScreen, host_cells, session_cells
 from tests.test_exporter_world import ExporterProcess, both_connected, make_world, wait_for, world_env
 
 PROMETHEUS = shutil.which("prometheus")
@@ -184,6 +184,8 @@ async def test_fleet_reader_lists_both_hosts_and_the_drop(fleet: Fleet) -> None:
         states = {r.session: r.state for r in rows}
         assert states[RESTORED_IDS[1]] == "connected" and states[RESTORED_IDS[0]] != "connected"
         assert all(r.since for r in rows if r.state == "connected")
+        by_id = {r.session: r for r in rows}
+        assert not by_id[RESTORED_IDS[0]].since_first_seen  # the drop is a change the exporter saw
     finally:
         await reader.aclose()
 
@@ -277,3 +279,9 @@ def test_hostile_labels_reach_the_fleet_table_escaped() -> None:
     cells = [c.plain for c in host_cells(host)]
     assert all("\x1b" not in c and "\u202e" not in c and "\x07" not in c for c in cells)
     assert "gw\\x1b]0;owned\\x07:9464" in cells
+
+
+def test_a_first_sight_shows_as_a_minimum() -> None:
+    first = session_cells(SessionRow("s", "connected", 1000.0, since_first_seen=True), 1075.0)
+    seen = session_cells(SessionRow("s", "connected", 1000.0), 1075.0)
+    assert (first[2].plain, seen[2].plain) == ("≥1m", "1m")

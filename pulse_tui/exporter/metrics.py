@@ -55,6 +55,9 @@ METRICS: tuple[MetricDoc, ...] = (
               "1 for the state a WhatsApp connection is in, 0 for every other state"),
     MetricDoc("pulse_session_state_change_timestamp_seconds", "gauge", ("session",),
               "when the connection entered its current state, or when pulse-tui first saw it in that state (Unix time)"),
+    MetricDoc("pulse_session_state_change_seen", "gauge", ("session",),
+              "1 when the state change timestamp is a change pulse-tui saw, 0 when it is only its first sight of "
+              "the connection, already in that state (which may have lasted much longer)"),
     MetricDoc("pulse_session_restorable", "gauge", ("session",),
               "1 when the connection survives a gateway restart without a QR scan (auth on disk)"),
     MetricDoc("pulse_session_transitions_total", "counter", ("session", "to"),
@@ -182,11 +185,12 @@ def families(snap: Snapshot | None, counters: Counters, *, gateway_version: str 
     by_state = dict.fromkeys(states, 0)
     state = _gauge("pulse_session_state", ["session", "state"])
     since = _gauge("pulse_session_state_change_timestamp_seconds", ["session"])
+    seen = _gauge("pulse_session_state_change_seen", ["session"])
     restorable = _gauge("pulse_session_restorable", ["session"])
     pss = _gauge("pulse_session_browser_pss_bytes", ["session"])
     uss = _gauge("pulse_session_browser_uss_bytes", ["session"])
     # Samples built directly (add_metric zips labels per call): 1,000 sessions make 11,000 samples per poll.
-    state_samples, since_samples = state.samples, since.samples
+    state_samples, since_samples, seen_samples = state.samples, since.samples, seen.samples
     restorable_samples, pss_samples, uss_samples = restorable.samples, pss.samples, uss.samples
     state_values = [st.value for st in states]
     for s in snap.sessions:
@@ -197,6 +201,7 @@ def families(snap: Snapshot | None, counters: Counters, *, gateway_version: str 
                                         1.0 if value == current else 0.0))
         only = {"session": s.id}
         since_samples.append(Sample("pulse_session_state_change_timestamp_seconds", only, s.since))
+        seen_samples.append(Sample("pulse_session_state_change_seen", only, 0.0 if s.since_first_seen else 1.0))
         restorable_samples.append(Sample("pulse_session_restorable", only, 1.0 if s.restorable else 0.0))
         if s.pss_bytes is not None:
             pss_samples.append(Sample("pulse_session_browser_pss_bytes", only, float(s.pss_bytes)))
@@ -205,7 +210,7 @@ def families(snap: Snapshot | None, counters: Counters, *, gateway_version: str 
     sessions = _gauge("pulse_sessions", ["state"])
     for st in states:
         sessions.add_metric([st.value], float(by_state[st]))
-    out += [sessions, state, since, restorable, pss, uss]
+    out += [sessions, state, since, seen, restorable, pss, uss]
 
     out += _redis_families(snap)
 

@@ -59,6 +59,7 @@ class SessionRow:
     session: str
     state: str
     since: float | None
+    since_first_seen: bool = False  # `since` is the exporter's first sight of it, not a change it saw
 
 
 def _labels(r: dict[str, Any]) -> dict[str, str]:
@@ -190,18 +191,20 @@ class PrometheusReader:
         """The WhatsApp connections of one host, as its exporter last reported them."""
         sel = f'job="{_escape_label(host.job)}",instance="{_escape_label(host.instance)}"'
         try:
-            states, since = await asyncio.gather(
+            states, since, seen = await asyncio.gather(
                 self.query(f"pulse_session_state{{{sel}}} == 1"),
                 self.query(f"pulse_session_state_change_timestamp_seconds{{{sel}}}"),
+                self.query(f"pulse_session_state_change_seen{{{sel}}} == 0"),
             )
         except (TimeoutError, httpx.HTTPError, ValueError) as exc:
             return FleetFailure(f"Prometheus at {self.url} could not be read: {type(exc).__name__}: {exc}".rstrip(": "))
         when = {_labels(r).get("session", ""): _value(r) for r in since}
+        first_seen = {_labels(r).get("session", "") for r in seen}  # absent (older exporters): a change seen
         rows = []
         for r in states:
             lb = _labels(r)
             sid = lb.get("session", "")
-            rows.append(SessionRow(sid, lb.get("state", ""), when.get(sid)))
+            rows.append(SessionRow(sid, lb.get("state", ""), when.get(sid), sid in first_seen))
         order = {s.value: i for i, s in enumerate(ConnState)}
         return sorted(rows, key=lambda s: (order.get(s.state, 99), s.session))
 

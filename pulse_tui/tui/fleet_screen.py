@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 from pulse_tui.fleet.contexts import Context, ssh_command
 from pulse_tui.fleet.query import FleetFailure, FleetView, HostRow, PrometheusReader, SessionRow
 from pulse_tui.sanitize import markup, visible
-from pulse_tui.ui_words import duration
+from pulse_tui.ui_words import in_state
 
 Runner = Callable[[Sequence[str]], int]
 HOST_COLUMNS = ("STATUS", "HOST", "JOB", "GATEWAY", "SESSIONS", "FINDINGS", "REDIS")
@@ -56,8 +56,8 @@ def host_cells(h: HostRow) -> tuple[Text, ...]:
 
 
 def session_cells(s: SessionRow, now: float) -> tuple[Text, ...]:
-    in_state = duration(now - s.since) if s.since is not None and s.since > 0 else "—"
-    return (Text(visible(s.state)), Text(visible(s.session)), Text(in_state))
+    shown = in_state(now - s.since, s.since_first_seen) if s.since is not None and s.since > 0 else "—"
+    return (Text(visible(s.state)), Text(visible(s.session)), Text(shown))
 
 
 class SessionsScreen(Screen[None]):
