@@ -27,7 +27,8 @@ from _world import Tmux, close_started, load_average, pm2_binary, start_world, t
 from idle_cpu import SESSIONS, Pm2, python_writers
 
 PROBE = Path(__file__).with_name("_paint_probe.py")
-START_S, SPAN_S = 15.0, 40.0
+START_S = float(os.environ.get("PAINT_START_S", "15"))  # 75: the steady minute, after every time in state steps by minutes
+SPAN_S = float(os.environ.get("PAINT_SPAN_S", "40"))
 VARIANTS = {"on": "", "notick": "tick", "nologs": "logs", "none": "tick,logs,procs,pm2"}
 TOP = 14
 
