@@ -22,7 +22,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,14 @@ async def run(profile: cProfile.Profile | None) -> dict[str, list[float]]:
                                 f"2026-12-01T22:00:00.000Z INFO [bench-app-{i % 4}] handled message {i}")
                         for i in range(500)])
         await painted(app)
+        async def measure(step: str, frame: str, act: Callable[[], object]) -> None:
+            t0 = time.thread_time()
+            act()
+            t1 = time.thread_time()
+            await painted(app)
+            out[step].append(t1 - t0)
+            out[frame].append(time.thread_time() - t1)
+
         if profile:
             profile.enable()
         for _ in range(BATCHES):
@@ -86,34 +96,16 @@ async def run(profile: cProfile.Profile | None) -> dict[str, list[float]]:
                 batch.append(LogLine(T0 + n, "info", f"bench-app-{n % 4}",
                                      f"2026-12-01T22:00:{n % 60:02d}.000Z INFO [bench-app-{n % 4}] handled message "
                                      f"{n} from 18765551234@c.us"))
-            t0 = time.thread_time()
-            pane.add_lines(batch)
-            t1 = time.thread_time()
-            await painted(app)
-            t2 = time.thread_time()
-            out["add_lines"].append(t1 - t0)
-            out["log frame"].append(t2 - t1)
+            await measure("add_lines", "log frame", partial(pane.add_lines, batch))
         for _ in range(TICKS):
             clock.advance(5)
-            t0 = time.thread_time()
-            app.main.tick()
-            t1 = time.thread_time()
-            await painted(app)
-            t2 = time.thread_time()
-            out["tick"].append(t1 - t0)
-            out["tick frame"].append(t2 - t1)
+            await measure("tick", "tick frame", app.main.tick)
         snap = snapshot()
         for i in range(POLLS):
             clock.advance(3)
             gateway = replace(snap.gateway, latency_ms=10.0 + i % 7)
             polled = replace(snap, taken_at=clock.now(), gateway=gateway)
-            t0 = time.thread_time()
-            app.apply(polled)
-            t1 = time.thread_time()
-            await painted(app)
-            t2 = time.thread_time()
-            out["apply"].append(t1 - t0)
-            out["poll frame"].append(t2 - t1)
+            await measure("apply", "poll frame", partial(app.apply, polled))
         if profile:
             profile.disable()
     return out
