@@ -256,9 +256,7 @@ def restore(
     scripted = load_script(client, CAS_RESTORE) is not None
     report.round_trips += 1
     for chunk in _chunks(entries, batch):
-        pipe = client.pipeline(transaction=False)
-        queued: list[BackupEntry] = []
-        calls: list[tuple[bytes, str, bytes, int, bytes]] = []
+        queued: list[tuple[BackupEntry, bytes, int]] = []  # (entry, tagged expected value, ttl ms)
         for e in chunk:
             ttl = 0
             if e.dump is not None and e.pttl > 0:
@@ -268,21 +266,22 @@ def restore(
                     report.skipped.append((e.key, Skip.EXPIRED))
                     continue
             # The expected value is sent with a 1-byte tag so that "" means "unknown" and b"" stays checkable.
-            expect = b"" if e.expect is None else b"=" + e.expect
-            if scripted:
-                pipe.eval(CAS_RESTORE, 1, e.key, e.mode, expect, ttl, e.dump or b"", "1" if force else "0")
-            queued.append(e)
-            calls.append((e.key, e.mode, expect, ttl, e.dump or b""))
+            queued.append((e, b"" if e.expect is None else b"=" + e.expect, ttl))
         if not queued:
             continue
+        results: list[Any]
         if scripted:
+            pipe = client.pipeline(transaction=False)
+            for e, expect, ttl in queued:
+                pipe.eval(CAS_RESTORE, 1, e.key, e.mode, expect, ttl, e.dump or b"", "1" if force else "0")
             results = pipe.execute(raise_on_error=False)
             report.round_trips += 1
-        else:
+        else:  # this Redis refuses scripts
             trips = Trips()
-            results = [_restore_watched(client, *call, force, trips) for call in calls]  # scripts refused
+            results = [_restore_watched(client, e.key, e.mode, expect, ttl, e.dump or b"", force, trips)
+                       for e, expect, ttl in queued]
             report.round_trips += trips.count
-        for e, res in zip(queued, results, strict=True):
+        for (e, _, _), res in zip(queued, results, strict=True):
             word = res.decode() if isinstance(res, bytes) else res
             if isinstance(res, Exception):
                 report.failed.append(e.key)
