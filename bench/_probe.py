@@ -14,8 +14,6 @@ if os.environ.get("PULSE_PROBE_TRACEMALLOC"):
 
     tracemalloc.start(1)  # one frame: deeper tracebacks slow the app ~10x
 
-import functools
-import inspect
 import json
 import sys
 import threading
@@ -24,43 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-T0 = float(os.environ.get("PULSE_PROBE_T0", time.time()))
-_OUT = open(os.environ.get("PULSE_PROBE_OUT", os.devnull), "a", buffering=1)  # noqa: SIM115
-_LOCK = threading.Lock()
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def mark(name: str, start: float, end: float | None = None) -> None:
-    """One event, in seconds since the parent's spawn."""
-    line = json.dumps({"name": name, "thread": threading.current_thread().name, "start": start - T0,
-                       "end": (end if end is not None else start) - T0})
-    with _LOCK:
-        _OUT.write(line + "\n")
-
-
-def wrap(owner: Any, attr: str, name: str | None = None) -> None:
-    """Replace owner.attr by a version that marks each call (sync or async)."""
-    fn = getattr(owner, attr)
-    label = name or f"{getattr(owner, '__name__', owner)}.{attr}"
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def awrapped(*a: Any, **k: Any) -> Any:
-            s = time.time()
-            try:
-                return await fn(*a, **k)
-            finally:
-                mark(label, s, time.time())
-
-        setattr(owner, attr, awrapped)
-    else:
-        @functools.wraps(fn)
-        def wrapped(*a: Any, **k: Any) -> Any:
-            s = time.time()
-            try:
-                return fn(*a, **k)
-            finally:
-                mark(label, s, time.time())
-
-        setattr(owner, attr, wrapped)
+from _marks import mark, wrap  # noqa: E402
 
 
 def package(filename: str) -> str:

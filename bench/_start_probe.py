@@ -19,21 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-T0 = float(os.environ.get("PULSE_PROBE_T0", time.time()))
-_OUT = open(os.environ.get("PULSE_PROBE_OUT", os.devnull), "a", buffering=1)  # noqa: SIM115
-_LOCK = threading.Lock()
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _marks import mark, wrap  # noqa: E402
+
 WATCHED = ("textual", "httpx", "redis", "anyio", "httpcore", "psutil", "cryptography", "email",
            "importlib.metadata", "pulse_tui.monitor.build", "pulse_tui.monitor.service", "pulse_tui.tui.app",
            "pulse_tui.sources.redis_store", "pulse_tui.doctor.checks", "ssl", "certifi", "h11")
-
-
-def mark(name: str, start: float, end: float | None = None) -> None:
-    """One event, in seconds since the parent's spawn."""
-    line = json.dumps({"name": name, "thread": threading.current_thread().name, "start": start - T0,
-                       "end": (end if end is not None else start) - T0, "modules": len(sys.modules)})
-    with _LOCK:
-        _OUT.write(line + "\n")
-
 
 _STACK_OF = os.environ.get("PULSE_PROBE_STACK")  # a module name: who imports it first, as a stack in the output
 
@@ -46,34 +38,6 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
 
             mark("stack: " + " <- ".join(f"{f.filename.split('/')[-1]}:{f.lineno}"
                                          for f in reversed(traceback.extract_stack()[:-2])), time.time())
-
-
-def wrap(owner: Any, attr: str, label: str) -> None:
-    """Replace owner.attr by a version that marks each call (sync or async)."""
-    import functools
-    import inspect
-
-    fn = getattr(owner, attr)
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def awrapped(*a: Any, **k: Any) -> Any:
-            s = time.time()
-            try:
-                return await fn(*a, **k)
-            finally:
-                mark(label, s, time.time())
-
-        setattr(owner, attr, awrapped)
-    else:
-        @functools.wraps(fn)
-        def wrapped(*a: Any, **k: Any) -> Any:
-            s = time.time()
-            try:
-                return fn(*a, **k)
-            finally:
-                mark(label, s, time.time())
-
-        setattr(owner, attr, wrapped)
 
 
 def dump_modules(path: str, after_s: float) -> None:
