@@ -127,9 +127,7 @@ class SyncedTable(DataTable[Cell]):
             self._given[key] = cells
             for col_key, value in cells.items():  # only the columns given: others (time) are set elsewhere
                 if col_key in old and old[col_key] != value:
-                    window = window or self._window()
-                    self._set_cell(key, col_key, safe_cell(value), window)
-                    old[col_key] = value
+                    window = self._change(key, col_key, value, window)
         if new:
             self._add(new)
         if keep and not self.select_key(keep) and self.row_count:
@@ -153,10 +151,16 @@ class SyncedTable(DataTable[Cell]):
         for key, value in values.items():
             cells = self._cells.get(key)
             if cells is not None and cells.get(column) != value:
-                window = window or self._window()
-                self._set_cell(key, column, safe_cell(value), window)
-                cells[column] = value
+                window = self._change(key, column, value, window)
                 self._given.pop(key, None)  # the caller's mapping no longer matches what is shown
+
+    def _change(self, key: str, column: str, value: Cell,
+                window: tuple[Region, int, int] | None) -> tuple[Region, int, int]:
+        """Show a changed cell and remember it; the window, looked up now if the batch had none yet."""
+        window = window or self._window()
+        self._set_cell(key, column, safe_cell(value), window)
+        self._cells[key][column] = value
+        return window
 
     def update_cell(
         self, row_key: RowKey | str, column_key: ColumnKey | str, value: Cell, *, update_width: bool = False
