@@ -154,17 +154,10 @@ class HostileServer:
         buf = b""
         try:
             while not self._stop.is_set():
-                while b"\r\n\r\n" not in buf:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(buf) < length:
-                    buf += sock.recv(65536)
-                buf = buf[length:]
+                request = read_request(sock, buf)
+                if request is None:
+                    return
+                buf = request[2]  # what a pipelining client sent after it
                 self.requests += 1
                 mode = MODES[self.mode]
                 if mode.send is not None:
@@ -176,6 +169,26 @@ class HostileServer:
                 sock.sendall(_head(mode.status, headers) + mode.body)
         except OSError:
             return  # the client gave up: that is the point of most modes
+
+
+def read_request(sock: socket.socket, pending: bytes = b"") -> tuple[bytes, bytes, bytes] | None:
+    """One request read off a connection: its head, its body (by Content-Length) and what the client sent after
+    it (`pending` is what an earlier call left over); None when the client closed the connection first."""
+    data = pending
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return head, body[:length], body[length:]
 
 
 def wait_for(cond: Callable[[], bool], limit_s: float = 10.0) -> bool:

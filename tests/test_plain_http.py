@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from pulse_tui.sources.gateway.plain_http import PlainHttpTransport
+from tests.hostile_http import read_request
 
 Handler = Callable[[socket.socket, "Server"], None]
 
@@ -50,22 +51,6 @@ def serving(handler: Handler) -> Iterator[Server]:
         yield server
     finally:
         server.close()
-
-
-def read_request(sock: socket.socket) -> tuple[bytes, bytes] | None:
-    """One request's head and body (by Content-Length); None when the client closed the connection."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head, body
 
 
 def answer(body: bytes, *extra: str) -> bytes:
