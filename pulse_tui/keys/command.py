@@ -41,6 +41,7 @@ from pulse_tui.sanitize import visible, visible_bytes
 from pulse_tui.url_host import url_host
 
 EXIT_OK, EXIT_LEFT, EXIT_USAGE, EXIT_REDIS = 0, 1, 2, 3
+NOT_WRITABLE = "this Redis user may read but not write, or the server is a replica (point REDIS_URL at the primary)"
 
 
 def run(args: argparse.Namespace, config: Config, *, out: TextIO | None = None) -> int:
@@ -186,8 +187,7 @@ def _migrate(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     try:
         writable = can_write(client, probe=apply)
         if writable is False:
-            print("pulse-tui keys: this Redis user may read but not write (or the server is a read-only replica): "
-                  "nothing was changed", file=sys.stderr)
+            print(f"pulse-tui keys: {NOT_WRITABLE}: nothing was changed", file=sys.stderr)
             return EXIT_USAGE
         if writable is None:
             out.write("  could not check whether this Redis user may write (checked before --apply writes)\n")
@@ -281,7 +281,7 @@ def _restore(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     client = connect(config.redis_url)
     try:
         if can_write(client, probe=True) is False:
-            print("pulse-tui keys: this Redis user may read but not write: nothing was restored", file=sys.stderr)
+            print(f"pulse-tui keys: {NOT_WRITABLE}: nothing was restored", file=sys.stderr)
             return EXIT_USAGE
         rep = restore(client, entries=entries)
         _print_restore(rep, out)

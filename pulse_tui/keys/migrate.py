@@ -530,8 +530,10 @@ _WATCHED = [("WATCH", _CHECK_KEY), ("MULTI",), ("EXEC",), ("RENAMENX", _CHECK_KE
 
 
 def can_write(client: redis.Redis, *, probe: bool) -> bool | None:
-    """Whether this Redis user may write, by scripts or by transactions: ACL DRYRUN where the server allows it,
-    else (only when `probe`) a SET+DEL of a key of our own. None: could not tell (dry runs never write)."""
+    """Whether this Redis user may write, by scripts or by transactions, on a primary: ACL DRYRUN where the server
+    allows it, else (only when `probe`) a SET+DEL of a key of our own. None: could not tell (dry runs never write)."""
+    if is_replica(client):
+        return False
     try:
         user = client.execute_command("ACL", "WHOAMI")
 
@@ -557,6 +559,16 @@ def can_write(client: redis.Redis, *, probe: bool) -> bool | None:
     except redis.ResponseError:
         return False  # NOPERM or a READONLY replica: any refusal means the writes would fail
     return True
+
+
+def is_replica(client: redis.Redis) -> bool:
+    """True when INFO says this server replicates another. A read-only replica refuses the writes, and one that
+    takes them loses them at its next resync, while Pulse reads the primary; ACL DRYRUN checks only permissions.
+    False also when this user may not run INFO: the probe then meets a read-only replica's refusal."""
+    try:
+        return bool(client.info("replication").get("role") == "slave")
+    except redis.ResponseError:
+        return False
 
 
 SOCKET_TIMEOUT = 10.0  # a 1000-key pipeline answers in milliseconds; a silent Redis must not hang the command
