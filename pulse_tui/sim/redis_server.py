@@ -40,7 +40,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server child process in its own temp dir. `persistent=False` mimics a Redis with no saves."""
 
-    def __init__(self, port: int | None = None, persistent: bool = False, password: str | None = None) -> None:
+    def __init__(self, port: int | None = None, persistent: bool = False, password: str | None = None,
+                 binary: str | None = None) -> None:
+        self.binary = binary  # None: find_redis_server()'s
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.persistent = persistent
@@ -55,7 +57,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         args = [
-            find_redis_server(),
+            self.binary or find_redis_server(),
             "--port", str(self.port),
             "--bind", self.host,
             "--dir", str(self.dir),
