@@ -15,6 +15,7 @@ from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.help import HelpScreen
 from pulse_tui.tui.qr_view import QrScreen
+from pulse_tui.tui.text_rows import TextRows
 from tests.tui_helpers import UID_A, UID_B, UID_C, make_app, make_sim, poll, wait_for
 
 SIZE = (140, 40)
@@ -441,7 +442,7 @@ async def test_no_sessions_says_where_to_point_the_app(tmp_path: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await poll(app, pilot)
             assert app.main.conn_table.row_count == 0
-            assert "PULSE_TUI_AUTH_DIR" in str(app.main.query_one("#details-body").content)
+            assert "PULSE_TUI_AUTH_DIR" in str(app.main.query_one("#details-body", TextRows).text)
         await targets.aclose()
     finally:
         sim.stop()

@@ -44,6 +44,7 @@ from pulse_tui.tui.rows import (
     user_cells,
 )
 from pulse_tui.tui.synced_table import SyncedTable
+from pulse_tui.tui.text_rows import TextRows
 
 if TYPE_CHECKING:
     from pulse_tui.actions import Capabilities
@@ -168,8 +169,6 @@ class MainScreen(Screen[None]):
         self._by_id: dict[str, SessionView] = {}
         self._header: dict[str, Text] = {}
         self.watch_journal: dict[str, list[Entry]] = {}  # set by the app: each session's last watchdog decisions
-        self._details: Text | None = None
-        self._details_rows = -1
         self._aged_at = 0.0
         self._conn_cache: dict[str, tuple[tuple[object, ...], dict[str, Text | str]]] = {}
         self._user_cache: dict[str, tuple[object, dict[str, Text | str]]] = {}
@@ -193,7 +192,7 @@ class MainScreen(Screen[None]):
                     with TabPane("2 Linked users (Redis)", id="users"):
                         yield self.user_table
             with VerticalScroll(id="details"):
-                yield Static(Text("Select a session."), id="details-body")
+                yield TextRows(Text("Select a session."), id="details-body")
         yield self.log_pane
         yield Static("", id="too-small", markup=False)
         yield KeysFooter()
@@ -361,15 +360,8 @@ class MainScreen(Screen[None]):
             table.update_column(column, values)
 
     def refresh_details(self) -> None:
-        text = self.details_for_selection()
-        if text == self._details:
-            return  # nothing changed: no repaint
-        body = self.query_one("#details-body", Static)
-        width = max(1, body.content_size.width)
-        rows = len(text.wrap(self.app.console, width))
-        # Same height (a duration ticked): repaint only; a re-layout of the whole screen costs ~20 ms.
-        body.update(text, layout=rows != self._details_rows)
-        self._details, self._details_rows = text, rows
+        # TextRows repaints only the rows that changed (an age, a browser's memory), and lays out only on a new height.
+        self.query_one("#details-body", TextRows).update(self.details_for_selection())
 
     def details_for_selection(self) -> Text:
         snap = self.snap
