@@ -3,7 +3,7 @@
 Per poll: ONE process scan (in a thread, so the event loop never waits on /proc; it reads only new and
 browser-related processes, the whole table once a minute), one lock check per known
 profile dir (also in a thread), and one `pm2 jlist` when pm2 runs. The monitor merges the result into its
-snapshot with `merge_host`; everything here but the I/O methods of `HostSource` is pure.
+views with `SessionHostFacts`; everything here but the I/O methods of `HostSource` is pure.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pulse_tui.model import (
     SessionView,
     StateChange,
 )
+from pulse_tui.monitor.state import NO_HOST_FACTS, HostFacts
 from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.locks import LockInfo, LockState, QuietDirs, check_locks, lock_findings
 from pulse_tui.sources.pm2 import Pm2Reader, Pm2Report, Pm2State, pm2_findings
@@ -305,47 +306,67 @@ def _worst_lock(locks: Sequence[LockInfo]) -> LockInfo | None:
     return min(locks, key=lambda lk: _LOCK_RANK.get(lk.state, len(_LOCK_RANK)))
 
 
-def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[SessionView, ...]:
-    """Views with rss/cpu/pids, the lock and orphans filled in, and the host flags added."""
-    report = obs.report
-    locks: dict[str, list[LockInfo]] = {}
-    for lk in obs.locks:
-        locks.setdefault(lk.session_id, []).append(lk)
-    orphans: dict[str, list[OrphanView]] = {}
-    for o in obs.orphans:
-        orphans.setdefault(o.session_id, []).append(OrphanView(
-            root_pid=o.tree.root_pid, pids=o.tree.pids, rss_bytes=o.tree.rss_bytes,
-            user_data_dir=o.tree.user_data_dir, reason=o.reason, pss_bytes=o.tree.pss_bytes))
-    scanned = report is not None and not report.error
-    by_session: dict[str, list[SessionProcs]] = {}  # one pass: a poll of 10,000 sessions stays linear
-    if report is not None and scanned:
-        for sp in report.sessions:
-            by_session.setdefault(sp.session_id, []).append(sp)
-    out = []
-    for v in views:
-        rss, cpu, pids, pss, uss = v.rss_bytes, v.cpu_percent, v.browser_pids, v.pss_bytes, v.uss_bytes
-        if v.no_browser:  # nothing to measure: null, not a 0 that reads as "its browser is down"
+class SessionHostFacts:
+    """One observation's facts indexed by session once, so that each session's view is built with them."""
+
+    def __init__(self, obs: HostObservation) -> None:
+        self._locks: dict[str, list[LockInfo]] = {}
+        for lk in obs.locks:
+            self._locks.setdefault(lk.session_id, []).append(lk)
+        self._orphans: dict[str, list[OrphanView]] = {}
+        for o in obs.orphans:
+            self._orphans.setdefault(o.session_id, []).append(OrphanView(
+                root_pid=o.tree.root_pid, pids=o.tree.pids, rss_bytes=o.tree.rss_bytes,
+                user_data_dir=o.tree.user_data_dir, reason=o.reason, pss_bytes=o.tree.pss_bytes))
+        report = obs.report
+        self._scanned = report is not None and not report.error
+        self._procs: dict[str, list[SessionProcs]] = {}  # one pass: a poll of 10,000 sessions stays linear
+        if report is not None and self._scanned:
+            for sp in report.sessions:
+                self._procs.setdefault(sp.session_id, []).append(sp)
+
+    def of(self, session_id: str, no_browser: bool, before: HostFacts = NO_HOST_FACTS) -> HostFacts:
+        """The session's rss/cpu/pids, lock, orphans and host flags. `no_browser`: its gateway runs none (memory
+        is null, not a 0 that reads as "its browser is down"); `before`: what stays when the scan failed."""
+        rss, cpu, pids, pss, uss = before.rss_bytes, before.cpu_percent, before.browser_pids, before.pss_bytes, \
+            before.uss_bytes
+        if no_browser:
             rss = cpu = pss = uss = None
             pids = ()
-        elif scanned:
-            procs = by_session.get(v.id, [])
+        elif self._scanned:
+            procs = self._procs.get(session_id, [])
             cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
             rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
             pids = tuple(pid for s in procs for pid in s.pids)
             pss = _sum_known([s.pss_bytes for s in procs]) if procs else 0
             uss = _sum_known([s.uss_bytes for s in procs]) if procs else 0
-        flags = set(v.flags)
-        lock, lock_info = v.lock, v.lock_info
-        worst = _worst_lock(locks.get(v.id, ()))
+        flags: set[str] = set()
+        lock, lock_info = before.lock, before.lock_info
+        worst = _worst_lock(self._locks.get(session_id, ()))
         if worst is not None:
             lock, lock_info = LOCK_WORD.get(worst.state, worst.state.value), _lock_view(worst)
             if worst.state in LOCK_FLAGS:
                 flags.add(LOCK_FLAGS[worst.state])
-        mine = tuple(orphans.get(v.id, ()))
+        mine = tuple(self._orphans.get(session_id, ()))
         if mine:
             flags.add("orphaned-browser")
-        out.append(replace(v, rss_bytes=rss, cpu_percent=cpu, browser_pids=pids, lock=lock, lock_info=lock_info,
-                           orphans=mine, flags=frozenset(flags), pss_bytes=pss, uss_bytes=uss))
+        return HostFacts(rss, cpu, pids, pss, uss, lock, lock_info, mine, frozenset(flags) if flags else _NO_FLAGS)
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[SessionView, ...]:
+    """Views already built, with rss/cpu/pids, the lock and orphans filled in, and the host flags added (the
+    monitor builds its views with `SessionHostFacts` instead: one construction per view)."""
+    facts = SessionHostFacts(obs)
+    out = []
+    for v in views:
+        before = HostFacts(v.rss_bytes, v.cpu_percent, v.browser_pids, v.pss_bytes, v.uss_bytes, v.lock, v.lock_info)
+        f = facts.of(v.id, bool(v.no_browser), before)
+        out.append(replace(v, rss_bytes=f.rss_bytes, cpu_percent=f.cpu_percent, browser_pids=f.browser_pids,
+                           lock=f.lock, lock_info=f.lock_info, orphans=f.orphans, flags=v.flags | f.flags,
+                           pss_bytes=f.pss_bytes, uss_bytes=f.uss_bytes))
     return tuple(out)
 
 

@@ -27,6 +27,7 @@ from pulse_tui.model import (
     GatewayFailure,
     GatewayHealth,
     HealthState,
+    HostSummary,
     KeysStatus,
     RedisReport,
     SessionStatus,
@@ -35,7 +36,16 @@ from pulse_tui.model import (
     ValueClass,
 )
 from pulse_tui.monitor.logbatch import LogBatch
-from pulse_tui.monitor.state import RESTORE_SLACK_S, STUCK_AFTER_S, Tracked, advance, view_of
+from pulse_tui.monitor.state import (
+    NO_HOST_FACTS,
+    RESTORE_SLACK_S,
+    STUCK_AFTER_S,
+    HostFacts,
+    Tracked,
+    advance,
+    no_browser_why,
+    view_of,
+)
 from pulse_tui.sources.authdirs import AuthDir
 from pulse_tui.sources.gateway.capabilities import Capabilities
 from pulse_tui.sources.logs.events import SessionEvent as LogEvent
@@ -155,17 +165,16 @@ def keys_status(report: RedisReport | None) -> KeysStatus:
 HOST_FLAGS = frozenset({"stale-lock", "lock-conflict", "foreign-lock", "orphaned-browser"})
 
 
-def _with_host_facts(view: SessionView, prev: SessionView) -> SessionView:
-    """`view` with the host facts of the last scan, carried from `prev` (a copy only when there are some: with
-    1,000 sessions and no browser, copying each view was most of the cost of a snapshot between polls)."""
+def _carried_facts(prev: SessionView) -> HostFacts:
+    """The host facts of the last scan, as `prev` shows them, for a view built between scans (NO_HOST_FACTS when
+    it has none, the defaults a view starts with)."""
     flags = prev.flags & HOST_FLAGS
     if (prev.rss_bytes is None and prev.cpu_percent is None and not prev.browser_pids and prev.lock == "none"
             and prev.lock_info is None and not prev.orphans and not flags and prev.pss_bytes is None
             and prev.uss_bytes is None):
-        return view  # nothing to carry (the defaults a view starts with)
-    return replace(view, rss_bytes=prev.rss_bytes, cpu_percent=prev.cpu_percent, browser_pids=prev.browser_pids,
-                   pss_bytes=prev.pss_bytes, uss_bytes=prev.uss_bytes, lock=prev.lock, lock_info=prev.lock_info,
-                   orphans=prev.orphans, flags=view.flags | flags)
+        return NO_HOST_FACTS
+    return HostFacts(prev.rss_bytes, prev.cpu_percent, prev.browser_pids, prev.pss_bytes, prev.uss_bytes, prev.lock,
+                     prev.lock_info, prev.orphans, flags)
 
 
 class Monitor:
@@ -339,12 +348,15 @@ class Monitor:
             now = self.clock.now()
             for t in self._tracked.values():
                 self._advance(t, now)
-            snap = self._snapshot(now)
             if obs is not None:
-                from pulse_tui.monitor.host import merge_host, summarize
+                from pulse_tui.monitor.host import SessionHostFacts, summarize
 
-                snap = replace(snap, sessions=merge_host(snap.sessions, obs), host=summarize(obs))
-            snap = self._with_findings(replace(snap, poll_s=self.clock.monotonic() - started))
+                by_session, no_browser = SessionHostFacts(obs), bool(no_browser_why(self.gateway.capabilities))
+                snap = self._snapshot(now, lambda sid: by_session.of(sid, no_browser), summarize(obs),
+                                      poll_s=self.clock.monotonic() - started)
+            else:
+                snap = self._snapshot(now, poll_s=self.clock.monotonic() - started)
+            snap = self._with_findings(snap)
             self.latest = snap
             return snap
 
@@ -704,15 +716,15 @@ class Monitor:
     def _fresh_within(self) -> float:
         return max(3 * self.config.poll_seconds, 30.0)
 
-    def _snapshot(self, now: float) -> Snapshot:
-        sources_gone = self._health.state in UNREACHABLE + OUT_OF_BUDGET
-        views: list[SessionView] = []
-        for t in sorted(self._tracked.values(), key=lambda t: t.id):
-            v = view_of(t, now, self.gateway.capabilities, self._fresh_within())
-            if sources_gone and v.stale_s is not None and v.state != ConnState.UNKNOWN:
-                v = replace(v, state=ConnState.UNKNOWN, last_known=v.state,
-                            detail=f"last known: {v.state.value}, {int(v.stale_s)} s ago ({self._health.state.value})")
-            views.append(v)
+    def _snapshot(self, now: float, host_facts: Callable[[str], HostFacts] | None = None,
+                  host: HostSummary | None = None, poll_s: float = 0.0) -> Snapshot:
+        """Every tracked session's view, each built once with its host facts (`host_facts`: by session id)."""
+        unreachable = self._health.state.value if self._health.state in UNREACHABLE + OUT_OF_BUDGET else ""
+        caps, fresh = self.gateway.capabilities, self._fresh_within()
+        views = []
+        for sid in sorted(self._tracked):
+            facts = host_facts(sid) if host_facts is not None else NO_HOST_FACTS
+            views.append(view_of(self._tracked[sid], now, caps, fresh, facts, unreachable))
         return Snapshot(
             taken_at=now,
             gateway_kind=self.gateway.kind,
@@ -723,6 +735,8 @@ class Monitor:
             keys=keys_status(self._redis_report),
             redis_pending=self.redis_pending,
             events=self.channel,
+            poll_s=poll_s,
+            host=host,
         )
 
     def current(self) -> Snapshot:
@@ -734,13 +748,13 @@ class Monitor:
         now = self.clock.now()
         for t in self._tracked.values():
             self._advance(t, now)
-        snap = self._snapshot(now)
         prev = self.latest
         if prev is not None:
             # Host facts come from the last scan: carry them over rather than scan again.
-            old = {v.id: v for v in prev.sessions}
-            views = tuple(_with_host_facts(v, p) if (p := old.get(v.id)) is not None else v for v in snap.sessions)
-            snap = replace(snap, sessions=views, host=prev.host)
+            carried = {v.id: _carried_facts(v) for v in prev.sessions}
+            snap = self._snapshot(now, lambda sid: carried.get(sid, NO_HOST_FACTS), prev.host)
+        else:
+            snap = self._snapshot(now)
         # Findings again: a Redis report that landed since the poll, or a state moved by a log line, changes them.
         snap = self._with_findings(snap)
         self.latest = snap

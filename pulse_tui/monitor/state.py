@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from pulse_tui.model import ConnState, QrCode, SessionStatus, SessionView, StateChange
+from pulse_tui.model import ConnState, LockView, OrphanView, QrCode, SessionStatus, SessionView, StateChange
 from pulse_tui.sources.gateway.capabilities import Capabilities
 
 HISTORY_LIMIT = 50
@@ -168,16 +169,43 @@ FLAG_EXPLANATIONS = {
 }
 
 
-def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float) -> SessionView:
-    """An immutable view of one tracked session for a snapshot."""
+class HostFacts(NamedTuple):
+    """What the host probe found for one session, for its view (a tuple: one is built per session per poll)."""
+
+    rss_bytes: int | None = None
+    cpu_percent: float | None = None
+    browser_pids: tuple[int, ...] = ()
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
+    lock: str = "none"
+    lock_info: LockView | None = None
+    orphans: tuple[OrphanView, ...] = ()
+    flags: frozenset[str] = frozenset()  # the host's own flags only (stale-lock, orphaned-browser, ...)
+
+
+NO_HOST_FACTS = HostFacts()  # a view's host facts before any scan (or with no host source)
+
+
+def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float, host: HostFacts = NO_HOST_FACTS,
+            unreachable: str = "") -> SessionView:
+    """An immutable view of one tracked session for a snapshot, with its host facts.
+
+    `unreachable`: the gateway's health word while it cannot be asked; a stale view then says UNKNOWN (last known:
+    its state), since that state may no longer hold."""
     age = None if t.facts.at is None else max(0.0, now - t.facts.at)
     stale = age if age is not None and age > fresh_within_s else None
     flags = flags_for(t, caps)
     if stale is not None:
         flags = flags | {"stale"}
+    if host.flags:
+        flags = flags | host.flags
+    state, last_known, detail = t.state, None, t.history[-1].reason if t.history else ""
+    if unreachable and stale is not None and state != ConnState.UNKNOWN:
+        state, last_known = ConnState.UNKNOWN, t.state
+        detail = f"last known: {t.state.value}, {int(stale)} s ago ({unreachable})"
     return SessionView(
         id=t.id,
-        state=t.state,
+        state=state,
         since=t.since,
         seconds_in_state=max(0.0, now - t.since),
         phone=t.facts.phone,
@@ -190,9 +218,23 @@ def view_of(t: Tracked, now: float, caps: Capabilities, fresh_within_s: float) -
         last_activity=t.last_activity,
         qr=t.facts.qr,
         flags=flags,
-        detail=t.history[-1].reason if t.history else "",
+        detail=detail,
         history=tuple(t.history),
+        last_known=last_known,
+        rss_bytes=host.rss_bytes,
+        cpu_percent=host.cpu_percent,
+        browser_pids=host.browser_pids,
+        pss_bytes=host.pss_bytes,
+        uss_bytes=host.uss_bytes,
+        lock=host.lock,
+        lock_info=host.lock_info,
+        orphans=host.orphans,
         gateway_word=t.facts.word,
-        no_browser="" if caps.browser_per_session else caps.no_browser_why,
+        no_browser=no_browser_why(caps),
         since_first_seen=len(t.history) == 1,  # its only entry is the first sight (see advance)
     )
+
+
+def no_browser_why(caps: Capabilities) -> str:
+    """Why a gateway's sessions have no browser to measure ("" when each runs one)."""
+    return "" if caps.browser_per_session else caps.no_browser_why
