@@ -155,10 +155,11 @@ class HostSource:
         return self._last_pm2
 
     async def check_locks(self, dirs: Sequence[tuple[str, str]], report: HostReport | None) -> tuple[LockInfo, ...]:
-        """The SingletonLock of every (session id, profile dir), off the event loop."""
+        """The SingletonLock of every (session id, profile dir) as `lock_dirs` gives them, off the event loop."""
         if not dirs:
             return ()
-        return await asyncio.to_thread(check_locks, dirs, report, hostname=self.hostname, quiet=self._quiet_dirs)
+        return await asyncio.to_thread(check_locks, dirs, report, hostname=self.hostname, quiet=self._quiet_dirs,
+                                       normal=True)
 
     def gateway_pids(self, pm2: Pm2Report | None) -> Collection[int] | None:
         """The gateway's live pids: from the hook when given, else pm2's app; None when nothing can tell."""
@@ -221,7 +222,8 @@ def session_starts(history: Iterable[tuple[str, Iterable[StateChange]]]) -> dict
 
 
 def lock_dirs(auth_dirs: Iterable[tuple[str, str | None]], report: HostReport | None) -> list[tuple[str, str]]:
-    """(session id, profile dir) to check: every known auth dir plus every profile a running browser uses.
+    """(session id, profile dir) to check: every known auth dir plus every profile a running browser uses, each
+    absolute and normal.
 
     A browser that reaches its session's auth dir through a symlink (either side) is the same dir: checked once.
     """

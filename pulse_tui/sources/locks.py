@@ -83,7 +83,11 @@ def check_lock(
     browser_pids: Collection[int] = (),
 ) -> LockInfo:
     """Classify the lock in one profile dir. `browser_pids`: this session's browser pids from the process map."""
-    pdir = os.path.normpath(os.path.abspath(profile_dir))
+    return _check_lock(os.path.normpath(os.path.abspath(profile_dir)), session_id, hostname, browser_pids)
+
+
+def _check_lock(pdir: str, session_id: str, hostname: str | None, browser_pids: Collection[int]) -> LockInfo:
+    """`check_lock` of a path already absolute and normal."""
     files = _present(pdir)
     found = LockInfo(profile_dir=pdir, state=LockState.NONE, session_id=session_id, files=files)
     if LOCK not in files:
@@ -175,15 +179,18 @@ def check_locks(
     *,
     hostname: str | None = None,
     quiet: QuietDirs | None = None,
+    normal: bool = False,
 ) -> tuple[LockInfo, ...]:
     """Check every (session id, profile dir); the host report supplies each session's browser pids.
 
-    With `quiet` (a poller's), a dir unchanged since it was seen without a lock costs one stat."""
+    With `quiet` (a poller's), a dir unchanged since it was seen without a lock costs one stat. `normal`: the dirs
+    are absolute and normal already (`monitor.host.lock_dirs` gives them so)."""
     out = []
-    for session_id, pdir in dirs:
+    for session_id, given in dirs:
+        # Made absolute and normal once: the quiet memo, the browser map and the check all take it as it is.
+        pdir = os.fspath(given) if normal else os.path.normpath(os.path.abspath(given))
         st = None
         if quiet is not None:
-            pdir = os.path.normpath(os.path.abspath(pdir))
             try:
                 st = os.stat(pdir)
             except OSError:
@@ -192,11 +199,10 @@ def check_locks(
             if hit is not None:
                 out.append(hit)
                 continue
-        sp = report.for_dir(pdir) if report is not None else None
-        info = check_lock(pdir, session_id=session_id, hostname=hostname,
-                          browser_pids=sp.pids if sp is not None else ())
+        sp = report.for_normal_dir(pdir) if report is not None else None
+        info = _check_lock(pdir, session_id, hostname, sp.pids if sp is not None else ())
         if quiet is not None and st is not None:
-            quiet.keep(info.profile_dir, st, info)
+            quiet.keep(pdir, st, info)
         out.append(info)
     return tuple(out)
 

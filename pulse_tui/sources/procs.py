@@ -173,10 +173,16 @@ class HostReport:
 
     def for_dir(self, user_data_dir: str | os.PathLike[str]) -> SessionProcs | None:
         """The session whose browser uses this profile dir (as spelled, or through symlinks), if one runs."""
+        if not self._dir_index:
+            return None  # no browser runs: no path to resolve
+        return self.for_normal_dir(os.path.normpath(os.path.abspath(user_data_dir)))
+
+    def for_normal_dir(self, pdir: str) -> SessionProcs | None:
+        """`for_dir` of a path already absolute and normal (`os.path.normpath(os.path.abspath(...))`)."""
         index = self._dir_index
         if not index:
             return None  # no browser runs: no path to resolve (realpath costs a stat per path component)
-        return index.get(os.path.normpath(os.path.abspath(user_data_dir))) or index.get(os.path.realpath(user_data_dir))
+        return index.get(pdir) or index.get(os.path.realpath(pdir))
 
     @cached_property
     def _dir_index(self) -> dict[str, SessionProcs]:
