@@ -23,7 +23,6 @@ from pulse_tui.model import (
     Finding,
     GatewayFailure,
     HostSummary,
-    LockView,
     OrphanView,
     Pm2Summary,
     SessionStatus,
@@ -292,11 +291,6 @@ def host_findings(obs: HostObservation) -> tuple[Finding, ...]:
     return tuple(out)
 
 
-def _lock_view(lk: LockInfo) -> LockView:
-    return LockView(state=lk.state.value, profile_dir=lk.profile_dir, host=lk.host, pid=lk.pid, files=lk.files,
-                    holder=lk.holder, detail=lk.detail)
-
-
 _LOCK_RANK = {state: i for i, state in enumerate(
     (LockState.FOREIGN, LockState.CONFLICT, LockState.UNKNOWN, LockState.STALE, LockState.LIVE, LockState.NONE))}
 
@@ -336,17 +330,20 @@ class SessionHostFacts:
             rss = cpu = pss = uss = None
             pids = ()
         elif self._scanned:
-            procs = self._procs.get(session_id, [])
-            cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
-            rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
-            pids = tuple(pid for s in procs for pid in s.pids)
-            pss = _sum_known([s.pss_bytes for s in procs]) if procs else 0
-            uss = _sum_known([s.uss_bytes for s in procs]) if procs else 0
+            procs = self._procs.get(session_id)
+            if procs is None:  # scanned, and no browser of its own runs: nothing to add up
+                rss, cpu, pids, pss, uss = 0, None, (), 0, 0
+            else:
+                cpus = [s.cpu_percent for s in procs if s.cpu_percent is not None]
+                rss, cpu = sum(s.rss_bytes for s in procs), (sum(cpus) if cpus else None)
+                pids = tuple(pid for s in procs for pid in s.pids)
+                pss = _sum_known([s.pss_bytes for s in procs])
+                uss = _sum_known([s.uss_bytes for s in procs])
         flags: set[str] = set()
         lock, lock_info = before.lock, before.lock_info
         worst = _worst_lock(self._locks.get(session_id, ()))
         if worst is not None:
-            lock, lock_info = LOCK_WORD.get(worst.state, worst.state.value), _lock_view(worst)
+            lock, lock_info = LOCK_WORD.get(worst.state, worst.state.value), worst.view
             if worst.state in LOCK_FLAGS:
                 flags.add(LOCK_FLAGS[worst.state])
         mine = tuple(self._orphans.get(session_id, ()))

@@ -18,12 +18,13 @@ import socket
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psutil
 
 from pulse_tui.findings import finding
-from pulse_tui.model import Finding
+from pulse_tui.model import Finding, LockView
 from pulse_tui.sources.procs import HostReport, user_data_dir_of
 from pulse_tui.stat_memo import StatMemo
 
@@ -52,6 +53,13 @@ class LockInfo:
     files: tuple[str, ...] = ()  # which Singleton* entries exist
     holder: str = ""  # for a live pid: its process name
     detail: str = ""
+
+    @cached_property
+    def view(self) -> LockView:
+        """The lock as the details pane shows it; built once per answer (a quiet dir's answer, and so its view, is
+        the same object every poll)."""
+        return LockView(state=self.state.value, profile_dir=self.profile_dir, host=self.host, pid=self.pid,
+                        files=self.files, holder=self.holder, detail=self.detail)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready facts (paths, host, pid: nothing secret)."""
