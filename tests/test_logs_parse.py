@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pulse_tui.sources.logs import MASK, LogFollower, Redactor, highlight_reason, parse_line
 from pulse_tui.sources.logs.line import at_least
+from pulse_tui.sources.logs.parse import _json_value
 
 VECTOR = Path(__file__).resolve().parent / "data" / "pulse-session-vector.json"
 
@@ -105,6 +108,42 @@ def test_not_highlighted() -> None:
     assert highlight_reason("ElevenLabs voice generated") is None
     assert highlight_reason("HTTP 401 from Flash API") is None
     assert highlight_reason("User 1f0e connected with number: 1876") is None
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_JSON_TAILS = st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2028}{],\"x0", max_size=6)
+
+
+def _loads_or_error(text: str) -> str:
+    try:
+        return repr(json.loads(text))
+    except ValueError as exc:
+        return f"error {type(exc).__name__}: {exc}"
+
+
+def _fast_or_error(text: str) -> str:
+    try:
+        return repr(_json_value(text))
+    except ValueError as exc:
+        return f"error {type(exc).__name__}: {exc}"
+
+
+@given(st.dictionaries(st.text(max_size=10), _JSON_VALUES, max_size=5), st.booleans(), _JSON_TAILS)
+def test_json_fast_path_reads_what_json_loads_reads(obj: dict[str, object], compact: bool, tail: str) -> None:
+    """The winston fast path (the scanner, then only JSON whitespace allowed after the value) agrees with
+    json.loads on every object line, followed by whitespace, other spaces or extra data."""
+    text = json.dumps(obj, separators=(",", ":") if compact else None, ensure_ascii=compact) + tail
+    assert _fast_or_error(text) == _loads_or_error(text)
+
+
+@given(st.text(max_size=40))
+def test_json_fast_path_agrees_on_any_text_after_a_brace(rest: str) -> None:
+    text = "{" + rest
+    assert _fast_or_error(text) == _loads_or_error(text)
 
 
 def test_long_line_is_cut_and_marked() -> None:

@@ -3,7 +3,6 @@ and why the line deserves a highlight."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -30,6 +29,10 @@ _LEVEL_WORDS = {
     "debug": DEBUG, "verbose": DEBUG, "silly": DEBUG, "trace": DEBUG,
 }
 _JSON_KNOWN = frozenset(("level", "message", "msg", "timestamp", "time", "stack"))
+# `json.loads` is this decoder's `decode`: two whitespace regexes and its checks around the C scanner, ~60 % of
+# its time on a winston line. `_json_value` calls the scanner through `raw_decode` and checks the end itself.
+_JSON = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"  # what json.loads allows after the value
 
 # Why a line is worth highlighting (spec: Pulse "Operations", Salesboy "Logs"), checked in this order on the
 # lower-cased text: plain substring tests, far cheaper than regexes on every line.
@@ -71,8 +74,10 @@ def _epoch(date: str, time: str, tz: str | None) -> float | None:
 def parse_timestamp(value: object) -> float | None:
     """An ISO 8601 string (winston's `new Date().toISOString()`) or epoch number → epoch seconds."""
     if type(value) is str:
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value).timestamp()  # the usual case, fast
+        try:  # the usual case, fast (a try costs nothing, contextlib.suppress ~0.7 µs a line)
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value) / 1000.0 if value > 1e11 else float(value)  # JS milliseconds
     if not isinstance(value, str) or len(value) < 10:
@@ -95,17 +100,27 @@ def _level_of(word: object) -> str:
     return _LEVEL_WORDS.get(word.strip().lower(), "")
 
 
+def _json_value(body: str) -> object:
+    """`json.loads(body)` for a body that starts with "{" (the same value, or the same JSONDecodeError)."""
+    obj, end = _JSON.raw_decode(body)
+    if end != len(body):
+        rest = body[end:]
+        if rest.strip(_JSON_SPACE):
+            raise json.JSONDecodeError("Extra data", body, end + len(rest) - len(rest.lstrip(_JSON_SPACE)))
+    return obj
+
+
 def _from_json(body: str) -> tuple[float | None, str, str] | None:
     """(at, level, text) of a winston-style JSON line, or None when it is not one."""
     try:
-        obj = json.loads(body)
+        obj = _json_value(body)
     except ValueError:
         return None
     if not isinstance(obj, dict) or not ("message" in obj or "msg" in obj or "level" in obj):
         return None
     msg = obj.get("message", obj.get("msg", ""))
     text = msg if isinstance(msg, str) else json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
-    if obj.keys() - _JSON_KNOWN:
+    if not _JSON_KNOWN.issuperset(obj):  # keys beyond the known ones (no set built for the usual line)
         extras = [
             f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(',', ':'))}"
             for k, v in obj.items()
