@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pulse_tui.clock import FakeClock
 from pulse_tui.sources.logs import LogFollower, LogLine, Redactor, default_log_globs
@@ -297,6 +299,41 @@ async def test_huge_line_arriving_in_pieces_is_capped_while_held(tmp_path: Path,
     got = await f.poll()
     assert [ln.truncated for ln in got] == [True, False]
     assert got[1].text == "next"
+
+
+class _RawFollower(LogFollower):
+    """Keeps the raw lines and their cut flags as the follower hands them to the parser."""
+
+    def __init__(self, *args, **kw) -> None:  # noqa: ANN002, ANN003 - LogFollower's own
+        super().__init__(*args, **kw)
+        self.raw: list[tuple[bytes, bool]] = []
+
+    def _parse(self, f, lines: list[bytes], flags: list[bool]) -> list[LogLine]:  # noqa: ANN001 - a _File
+        self.raw += zip(lines, flags, strict=True)
+        return []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.sampled_from([b"a", b"\xe2\x82\xac", b"\r", b"\n", b"b" * 20]), max_size=12).map(b"".join),
+                max_size=10))
+def test_lines_split_and_capped_the_same_however_the_bytes_arrive(tmp_path: Path, chunks: list[bytes]) -> None:
+    """Every complete line comes out once, cut at the byte cap and flagged when it was longer, whether it
+    arrived in one read or in pieces (a held partial line, lines over the cap, the usual short lines)."""
+    log = tmp_path / "split.log"
+    log.write_bytes(b"")
+    f = _RawFollower([str(log)], max_line_chars=3)  # a byte cap of 16
+    cap = 4 * 3 + 4
+    try:
+        f.poll_sync()
+        for chunk in chunks:
+            with log.open("ab") as fh:
+                fh.write(chunk)
+            f.poll_sync()
+    finally:
+        for held in f._files.values():
+            os.close(held.fd)
+    whole = b"".join(chunks).split(b"\n")[:-1]
+    assert f.raw == [(line[:cap], len(line) > cap) for line in whole]
 
 
 async def test_lines_are_redacted_and_parsed(tmp_path: Path, make) -> None:

@@ -595,24 +595,28 @@ class LogFollower:
         f.fingerprint = (f.fingerprint + data)[-PRINT_BYTES:]
         lines: list[bytes] = []
         flags: list[bool] = []
+        cap = self._max_line_bytes
         parts = data.split(b"\n")
         tail = parts.pop()
-        for part in parts:
-            if f.partial or f.overflow:
-                cut = f.overflow or len(f.partial) + len(part) > self._max_line_bytes
-                f.partial += part[: max(0, self._max_line_bytes - len(f.partial))]
-                lines.append(bytes(f.partial))
-                flags.append(cut)
-                f.partial.clear()
-                f.overflow = False
-            elif len(part) > self._max_line_bytes:
-                lines.append(part[: self._max_line_bytes])
-                flags.append(True)
-            else:
-                lines.append(part)
-                flags.append(False)
+        if parts and (f.partial or f.overflow):
+            # the line held from the last read ends in the first part (and only there: the hold is emptied)
+            part = parts[0]
+            cut = f.overflow or len(f.partial) + len(part) > cap
+            f.partial += part[: max(0, cap - len(f.partial))]
+            lines.append(bytes(f.partial))
+            flags.append(cut)
+            f.partial.clear()
+            f.overflow = False
+            del parts[0]
+        if parts and max(map(len, parts)) <= cap:  # no line over the cap, the usual case: told in C
+            lines += parts
+            flags += [False] * len(parts)
+        else:
+            for part in parts:
+                lines.append(part[:cap])
+                flags.append(len(part) > cap)
         if tail:
-            room = self._max_line_bytes - len(f.partial)
+            room = cap - len(f.partial)
             if len(tail) > room:
                 f.overflow = True
             if room > 0:

@@ -64,6 +64,6 @@ class Redactor:
             text = _SK_RE.sub(MASK, text)
         if "eyJ" in text:
             text = _JWT_RE.sub(MASK, text)
-        if _RUN_RE.search(text) is not None:
+        if len(text) >= 64 and _RUN_RE.search(text) is not None:
             text = _B64_RE.sub(MASK, text)
         return text
