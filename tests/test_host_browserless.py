@@ -4,6 +4,7 @@ and gateways that run no browser (Evolution over HTTP on 127.0.0.1): "no browser
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from pulse_tui.clock import SystemClock
 from pulse_tui.config import config_from_values
 from pulse_tui.model import ConnState, HostSummary, SessionView, Snapshot
 from pulse_tui.monitor.build import build_targets
-from pulse_tui.monitor.host import HostObservation, merge_host, summarize
+from pulse_tui.monitor.host import HostObservation, SessionHostFacts, summarize
 from pulse_tui.sim.browsers import BrowserSpec, StandInGateway
 from pulse_tui.sim.evolution import EvolutionSim
 from pulse_tui.sources.authdirs import Layout
@@ -93,7 +94,7 @@ def test_waha_webjs_session_details_say_why_its_browser_is_not_mapped(tmp_path: 
 
     view = SessionView(id="sales", state=ConnState.CONNECTED, since=0.0, seconds_in_state=1.0)
     obs = HostObservation()
-    merged = merge_host((view,), obs)[0]
+    merged = with_host(view, obs)
     assert merged.no_browser == "" and WAHA.throwaway_profiles
     snap = _snap((merged,), HostSummary(unmapped_browsers=3))
     assert "not mapped: 3 gateway browser(s)" in session_details(merged, snap).plain
@@ -189,8 +190,15 @@ def test_temp_profile_browsers_near_no_single_start_stay_unmapped_and_say_why(
         assert not {s.user_data_dir for s in report.sessions} & mine
         assert report.unmapped_browsers == 2 and sum(words in w for w in report.unmapped_why) == 2
         host = summarize(HostObservation(report=report))
-        view = merge_host((_view("sales"),), HostObservation(report=report))[0]
+        view = with_host(_view("sales"), HostObservation(report=report))
         assert words in session_details(view, _snap((view,), host)).plain
+
+
+def with_host(view: SessionView, obs: HostObservation) -> SessionView:
+    """The view with the observation's host facts, as the monitor builds each view (HostFacts' fields are
+    SessionView's)."""
+    facts = SessionHostFacts(obs).of(view.id, bool(view.no_browser))
+    return replace(view, **{**facts._asdict(), "flags": view.flags | facts.flags})
 
 
 def _view(sid: str, state: ConnState = ConnState.CONNECTED) -> SessionView:

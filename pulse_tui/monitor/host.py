@@ -26,7 +26,6 @@ from pulse_tui.model import (
     OrphanView,
     Pm2Summary,
     SessionStatus,
-    SessionView,
     StateChange,
 )
 from pulse_tui.monitor.state import NO_HOST_FACTS, HostFacts
@@ -353,20 +352,6 @@ class SessionHostFacts:
 
 
 _NO_FLAGS: frozenset[str] = frozenset()
-
-
-def merge_host(views: Sequence[SessionView], obs: HostObservation) -> tuple[SessionView, ...]:
-    """Views already built, with rss/cpu/pids, the lock and orphans filled in, and the host flags added (the
-    monitor builds its views with `SessionHostFacts` instead: one construction per view)."""
-    facts = SessionHostFacts(obs)
-    out = []
-    for v in views:
-        before = HostFacts(v.rss_bytes, v.cpu_percent, v.browser_pids, v.pss_bytes, v.uss_bytes, v.lock, v.lock_info)
-        f = facts.of(v.id, bool(v.no_browser), before)
-        out.append(replace(v, rss_bytes=f.rss_bytes, cpu_percent=f.cpu_percent, browser_pids=f.browser_pids,
-                           lock=f.lock, lock_info=f.lock_info, orphans=f.orphans, flags=v.flags | f.flags,
-                           pss_bytes=f.pss_bytes, uss_bytes=f.uss_bytes))
-    return tuple(out)
 
 
 def _sum_known(values: Sequence[int | None]) -> int | None:
