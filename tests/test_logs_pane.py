@@ -247,12 +247,12 @@ async def test_rows_are_rendered_once_and_never_stale() -> None:
 
 
 class FeedHost(Host):
-    def __init__(self, paint_every_s: float) -> None:
-        super().__init__()
+    def __init__(self, paint_every_s: float, max_lines: int = 10_000) -> None:
+        super().__init__(max_lines)
         self.paint_every_s = paint_every_s
 
     def compose(self) -> ComposeResult:
-        yield LogPane(paint_every_s=self.paint_every_s, id="logs")
+        yield LogPane(paint_every_s=self.paint_every_s, max_lines=self.max_lines, id="logs")
 
 
 async def test_feed_buffers_at_once_and_paints_batches_together() -> None:
@@ -287,6 +287,21 @@ async def test_feed_paints_held_lines_when_their_time_comes() -> None:
                 break
             await pilot.pause(0.02)
         assert [r.split()[-1] for r in pane.view.lines] == ["1", "2"]
+
+
+async def test_a_flood_between_paints_holds_only_what_the_view_keeps() -> None:
+    """Thousands of lines within one paint interval: only the newest max_lines are held and written; the rest
+    are counted as dropped, and the view ends as it would have had each batch been painted."""
+    async with FeedHost(paint_every_s=3600, max_lines=100).run_test(size=(100, 30)) as pilot:
+        pane = pane_of(pilot.app)
+        pane.feed([info(0)])  # painted at once; the flood below is held
+        for start in range(1, 2_001, 250):
+            pane.feed([info(i) for i in range(start, start + 250)])
+        assert pane.held == 100
+        pane.flush()
+        await pilot.pause()
+        assert [r.split()[-1] for r in pane.view.lines] == [str(i) for i in range(1901, 2001)]
+        assert pane.buffered == 100 and "1,901 dropped" in status(pilot.app)
 
 
 async def test_a_rebuild_shows_held_lines_once() -> None:

@@ -331,6 +331,11 @@ class LogPane(Vertical):
         return len(self._buffer)
 
     @property
+    def held(self) -> int:
+        """Lines `feed` holds back for the next paint (at most `max_lines`)."""
+        return len(self._pending)
+
+    @property
     def view(self) -> Log:
         """The inner `Log` (its `.lines` are the rows shown)."""
         return self._log
@@ -352,6 +357,10 @@ class LogPane(Vertical):
         if not lines:
             return
         self._pending.extend(self._take(lines))
+        if len(self._pending) > self.max_lines:
+            # A flood between two paints: the view keeps the newest max_lines anyway, as the buffer does, so
+            # the older held lines would be formatted, measured and written only to be dropped at once.
+            del self._pending[:-self.max_lines]
         if self._flush_timer is not None:
             return  # a paint is already due
         wait = self._painted_at + self.paint_every_s - self._now()
