@@ -320,15 +320,15 @@ class SessionHostFacts:
             for sp in report.sessions:
                 self._procs.setdefault(sp.session_id, []).append(sp)
 
-    def of(self, session_id: str, no_browser: bool, before: HostFacts = NO_HOST_FACTS) -> HostFacts:
-        """The session's rss/cpu/pids, lock, orphans and host flags. `no_browser`: its gateway runs none (memory
-        is null, not a 0 that reads as "its browser is down"); `before`: what stays when the scan failed."""
-        rss, cpu, pids, pss, uss = before.rss_bytes, before.cpu_percent, before.browser_pids, before.pss_bytes, \
-            before.uss_bytes
-        if no_browser:
-            rss = cpu = pss = uss = None
-            pids = ()
-        elif self._scanned:
+    def of(self, session_id: str, no_browser: bool) -> HostFacts:
+        """The session's rss/cpu/pids, lock, orphans and host flags. Memory stays null, not a 0 that reads as "its
+        browser is down", when `no_browser` (its gateway runs none) or the scan failed."""
+        rss: int | None = None
+        cpu: float | None = None
+        pss: int | None = None
+        uss: int | None = None
+        pids: tuple[int, ...] = ()
+        if self._scanned and not no_browser:
             procs = self._procs.get(session_id)
             if procs is None:  # scanned, and no browser of its own runs: nothing to add up
                 rss, cpu, pids, pss, uss = 0, None, (), 0, 0
@@ -339,7 +339,7 @@ class SessionHostFacts:
                 pss = _sum_known([s.pss_bytes for s in procs])
                 uss = _sum_known([s.uss_bytes for s in procs])
         flags: set[str] = set()
-        lock, lock_info = before.lock, before.lock_info
+        lock, lock_info = NO_HOST_FACTS.lock, NO_HOST_FACTS.lock_info
         worst = _worst_lock(self._locks.get(session_id, ()))
         if worst is not None:
             lock, lock_info = LOCK_WORD.get(worst.state, worst.state.value), worst.view

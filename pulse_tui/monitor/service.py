@@ -166,15 +166,9 @@ HOST_FLAGS = frozenset({"stale-lock", "lock-conflict", "foreign-lock", "orphaned
 
 
 def _carried_facts(prev: SessionView) -> HostFacts:
-    """The host facts of the last scan, as `prev` shows them, for a view built between scans (NO_HOST_FACTS when
-    it has none, the defaults a view starts with)."""
-    flags = prev.flags & HOST_FLAGS
-    if (prev.rss_bytes is None and prev.cpu_percent is None and not prev.browser_pids and prev.lock == "none"
-            and prev.lock_info is None and not prev.orphans and not flags and prev.pss_bytes is None
-            and prev.uss_bytes is None):
-        return NO_HOST_FACTS
+    """The host facts of the last scan, as `prev` shows them, for a view built between scans."""
     return HostFacts(prev.rss_bytes, prev.cpu_percent, prev.browser_pids, prev.pss_bytes, prev.uss_bytes, prev.lock,
-                     prev.lock_info, prev.orphans, flags)
+                     prev.lock_info, prev.orphans, prev.flags & HOST_FLAGS)
 
 
 class Monitor:
