@@ -38,6 +38,7 @@ FLAG_VARS = {
     "redis_url": "REDIS_URL",
     "logs": "PULSE_TUI_LOGS",
     "poll": "PULSE_TUI_POLL_SECONDS",
+    "log_lines": "PULSE_TUI_LOG_LINES",
     "budget": "PULSE_TUI_REQUEST_BUDGET",
     "read_only": "PULSE_TUI_READ_ONLY",
     "ascii": "PULSE_TUI_ASCII",
@@ -58,6 +59,7 @@ def common_options() -> argparse.ArgumentParser:
     g.add_argument("--redis-url", help="REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)")
     g.add_argument("--logs", action="append", metavar="GLOB", help="PULSE_TUI_LOGS (repeatable)")
     g.add_argument("--poll", metavar="SECONDS", help="PULSE_TUI_POLL_SECONDS (default 3)")
+    g.add_argument("--log-lines", metavar="N", help="PULSE_TUI_LOG_LINES: log lines the TUI keeps (default 10000)")
     g.add_argument("--budget", metavar="N", help="PULSE_TUI_REQUEST_BUDGET: gateway requests per 15 min")
     g.add_argument("--pm2-app", metavar="NAME", help="PULSE_TUI_PM2_APP")
     g.add_argument("--read-only", action="store_const", const="true", help="disable every action")

@@ -59,6 +59,7 @@ class Config:
     hash_salt: str | None = None
     other_secrets: dict[str, str] = field(default_factory=dict)  # JWT_SECRET, ELEVENLABS_API_KEY…
     log_globs: tuple[str, ...] = ()
+    log_lines: int = 10_000  # the log pane's buffer: ~0.8 KiB of RSS a line once full
     poll_seconds: float = 3.0
     request_budget: int = 90  # gateway requests per 15 minutes
     read_only: bool = False
@@ -356,6 +357,7 @@ def config_from_values(values: Mapping[str, str], env_files: tuple[Path, ...] = 
         node_env=_get(values, "NODE_ENV"),
         other_secrets={k: v for k in OTHER_SECRET_VARS if (v := _get(values, k))},
         log_globs=_list(values, "PULSE_TUI_LOGS"),
+        log_lines=int(_number(values, "PULSE_TUI_LOG_LINES", 10_000, 100, 1_000_000, integer=True)),
         poll_seconds=_number(values, "PULSE_TUI_POLL_SECONDS", 3.0, 0.5, 3600, integer=False),
         request_budget=int(_number(values, "PULSE_TUI_REQUEST_BUDGET", 90, 1, 100_000, integer=True)),
         read_only=_flag(values, "PULSE_TUI_READ_ONLY"),

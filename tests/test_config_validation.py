@@ -49,6 +49,8 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"API_SECRET_KEY": SECRET_KEY_NON_ASCII}, "API_SECRET_KEY"),
     ({"API_SECRET_KEY": SECRET_KEY_CRLF}, "API_SECRET_KEY"),
     ({"PULSE_TUI_POLL_SECONDS": "9" * 5000}, "PULSE_TUI_POLL_SECONDS"),
+    ({"PULSE_TUI_LOG_LINES": "lots"}, "PULSE_TUI_LOG_LINES"),
+    ({"PULSE_TUI_LOG_LINES": "5"}, "PULSE_TUI_LOG_LINES"),  # below 100: a pane that could not scroll back
     ({"PULSE_TUI_GATEWAY": "\x1b]0;pwned\x07"}, "PULSE_TUI_GATEWAY"),
     ({"PULSE_TUI_SESSIONS": "a/\x1b[2J\x9b"}, "PULSE_TUI_SESSIONS"),
 ]
@@ -93,13 +95,15 @@ def test_good_values_still_pass() -> None:
     assert cfg.gateway_url == "http://[::1]:3001"
     assert cfg.redis_url is not None and cfg.redis_url.startswith("redis://:") and cfg.redis_url.endswith("@[::1]:6380/2")
     assert config_from_values({"REDIS_URL": "unix:///run/redis.sock?db=3"}).redis_url == "unix:///run/redis.sock?db=3"
+    assert config_from_values({}).log_lines == 10_000
+    assert config_from_values({"PULSE_TUI_LOG_LINES": "2000"}).log_lines == 2000
     assert config_from_values({"REDIS_URL": "rediss://h.example:6380/1"}).redis_url == "rediss://h.example:6380/1"
 
 
 _VARS = ("PULSE_TUI_GATEWAY", "PULSE_TUI_GATEWAY_URL", "API_SECRET_KEY", "PULSE_TUI_AUTH_DIR", "PULSE_TUI_SESSIONS",
          "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "PULSE_TUI_LOGS",
          "PULSE_TUI_POLL_SECONDS", "PULSE_TUI_REQUEST_BUDGET", "PULSE_TUI_READ_ONLY", "PULSE_TUI_ASCII",
-         "PULSE_TUI_PM2_APP", "PULSE_TUI_AUDIT_LOG")
+         "PULSE_TUI_PM2_APP", "PULSE_TUI_AUDIT_LOG", "PULSE_TUI_LOG_LINES")
 _URLISH = st.builds(lambda scheme, rest: scheme + rest,
                     st.sampled_from(["", "http://", "https://", "redis://", "rediss://", "unix://", "unix:///"]),
                     st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("[]:@/?#=%.0123456789")),

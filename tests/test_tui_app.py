@@ -11,6 +11,7 @@ import pytest
 from pulse_tui.model import ActionResult, ConnState, HealthState
 from pulse_tui.sim.gateway import GatewaySim
 from pulse_tui.sim.redis_server import RedisServer
+from pulse_tui.sources.logs.line import LogLine
 from pulse_tui.tui.app import PulseApp
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.help import HelpScreen
@@ -413,6 +414,19 @@ async def test_disconnect_without_a_client_says_so_and_asks_nothing(sim: Gateway
         assert app.screen is app.main
         assert any("no running client" in n.message for n in app._notifications)
         assert posts(sim) == [] and (sim.auth_root / f"session-{UID_A}").exists()
+    await targets.aclose()
+
+
+async def test_log_lines_setting_bounds_the_pane(sim: GatewaySim, tmp_path: Path) -> None:
+    """PULSE_TUI_LOG_LINES is what the log pane keeps: its buffer and its view drop the oldest lines past it."""
+    app, targets = make_app(sim, tmp_path, log_lines=150)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.main.log_pane
+        assert pane.max_lines == 150
+        pane.add_lines([LogLine(float(i), "info", "app.log", f"line {i}") for i in range(400)])
+        await pilot.pause()
+        assert pane.buffered == 150 and pane.dropped == 250
+        assert len(pane.view.lines) == 150 and pane.view.lines[0].endswith("line 250")
     await targets.aclose()
 
 

@@ -38,10 +38,10 @@ def make_sim(tmp_path: Path, ids: tuple[str, ...] = (UID_A, UID_B), **opts: obje
 
 
 def make_app(sim: GatewaySim, tmp_path: Path, *, redis_url: str | None = None, read_only: bool = False,
-             qr_session: str | None = None, budget: int = 10_000) -> tuple[PulseApp, Targets]:
+             qr_session: str | None = None, budget: int = 10_000, log_lines: int = 10_000) -> tuple[PulseApp, Targets]:
     config = Config(gateway_url=sim.url, api_key=API_KEY, auth_dirs=(sim.auth_root,), redis_url=redis_url,
                     read_only=read_only, poll_seconds=0.5, request_budget=budget,
-                    audit_log=tmp_path / "audit.jsonl")
+                    audit_log=tmp_path / "audit.jsonl", log_lines=log_lines)
     targets = build_targets(config, findings=findings_for(config))
     app = PulseApp(config, targets.monitor, targets.gateway, host=targets.monitor, audit=AuditLog(tmp_path / "audit.jsonl"),
                    qr_session=qr_session, autopoll=False)
