@@ -17,7 +17,7 @@ from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
 from pulse_tui.tui.help import HelpScreen
 from pulse_tui.tui.qr_view import QrScreen
 from pulse_tui.tui.text_rows import TextRows
-from tests.tui_helpers import UID_A, UID_B, UID_C, make_app, make_sim, poll, wait_for
+from tests.tui_helpers import UID_A, UID_B, UID_C, make_app, make_sim, poll, rendered, wait_for
 
 SIZE = (140, 40)
 
@@ -355,9 +355,30 @@ async def test_doctor_pane_lists_findings_and_refreshes(sim: GatewaySim, tmp_pat
         await pilot.pause()
         assert isinstance(app.screen, TextScreen) and app.screen.kind == "doctor"
         sim.set_fault("401")
-        await wait_for(pilot, lambda: "unauthorized" in str(app.screen.body).lower()  # type: ignore[attr-defined]
-                       or "api key" in str(app.screen.body).lower(), app=app)  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "unauthorized" in rendered(app.screen.body).lower()  # type: ignore[attr-defined]
+                       or "api key" in rendered(app.screen.body).lower(), app=app)  # type: ignore[attr-defined]
     await targets.aclose()
+
+
+def test_doctor_page_wraps_each_finding_within_its_column() -> None:
+    """On a narrow terminal a long message, fix or example wraps under itself, never under the severity word."""
+    from dataclasses import replace
+
+    from pulse_tui.findings import Finding, Severity
+    from pulse_tui.tui.details import findings_page
+    from tests.canned import snapshot
+
+    message = "Redis saves nothing, so a restart of the Redis server loses every session of every linked user."
+    hint = "Turn on appendonly with CONFIG SET appendonly yes, then write it to redis.conf so it survives."
+    snap = replace(snapshot(), findings=(Finding(Severity.CRITICAL, "redis-persistence-off", message, hint,
+                                                 ("a" * 32, "b" * 32)),))
+    lines = rendered(findings_page(snap), width=60).splitlines()
+    assert len(lines) > 4  # it did wrap
+    assert lines[0].startswith("✖ critical ")
+    assert [ln[:11].strip() for ln in lines[1:]].count("fix:") == 1
+    assert all(ln[:11].strip() in ("", "fix:", "e.g.") for ln in lines[1:]), lines
+    body = " ".join(ln[11:].strip() for ln in lines)
+    assert message in body and hint in body and "a" * 32 + ", " + "b" * 32 in body
 
 
 async def test_each_gateway_state_message_reaches_the_table(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from pulse_tui.events import ChannelState
 from pulse_tui.monitor.logs import RecentLines
 from pulse_tui.sim.waha import WahaFlavor, WahaSim
 from pulse_tui.tui.app import PulseApp
-from pulse_tui.tui.details import findings_text
+from pulse_tui.tui.details import findings_page
 from pulse_tui.tui.run import connector
+from tests.tui_helpers import rendered
 
 
 async def test_doctor_pane_has_the_waha_checks(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ async def test_doctor_pane_has_the_waha_checks(tmp_path: Path) -> None:
             assert snap is not None
             codes = {f.code for f in snap.findings}
             assert {"waha-no-api-key", "waha-core-single-session"} <= codes, codes
-            assert "only the 'default' session can run" in findings_text(snap).plain
+            assert "only the 'default' session can run" in rendered(findings_page(snap))
     finally:
         sim.stop()
 
@@ -70,7 +71,7 @@ async def test_doctor_pane_has_the_evolution_checks(tmp_path: Path) -> None:
             assert snap is not None
             codes = {f.code for f in snap.findings}
             assert {"evolution-default-key", "evolution-del-instance"} <= codes, codes
-            assert "BQYHJGJHJ" not in findings_text(snap).plain  # the key itself never on screen
+            assert "BQYHJGJHJ" not in rendered(findings_page(snap))  # the key itself never on screen
     finally:
         sim.stop()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
@@ -66,3 +68,10 @@ async def wait_for(pilot: Pilot[int], cond: Callable[[], bool], timeout: float =
         if app is not None:
             await poll(app, pilot)
         await pilot.pause(0.1)
+
+
+def rendered(renderable: object, width: int = 400) -> str:
+    """What a rich renderable shows at this width, as plain text (trailing spaces stripped)."""
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())

@@ -36,7 +36,7 @@ from pulse_tui.config import Config, ConfigError
 from pulse_tui.model import ActionResult, ConnState, SessionView, Snapshot
 from pulse_tui.monitor.logs import LogLine, RecentLines
 from pulse_tui.sanitize import visible
-from pulse_tui.tui.details import findings_text
+from pulse_tui.tui.details import findings_page
 from pulse_tui.tui.log_pane import LogPane
 from pulse_tui.tui.main_screen import MainScreen, TextScreen
 from pulse_tui.tui.rows import watch_line
@@ -401,7 +401,7 @@ class PulseApp(App[int]):
         self._show_journal()
         self._step_watchdog(snap)
         if isinstance(self.screen, TextScreen) and self.screen.kind == "doctor":
-            self.screen.update_body(findings_text(snap))
+            self.screen.update_body(findings_page(snap))
         if self.qr_screen is not None:
             s = snap.session(self.qr_screen.session_id)
             if s is not None and s.state == ConnState.CONNECTED:

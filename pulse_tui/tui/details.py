@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from rich.table import Table
 from rich.text import Text
 
 from pulse_tui.model import SessionView, Snapshot, UserSession
@@ -147,21 +148,25 @@ def user_details(u: UserSession) -> Text:
     return t
 
 
-def findings_text(snap: Snapshot) -> Text:
-    """The doctor pane: every finding, worst first, glyph and word, with its fix."""
-    t = Text()
+def findings_page(snap: Snapshot) -> Table:
+    """The doctor page: every finding, worst first, glyph and word, then its fix and examples; a long message,
+    fix or example wraps within its own column, so the severity column stays clear."""
+    page = Table.grid(padding=(0, 1, 0, 0))
+    page.add_column(width=10, no_wrap=True)  # "✖ critical"
+    page.add_column(ratio=1)
     if not snap.findings:
-        t.append("✔ ok: no findings in the last poll\n", style="green")
-        return t
+        page.add_row(Text("✔ ok", style="green"), "no findings in the last poll")
+        return page
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan", "unknown": "magenta"}
     for f in sorted(snap.findings, key=lambda f: -f.severity.rank):
-        t.append(f"{SEVERITY_GLYPHS.get(f.severity, '?')} {f.severity.value:<8} ", style=styles.get(f.severity.value, ""))
-        t.append(visible(f.message) + "\n")
+        head = f"{SEVERITY_GLYPHS.get(f.severity, '?')} {f.severity.value}"
+        page.add_row(Text(head, style=styles.get(f.severity.value, "")), Text(visible(f.message)))
         if f.hint:
-            t.append(f"           fix: {visible(f.hint)}\n", style="dim")
+            page.add_row(Text("fix:", style="dim", justify="right"), Text(visible(f.hint), style="dim"))
         if f.subjects:
-            t.append(f"           e.g. {visible(', '.join(f.subjects[:3]))}\n", style="dim")
-    return t
+            page.add_row(Text("e.g.", style="dim", justify="right"),
+                         Text(visible(", ".join(f.subjects[:3])), style="dim"))
+    return page
 
 
 WATCH_STYLES = {"acted": "green", "failed": "red", "circuit-open": "bold yellow", "needs-qr": "yellow"}

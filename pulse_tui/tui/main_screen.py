@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -27,7 +28,7 @@ from pulse_tui.clock import Clock
 from pulse_tui.model import ConnState, SessionView, Snapshot
 from pulse_tui.sanitize import visible
 from pulse_tui.tui.confirm import ConfirmScreen, TypeToConfirm
-from pulse_tui.tui.details import findings_text, session_details, user_details, watch_decisions
+from pulse_tui.tui.details import findings_page, session_details, user_details, watch_decisions
 from pulse_tui.tui.footer import KeysFooter
 from pulse_tui.tui.help import HelpScreen, help_text
 from pulse_tui.tui.log_pane import LogPane
@@ -72,7 +73,7 @@ class TextScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss(None)", "Close")]
 
-    def __init__(self, title: str, body: Text, kind: str = "") -> None:
+    def __init__(self, title: str, body: RenderableType, kind: str = "") -> None:
         super().__init__(classes="text-page")
         self.title_text = title
         self.body = body
@@ -83,7 +84,7 @@ class TextScreen(ModalScreen[None]):
             yield Static(self.title_text, id="page-title", markup=False)
             yield Static(self.body, id="page-body")
 
-    def update_body(self, body: Text) -> None:
+    def update_body(self, body: RenderableType) -> None:
         self.body = body
         self.query_one("#page-body", Static).update(body)
 
@@ -476,7 +477,7 @@ class MainScreen(Screen[None]):
     def action_doctor(self) -> None:
         if self.snap is not None:
             self.app.push_screen(TextScreen("Doctor (refreshed with each poll; Esc closes)",
-                                            findings_text(self.snap), kind="doctor"))
+                                            findings_page(self.snap), kind="doctor"))
 
     def action_watchdog(self) -> None:
         self.post_message(self.WatchdogToggled())
