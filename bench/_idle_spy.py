@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/_idle_spy.py [ROOT ...]   (not part of `make bench`; loopback only; removes what it
 starts). Each ROOT is a checkout of pulse-tui run as `python -m pulse_tui` with PYTHONPATH=ROOT (default: this
 one), all at once over the same world (100 sessions, 4 pm2 apps logging 1.4 lines/s); the bare Textual app beside
-them. py-spy (/work/main/.venv/bin/py-spy, or $PY_SPY) records the first ROOT for the measured window unless
+them, and the same logs tailed by a bare Textual app (bench/_bare_tail.py). py-spy (/work/main/.venv/bin/py-spy, or $PY_SPY) records the first ROOT for the measured window unless
 IDLE_SPY=0; its top frames are printed with _profile.spy_top ($IDLE_SPY_RAW=FILE keeps py-spy's raw samples).
 """
 
@@ -23,6 +23,7 @@ from idle_cpu import BARE, SESSIONS, Pm2
 
 SETTLE_S = float(os.environ.get("IDLE_SETTLE_S", "10"))
 MEASURE_S = float(os.environ.get("IDLE_MEASURE_S", "40"))
+BARE_TAIL = Path(__file__).with_name("_bare_tail.py")
 PY_SPY = os.environ.get("PY_SPY", "/work/main/.venv/bin/py-spy")
 
 
@@ -43,6 +44,8 @@ def main() -> int:
             panes[f"{i}:{root}"] = tmux.new(f"p{i}", [sys.executable, "-m", "pulse_tui", "--env-file",
                                                       str(env_file)], env)
         panes["bare"] = tmux.new("bare", [sys.executable, str(BARE)])
+        if logs:  # the floor of a once-a-second tail of the same logs in Textual (bench/_bare_tail.py)
+            panes["bare tail"] = tmux.new("tail", [sys.executable, str(BARE_TAIL), *map(str, logs)])
         time.sleep(SETTLE_S)
         before = {n: tree_cpu_s(p) for n, p in panes.items()}
         t0 = time.monotonic()
