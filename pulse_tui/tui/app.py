@@ -110,7 +110,8 @@ class PulseApp(App[int]):
         self.autopoll = autopoll
         self.polling = False
         self.snapshot: Snapshot | None = None
-        self.main = MainScreen(LogPane(config.log_lines, id="log", ascii=config.ascii), clock=self.clock, read_only=config.read_only,
+        log_pane = LogPane(config.log_lines, id="log", ascii=config.ascii)
+        self.main = MainScreen(log_pane, clock=self.clock, read_only=config.read_only,
                                audit_path=str(self.audit.path), pm2_app=config.pm2_app_name())
         if config.state_dir is not None:
             # The header's watchdog line from the first frame: set at the first apply, the class restyled the

@@ -155,7 +155,7 @@ def findings_page(snap: Snapshot) -> Table:
     page.add_column(width=10, no_wrap=True)  # "✖ critical"
     page.add_column(ratio=1)
     if not snap.findings:
-        page.add_row(Text("✔ ok", style="green"), "no findings in the last poll")
+        page.add_row(Text("✔ ok", style="green"), Text("no findings in the last poll"))  # Text: a str is markup
         return page
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan", "unknown": "magenta"}
     for f in sorted(snap.findings, key=lambda f: -f.severity.rank):
