@@ -379,6 +379,7 @@ def test_doctor_page_wraps_each_finding_within_its_column() -> None:
     assert all(ln[:11].strip() in ("", "fix:", "e.g.") for ln in lines[1:]), lines
     body = " ".join(ln[11:].strip() for ln in lines)
     assert message in body and hint in body and "a" * 32 + ", " + "b" * 32 in body
+    assert " ".join(rendered(findings_page(replace(snap, findings=()))).split()) == "✔ ok no findings in the last poll"
 
 
 async def test_each_gateway_state_message_reaches_the_table(tmp_path: Path) -> None:
