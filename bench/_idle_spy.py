@@ -3,8 +3,9 @@
 Run: .venv/bin/python bench/_idle_spy.py [ROOT ...]   (not part of `make bench`; loopback only; removes what it
 starts). Each ROOT is a checkout of pulse-tui run as `python -m pulse_tui` with PYTHONPATH=ROOT (default: this
 one), all at once over the same world (100 sessions, 4 pm2 apps logging 1.4 lines/s); the bare Textual app beside
-them, and the same logs tailed by a bare Textual app (bench/_bare_tail.py). py-spy (/work/main/.venv/bin/py-spy, or $PY_SPY) records the first ROOT for the measured window unless
-IDLE_SPY=0; its top frames are printed with _profile.spy_top ($IDLE_SPY_RAW=FILE keeps py-spy's raw samples).
+them, and the same logs tailed by a bare Textual app (bench/_bare_tail.py). py-spy (/work/main/.venv/bin/py-spy,
+or $PY_SPY) records the first ROOT for the measured window unless IDLE_SPY=0; its top frames are printed with
+_profile.spy_top ($IDLE_SPY_RAW=FILE keeps py-spy's raw samples).
 """
 
 from __future__ import annotations

@@ -364,7 +364,7 @@ def test_doctor_page_wraps_each_finding_within_its_column() -> None:
     """On a narrow terminal a long message, fix or example wraps under itself, never under the severity word."""
     from dataclasses import replace
 
-    from pulse_tui.findings import Finding, Severity
+    from pulse_tui.model import Finding, Severity
     from pulse_tui.tui.details import findings_page
     from tests.canned import snapshot
 
